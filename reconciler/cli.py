@@ -1,0 +1,77 @@
+"""Command line: global options, one error boundary, and the verbs in `commands/`.
+
+Every verb is a module of `reconciler.commands` with `register(subparsers)`; the function it
+sets as `func` gets the parsed arguments and returns the exit code. Known errors become one
+message on stderr and exit 1 (or the error's own code); a traceback only with `--debug`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from .errors import ReconcilerError
+from .live import DEFAULT_CONFIG
+
+# The verbs, in the order `--help` lists them.
+COMMAND_MODULES = [
+    "config",
+]
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mox-reconciler",
+        description="GitOps for the mox mail server: desired state in git, plan, apply, DNS records.",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        default=None,
+        help=f"mox.conf; domains.conf is read beside it (default: $MOXCONF or {DEFAULT_CONFIG})",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser.add_argument(
+        "--log-format", choices=["text", "json"], default="text", help="log line format (default: text)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"reconciler.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit code (0 ok, 1 error, 2 see the command)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from .logs import setup_logging
+
+    setup_logging(args.log_format, debug=args.debug)
+    handler: Handler = args.func
+    try:
+        return handler(args)
+    except ReconcilerError as e:
+        if args.debug:
+            logging.getLogger("reconciler").exception("failed")
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception as e:  # the last line of defence: a message, not a traceback
+        if args.debug:
+            raise
+        print(f"error: internal error: {type(e).__name__}: {e} (run with --debug for a traceback)",
+              file=sys.stderr)
+        return 1
+
+
+def entrypoint() -> None:
+    sys.exit(main(sys.argv[1:]))

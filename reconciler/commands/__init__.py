@@ -1,0 +1,1 @@
+"""One module per CLI verb; each has `register(subparsers)` (see `reconciler.cli`)."""
