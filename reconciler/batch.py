@@ -1,0 +1,257 @@
+"""Apply a list of primitives as one transaction: fold in memory, make keys, validate once, write once.
+
+Order on disk (mox-runtime.md §3): new DKIM key files first (final names, O_EXCL, 0640), then the
+validated domains.conf (atomic replace), then retired keys move to `dkim/old/`. Any failure before
+the replace removes the new key files again, so a failed batch leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+
+from . import commit, keygen, sconf
+from .errors import ConcurrentChange, ConfigInvalid, LiveConfigError, ReconcilerError
+from .keygen import KeyRequest
+from .live import ConfigPaths, read_static
+from .moxconfig import Dynamic, Static
+from .primitives import Context, Effect, Operation, now_local, used_key_paths
+
+log = logging.getLogger(__name__)
+
+# Below this many keys, starting worker processes costs more than it saves.
+PARALLEL_MIN_KEYS = 4
+
+Validator = Callable[[Static, Dynamic, Path], None]
+
+
+def fold(ops: Sequence[Operation], dynamic: Dynamic, ctx: Context) -> Effect:
+    """Apply `ops` in order, each against the config as changed by the ones before it (pure)."""
+    keys: list[KeyRequest] = []
+    retired: list[str] = []
+    notes: list[str] = []
+    for i, op in enumerate(ops):
+        try:
+            eff = op.apply(dynamic, ctx)
+        except ReconcilerError as e:
+            if len(ops) > 1:
+                e.add_note(f"operation {i + 1} of {len(ops)}: {op.describe()}")
+            log.error("apply: operation %d failed: %s: %s", i + 1, op.describe(), e)
+            raise
+        dynamic = eff.dynamic
+        keys.extend(eff.new_keys)
+        retired.extend(eff.retired_keys)
+        notes.extend(eff.notes)
+    return Effect(dynamic, tuple(keys), tuple(retired), tuple(notes))
+
+
+def _generate_one(req: KeyRequest) -> bytes:
+    return keygen.generate(req)
+
+
+def generate_keys(reqs: Sequence[KeyRequest], workers: int | None = None) -> list[bytes]:
+    """PEM contents for each request; RSA generation dominates, so spread it over the cores."""
+    n = workers if workers is not None else (os.cpu_count() or 1)
+    if len(reqs) < PARALLEL_MIN_KEYS or n <= 1:
+        return [keygen.generate(r) for r in reqs]
+    # spawn, not fork: workers must not inherit the lock file descriptor.
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=min(n, len(reqs)), mp_context=ctx) as pool:
+        return list(pool.map(_generate_one, reqs))
+
+
+def default_validator(static: Static, dynamic: Dynamic, config_dir: Path) -> None:
+    """mox's full validation (reconciler.validate), raising ConfigInvalid."""
+    from . import validate  # Imported late: validate is a sibling module with its own dependencies.
+
+    validate.require_valid(static, dynamic, config_dir)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """What a batch did on disk."""
+
+    path: Path
+    written: bool
+    keys_created: tuple[str, ...] = ()
+    keys_retired: tuple[str, ...] = ()
+    keys_left: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    attempts: int = 1
+    verification: commit.Verification | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _account_dirs(data_dir: Path) -> frozenset[str]:
+    try:
+        return frozenset(p.name for p in (data_dir / "accounts").iterdir())
+    except FileNotFoundError:
+        return frozenset()
+
+
+def _cleanup_temp_files(config_dir: Path) -> None:
+    """Remove temp files of a crashed earlier write (only ours: `.domains.conf.<pid>.tmp`)."""
+    for p in config_dir.glob(".domains.conf.*.tmp"):
+        log.info("apply: removing %s left by an interrupted write", p)
+        p.unlink(missing_ok=True)
+
+
+def _move_to_old(config_dir: Path, relpath: str) -> tuple[bool, str]:
+    """Move a key file to `<dir>/old/<name>` like mox's moveAwayKeys; never overwrite, never delete."""
+    rel = PurePosixPath(relpath)
+    src = config_dir / rel
+    dst = config_dir / rel.parent / "old" / rel.name
+    if dst.exists():
+        return False, f"not moving {src} to {dst}: destination already exists"
+    if not src.exists():
+        return False, f"not moving {src}: file does not exist"
+    try:
+        like = os.stat(src)
+        keygen.make_dirs(dst.parent, config_dir, like)
+        os.rename(src, dst)
+    except OSError as e:
+        return False, f"moving {src} to {dst}: {e.strerror or e}"
+    return True, ""
+
+
+def _park_orphan(config_dir: Path, relpath: str) -> None:
+    """A key file at a name we are about to create, unreferenced by the config: left by a crashed batch.
+
+    Move it to old/ rather than delete it (key files are never deleted).
+    """
+    moved, why = _move_to_old(config_dir, relpath)
+    if not moved:
+        raise LiveConfigError(f"{config_dir / relpath}: already exists and cannot be moved away ({why})")
+    log.warning("apply: moved unreferenced key file %s (left by an interrupted run) to old/", relpath)
+
+
+class _Attempt:
+    """One read-fold-write attempt under the lock; key files it created are removed unless committed."""
+
+    def __init__(self, paths: ConfigPaths, pems: dict[str, bytes]) -> None:
+        self.paths = paths
+        self.pems = pems
+        self.created: list[Path] = []
+
+    def remove_created(self) -> None:
+        for p in reversed(self.created):
+            try:
+                p.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                log.error("apply: cannot remove new key file %s after failure: %s", p, e.strerror)
+        self.created.clear()
+
+
+def apply_batch(
+    paths: ConfigPaths,
+    ops: Sequence[Operation],
+    *,
+    now: datetime | None = None,
+    workers: int | None = None,
+    validator: Validator | None = None,
+    verify: bool = False,
+    verify_wait: float = commit.RELOAD_WINDOW,
+    retries: int = 2,
+    lock_timeout: float = 30.0,
+) -> BatchResult:
+    """Apply `ops` as one transaction against the mox config at `paths`.
+
+    Raises RequestError/PrimitiveError (a precondition), ConfigInvalid (the result would not
+    validate), ConcurrentChange (domains.conf kept changing under us `retries`+1 times), LockTimeout.
+    In all those cases domains.conf is unchanged and no new key file is left behind.
+    """
+    validate = validator or default_validator
+    config_dir = paths.config_dir
+    pems: dict[str, bytes] = {}  # Reused across retries: RSA keys are expensive.
+    timings: dict[str, float] = {"keygen": 0.0, "validate": 0.0, "write": 0.0}
+    static = read_static(paths)
+    for attempt_no in range(1, retries + 2):
+        attempt = _Attempt(paths, pems)
+        with commit.config_lock(config_dir, lock_timeout):
+            _cleanup_temp_files(config_dir)
+            snap = commit.read_stable(paths.domains_conf)
+            data_dir = paths.data_dir(static)
+            ctx = Context(static, now or now_local(), data_dir, _account_dirs(data_dir))
+            effect = fold(ops, snap.dynamic, ctx)
+            if not effect.dynamic.Domains or not effect.dynamic.Accounts:
+                raise ReconcilerError("refusing to write a domains.conf without domains or accounts")
+            try:
+                t0 = time.perf_counter()
+                missing = [r for r in effect.new_keys if r.path not in pems]
+                for req, pem in zip(missing, generate_keys(missing, workers), strict=True):
+                    pems[req.path] = pem
+                timings["keygen"] += time.perf_counter() - t0
+                referenced = used_key_paths(snap.dynamic)
+                for req in effect.new_keys:
+                    if (config_dir / req.path).exists() and req.path not in referenced:
+                        _park_orphan(config_dir, req.path)
+                    commit.checkpoint("key-file")
+                    try:
+                        new = keygen.write_key_file(config_dir, req.path, pems[req.path], snap.stat)
+                    except OSError as e:
+                        raise LiveConfigError(
+                            f"writing key file: creating file {config_dir / req.path}: {e.strerror or e}"
+                        ) from None
+                    attempt.created.append(new)
+                t0 = time.perf_counter()
+                try:
+                    validate(static, effect.dynamic, config_dir)
+                except ConfigInvalid as e:
+                    raise ConfigInvalid(e.errors, where="writing domains.conf") from None
+                timings["validate"] += time.perf_counter() - t0
+                try:
+                    data = sconf.write_bytes(effect.dynamic)
+                except sconf.WriteRefused as e:
+                    raise ReconcilerError(f"writing domains.conf: {e}") from None
+                t0 = time.perf_counter()
+                commit.replace(snap, data)
+                timings["write"] += time.perf_counter() - t0
+            except ConcurrentChange as e:
+                attempt.remove_created()
+                if attempt_no > retries:
+                    raise
+                log.warning("apply: %s; retrying (attempt %d)", e, attempt_no + 1)
+                continue
+            except BaseException:
+                attempt.remove_created()
+                raise
+            commit.checkpoint("after-commit")
+            still_used = used_key_paths(effect.dynamic)
+            retired: list[str] = []
+            left: list[str] = []
+            for rel in dict.fromkeys(effect.retired_keys):
+                if not rel or str(PurePosixPath(rel)) in still_used:
+                    left.append(rel)
+                    continue
+                moved, why = _move_to_old(config_dir, rel)
+                if moved:
+                    retired.append(rel)
+                else:
+                    log.error("apply: renaming dkim private key file for removed selector: %s", why)
+                    left.append(rel)
+        for note in effect.notes:
+            log.info("apply: %s", note)
+        verification = commit.verify(paths.domains_conf, data, verify_wait) if verify else None
+        if verification is not None and not verification.ok:
+            log.error("apply: %s", verification.message)
+        return BatchResult(
+            path=paths.domains_conf,
+            written=True,
+            keys_created=tuple(r.path for r in effect.new_keys),
+            keys_retired=tuple(retired),
+            keys_left=tuple(left),
+            notes=effect.notes,
+            attempts=attempt_no,
+            verification=verification,
+            timings=timings,
+        )
+    raise AssertionError("unreachable")  # pragma: no cover
