@@ -262,7 +262,9 @@ class _Parser:
             if k in result:
                 self.stop("duplicate key in map")
             if s and not s.startswith(" "):
-                more = " (key starts with space, perhaps mixed tab/space indenting)" if k.startswith(" ") else ""
+                more = ""
+                if k.startswith(" "):
+                    more = " (key starts with space, perhaps mixed tab/space indenting)"
                 self.stop("missing space after colon in map" + more)
             s = s[1:] if s else ""
             if s == "nil":
@@ -452,8 +454,6 @@ class _Writer:
             self.refuse(f"map key {go_quote(k)} contains a newline")
         if k.strip().startswith("#"):
             self.refuse(f"map key {go_quote(k)} would be read as a comment")
-        if k.strip() == "":
-            self.refuse(f"map key {go_quote(k)} is only whitespace")
 
 
 def write(cfg: Any) -> str:

@@ -1,0 +1,40 @@
+"""Shared fixtures: golden mox v0.0.17 vectors and scratch mox config dirs built from them."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+GOLDEN = FIXTURES / "golden"
+GOLDEN_STEPS = sorted(p for p in (GOLDEN / "steps").iterdir() if p.is_dir())
+
+
+def build_step_config(step: Path, dest: Path) -> Path:
+    """Rebuild a golden step's config dir as the golden README says; returns mox.conf's path."""
+    config = dest / "config"
+    shutil.copytree(GOLDEN / "instance" / "config", config)
+    (dest / "data").mkdir(exist_ok=True)
+    shutil.copyfile(step / "domains.conf", config / "domains.conf")
+    for line in (step / "dkim-files.txt").read_text().splitlines():
+        if not line.strip():
+            continue
+        rel = line.split()[0]
+        target = config / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(GOLDEN / "dkim-keys" / Path(rel).name, target)
+    return config / "mox.conf"
+
+
+@pytest.fixture
+def golden_config(tmp_path: Path) -> Callable[[str], Path]:
+    """Returns a function: step name prefix (e.g. "17") -> mox.conf of a scratch copy of that step."""
+
+    def make(prefix: str) -> Path:
+        (step,) = [s for s in GOLDEN_STEPS if s.name.startswith(prefix)]
+        return build_step_config(step, tmp_path / step.name)
+
+    return make
