@@ -19,6 +19,7 @@ from .live import DEFAULT_CONFIG
 # The verbs, in the order `--help` lists them.
 COMMAND_MODULES = [
     "config",
+    "records",
 ]
 
 Handler = Callable[[argparse.Namespace], int]
