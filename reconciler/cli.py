@@ -20,6 +20,8 @@ from .live import DEFAULT_CONFIG
 COMMAND_MODULES = [
     "config",
     "records",
+    "validate",
+    "importcmd",
 ]
 
 Handler = Callable[[argparse.Namespace], int]

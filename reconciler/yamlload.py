@@ -1,0 +1,195 @@
+"""YAML files to plain data plus the file:line:col of every key and value.
+
+Error messages must point at the exact spot in the operator's file, so the loader composes
+YAML nodes (which carry marks) and builds the Python values itself: mapping keys are always
+the literal key text (a selector `2026` stays the string "2026"), duplicate keys are errors
+(PyYAML silently keeps the last), anchors/aliases are refused (no billion-laughs expansion),
+and a file must hold exactly one mapping. A directory of `*.yaml` files is merged; an object
+defined in two files is an error naming both places.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.events import AliasEvent
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+# A desired state is a handful of small files; anything bigger is a mistake (or an attack).
+MAX_FILE_BYTES = 4 * 1024 * 1024
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where something was written: file, 1-based line and column."""
+
+    file: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+class YAMLProblem(Exception):
+    """A problem found while reading; collected by the caller, never shown as a traceback."""
+
+    def __init__(self, where: Location, field: str, message: str) -> None:
+        self.where = where
+        self.field = field
+        self.message = message
+        super().__init__(self.text())
+
+    def text(self) -> str:
+        field = f"{self.field}: " if self.field else ""
+        return f"{self.where}: {field}{self.message}"
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that refuses aliases (each node is built exactly once)."""
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        if self.check_event(AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(
+                None, None, "YAML aliases (*name) are not supported", event.start_mark
+            )
+        node: Node | None = super().compose_node(parent, index)
+        return node
+
+
+def dotted(path: Iterable[str | int]) -> str:
+    """`Domains.example.org.DMARC.Account`: the field path as the operator reads it."""
+    return ".".join(str(p) for p in path)
+
+
+@dataclass
+class Document:
+    """One file's data and the location of every key (`keys`) and value (`values`) by path."""
+
+    file: str
+    data: dict[str, Any]
+    keys: dict[Path_, Location]
+    values: dict[Path_, Location]
+
+
+class _Builder:
+    def __init__(self, file: str, loader: _Loader) -> None:
+        self.file = file
+        self.loader = loader
+        self.keys: dict[Path_, Location] = {}
+        self.values: dict[Path_, Location] = {}
+        self.problems: list[YAMLProblem] = []
+
+    def loc(self, node: Node) -> Location:
+        return Location(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def build(self, node: Node, path: Path_) -> Any:
+        self.values[path] = self.loc(node)
+        if isinstance(node, MappingNode):
+            out: dict[str, Any] = {}
+            for knode, vnode in node.value:
+                if not isinstance(knode, ScalarNode):
+                    self.problems.append(
+                        YAMLProblem(self.loc(knode), dotted(path), "mapping key must be a string")
+                    )
+                    continue
+                key = str(knode.value)
+                if key in out:
+                    first = self.keys[(*path, key)]
+                    self.problems.append(
+                        YAMLProblem(
+                            self.loc(knode),
+                            dotted((*path, key)),
+                            f"duplicate key (first at line {first.line})",
+                        )
+                    )
+                    continue
+                self.keys[(*path, key)] = self.loc(knode)
+                out[key] = self.build(vnode, (*path, key))
+            return out
+        if isinstance(node, SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.YAMLError as e:
+            self.problems.append(YAMLProblem(self.loc(node), dotted(path), str(getattr(e, "problem", e))))
+            return None
+
+
+def _decode(path: Path, data: bytes) -> str:
+    if b"\0" in data:
+        line = data[: data.index(b"\0")].count(b"\n") + 1
+        raise YAMLProblem(
+            Location(str(path), line, 1), "", "binary file (NUL byte), expected UTF-8 YAML text"
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise YAMLProblem(Location(str(path), line, col), "", "not valid UTF-8 text") from None
+
+
+def load_file(path: Path, display: str | None = None) -> Document:
+    """Read one YAML file (a mapping at the top). Raises YAMLProblem, or a list via `.problems`."""
+    name = display or str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise YAMLProblem(
+                Location(name, 1, 1), "", f"file too large ({size} bytes, limit {MAX_FILE_BYTES})"
+            )
+        raw = path.read_bytes()
+    except OSError as e:
+        raise YAMLProblem(Location(name, 1, 1), "", f"cannot read: {e.strerror or e}") from None
+    text = _decode(Path(name), raw)
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        msg = e.problem or e.context or "YAML syntax error"
+        raise YAMLProblem(Location(name, line, col), "", f"YAML syntax error: {msg}") from None
+    except yaml.YAMLError as e:
+        raise YAMLProblem(Location(name, 1, 1), "", f"YAML error: {e}") from None
+    finally:
+        loader.dispose()
+    if node is None:
+        raise YAMLProblem(
+            Location(name, 1, 1), "", "empty file (expected a mapping with Domains, Accounts, ...)"
+        )
+    builder = _Builder(name, loader)
+    if not isinstance(node, MappingNode):
+        raise YAMLProblem(builder.loc(node), "", "top level must be a mapping (Domains:, Accounts:, ...)")
+    data = builder.build(node, ())
+    if builder.problems:
+        raise _Many(builder.problems)
+    return Document(name, data, builder.keys, builder.values)
+
+
+class _Many(YAMLProblem):
+    """Several problems from one file."""
+
+    def __init__(self, problems: list[YAMLProblem]) -> None:
+        self.problems = problems
+        first = problems[0]
+        super().__init__(first.where, first.field, first.message)
+
+
+def problems_of(e: YAMLProblem) -> list[YAMLProblem]:
+    return e.problems if isinstance(e, _Many) else [e]
+
+
+def source_files(source: Path) -> list[Path]:
+    """The files of a desired state: SOURCE itself, or the `*.yaml`/`*.yml` in it (sorted)."""
+    if source.is_dir():
+        return sorted(p for p in source.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    return [source]
