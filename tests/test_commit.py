@@ -1,0 +1,203 @@
+"""Locking, atomic replacement and verification of domains.conf, on a real filesystem."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from reconciler import batch, commit
+from reconciler.errors import ConcurrentChange, LiveConfigError, LockTimeout
+from reconciler.live import ConfigPaths
+from reconciler.moxconfig import Dynamic, Static
+from reconciler.primitives import AddressAdd, DKIMAdd, DomainAdd
+
+GOLDEN = Path(__file__).parent / "fixtures" / "golden"
+
+
+def make_instance(tmp: Path, step: str = "01-domain-add-example.org") -> ConfigPaths:
+    cfg = tmp / "config"
+    shutil.copytree(GOLDEN / "instance" / "config", cfg)
+    sd = GOLDEN / "steps" / step
+    shutil.copy(sd / "domains.conf", cfg / "domains.conf")
+    for line in (sd / "dkim-files.txt").read_text().splitlines():
+        rel = line.split(" ")[0]
+        (cfg / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(GOLDEN / "dkim-keys" / Path(rel).name, cfg / rel)
+    (tmp / "data").mkdir()
+    return ConfigPaths(cfg / "mox.conf")
+
+
+def test_replace_keeps_owner_mode_and_changes_mtime(tmp_path: Path) -> None:
+    paths = make_instance(tmp_path)
+    dc = paths.domains_conf
+    os.chmod(dc, 0o660)
+    if os.getuid() == 0:
+        os.chown(dc, 1000, 1001)
+    old = os.stat(dc)
+    snap = commit.read_stable(dc)
+    # Same mtime as the old file would make mox miss the change: force that case.
+    new = commit.replace(snap, snap.data + b"")
+    assert new.st_ino != old.st_ino
+    assert stat.S_IMODE(new.st_mode) == 0o660
+    assert (new.st_uid, new.st_gid) == (old.st_uid, old.st_gid)
+    assert new.st_mtime_ns != old.st_mtime_ns
+    assert not list(paths.config_dir.glob(".domains.conf.*"))
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to give files to another uid")
+def test_new_key_files_owned_like_domains_conf(tmp_path: Path) -> None:
+    paths = make_instance(tmp_path)
+    shutil.rmtree(paths.config_dir / "dkim")
+    shutil.copy(GOLDEN / "steps" / "00-init-bootstrap" / "domains.conf", paths.domains_conf)
+    os.chown(paths.domains_conf, 1000, 1000)
+    res = batch.apply_batch(paths, [DomainAdd("example.org", "alice", "alice")], workers=1)
+    for rel in res.keys_created:
+        st = os.stat(paths.config_dir / rel)
+        assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (1000, 1000, 0o640)
+    st = os.stat(paths.config_dir / "dkim")
+    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (1000, 0o2750)
+    st = os.stat(paths.domains_conf)
+    assert (st.st_uid, st.st_gid) == (1000, 1000)
+
+
+def test_key_files_mode_0640(tmp_path: Path) -> None:
+    paths = make_instance(tmp_path)
+    res = batch.apply_batch(paths, [DKIMAdd("example.org", "s1", "ed25519")])
+    (rel,) = res.keys_created
+    st = os.stat(paths.config_dir / rel)
+    assert stat.S_IMODE(st.st_mode) == 0o640
+    text = (paths.config_dir / rel).read_text()
+    assert text.startswith("-----BEGIN PRIVATE KEY-----\nNote: ed25519 dkim private key for s1._domainkey.example.org")
+
+
+def _other_writer(path: Path, calls: list[int], times: int) -> batch.Validator:
+    """A validator that, like mox's admin, rewrites domains.conf in place while we hold our lock."""
+
+    def validate(static: Static, dynamic: Dynamic, config_dir: Path) -> None:
+        batch.default_validator(static, dynamic, config_dir)
+        calls.append(1)
+        if len(calls) <= times:
+            text = path.read_text()
+            new = text.replace("\tmail.example.org: nil\n", f"\tmail.example.org: nil\n\tother{len(calls)}.example: nil\n")
+            with open(path, "r+") as f:  # In place, like mox.
+                f.write(new)
+                f.truncate()
+    return validate
+
+
+def test_concurrent_change_is_refused(tmp_path: Path) -> None:
+    paths = make_instance(tmp_path)
+    calls: list[int] = []
+    with pytest.raises(ConcurrentChange) as exc:
+        batch.apply_batch(
+            paths, [DKIMAdd("example.org", "s1", "ed25519")], retries=0,
+            validator=_other_writer(paths.domains_conf, calls, 1),
+        )
+    assert "changed by another writer" in str(exc.value)
+    text = paths.domains_conf.read_text()
+    assert "other1.example" in text and "s1:" not in text  # Theirs kept, ours not written.
+    assert not list((paths.config_dir / "dkim").glob("s1.*"))  # Our new key removed again.
+
+
+def test_concurrent_change_is_retried(tmp_path: Path) -> None:
+    paths = make_instance(tmp_path)
+    calls: list[int] = []
+    res = batch.apply_batch(
+        paths, [DKIMAdd("example.org", "s1", "ed25519")], retries=2,
+        validator=_other_writer(paths.domains_conf, calls, 1),
+    )
+    assert res.attempts == 2
+    text = paths.domains_conf.read_text()
+    assert "other1.example" in text and "s1:" in text  # Both changes survive.
+    assert len(list((paths.config_dir / "dkim").glob("s1.*"))) == 1
+
+
+def test_read_stable_waits_for_a_complete_file(tmp_path: Path) -> None:
+    paths = make_instance(tmp_path)
+    dc = paths.domains_conf
+    good = dc.read_bytes()
+    dc.write_bytes(good[: len(good) // 3])  # mox caught mid-write: a truncated, unparsable file.
+
+    def finish() -> None:
+        time.sleep(0.2)
+        with open(dc, "r+b") as f:
+            f.write(good)
+    t = threading.Thread(target=finish)
+    t.start()
+    snap = commit.read_stable(dc)
+    t.join()
+    assert snap.data == good
+
+
+def test_read_stable_gives_up_on_a_broken_file(tmp_path: Path) -> None:
+    paths = make_instance(tmp_path)
+    paths.domains_conf.write_text("Domains:\n\tx:\n")
+    with pytest.raises(LiveConfigError, match="expected indent"):
+        commit.read_stable(paths.domains_conf, attempts=2, pause=0.01)
+
+
+def test_lock_excludes_other_processes(tmp_path: Path) -> None:
+    paths = make_instance(tmp_path)
+    code = (
+        "import sys, time; from pathlib import Path; from reconciler import commit\n"
+        "with commit.config_lock(Path(sys.argv[1])):\n"
+        "    print('locked', flush=True); time.sleep(30)\n"
+    )
+    p = subprocess.Popen([sys.executable, "-c", code, str(paths.config_dir)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout is not None and p.stdout.readline().strip() == "locked"
+        with pytest.raises(LockTimeout, match="another process holds the config lock"):
+            batch.apply_batch(paths, [AddressAdd("x@example.org", "alice")], lock_timeout=0.3)
+    finally:
+        p.kill()
+        p.wait()
+        if p.stdout is not None:
+            p.stdout.close()
+    batch.apply_batch(paths, [AddressAdd("x@example.org", "alice")], lock_timeout=5)
+    assert "x@example.org" in paths.domains_conf.read_text()
+
+
+def test_lock_serializes_threads(tmp_path: Path) -> None:
+    """Many threads adding addresses at once: every change lands, none is lost."""
+    paths = make_instance(tmp_path)
+    errors: list[BaseException] = []
+
+    def add(i: int) -> None:
+        try:
+            batch.apply_batch(paths, [AddressAdd(f"t{i}@example.org", "alice")])
+        except BaseException as e:
+            errors.append(e)
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    text = paths.domains_conf.read_text()
+    assert all(f"t{i}@example.org: nil" in text for i in range(8))
+
+
+def test_verify_reports_lost_update(tmp_path: Path) -> None:
+    paths = make_instance(tmp_path)
+    res = batch.apply_batch(paths, [AddressAdd("v@example.org", "alice")], verify=True, verify_wait=0.05)
+    assert res.verification is not None and res.verification.ok
+    written = paths.domains_conf.read_bytes()
+
+    def clobber() -> None:  # mox writing its stale in-memory config within the reload window.
+        time.sleep(0.05)
+        with open(paths.domains_conf, "r+b") as f:
+            f.write(written.replace(b"\t\t\tv@example.org: nil\n", b""))
+            f.truncate()
+    t = threading.Thread(target=clobber)
+    t.start()
+    v = commit.verify(paths.domains_conf, written, wait=0.3)
+    t.join()
+    assert not v.ok and "change was lost" in v.message
