@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install everything the tests need (virtualenv, the package with its test extra, BIND 9 for
+# the DNS tests) and run lint, type checks and the test suite. Safe to re-run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[test]'
+
+# BIND 9 (named) for the DNS check/publish tests; they start it themselves on 127.0.0.1.
+if ! command -v named >/dev/null 2>&1 && [ ! -x /usr/sbin/named ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bind9 bind9-utils >/dev/null
+    else
+        echo "note: BIND 9 (named) is not installed; the DNS server tests will be skipped" >&2
+    fi
+fi
+
+.venv/bin/ruff check reconciler tests bench
+.venv/bin/mypy
+.venv/bin/python -m pytest "$@"
