@@ -191,7 +191,8 @@ def publish(records: Sequence[Record], zone: str, server: Server, key: dns.tsig.
                            "since it was read; nothing was changed, run again")
     if rc != dns.rcode.NOERROR:
         raise PublishError(f"update for zone {zone} refused by {server}: {dns.rcode.to_text(rc)}"
-                           + (" (check the TSIG key and the zone's allow-update)"
+                           + (" (check the TSIG key, the zone's allow-update, and the server's log: BIND also refuses"
+                              " an MX/SRV target in the zone without address records)"
                               if rc in (dns.rcode.REFUSED, dns.rcode.NOTAUTH) else ""))
     return PublishResult(zone, tuple(changes), upd, True)
 
