@@ -183,7 +183,7 @@ def publish(records: Sequence[Record], zone: str, server: Server, key: dns.tsig.
         return PublishResult(zone, tuple(changes), upd, False)
     try:
         resp = dns.query.tcp(upd, server.host, port=server.port, timeout=timeout)
-    except (dns.exception.DNSException, OSError) as e:
+    except (dns.exception.DNSException, OSError) as e:  # TSIG errors too (wrong key or secret)
         raise PublishError(f"sending update for zone {zone} to {server}: {e or type(e).__name__}") from None
     rc = resp.rcode()
     if rc in (dns.rcode.YXRRSET, dns.rcode.NXRRSET, dns.rcode.YXDOMAIN, dns.rcode.NXDOMAIN):
@@ -191,8 +191,8 @@ def publish(records: Sequence[Record], zone: str, server: Server, key: dns.tsig.
                            "since it was read; nothing was changed, run again")
     if rc != dns.rcode.NOERROR:
         raise PublishError(f"update for zone {zone} refused by {server}: {dns.rcode.to_text(rc)}"
-                           + (" (check the TSIG key, the zone's allow-update, and the server's log: BIND also refuses"
-                              " an MX/SRV target in the zone without address records)"
+                           + (" (check the TSIG key, the zone's allow-update, and the server's log:"
+                              " BIND also refuses an MX/SRV target in the zone without address records)"
                               if rc in (dns.rcode.REFUSED, dns.rcode.NOTAUTH) else ""))
     return PublishResult(zone, tuple(changes), upd, True)
 

@@ -15,12 +15,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from tests.bindserver import BindServer, running
 from reconciler import records
 from reconciler.cli import main
 from reconciler.dnscheck import Server, check, lookup
 from reconciler.dnspublish import PublishError, build_update, load_tsig_key, plan, publish
 from reconciler.live import locate, read_live
+from tests.bindserver import BindServer, running
 
 pytestmark = pytest.mark.dns
 
