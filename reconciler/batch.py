@@ -179,7 +179,7 @@ def apply_batch(
         with commit.config_lock(config_dir, lock_timeout):
             _cleanup_temp_files(config_dir)
             snap = commit.read_stable(paths.domains_conf)
-            data_dir = paths.data_dir(static)
+            data_dir = Path(os.path.normpath(paths.data_dir(static)))  # Like Go's filepath.Join.
             ctx = Context(static, now or now_local(), data_dir, _account_dirs(data_dir))
             effect = fold(ops, snap.dynamic, ctx)
             if not effect.dynamic.Domains or not effect.dynamic.Accounts:
