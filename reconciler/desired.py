@@ -602,6 +602,8 @@ def account_to_mox(a: DesiredAccount) -> mc.Account:
 
 _MERGED_MAPS = ("Domains", "Accounts")
 _MERGED_LISTS = ("Removed",)
+# Maps whose keys are names (problems with such an entry point at its key).
+_NAME_MAPS = frozenset(("Domains", "Accounts", "Destinations", "Aliases", "Selectors", "HeadersRegexp"))
 
 
 class _Merged:
@@ -661,8 +663,11 @@ class _Merged:
             else:
                 self._define(doc, (top,), self.data, value)
 
-    def locate(self, path: tuple[str | int, ...]) -> Location:
-        """The location of `path`, or of its nearest written ancestor."""
+    def locate(self, path: tuple[str | int, ...], *, key: bool = False) -> Location:
+        """Where `path` was written: its value, or its key when the problem is about the key
+        (`key`, or a name in a map of names such as Domains), else its nearest written ancestor."""
+        if path and not key and not (len(path) >= 2 and path[-2] in _NAME_MAPS) and path in self.values:
+            return self.values[path]
         for n in range(len(path), 0, -1):
             p = path[:n]
             if p in self.keys:
@@ -725,7 +730,8 @@ def load_desired(source: Path) -> DesiredState:
     except ValidationError as e:
         for err in e.errors():
             path = _data_path(merged.data, tuple(err["loc"]))
-            problems.append((merged.locate(path), dotted(path), _message(err)))
+            at_key = err["type"] in ("extra_forbidden", "missing")
+            problems.append((merged.locate(path, key=at_key), dotted(path), _message(err)))
         raise DesiredStateError(_format(problems)) from None
     state._origins.update(merged.keys)
     state._files.extend(str(f) for f in files)
@@ -741,7 +747,7 @@ def _format(problems: list[tuple[Location, str, str]]) -> list[str]:
         return (p[0].file, p[0].line, p[0].col, p[2])
 
     out = []
-    for where, field, msg in sorted(problems, key=order):
+    for where, field, msg in sorted(set(problems), key=order):
         out.append(f"{where}: {field}: {msg}" if field else f"{where}: {msg}")
     return out
 
@@ -850,18 +856,14 @@ class _Checker:
             seen.add(sep)
         if d.DKIM is not None:
             self.dkim(base, d.DKIM)
+        defaulted = []
         for key, rep in (("DMARC", d.DMARC), ("TLSRPT", d.TLSRPT)):
             if rep is None:
                 continue
-            account = rep.Account or d.ReportsAccount
-            if not account:
-                self.err(
-                    (*base, "ReportsAccount"),
-                    f"needed for the default {key} reporting address (or set {key}.Account, or {key}: null)",
-                )
-            elif account not in self.s.Accounts:
-                where = (*base, key, "Account") if rep.Account else (*base, "ReportsAccount")
-                self.err(where, f"account {account!r} is not defined under Accounts")
+            if not rep.Account:
+                defaulted.append(key)
+            elif rep.Account not in self.s.Accounts:
+                self.err((*base, key, "Account"), f"account {rep.Account!r} is not defined under Accounts")
             try:
                 lp = parse_localpart(rep.Localpart)
                 if is_international_localpart(lp):
@@ -871,6 +873,12 @@ class _Checker:
             if rep.Domain and rep.Domain not in self.s.Domains:
                 self.err((*base, key, "Domain"), f"domain {rep.Domain!r} is not defined under Domains")
             self.mailbox((*base, key, "Mailbox"), rep.Mailbox)
+        if defaulted and not d.ReportsAccount:
+            what = " and ".join(defaulted)
+            self.err(
+                (*base, "ReportsAccount"),
+                f"needed for the default {what} reporting address (or set their Account, or null)",
+            )
         if d.ReportsAccount and d.ReportsAccount not in self.s.Accounts:
             self.err((*base, "ReportsAccount"), f"account {d.ReportsAccount!r} is not defined under Accounts")
 
