@@ -616,7 +616,7 @@ def records_for_plan(
 
 
 def merge(reports: Sequence[Report]) -> list[Record]:
-    """Published records of several domains, deduplicated, as one zone needs them.
+    """Published records of several domains (no placeholders), deduplicated, as one zone needs them.
 
     The host SPF `v=spf1 a -all` suggested for the mail host gives way to the full domain SPF when
     the mail host name is itself a hosted domain: one name must not have two SPF records.
@@ -629,7 +629,7 @@ def merge(reports: Sequence[Report]) -> list[Record]:
     }
     for rep in reports:
         for r in rep.records:
-            if not r.publish:
+            if not r.publish or r.placeholder:
                 continue
             if r.type == "TXT" and r.value == "v=spf1 a -all" and r.name in domain_spf:
                 continue
