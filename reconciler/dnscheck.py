@@ -154,6 +154,7 @@ def check(records: Sequence[Record], server: Server) -> list[Finding]:
         found_text = tuple(rd.to_text() for rd in found)
         found_keys = {value_key(rd) for rd in found}
         expected = {value_key(r.rdata()) for r in recs}
+        group: list[Finding] = []
         for r in recs:
             if value_key(r.rdata()) in found_keys:
                 status: Status = "present"
@@ -161,7 +162,10 @@ def check(records: Sequence[Record], server: Server) -> list[Finding]:
                 status = "missing"
             else:
                 status = "different"
-            out.append(Finding(status, r.name, r.type, r.presentation(), found_text, r.level, r.purpose))
+            group.append(Finding(status, r.name, r.type, r.presentation(), found_text, r.level, r.purpose))
+        out += group
+        if any(f.status == "different" for f in group):
+            continue  # the values found are part of the "different" finding
         for rd in found:
             if value_key(rd) not in expected:
                 out.append(Finding("extra", recs[0].name, rtype, "", (rd.to_text(),), "", "not suggested"))
