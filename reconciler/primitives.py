@@ -240,11 +240,16 @@ def used_key_paths(dyn: Dynamic) -> set[str]:
     }
 
 
+_SECRET_FIELDS = frozenset({"Authorization", "Password"})
+
+
 def _jsonable(v: Any) -> Any:
+    """JSON form of operation fields; webhook/transport secrets are redacted."""
     if dataclasses.is_dataclass(v) and not isinstance(v, type):
-        return {f.name: _jsonable(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        items = {f.name: getattr(v, f.name) for f in dataclasses.fields(v)}
+        return {k: "<redacted>" if k in _SECRET_FIELDS and x else _jsonable(x) for k, x in items.items()}
     if isinstance(v, Mapping):
-        return {str(k): _jsonable(x) for k, x in v.items()}
+        return {str(k): "<redacted>" if k in _SECRET_FIELDS and x else _jsonable(x) for k, x in v.items()}
     if isinstance(v, tuple | list):
         return [_jsonable(x) for x in v]
     return v
@@ -844,3 +849,42 @@ OPERATIONS: tuple[type[Operation], ...] = (
 def now_local() -> datetime:
     """The current local time, aware, truncated to seconds (mox's timestamps have second resolution)."""
     return datetime.now().astimezone().replace(microsecond=0)
+
+
+@dataclass(frozen=True, slots=True)
+class DKIMSave(Operation):
+    """mox web admin `DomainDKIMSave`: selector settings and the Sign list (reference §5.13).
+
+    Like mox it cannot create keys or remove selectors (DKIMAdd/DKIMRemove do): a selector given
+    with an empty PrivateKeyFile keeps its key file; a selector that does not exist yet is added
+    only with an explicit PrivateKeyFile (adopting a key file already in the config dir).
+    """
+
+    domain: str
+    selectors: Mapping[str, moxconfig.Selector] = field(default_factory=dict)
+    sign: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        return f"save DKIM of {self.domain}: selectors {', '.join(sorted(self.selectors)) or '-'}; " \
+               f"sign with {', '.join(self.sign) or 'none'}"
+
+    def apply(self, dyn: Dynamic, ctx: Context) -> Effect:
+        name = _parse_domain_req(self.domain).name()
+        d = dyn.Domains.get(name)
+        if d is None:
+            raise RequestError("domain not present")
+        sels = dict(d.DKIM.Selectors)
+        for sel, conf in self.selectors.items():
+            have = sels.get(sel)
+            if have is None and not conf.PrivateKeyFile:
+                raise RequestError(f"selector {sel} does not exist (add it with DKIMAdd)")
+            key = conf.PrivateKeyFile or (have.PrivateKeyFile if have is not None else "")
+            sels[sel] = replace(conf, PrivateKeyFile=key)
+        for sel in self.sign:
+            if sel not in sels:
+                raise RequestError(f"unknown selector {sel} for signing")
+        dkim = replace(d.DKIM, Selectors=sels, Sign=tuple(self.sign))
+        return Effect(_with_domain(dyn, name, replace(d, DKIM=dkim)))
+
+
+OPERATIONS = (*OPERATIONS, DKIMSave)

@@ -332,3 +332,10 @@ def test_address_index_agrees_with_validator(step: str) -> None:
     # Key files are not in the instance dir, so only key errors are expected.
     assert all("private key" in e for e in v.errors)
     assert address_index(STATIC, dyn) == v.addresses
+
+
+def test_to_json_redacts_secrets() -> None:
+    from reconciler.moxconfig import IncomingWebhook
+
+    op = AccountSave("bob", {"IncomingWebhook": IncomingWebhook(URL="https://x", Authorization="Bearer s3cret")})
+    assert "s3cret" not in str(op.to_json()) and "s3cret" not in op.describe()
