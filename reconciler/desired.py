@@ -387,7 +387,7 @@ class DesiredState(_Model):
         return list(self._files)
 
     def where(self, *path: str | int) -> Location | None:
-        """Where the key at `path` was written, e.g. where("Domains", "example.org")."""
+        """Where `path` was written (its key; list items: the item), e.g. where("Domains", "example.org")."""
         return self._origins.get(tuple(path))
 
     # -- what it means in mox terms ------------------------------------------------------------
@@ -733,6 +733,7 @@ def load_desired(source: Path) -> DesiredState:
             at_key = err["type"] in ("extra_forbidden", "missing")
             problems.append((merged.locate(path, key=at_key), dotted(path), _message(err)))
         raise DesiredStateError(_format(problems)) from None
+    state._origins.update(merged.values)
     state._origins.update(merged.keys)
     state._files.extend(str(f) for f in files)
     for path, msg in check(state):
