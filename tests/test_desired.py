@@ -204,3 +204,13 @@ def test_selector_named_like_a_number_stays_a_string(tmp_path: Path) -> None:
         "      Sign: ['2026']\nAccounts:\n  x: {}\n",
     )
     assert list(load_desired(p).Domains["a.example"].DKIM.Selectors) == ["2026"]  # type: ignore[union-attr]
+
+
+def test_docs_complete_example_is_valid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = (ROOT / "docs" / "desired-state.md").read_text(encoding="utf-8")
+    example = text.split("## Complete example")[1].split("```yaml\n")[1].split("```")[0]
+    p = tmp_path / "example.yaml"
+    p.write_text(example, encoding="utf-8")
+    assert main(["validate", str(p)]) == 0
+    assert "3 domains (1 internationalized), 4 accounts, 8 addresses, 1 aliases" in capsys.readouterr().out
+    assert list(_validator().iter_errors(yaml.safe_load(example))) == []
