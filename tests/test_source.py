@@ -15,7 +15,6 @@ import pytest
 
 from reconciler.errors import SourceError
 from reconciler.source import (
-    Source,
     default_cache_dir,
     fetch,
     materialize,
@@ -392,11 +391,55 @@ def test_clone_failure_hides_credentials(
     assert "secret-pw" not in logged and "tok-9f8e7d" not in logged
 
 
-def test_source_repr_has_no_credentials(tmp_path: Path, remote: tuple[Path, git.Repo]) -> None:
-    bare, _ = remote
-    src = resolve_source(bare.as_uri().replace("file://", "file://"), cache_dir=tmp_path / "c")
-    assert isinstance(src, Source)
-    assert "_request" not in repr(src)
+def test_https_url_with_credentials_end_to_end(
+    tmp_path: Path, remote: tuple[Path, git.Repo], caplog: pytest.LogCaptureFixture
+) -> None:
+    """An https URL with a token, rewritten by git's url.insteadOf to the local bare repo: the
+    clone works, and the token is in no field, repr, JSON or log line; a rotated token reuses the
+    same cache (keyed by the redacted URL) and replaces the stored URL."""
+    bare, work = remote
+    with open(os.environ["GIT_CONFIG_GLOBAL"], "a") as fh:
+        fh.write(f'[url "{bare}"]\n\tinsteadOf = https://git.example.org/desired.git\n')
+        fh.write(f'[url "{bare}"]\n\tinsteadOf = https://ci:tok-old-1234@git.example.org/desired.git\n')
+        fh.write(f'[url "{bare}"]\n\tinsteadOf = https://ci:tok-new-5678@git.example.org/desired.git\n')
+    caplog.set_level(logging.DEBUG)
+    src = resolve_source("https://ci:tok-old-1234@git.example.org/desired.git")
+    assert src.location == "https://***@git.example.org/desired.git"
+    assert src.commit is not None and src.commit.sha == work.head.commit.hexsha
+    cache = default_cache_dir("https://***@git.example.org/desired.git")
+    assert src.path.is_relative_to(cache)
+    shown = repr(src) + str(src.to_json()) + src.describe() + "\n".join(r.getMessage() for r in caplog.records)
+    assert "tok-old-1234" not in shown
+    rotated = resolve_source("https://ci:tok-new-5678@git.example.org/desired.git")
+    assert rotated.path.is_relative_to(cache) and clone_count(caplog) == 1
+    with git.Repo(cache / "repo.git") as cached:
+        assert cached.remotes.origin.url == "https://ci:tok-new-5678@git.example.org/desired.git"
+
+
+def test_cached_trees_are_pruned(tmp_path: Path, remote: tuple[Path, git.Repo]) -> None:
+    from reconciler.source import KEEP_TREES
+
+    bare, work = remote
+    cache = tmp_path / "cache"
+    for i in range(KEEP_TREES + 3):
+        commit(work, {"desired/domains.yaml": f"v{i}\n"}, f"commit {i}")
+        work.git.push("-q", "origin", "main")
+        src = resolve_source(str(bare), cache_dir=cache)
+        assert (src.path / "desired/domains.yaml").read_text() == f"v{i}\n"
+    trees = [p for p in (cache / "trees").iterdir()]
+    assert len(trees) == KEEP_TREES
+    assert src.path in trees
+
+
+def test_symlink_out_of_the_tree_refused(tmp_path: Path, checkout: git.Repo) -> None:
+    root = Path(checkout.working_tree_dir or "")
+    (root / "desired" / "passwd.yaml").symlink_to("/etc/passwd")
+    checkout.git.add("-A")
+    checkout.git.commit("-q", "-m", "evil link")
+    with pytest.raises(SourceError, match="cannot extract commit"):
+        resolve_source(str(root), ref="HEAD", cache_dir=tmp_path / "c")
+    with pytest.raises(SourceError, match="cannot extract commit"), materialize(str(root), "HEAD"):
+        pass
 
 
 # --- signatures -------------------------------------------------------------------------------
