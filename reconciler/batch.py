@@ -49,6 +49,12 @@ def fold(ops: Sequence[Operation], dynamic: Dynamic, ctx: Context) -> Effect:
         keys.extend(eff.new_keys)
         retired.extend(eff.retired_keys)
         notes.extend(eff.notes)
+    # A key made by one operation and dropped by a later one (DomainAdd's default selectors that
+    # the desired state replaces) is never generated, written or moved to old/.
+    used = used_key_paths(dynamic)
+    born = {k.path for k in keys}
+    keys = [k for k in keys if k.path in used]
+    retired = [r for r in retired if r not in born]
     return Effect(dynamic, tuple(keys), tuple(retired), tuple(notes))
 
 

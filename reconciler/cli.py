@@ -18,10 +18,12 @@ from .live import DEFAULT_CONFIG
 
 # The verbs, in the order `--help` lists them.
 COMMAND_MODULES = [
-    "config",
-    "records",
+    "plan",
+    "apply",
     "validate",
     "importcmd",
+    "records",
+    "config",
 ]
 
 Handler = Callable[[argparse.Namespace], int]

@@ -1,0 +1,89 @@
+"""`mox-reconciler apply`: make the live mox config match the desired state (or a saved plan)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import ReconcilerError
+from ..live import locate
+from ..planrender import render_text
+from ..reconcile import Outcome, apply_plan_doc, apply_prepared, prepare
+from ._source_args import add_source_options, resolve_from_args
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "apply", help="apply the desired state (or a saved plan) to the mox config",
+        description="Plan, then apply the plan as one validated, atomic write of domains.conf. "
+        "Asks for confirmation on a terminal unless --yes.")
+    add_source_options(p)
+    p.add_argument("--plan", type=Path, metavar="PLANFILE",
+                   help="apply exactly this saved plan (`plan --out`); refused if stale")
+    p.add_argument("--force", action="store_true", help="apply plans above the safety threshold")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--reports-dir", type=Path, metavar="DIR",
+                   help="where DNS-record reports of changed domains are written "
+                   "(default: mox-reconciler.records/ in the config dir)")
+    p.add_argument("--verify", action="store_true",
+                   help="after writing, wait out mox's reload window and check the change stuck")
+    p.set_defaults(func=run)
+
+
+def _confirm(args: argparse.Namespace) -> bool:
+    if args.yes or not sys.stdin.isatty():
+        return True
+    answer = input("Apply these changes? Only 'yes' is accepted: ")
+    return answer.strip() == "yes"
+
+
+def report(outcome: Outcome) -> None:
+    if outcome.batch is None:
+        print("Nothing to do: the live config matches the desired state.")
+    else:
+        n = len(outcome.operations)
+        print(f"Applied {n} operation{'s' if n != 1 else ''} in one write of {outcome.batch.path}.")
+        for key in outcome.batch.keys_created:
+            print(f"  created DKIM key {key}")
+        for key in outcome.batch.keys_retired:
+            print(f"  moved retired DKIM key {key} to old/")
+        for note in outcome.batch.notes:
+            print(f"  note: {note}")
+        v = outcome.batch.verification
+        if v is not None:
+            print(f"  verify: {v.message}")
+    if outcome.inventory_changed:
+        print("Inventory updated.")
+    for path in outcome.reports:
+        print(f"DNS records: {path}")
+
+
+def run(args: argparse.Namespace) -> int:
+    paths = locate(args.config)
+    if args.plan:
+        try:
+            doc = json.loads(args.plan.read_text())
+        except (OSError, ValueError) as e:
+            raise ReconcilerError(f"{args.plan}: cannot read plan file: {e}") from None
+        sys.stdout.write(render_text(doc, color=sys.stdout.isatty()))
+        if doc["changes"] and not _confirm(args):
+            print("Apply cancelled.")
+            return 1
+        source = args.source if args.source != "." else None
+        outcome = apply_plan_doc(paths, doc, source=source, force=args.force, reports_dir=args.reports_dir,
+                                 verify=args.verify)
+        report(outcome)
+        return 0
+    prepared = prepare(paths, resolve_from_args(args))
+    sys.stdout.write(render_text(prepared.doc, color=sys.stdout.isatty()))
+    if not prepared.plan.empty:
+        prepared.plan.check_safety(force=args.force)
+        if not _confirm(args):
+            print("Apply cancelled.")
+            return 1
+    outcome = apply_prepared(prepared, force=args.force, reports_dir=args.reports_dir, verify=args.verify)
+    report(outcome)
+    return 0
