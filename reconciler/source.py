@@ -64,6 +64,7 @@ _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/\s?#]*)@")
 _QUERY_SECRET = re.compile(r"(?i)([?&](?:access_token|private_token|token|password)=)[^&#\s]*")
 _SCP_LIKE = re.compile(r"^[\w.+-]+@[\w.-]+:(?!//)")
 _HEX = re.compile(r"^[0-9a-fA-F]{4,40}$")
+_ANCESTRY = re.compile(r"^(.+?)((?:[~^][0-9]*)+)$")  # main~2, v1^, HEAD~1^2
 
 
 @dataclass(frozen=True)
@@ -275,30 +276,48 @@ def _rev_parse(repo: Any, name: str) -> str | None:
     return str(out).strip() or None
 
 
-def _resolve_ref(repo: Any, ref: str, *, remote: bool, location: str) -> str:
-    """The commit SHA of `ref`: in a cache clone a branch of the remote, a tag or a SHA; in a
-    local checkout anything git accepts, then `origin/<ref>` (CI checkouts lack local branches)."""
-    _check_ref_syntax(ref)
-    if remote:
-        if ref.startswith("refs/heads/"):
-            candidates = ["refs/remotes/origin/" + ref.removeprefix("refs/heads/")]
-        elif ref.startswith("refs/"):
-            candidates = [ref]
-        else:
-            candidates = [f"refs/remotes/origin/{ref}", f"refs/tags/{ref}"]
-            if _HEX.match(ref):
-                candidates.append(ref)
+def _remote_name(repo: Any, name: str, head: str | None) -> str | None:
+    """A name in a cache clone: HEAD (the source's commit), a branch of the remote, a tag, a SHA."""
+    if name == "HEAD":
+        return head
+    if name.startswith("refs/heads/"):
+        candidates = ["refs/remotes/origin/" + name.removeprefix("refs/heads/")]
+    elif name.startswith("refs/"):
+        candidates = [name]
     else:
-        candidates = [ref, f"refs/remotes/origin/{ref}"]
-    for name in candidates:
-        sha = _rev_parse(repo, name)
+        candidates = [f"refs/remotes/origin/{name}", f"refs/tags/{name}"]
+        if _HEX.match(name):
+            candidates.append(name)
+    for candidate in candidates:
+        sha = _rev_parse(repo, candidate)
         if sha:
             return sha
-    if remote and re.fullmatch(r"[0-9a-fA-F]{40}", ref):
+    if re.fullmatch(r"[0-9a-fA-F]{40}", name):
         # A commit no branch or tag reaches: ask the server for it.
         with contextlib.suppress(SourceError):
-            _run(repo, "fetch", "origin", ref, what=location, timeout=NETWORK_TIMEOUT)
-            sha = _rev_parse(repo, ref)
+            _run(repo, "fetch", "--no-write-fetch-head", "origin", name, what="fetch",
+                 timeout=NETWORK_TIMEOUT)
+            return _rev_parse(repo, name)
+    return None
+
+
+def _resolve_ref(repo: Any, ref: str, *, remote: bool, location: str, head: str | None = None) -> str:
+    """The commit SHA of `ref`. In a cache clone: a branch of the remote, a tag or a SHA, with
+    optional `~N`/`^N` suffixes (HEAD = `head`, the source's commit); in a local checkout anything
+    git accepts, then `origin/<ref>` (CI checkouts lack local branches)."""
+    _check_ref_syntax(ref)
+    sha: str | None
+    if remote:
+        m = _ANCESTRY.match(ref)
+        base, suffix = (m.group(1), m.group(2)) if m else (ref, "")
+        sha = _remote_name(repo, base, head)
+        if sha and suffix:
+            sha = _rev_parse(repo, sha + suffix)
+        if sha:
+            return sha
+    else:
+        for name in (ref, f"refs/remotes/origin/{ref}"):
+            sha = _rev_parse(repo, name)
             if sha:
                 return sha
     raise SourceError(f"{location}: unknown ref {ref!r} (no such branch, tag or commit)")
@@ -455,7 +474,7 @@ def _resolve_remote(req: _Request, subdir: str) -> Source:
     with _cache_lock(cache_dir, location):
         repo = _prepare_cache_repo(cache_dir, url, location)
         with repo:
-            ref = req.ref if req.ref is not None else _remote_default_branch(repo, location)
+            ref = _remote_default_branch(repo, location) if req.ref in (None, "HEAD") else str(req.ref)
             sha = _resolve_ref(repo, ref, remote=True, location=location)
             commit = _commit_info(repo, sha)
             if req.require_signed:
@@ -571,7 +590,9 @@ def resolve_commit(source: Source | str, ref: str) -> Commit:
     """The commit `ref` names in the source's repository (no fetch, no signature check)."""
     src = resolve_source(source) if isinstance(source, str) else source
     with _repo_of(src) as repo:
-        return _commit_info(repo, _resolve_ref(repo, ref, remote=src.remote, location=src.location))
+        head = src.commit.sha if src.commit else None
+        sha = _resolve_ref(repo, ref, remote=src.remote, location=src.location, head=head)
+        return _commit_info(repo, sha)
 
 
 @contextlib.contextmanager
@@ -580,7 +601,8 @@ def _materialize(source: Source | str, ref: str) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix="mox-reconciler-src-"))
     try:
         with _repo_of(src) as repo:
-            sha = _resolve_ref(repo, ref, remote=src.remote, location=src.location)
+            head = src.commit.sha if src.commit else None
+            sha = _resolve_ref(repo, ref, remote=src.remote, location=src.location, head=head)
             commit = _commit_info(repo, sha)
             _extract(repo, sha, tmp, src.location)
         yield _inside(tmp, src.subdir, commit, src.location)

@@ -258,7 +258,8 @@ def test_remote_refs(tmp_path: Path, remote: tuple[Path, git.Repo]) -> None:
     work.git.push("-q", "origin", "main", "feature", "v1")
     cache = tmp_path / "cache"
     cases = {None: main, "main": main, "feature": feature, "refs/heads/feature": feature, "v1": first,
-             "refs/tags/v1": first, first: first, first[:10]: first}
+             "refs/tags/v1": first, first: first, first[:10]: first, "HEAD": main, "main~1": first,
+             "feature^": first, "v1~0": first}
     for ref, sha in cases.items():
         src = resolve_source(str(bare), ref=ref, cache_dir=cache)
         assert src.commit is not None and src.commit.sha == sha, ref
@@ -321,8 +322,14 @@ def test_materialize_older_ref(tmp_path: Path, checkout: git.Repo, remote: tuple
     commit(work, {"desired/domains.yaml": "v2\n"}, "second")
     work.git.push("-q", "origin", "main")
     rsrc = resolve_source(str(bare), subdir="desired", cache_dir=tmp_path / "c")
-    with materialize(rsrc, first) as path:
-        assert (path / "domains.yaml").read_text() == "v1\n"
+    for ref in (first, first[:7], "main~1", "HEAD~1", "HEAD^"):
+        with materialize(rsrc, ref) as path:
+            assert (path / "domains.yaml").read_text() == "v1\n", ref
+    with materialize(rsrc, "HEAD") as path:
+        assert (path / "domains.yaml").read_text() == "v2\n"
+    assert resolve_commit(rsrc, "main~1").sha == first
+    with pytest.raises(SourceError, match="unknown ref 'main~5'"):
+        resolve_commit(rsrc, "main~5")
     with pytest.raises(SourceError, match="unknown ref"), materialize(rsrc, "nope"):
         pass
 
