@@ -7,6 +7,7 @@ planner (`plan.make_plan`) stays pure.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from collections.abc import Mapping
@@ -125,10 +126,8 @@ def plan_reports(prepared: Prepared) -> list[Report]:
             for sel, s in conf.DKIM.Selectors.items():
                 have = live_domain.DKIM.Selectors.get(sel)
                 if have is not None and have.PrivateKeyFile == s.PrivateKeyFile:
-                    try:
+                    with contextlib.suppress(ReconcilerError, OSError, ValueError):
                         keys[sel] = load_dkim_private_key(prepared.paths.resolve(s.PrivateKeyFile)).public_key()
-                    except (ReconcilerError, OSError, ValueError):
-                        pass
         paths = prepared.paths if prepared.live is not None else None
         reports.append(records_for_plan(name, conf, prepared.static, paths=paths, dkim=keys,
                                         domains=plan.result.Domains))

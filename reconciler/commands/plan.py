@@ -34,10 +34,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     paths = locate(args.config)
     source = resolve_from_args(args)
-    if args.base_ref:
-        prepared = prepare_base_ref(paths, source, args.base_ref)
-    else:
-        prepared = prepare(paths, source)
+    prepared = prepare_base_ref(paths, source, args.base_ref) if args.base_ref else prepare(paths, source)
     doc = prepared.doc
     if args.out:
         tmp = args.out.with_name(f".{args.out.name}.tmp")
