@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"mox.conf; domains.conf is read beside it (default: $MOXCONF or {DEFAULT_CONFIG})",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress (info level); "
+                        "always on for watch")
     parser.add_argument(
         "--log-format", choices=["text", "json"], default="text", help="log line format (default: text)"
     )
@@ -56,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from .logs import setup_logging
 
-    setup_logging(args.log_format, debug=args.debug)
+    setup_logging(args.log_format, debug=args.debug, verbose=args.verbose or args.command == "watch")
     handler: Handler = args.func
     try:
         return handler(args)
@@ -64,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             logging.getLogger("reconciler").exception("failed")
         print(f"error: {e}", file=sys.stderr)
+        for note in getattr(e, "__notes__", []):
+            print(f"  {note}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -33,7 +33,8 @@ class JSONFormatter(logging.Formatter):
         return json.dumps(obj, ensure_ascii=False)
 
 
-def setup_logging(fmt: str = "text", *, debug: bool = False) -> None:
+def setup_logging(fmt: str = "text", *, debug: bool = False, verbose: bool = True) -> None:
+    """Install the handler; without `verbose` only warnings and errors are logged."""
     root = logging.getLogger("reconciler")
     root.handlers.clear()
     handler = logging.StreamHandler(sys.stderr)
@@ -42,5 +43,5 @@ def setup_logging(fmt: str = "text", *, debug: bool = False) -> None:
     else:
         handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG if debug else logging.INFO)
+    root.setLevel(logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING)
     root.propagate = False
