@@ -35,41 +35,51 @@ class Duration(int):
         return format_duration(self)
 
 
+def _go_quote_char(c: str) -> str:
+    """Escape one code point like Go's strconv.appendEscapedRune (ASCIIonly=false)."""
+    cp = ord(c)
+    if c == '"' or c == "\\":
+        return "\\" + c
+    if 0xD800 <= cp <= 0xDFFF:
+        # A Python str can hold lone surrogates (e.g. from surrogateescape); they
+        # stand for bytes that are invalid UTF-8, which Go prints as \xNN each.
+        if 0xDC80 <= cp <= 0xDCFF:
+            return f"\\x{cp - 0xDC00:02x}"
+        return "".join(f"\\x{b:02x}" for b in c.encode("utf-8", "surrogatepass"))
+    if c.isprintable():
+        # Python's isprintable (not C*, not Z* except ASCII space) is the same
+        # definition as Go's unicode.IsPrint (L, M, N, P, S and U+0020).
+        return c
+    special = _GO_ESCAPES.get(c)
+    if special is not None:
+        return special
+    if cp < 0x20 or cp == 0x7F:
+        return f"\\x{cp:02x}"
+    if cp < 0x10000:
+        return f"\\u{cp:04x}"
+    return f"\\U{cp:08x}"
+
+
+_GO_ESCAPES = {
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+}
+
+
 def go_quote(s: str) -> str:
-    """Go's strconv.Quote (the %q verb): how mox quotes names in its error texts."""
-    out = ['"']
-    for ch in s:
-        code = ord(ch)
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\a":
-            out.append("\\a")
-        elif ch == "\b":
-            out.append("\\b")
-        elif ch == "\f":
-            out.append("\\f")
-        elif ch == "\v":
-            out.append("\\v")
-        elif 0xDC80 <= code <= 0xDCFF:  # a byte of invalid UTF-8 (surrogateescape)
-            out.append(f"\\x{code - 0xDC00:02x}")
-        elif ch == " " or ch.isprintable():
-            out.append(ch)
-        elif code < 0x80:
-            out.append(f"\\x{code:02x}")
-        elif code < 0x10000:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(f"\\U{code:08x}")
-    out.append('"')
-    return "".join(out)
+    """Quote like Go's ``strconv.Quote`` / ``%q``, the quoting in mox's error texts.
+
+    Python's ``repr`` differs (single quotes, ``\\xe9`` for printable letters),
+    so messages built with it would not match mox's.
+    """
+    if s.isascii() and s.isprintable() and '"' not in s and "\\" not in s:
+        return '"' + s + '"'
+    return '"' + "".join(_go_quote_char(c) for c in s) + '"'
 
 
 def parse_int(s: str) -> int:
