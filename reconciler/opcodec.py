@@ -28,7 +28,7 @@ class PlanFileError(ReconcilerError):
 
 
 def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls, vars(mc), vars(mc))
+    return typing.get_type_hints(cls)
 
 
 def decode(tp: Any, value: Any) -> Any:

@@ -436,12 +436,14 @@ class _Planner:
     def fields_saved(self) -> None:
         for name in self.target_domains:
             cur = self.sim.Domains[name]
-            target = self._target_dkim(name)
-            keep = {s: v for s, v in target.Selectors.items() if s in cur.DKIM.Selectors or v.PrivateKeyFile}
-            want_dkim = replace(target, Selectors={**keep})
-            have = {s: v for s, v in cur.DKIM.Selectors.items() if s in want_dkim.Selectors}
-            if have != want_dkim.Selectors or cur.DKIM.Sign != want_dkim.Sign:
-                self.do(DKIMSave(name, want_dkim.Selectors, want_dkim.Sign), domain_id(name), "update")
+            raw = self.target_domains[name].DKIM
+            filled = self._target_dkim(name)
+            keep = {s: v for s, v in filled.Selectors.items() if s in cur.DKIM.Selectors or v.PrivateKeyFile}
+            have = {s: v for s, v in cur.DKIM.Selectors.items() if s in keep}
+            if have != keep or cur.DKIM.Sign != filled.Sign:
+                # The operation names key files only where the desired state does (adoption):
+                # generated keys get their names at apply time, so "" = keep the selector's key.
+                self.do(DKIMSave(name, {s: raw.Selectors[s] for s in keep}, filled.Sign), domain_id(name), "update")
             changed = self._changed_fields(self.sim.Domains[name], self.target_domains[name],
                                            skip=("DKIM", "Aliases"))
             if changed:

@@ -70,6 +70,7 @@ class Prepared:
     plan: Plan
     doc: dict[str, Any]
     static: mc.Static = field(default_factory=mc.Static)
+    now: datetime | None = None  # the time the plan was simulated at (key names, policy IDs)
 
 
 def source_json(source: Source | None) -> dict[str, Any] | None:
@@ -82,11 +83,11 @@ def prepare(paths: ConfigPaths, source: Source, *, now: datetime | None = None) 
     live = read_live(paths)
     inventory = read_inventory(paths.config_dir)
     data_dir = paths.data_dir(live.static)
-    plan = make_plan(PlanInput(desired, live.static, live.dynamic, inventory, now or now_local(),
-                               data_dir, account_dirs(data_dir)))
+    now = now or now_local()
+    plan = make_plan(PlanInput(desired, live.static, live.dynamic, inventory, now, data_dir, account_dirs(data_dir)))
     doc = plan_to_json(plan, source=source_json(source), live_path=str(paths.domains_conf),
                        live_digest=live.digest, desired_digest=desired_digest(source.path))
-    return Prepared(paths, live, desired, source, inventory, plan, doc, live.static)
+    return Prepared(paths, live, desired, source, inventory, plan, doc, live.static, now)
 
 
 def prepare_base_ref(paths: ConfigPaths, source: Source, base_ref: str, *, now: datetime | None = None) -> Prepared:
@@ -175,7 +176,7 @@ def _finish(paths: ConfigPaths, ops: tuple[Operation, ...], doc: Mapping[str, An
 def apply_prepared(prepared: Prepared, *, force: bool = False, reports_dir: Path | None = None,
                    verify: bool = False, now: datetime | None = None) -> Outcome:
     return _finish(prepared.paths, prepared.plan.operations, prepared.doc, force=force,
-                   reports_dir=reports_dir, verify=verify, now=now)
+                   reports_dir=reports_dir, verify=verify, now=now or prepared.now)
 
 
 def load_plan_ops(doc: Mapping[str, Any]) -> tuple[Operation, ...]:
@@ -204,7 +205,9 @@ def check_fresh(paths: ConfigPaths, doc: Mapping[str, Any], source: str | None =
     location = source or str(src.get("location") or "")
     commit = src.get("commit") or {}
     try:
-        now_src = resolve_source(location, ref=src.get("ref"), subdir=src.get("subdir") or None)
+        # A local location is the desired-state directory itself; a remote one needs its subdir.
+        subdir = (src.get("subdir") or None) if src.get("remote") else None
+        now_src = resolve_source(location, ref=src.get("ref"), subdir=subdir)
     except ReconcilerError as e:
         raise StalePlan(f"stale plan: cannot re-read its source {location}: {e}") from None
     if commit and (now_src.commit is None or now_src.commit.sha != commit.get("sha")):
