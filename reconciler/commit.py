@@ -23,6 +23,7 @@ import filelock
 
 from . import sconf
 from .errors import ConcurrentChange, LiveConfigError, LockTimeout
+from .fsutil import fsync_dir, write_fully
 from .moxconfig import Dynamic
 
 log = logging.getLogger(__name__)
@@ -129,14 +130,6 @@ def check_unchanged(snap: Snapshot) -> None:
         )
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def replace(snap: Snapshot, data: bytes) -> os.stat_result:
     """Atomically replace domains.conf with `data`, if it still is the file of `snap`.
 
@@ -152,11 +145,7 @@ def replace(snap: Snapshot, data: bytes) -> os.stat_result:
         if (old.st_uid, old.st_gid) != (os.getuid(), os.getgid()):
             os.fchown(fd, old.st_uid, old.st_gid)
         os.fchmod(fd, old.st_mode & 0o7777)
-        view = memoryview(data)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
-        os.fsync(fd)
+        write_fully(fd, data)
     except BaseException:
         os.close(fd)
         tmp.unlink(missing_ok=True)
@@ -170,7 +159,7 @@ def replace(snap: Snapshot, data: bytes) -> os.stat_result:
         tmp.unlink(missing_ok=True)
         raise
     checkpoint("after-rename")
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     st = os.stat(path)
     if st.st_mtime_ns == snap.mtime_ns:
         bumped = snap.mtime_ns + 1_000_000  # 1 ms: visible on coarse-timestamp filesystems too.

@@ -8,14 +8,13 @@ does not list is never touched. The file lives beside domains.conf so it moves w
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import LiveConfigError
+from .fsutil import atomic_write
 
 INVENTORY_FILE = "mox-reconciler.inventory.json"
 VERSION = 1
@@ -67,14 +66,5 @@ def write_inventory(config_dir: Path, inventory: Inventory, commit: dict[str, An
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=True, ensure_ascii=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    atomic_write(path, text.encode())

@@ -15,6 +15,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
+from .fsutil import write_fully
+
 RSA2048 = "rsa2048"
 ED25519 = "ed25519"
 KINDS = (RSA2048, ED25519)
@@ -134,11 +136,7 @@ def write_key_file(config_dir: Path, relpath: str, pem: bytes, like: os.stat_res
         owner = _owner_of(like)
         if owner is not None:
             _chown(fd, owner)
-        view = memoryview(pem)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
-        os.fsync(fd)
+        write_fully(fd, pem)
     except BaseException:
         os.close(fd)
         path.unlink(missing_ok=True)

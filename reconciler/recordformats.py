@@ -10,7 +10,6 @@ The JSON layout is documented in docs/records.md (version `JSON_VERSION`).
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from .fsutil import atomic_write
 from .live import LiveConfig
 from .records import Record, RecordsError, Report
 
@@ -215,9 +215,7 @@ def write_reports(
         rep = for_live(live, dom, dnssec=dnssec, acme_account_uri=acme_account_uri, host_keys=hk)
         for fmt in formats:
             path = out_dir / f"{rep.domain.ascii}.{EXTENSIONS[fmt]}"
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_text(RENDERERS[fmt]([rep]), encoding="utf-8")
-            os.replace(tmp, path)
+            atomic_write(path, RENDERERS[fmt]([rep]).encode())
             written.append(path)
     return written
 
