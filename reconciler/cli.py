@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "importcmd",
     "records",
     "config",
+    "watch",
 ]
 
 Handler = Callable[[argparse.Namespace], int]
