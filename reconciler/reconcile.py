@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -228,6 +229,25 @@ def apply_plan_doc(paths: ConfigPaths, doc: Mapping[str, Any], *, source: str | 
     if doc.get("version") != 1:
         raise StalePlan(f"plan file version {doc.get('version')!r} is not supported (expected 1)")
     check_fresh(paths, doc, source)
-    return _finish(paths, load_plan_ops(doc), doc, force=force, reports_dir=reports_dir,
-                   verify=verify, now=now)
+    ops = load_plan_ops(doc)
+    if "<redacted>" in json.dumps(doc["changes"]):
+        ops = _unredacted_ops(paths, doc, source, now)
+    return _finish(paths, ops, doc, force=force, reports_dir=reports_dir, verify=verify, now=now)
+
+
+def _unredacted_ops(paths: ConfigPaths, doc: Mapping[str, Any], source: str | None,
+                    now: datetime | None) -> tuple[Operation, ...]:
+    """The plan file shows secrets (webhook Authorization) as <redacted>; replaying that would
+    write "<redacted>" into domains.conf. Re-plan from the (unchanged) source and use its
+    operations when they are the reviewed ones (same checksum)."""
+    src = doc.get("source") or {}
+    location = source or str(src.get("location") or "")
+    if not location:
+        raise StalePlan("this plan contains redacted secrets and names no source to read them from; "
+                        "apply from the source instead")
+    fresh = prepare(paths, resolve_source(location, ref=src.get("ref"), subdir=src.get("subdir") or None), now=now)
+    if fresh.doc["checksum"] != doc.get("checksum"):
+        raise StalePlan("stale plan: re-planning from the source (to read redacted secrets) gives other "
+                        "operations; make a new plan")
+    return fresh.plan.operations
 
