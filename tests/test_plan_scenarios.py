@@ -385,3 +385,18 @@ def test_golden_import_then_plan_is_empty(step: Path, tmp_path: Path, capsys: py
     assert "No changes." in out
     # and the live config parses to what the golden file says (nothing was written)
     assert sconf.write(read_live(locate(str(mox_conf))).dynamic) == (step / "domains.conf").read_text()
+
+
+def test_apply_plan_file_with_redacted_secret_writes_the_real_one(env: Env) -> None:
+    """The plan file redacts webhook credentials; apply --plan must not write "<redacted>"."""
+    env.doc["Accounts"]["alice"]["OutgoingWebhook"] = {"URL": "https://hooks.example/x",
+                                                       "Authorization": "Basic c2VjcmV0"}
+    env.commit("alice webhook")
+    planfile = env.repo_dir.parent / "secret.json"
+    env.ok("plan", "--out", str(planfile))
+    assert "c2VjcmV0" not in planfile.read_text() and "<redacted>" in planfile.read_text()
+    rc, _out, err = env.run("apply", "--yes", "--plan", str(planfile), source=False)
+    assert rc == 0, err
+    hook = env.live.Accounts["alice"].OutgoingWebhook
+    assert hook is not None and hook.Authorization == "Basic c2VjcmV0"
+    env.assert_converged()
