@@ -45,3 +45,10 @@ def setup_logging(fmt: str = "text", *, debug: bool = False, verbose: bool = Tru
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING)
     root.propagate = False
+
+
+def use_timestamps() -> None:
+    """Prefix text log lines with the local time (long-running commands such as `watch`)."""
+    for handler in logging.getLogger("reconciler").handlers:
+        if not isinstance(handler.formatter, JSONFormatter):
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))

@@ -98,6 +98,7 @@ def reconcile_once(opts: WatchOptions, book: StatusBook, trigger: str = "once", 
     t0 = time.monotonic()
     stage = "fetch"
     ctx: dict[str, Any] = {"trigger": trigger}
+    at = ""  # " [<commit>]" in text log lines; JSON lines carry commit and revision fields
     source: Source | None = None
     revision: str | None = None
     counts: dict[str, int] = {}
@@ -120,6 +121,7 @@ def reconcile_once(opts: WatchOptions, book: StatusBook, trigger: str = "once", 
         source = opts.resolve()
         revision = revision_of(source)
         ctx.update(commit=source.commit.sha if source.commit else None, revision=revision)
+        at = f" [{source.commit.sha[:12]}]" if source.commit else ""
         log.info("fetch: %s", source.describe(), extra={"stage": "fetch", **ctx})
         stage = "plan"
         prepared = prepare(opts.paths, source)
@@ -127,14 +129,14 @@ def reconcile_once(opts: WatchOptions, book: StatusBook, trigger: str = "once", 
         counts = {**plan.counts(), "operations": len(plan.steps)}
         checksum = plan.checksum()
         drift = not plan.empty and revision == book.last_applied_revision
-        log.info("plan: %s%s", plan.summary(), " (drift: the live config was changed outside the reconciler)"
+        log.info("plan%s: %s%s", at, plan.summary(), " (drift: the live config was changed outside the reconciler)"
                  if drift else "", extra={"stage": "plan", "drift": drift, "plan_checksum": checksum, **ctx})
         if suspended:
             stage = "done"
             if plan.empty:
                 managed = _managed(sorted(plan.inventory_after))
                 return done(UNCHANGED, SUCCEEDED, "suspended; nothing to apply")
-            log.warning("apply: suspended while %s exists; %d operation(s) not applied", opts.suspend_file,
+            log.warning("apply%s: suspended while %s exists; %d operation(s) not applied", at, opts.suspend_file,
                         len(plan.steps), extra={"stage": "apply", "suspended": True, **ctx})
             return done(PLANNED, SUSPENDED, f"suspended while {opts.suspend_file} exists")
         stage = "safety"
@@ -145,17 +147,17 @@ def reconcile_once(opts: WatchOptions, book: StatusBook, trigger: str = "once", 
         stage = "done"
         if outcome.batch is None:
             if outcome.inventory_changed:
-                log.info("apply: inventory updated", extra={"stage": "apply", **ctx})
+                log.info("apply%s: inventory updated", at, extra={"stage": "apply", **ctx})
             return done(UNCHANGED, SUCCEEDED)
-        log.info("apply: applied %d operation(s) to %s", len(outcome.operations), outcome.batch.path,
+        log.info("apply%s: applied %d operation(s) to %s", at, len(outcome.operations), outcome.batch.path,
                  extra={"stage": "apply", "operations": len(outcome.operations), **ctx})
         for path in outcome.reports:
-            log.info("apply: DNS records written to %s", path, extra={"stage": "apply", **ctx})
+            log.info("apply%s: DNS records written to %s", at, path, extra={"stage": "apply", **ctx})
         return done(APPLIED, SUCCEEDED)
     except Exception as e:  # a long-running loop reports every failure and goes on
         reason = _reason(stage, e)
         message = str(e) if isinstance(e, ReconcilerError) else f"internal error: {type(e).__name__}: {e}"
-        log.error("%s: %s", stage if stage != "done" else "apply", message,
+        log.error("%s%s: %s (%s)", stage if stage != "done" else "apply", at, message, reason,
                   exc_info=not isinstance(e, ReconcilerError),
                   extra={"stage": stage, "reason": reason, **ctx})
         return done(FAILED, reason, message)

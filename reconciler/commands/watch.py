@@ -11,6 +11,7 @@ from typing import Any
 from ..errors import ReconcilerError
 from ..gotypes import parse_duration
 from ..live import locate
+from ..logs import use_timestamps
 from ..metrics import Health, Metrics, MetricsServer
 from ..source import Source
 from ..status import RunResult, StatusBook, status_path
@@ -61,6 +62,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    use_timestamps()
     paths = locate(args.config)
     book = StatusBook(args.status_file or status_path(paths.config_dir), suspend_file=args.suspend_file)
     source_seen: list[Source] = []
