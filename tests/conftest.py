@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,14 @@ def golden_config(tmp_path: Path) -> Callable[[str], Path]:
         return build_step_config(step, tmp_path / step.name)
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _reset_reconciler_logger() -> Iterator[None]:
+    """cli.main installs handlers and a level on the 'reconciler' logger; undo that after each
+    test so later tests' caplog sees every record, whatever order the tests run in."""
+    yield
+    logger = logging.getLogger("reconciler")
+    logger.handlers.clear()
+    logger.setLevel(logging.NOTSET)
+    logger.propagate = True
