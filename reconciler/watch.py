@@ -105,14 +105,16 @@ def reconcile_once(opts: WatchOptions, book: StatusBook, trigger: str = "once", 
     checksum: str | None = None
     drift = False
     managed: dict[str, int] | None = None
-    suspended = opts.suspend_file is not None and opts.suspend_file.exists()
+    suspended = False  # looked at right before applying, so a file created mid-run still counts
 
     def done(result: str, reason: str, message: str = "") -> RunResult:
         run = RunResult(trigger=trigger, started=started, duration=time.monotonic() - t0, result=result,
                         reason=reason, stage=stage, message=message, revision=revision,
                         commit=source.commit.to_json() if source is not None and source.commit else None,
                         source=source.location if source is not None else None, counts=counts,
-                        plan_checksum=checksum, objects_managed=managed, drift=drift, suspended=suspended)
+                        plan_checksum=checksum, objects_managed=managed, drift=drift,
+                        suspended=suspended or (result == FAILED and opts.suspend_file is not None
+                                                and opts.suspend_file.exists()))
         book.record(run, clock())
         book.write()
         return run
@@ -131,6 +133,7 @@ def reconcile_once(opts: WatchOptions, book: StatusBook, trigger: str = "once", 
         drift = not plan.empty and revision == book.last_applied_revision
         log.info("plan%s: %s%s", at, plan.summary(), " (drift: the live config was changed outside the reconciler)"
                  if drift else "", extra={"stage": "plan", "drift": drift, "plan_checksum": checksum, **ctx})
+        suspended = opts.suspend_file is not None and opts.suspend_file.exists()
         if suspended:
             stage = "done"
             if plan.empty:

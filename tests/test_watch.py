@@ -226,7 +226,6 @@ def test_pushed_commit_is_applied_and_sigterm_stops_cleanly(env: Env) -> None:
     assert st["last_applied_revision"] == sha and st["commit"]["subject"] == "add example.org"
     assert {c["type"]: c["status"] for c in st["conditions"]} == {"Ready": "True", "Reconciling": "False",
                                                                    "Stalled": "False"}
-    assert [h["result"] for h in st["history"]][-1] == "applied"  # the first run added info@
     assert any(h["result"] == "applied" and h["revision"] == sha for h in st["history"])
     assert len(st["history"]) <= 10
     # Each stage is logged with the commit.
