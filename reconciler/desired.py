@@ -614,14 +614,28 @@ class _Merged:
         self.keys: dict[tuple[str | int, ...], Location] = {}
         self.values: dict[tuple[str | int, ...], Location] = {}
         self.problems: list[tuple[Location, str, str]] = []
+        self._index: dict[tuple[int, str, int], dict[tuple[str | int, ...], list[tuple[Any, Location]]]] = {}
 
     def _take(self, doc: Document, src: tuple[str | int, ...], dst: tuple[str | int, ...]) -> None:
         """Copy the locations under `src` in `doc` to `dst` here."""
         n = len(src)
-        for table, mine in ((doc.keys, self.keys), (doc.values, self.values)):
+        for which, mine in (("keys", self.keys), ("values", self.values)):
+            for p, loc in self._under(doc, which, n).get(src, ()):
+                mine[dst + p[n:]] = loc
+
+    def _under(self, doc: Document, which: str, n: int) -> dict[tuple[str | int, ...], list[tuple[Any, Location]]]:
+        """The locations of `doc` grouped by their first `n` path elements (built once per doc):
+        copying an object's locations must not scan the whole file, or 10,000 domains take minutes."""
+        cache_key = (id(doc), which, n)
+        index = self._index.get(cache_key)
+        if index is None:
+            index = {}
+            table: dict[tuple[str | int, ...], Location] = getattr(doc, which)
             for p, loc in table.items():
-                if p[:n] == src:
-                    mine[dst + p[n:]] = loc
+                if len(p) >= n:
+                    index.setdefault(p[:n], []).append((p, loc))
+            self._index[cache_key] = index
+        return index
 
     def _define(self, doc: Document, path: tuple[str, ...], target: dict[str, Any], value: Any) -> None:
         key = path[-1]
