@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -122,11 +123,54 @@ def canonical_address(dyn: Dynamic, addr: Address) -> str:
     return str(Address(canonical_lp(dyn, addr.domain, addr.localpart), addr.domain))
 
 
+@functools.lru_cache(maxsize=1 << 17)
+def _destination_address(key: str, account_domain: str) -> Address | None:
+    """A Destinations key as mox reads it: a bare localpart (deprecated: in the account's
+    Domain) or a full address. A key with an "@" is tried as an address first (a localpart can
+    hold "@" only quoted, and then is no address), which keeps the common case free of errors."""
+    attempts = ("address", "localpart") if "@" in key else ("localpart", "address")
+    for kind in attempts:
+        try:
+            if kind == "address":
+                return parse_address(key)
+            return Address(parse_localpart(key), parse_domain(account_domain))
+        except ParseError:
+            continue
+    return None
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _canonical_string(addr: Address, params: tuple[bool, tuple[str, ...], str | None, str | None]) -> str:
+    lp = canonical_localpart(addr.localpart, case_sensitive=params[0], separators=params[1],
+                             dmarc_localpart=params[2], tlsrpt_localpart=params[3])
+    return str(Address(lp, addr.domain))
+
+
+# Indexes of the last few configs (kept alive here, so identity is a safe key): a plan or a
+# batch of N operations would otherwise rebuild the index of every address N times.
+_INDEX_MEMO: list[tuple[Static, Dynamic, dict[str, str]]] = []
+
+
+def _remember_index(static: Static, dyn: Dynamic, index: dict[str, str]) -> None:
+    _INDEX_MEMO.insert(0, (static, dyn, index))
+    del _INDEX_MEMO[4:]
+
+
 def address_index(static: Static, dyn: Dynamic) -> dict[str, str]:
     """mox's AccountDestinationsLocked (reference §3.6): canonical address -> account.
 
     Built leniently: entries mox would reject in validation are skipped (validation reports them).
+    The result is shared (memoized per config object): do not modify it.
     """
+    for st, dy, index in _INDEX_MEMO:
+        if st is static and dy is dyn:
+            return index
+    index = _build_address_index(static, dyn)
+    _remember_index(static, dyn, index)
+    return index
+
+
+def _build_address_index(static: Static, dyn: Dynamic) -> dict[str, str]:
     index: dict[str, str] = {}
     htr = static.HostTLSRPT
     if htr.Account:
@@ -135,6 +179,20 @@ def address_index(static: Static, dyn: Dynamic) -> dict[str, str]:
             index[str(Address(parse_localpart(htr.Localpart), host))] = htr.Account
         except ParseError:
             pass
+    canon_params: dict[str, tuple[bool, tuple[str, ...], str | None, str | None]] = {}
+
+    def canonical(addr: Address) -> str:
+        # The per-domain inputs of CanonicalLocalpart, computed once per domain per index: this
+        # runs for every destination, and plans and batches build the index once per operation.
+        name = addr.domain.name()
+        params = canon_params.get(name)
+        if params is None:
+            d = dyn.Domains[name]
+            dmarc = _reporting_localpart(dyn, name, d.DMARC.Localpart, d.DMARC.Domain) if d.DMARC else None
+            tlsrpt = _reporting_localpart(dyn, name, d.TLSRPT.Localpart, d.TLSRPT.Domain) if d.TLSRPT else None
+            params = canon_params[name] = (d.LocalpartCaseSensitive, effective_separators(d), dmarc, tlsrpt)
+        return _canonical_string(addr, params)
+
     for acc_name in sorted(dyn.Accounts):
         acc = dyn.Accounts[acc_name]
         for key in sorted(acc.Destinations):
@@ -142,16 +200,10 @@ def address_index(static: Static, dyn: Dynamic) -> dict[str, str]:
                 with contextlib.suppress(ParseError):
                     index["@" + parse_domain(key[1:]).name()] = acc_name
                 continue
-            try:
-                addr = Address(parse_localpart(key), parse_domain(acc.Domain))
-            except ParseError:
-                try:
-                    addr = parse_address(key)
-                except ParseError:
-                    continue
-            if addr.domain.name() not in dyn.Domains:
+            addr = _destination_address(key, acc.Domain)
+            if addr is None or addr.domain.name() not in dyn.Domains:
                 continue
-            index.setdefault(canonical_address(dyn, addr), acc_name)
+            index.setdefault(canonical(addr), acc_name)
     for dom_name in sorted(dyn.Domains):
         d = dyn.Domains[dom_name]
         for rep in (d.DMARC, d.TLSRPT):
@@ -529,12 +581,17 @@ class AddressAdd(Operation):
                 raise RequestError("domain does not exist")
             if key in address_index(ctx.static, dyn):
                 raise RequestError("catchall address already configured for domain")
+            canon = key
         else:
             addr = _parse_address_req(self.address)
             check_address_available(ctx.static, dyn, addr)
             key = _dest_key(dyn, addr, self.as_typed)
+            canon = canonical_address(dyn, addr)
         dests = {**acc.Destinations, key: moxconfig.Destination()}
-        return Effect(_with_account(dyn, self.account, replace(acc, Destinations=dests)))
+        nd = _with_account(dyn, self.account, replace(acc, Destinations=dests))
+        # The new config's index is the old one plus this address (it was free): no rebuild.
+        _remember_index(ctx.static, nd, {**address_index(ctx.static, dyn), canon: self.account})
+        return Effect(nd)
 
 
 @dataclass(frozen=True, slots=True)

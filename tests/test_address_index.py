@@ -1,0 +1,38 @@
+"""The memoized address index stays equal to a fresh build through a run of operations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from reconciler.batch import fold
+from reconciler.live import locate, read_live
+from reconciler.primitives import (
+    AccountAdd,
+    AddressAdd,
+    AddressRemove,
+    Context,
+    _build_address_index,
+    address_index,
+    now_local,
+)
+
+
+def test_index_after_each_operation_equals_a_fresh_build(golden_config: Callable[[str], Path]) -> None:
+    live = read_live(locate(str(golden_config("17"))))
+    ctx = Context(live.static, now_local())
+    ops = [
+        AddressAdd("carl@example.org", "alice"),
+        AddressAdd("@café.example", "bob"),
+        AddressAdd("Dora@example.org", "bob"),
+        AccountAdd("erin", "erin@example.net"),
+        AddressAdd("erin2@example.net", "erin"),
+        AddressRemove("carl@example.org"),
+    ]
+    dyn = live.dynamic
+    for op in ops:
+        dyn = op.apply(dyn, ctx).dynamic
+        assert address_index(live.static, dyn) == _build_address_index(live.static, dyn)
+    assert address_index(live.static, dyn)["dora@example.org"] == "bob"
+    assert "carl@example.org" not in address_index(live.static, dyn)
+    assert fold(ops, live.dynamic, ctx).dynamic == dyn
