@@ -245,7 +245,8 @@ def _unredacted_ops(paths: ConfigPaths, doc: Mapping[str, Any], source: str | No
     if not location:
         raise StalePlan("this plan contains redacted secrets and names no source to read them from; "
                         "apply from the source instead")
-    fresh = prepare(paths, resolve_source(location, ref=src.get("ref"), subdir=src.get("subdir") or None), now=now)
+    subdir = (src.get("subdir") or None) if src.get("remote") else None  # see check_fresh
+    fresh = prepare(paths, resolve_source(location, ref=src.get("ref"), subdir=subdir), now=now)
     if fresh.doc["checksum"] != doc.get("checksum"):
         raise StalePlan("stale plan: re-planning from the source (to read redacted secrets) gives other "
                         "operations; make a new plan")
