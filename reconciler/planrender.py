@@ -88,12 +88,15 @@ def render_markdown(doc: Mapping[str, Any], reports: Sequence[Report] = ()) -> s
         objects = {"+": 0, "~": 0, "-": 0}
         for _obj, sym, _changes in _grouped(doc):
             objects[sym] += 1
+        operations = {"+": 0, "~": 0, "-": 0}
+        for c in doc["changes"]:
+            operations[symbol(c)] += 1
         out += [
             "| | objects | operations |",
             "|---|---:|---:|",
-            f"| add | {objects['+']} | {s['create']} |",
-            f"| change | {objects['~']} | {s['update']} |",
-            f"| remove | {objects['-']} | {s['delete']} |",
+            f"| `+` add | {objects['+']} | {operations['+']} |",
+            f"| `~` change | {objects['~']} | {operations['~']} |",
+            f"| `-` remove | {objects['-']} | {operations['-']} |",
             "",
             "#### Operations",
             "",
