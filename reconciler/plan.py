@@ -60,6 +60,7 @@ from .primitives import (
     DomainSave,
     Operation,
     canonical_address,
+    used_key_paths,
 )
 
 PLAN_VERSION = 1
@@ -103,6 +104,7 @@ class Plan:
     inventory_after: frozenset[str]
     result: Dynamic  # the simulated config after applying (key files named at plan time)
     thresholds: tuple[float, int] = (0.3, 10)
+    new_keys: Mapping[str, str] = field(default_factory=dict)  # key files `result` names that apply creates -> kind
 
     @property
     def operations(self) -> tuple[Operation, ...]:
@@ -226,7 +228,7 @@ class _Planner:
         self.ctx = Context(inp.static, inp.now, inp.data_dir, inp.account_dirs)
         self.sim = inp.live
         self.steps: list[Step] = []
-        self.born_keys: set[str] = set()  # key files that operations of this plan create
+        self.born_keys: dict[str, str] = {}  # key files that operations of this plan create -> kind
         d = self.desired
         self.target_accounts: dict[str, mc.Account] = {n: d.account_to_mox(n) for n in sorted(d.Accounts)}
         self.target_domains: dict[str, mc.Domain] = {
@@ -241,7 +243,7 @@ class _Planner:
         except ReconcilerError as e:
             raise PlanError(f"cannot plan step {len(self.steps) + 1} ({op.describe()}): {e}") from None
         self.sim = eff.dynamic
-        self.born_keys.update(k.path for k in eff.new_keys)
+        self.born_keys.update((k.path, k.kind) for k in eff.new_keys)
         self.steps.append(Step(op, obj, action, creates, text))
 
     # -- the phases -------------------------------------------------------------------------------
@@ -319,6 +321,7 @@ class _Planner:
             inventory_after=frozenset(after),
             result=self.sim,
             thresholds=(pol.MaxChangeShare, pol.MinObjectsForThreshold),
+            new_keys={p: k for p, k in self.born_keys.items() if p in used_key_paths(self.sim)},
         )
 
     def create_objects(self) -> None:

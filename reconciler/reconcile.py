@@ -8,21 +8,26 @@ planner (`plan.make_plan`) stays pure.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+from . import keygen
 from . import moxconfig as mc
 from .batch import BatchResult, apply_batch
 from .desired import DesiredState, load_desired
-from .errors import LiveConfigError, ReconcilerError, StalePlan, UnsafePlan
+from .errors import ConfigInvalid, LiveConfigError, ReconcilerError, StalePlan, UnsafePlan
 from .inventory import Inventory, read_inventory, write_inventory
-from .keyfiles import load_dkim_private_key
+from .keyfiles import DKIMKey, KeyCache, load_dkim_private_key
 from .live import ConfigPaths, LiveConfig, read_live, read_static
 from .opcodec import op_from_json
 from .plan import Plan, PlanInput, make_plan, plan_to_json, safety_problem
@@ -30,6 +35,7 @@ from .primitives import Operation, now_local
 from .recordformats import write_reports
 from .records import Report, records_for_plan
 from .source import Source, materialize, resolve_source
+from .validate import validate_dynamic
 
 log = logging.getLogger(__name__)
 
@@ -78,14 +84,48 @@ def source_json(source: Source | None) -> dict[str, Any] | None:
     return {**source.to_json(), "remote": source.remote} if source is not None else None
 
 
+class _PlannedKeys(KeyCache):
+    """Key files as they will be after apply: the ones the plan creates exist (as stand-ins of
+    the right kind), the others are read from disk. Lets the plan's result be validated."""
+
+    def __init__(self, config_dir: Path, new_keys: Mapping[str, str]) -> None:
+        super().__init__()
+        self._new = {os.path.normpath(config_dir / p): kind for p, kind in new_keys.items()}
+
+    def load(self, path: Path) -> DKIMKey:
+        kind = self._new.get(os.path.normpath(path))
+        if kind is None:
+            return super().load(path)
+        return _stand_in_key(kind)
+
+
+@functools.cache
+def _stand_in_key(kind: str) -> DKIMKey:
+    if kind == keygen.ED25519:
+        return ed25519.Ed25519PrivateKey.generate()
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def check_result(plan: Plan, static: mc.Static, paths: ConfigPaths) -> None:
+    """Refuse a plan whose result mox would reject (e.g. removing the postmaster account), so
+    the reviewer sees it in the plan, not at apply time."""
+    if plan.empty:
+        return
+    errors = validate_dynamic(static, plan.result, paths.config_dir,
+                              keys=_PlannedKeys(paths.config_dir, plan.new_keys)).errors
+    if errors:
+        raise ConfigInvalid(errors, where="the plan's result would be rejected by mox")
+
+
 def prepare(paths: ConfigPaths, source: Source, *, now: datetime | None = None) -> Prepared:
-    """Read everything and plan (no writes)."""
+    """Read everything and plan (no writes); the plan's result is validated as mox would."""
     desired = load_desired(source.path)
     live = read_live(paths)
     inventory = read_inventory(paths.config_dir)
     data_dir = paths.data_dir(live.static)
     now = now or now_local()
     plan = make_plan(PlanInput(desired, live.static, live.dynamic, inventory, now, data_dir, account_dirs(data_dir)))
+    check_result(plan, live.static, paths)
     doc = plan_to_json(plan, source=source_json(source), live_path=str(paths.domains_conf),
                        live_digest=live.digest, desired_digest=desired_digest(source.path))
     return Prepared(paths, live, desired, source, inventory, plan, doc, live.static, now)
@@ -104,7 +144,7 @@ def prepare_base_ref(paths: ConfigPaths, source: Source, base_ref: str, *, now: 
     except LiveConfigError:
         static = mc.Static(Hostname="mail.invalid", Postmaster=mc.Postmaster("postmaster", "Postmaster"))
     with materialize(source, base_ref) as base_path:
-        base = load_desired(base_path)
+        base = load_desired(base_path / source.path.name if source.path.is_file() else base_path)
     head = load_desired(source.path)
     base_live = base.to_dynamic(static, None, when)
     inventory = Inventory.of([f"domain/{d}" for d in base.Domains] + [f"account/{a}" for a in base.Accounts])

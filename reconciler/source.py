@@ -14,6 +14,7 @@ from git's stderr or a location goes through `redact`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import os
@@ -566,6 +567,13 @@ def resolve_source(
     too. With `require_signed`, a commit whose signature git does not verify is refused."""
     req = _Request(source, ref, cache_dir, subdir, require_signed, allowed_signers)
     sub = _clean_subdir(subdir)
+    single = Path(source).expanduser()
+    if not _is_remote(source) and not sub and single.is_file():
+        # One desired-state file: resolve its directory (checkout, commit, ref), then point at it.
+        resolved = _resolve_local(dataclasses.replace(req, source=str(single.parent)), sub)
+        resolved = dataclasses.replace(resolved, location=str(single.resolve()), path=resolved.path / single.name)
+        log.info("source: %s", resolved.describe())
+        return resolved
     resolved = _resolve_remote(req, sub) if _is_remote(source) else _resolve_local(req, sub)
     log.info("source: %s", resolved.describe())
     return resolved

@@ -25,9 +25,10 @@ from typing import Any
 import git
 import pytest
 
-from reconciler import reconcile
+from reconciler import reconcile, sconf
 from reconciler.cli import main
 from reconciler.live import locate, read_live
+from reconciler.moxconfig import Account, Dynamic
 from reconciler.planrender import render_markdown, render_text
 
 from .conftest import GOLDEN_STEPS, build_step_config
@@ -58,13 +59,23 @@ Accounts:
     FullName: Carol
     Destinations: {carol@example.net: {}, postmaster@example.net: {}}
 Removed:
-  Accounts: [admin]
+  Accounts: [olduser]
 """
+
+
+def scenario_config(tmp: Path) -> Path:
+    """Golden step 01 plus an account `olduser` for the plan to remove (mox needs the others)."""
+    mox_conf = build_step_config(GOLDEN_STEPS[1], tmp / "mox")
+    domains_conf = mox_conf.parent / "domains.conf"
+    live = sconf.parse(domains_conf.read_text(), Dynamic)
+    live = dataclasses.replace(live, Accounts={**live.Accounts, "olduser": Account(Domain="example.org")})
+    domains_conf.write_text(sconf.write(live))
+    return mox_conf
 
 
 def fixed_scenario(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
     monkeypatch.setattr(reconcile, "now_local", lambda: NOW)
-    mox_conf = build_step_config(GOLDEN_STEPS[1], tmp / "mox")
+    mox_conf = scenario_config(tmp)
     desired = tmp / "desired"
     desired.mkdir()
     (desired / "desired.yaml").write_text(DESIRED)
@@ -144,7 +155,7 @@ def test_no_changes_renderings(tmp_path: Path) -> None:
 @pytest.fixture
 def real_plan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[dict[str, Any], Path, git.Repo]:
     """A plan from a git repository over golden step 01 with creates, updates and deletes."""
-    mox_conf = build_step_config(GOLDEN_STEPS[1], tmp_path / "mox")
+    mox_conf = scenario_config(tmp_path)
     repo = git.Repo.init(tmp_path / "repo")
     (tmp_path / "repo" / "desired.yaml").write_text(DESIRED)
     repo.index.add(["desired.yaml"])
@@ -217,8 +228,8 @@ def test_summary_and_changes(real_plan: tuple[dict[str, Any], Path, git.Repo]) -
     assert first["creates"] == ["account/carol"] and first["operation"]["localpart"] == "carol"
     assert all(c["operation"]["version"] == 1 for c in changes)
     last = changes[-1]
-    assert (last["object"], last["action"], last["destructive"]) == ("account/admin", "delete", True)
-    assert last["description"] == "remove account admin from the config (its mail data directory is kept)"
+    assert (last["object"], last["action"], last["destructive"]) == ("account/olduser", "delete", True)
+    assert last["description"] == "remove account olduser from the config (its mail data directory is kept)"
     # example.net keeps DomainAdd's default selectors (DKIM omitted): nothing else is destructive
     assert not any(c["destructive"] for c in changes[:-1])
     saves = [c for c in changes if c["operation"]["op"] == "DomainSave"]
@@ -228,7 +239,7 @@ def test_summary_and_changes(real_plan: tuple[dict[str, Any], Path, git.Repo]) -
 def test_unmanaged_blocked_inventory_safety(real_plan: tuple[dict[str, Any], Path, git.Repo]) -> None:
     doc, _, _ = real_plan
     # mail.example.org is in the live config, not named and not in the (absent) inventory
-    assert doc["unmanaged"] == ["domain/mail.example.org"]
+    assert doc["unmanaged"] == ["domain/mail.example.org", "account/admin"]
     assert doc["blocked"] == []
     assert doc["inventory_after"] == ["account/alice", "account/carol", "domain/example.net", "domain/example.org"]
     # owned and live before: example.org, alice, admin (Removed is a statement of ownership)

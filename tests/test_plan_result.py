@@ -1,0 +1,53 @@
+"""The plan's result is validated as mox would, before anything is written."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from reconciler.cli import main
+
+DESIRED = """\
+Accounts:
+  alice:
+    Destinations: {alice@example.org: {}}
+Domains:
+  example.org:
+    ReportsAccount: alice
+Removed:
+  Accounts: [admin]
+"""
+
+
+def test_plan_refuses_a_result_mox_would_reject(golden_config: Callable[[str], Path], tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Removing the postmaster account passes every primitive's preconditions, but mox's
+    validation rejects the result: the plan says so, and apply writes nothing."""
+    mox_conf = golden_config("01")
+    domains = mox_conf.parent / "domains.conf"
+    before = domains.read_bytes()
+    (tmp_path / "d.yaml").write_text(DESIRED)
+    assert main(["--config", str(mox_conf), "plan", str(tmp_path / "d.yaml")]) == 1
+    err = capsys.readouterr().err
+    assert "the plan's result would be rejected by mox" in err
+    assert 'postmaster account "admin" does not exist' in err
+    assert main(["--config", str(mox_conf), "apply", "--yes", "--force", str(tmp_path / "d.yaml")]) == 1
+    assert domains.read_bytes() == before
+
+
+def test_new_keys_count_as_present_when_validating_the_plan(golden_config: Callable[[str], Path],
+                                                            tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """A new domain's selectors name key files that apply creates: the plan validates anyway."""
+    mox_conf = golden_config("01")
+    (tmp_path / "d.yaml").write_text(DESIRED.replace("Removed:\n  Accounts: [admin]\n", "")
+                                     + "  example.com:\n    ReportsAccount: alice\n"
+                                     "    DKIM:\n      Selectors:\n        e1: {Algorithm: ed25519}\n"
+                                     "      Sign: [e1]\n")
+    text = (tmp_path / "d.yaml").read_text().replace(
+        "alice@example.org: {}", "alice@example.org: {}, postmaster@example.com: {}")
+    (tmp_path / "d.yaml").write_text(text)
+    assert main(["--config", str(mox_conf), "plan", "--detailed-exitcode", str(tmp_path / "d.yaml")]) == 2, \
+        capsys.readouterr().err
