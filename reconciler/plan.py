@@ -313,6 +313,7 @@ class _Planner:
         after = {o for o in after if (o.startswith("domain/") and o[7:] in self.sim.Domains)
                  or (o.startswith("account/") and o[8:] in self.sim.Accounts)}
         pol = desired.Policy
+        used = used_key_paths(self.sim)
         return Plan(
             steps=tuple(self.steps),
             unmanaged=tuple(unmanaged),
@@ -321,7 +322,7 @@ class _Planner:
             inventory_after=frozenset(after),
             result=self.sim,
             thresholds=(pol.MaxChangeShare, pol.MinObjectsForThreshold),
-            new_keys={p: k for p, k in self.born_keys.items() if p in used_key_paths(self.sim)},
+            new_keys={p: k for p, k in self.born_keys.items() if p in used},
         )
 
     def create_objects(self) -> None:

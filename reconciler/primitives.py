@@ -172,13 +172,9 @@ def address_index(static: Static, dyn: Dynamic) -> dict[str, str]:
 
 def _build_address_index(static: Static, dyn: Dynamic) -> dict[str, str]:
     index: dict[str, str] = {}
-    htr = static.HostTLSRPT
-    if htr.Account:
-        try:
-            host = parse_domain(static.Hostname)
-            index[str(Address(parse_localpart(htr.Localpart), host))] = htr.Account
-        except ParseError:
-            pass
+    host_address = _host_tlsrpt_address(static)
+    if host_address is not None:
+        index[host_address] = static.HostTLSRPT.Account
     canon_params: dict[str, tuple[bool, tuple[str, ...], str | None, str | None]] = {}
 
     def canonical(addr: Address) -> str:
@@ -204,6 +200,24 @@ def _build_address_index(static: Static, dyn: Dynamic) -> dict[str, str]:
             if addr is None or addr.domain.name() not in dyn.Domains:
                 continue
             index.setdefault(canonical(addr), acc_name)
+    index.update(_reporting_index(dyn))
+    return index
+
+
+def _host_tlsrpt_address(static: Static) -> str | None:
+    """The host TLSRPT address (mox.conf HostTLSRPT), first entry of the index."""
+    htr = static.HostTLSRPT
+    if not htr.Account:
+        return None
+    try:
+        return str(Address(parse_localpart(htr.Localpart), parse_domain(static.Hostname)))
+    except ParseError:
+        return None
+
+
+def _reporting_index(dyn: Dynamic) -> dict[str, str]:
+    """The DMARC/TLSRPT reporting addresses -> account (they override destinations in the index)."""
+    out: dict[str, str] = {}
     for dom_name in sorted(dyn.Domains):
         d = dyn.Domains[dom_name]
         for rep in (d.DMARC, d.TLSRPT):
@@ -216,8 +230,8 @@ def _build_address_index(static: Static, dyn: Dynamic) -> dict[str, str]:
                 rdom = parse_domain(rep.Domain) if rep.Domain else parse_domain(dom_name)
             except ParseError:
                 continue
-            index[str(Address(lp, rdom))] = rep.Account
-    return index
+            out[str(Address(lp, rdom))] = rep.Account
+    return out
 
 
 def _parse_domain_req(s: str, what: str = "parsing domain") -> DNSDomain:
@@ -657,7 +671,13 @@ class AddressRemove(Operation):
             if changed:
                 domains[dname] = replace(d, Aliases=aliases)
         nacc = replace(acc, Destinations=dests, FromIDLoginAddresses=tuple(fromids))
-        return Effect(replace(dyn, Domains=domains, Accounts={**dyn.Accounts, account: nacc}))
+        nd = replace(dyn, Domains=domains, Accounts={**dyn.Accounts, account: nacc})
+        # The new index is the old one without this address, unless the address is also a
+        # reporting or host TLSRPT address (those entries stay): then it is rebuilt when needed.
+        if self.address != _host_tlsrpt_address(ctx.static) and self.address not in _reporting_index(dyn):
+            index = address_index(ctx.static, dyn)
+            _remember_index(ctx.static, nd, {k: v for k, v in index.items() if k != self.address})
+        return Effect(nd)
 
 
 # ---------------------------------------------------------------------------

@@ -36,3 +36,21 @@ def test_index_after_each_operation_equals_a_fresh_build(golden_config: Callable
     assert address_index(live.static, dyn)["dora@example.org"] == "bob"
     assert "carl@example.org" not in address_index(live.static, dyn)
     assert fold(ops, live.dynamic, ctx).dynamic == dyn
+
+
+def test_removing_a_reporting_address_destination_keeps_the_reporting_entry(
+        golden_config: Callable[[str], Path]) -> None:
+    """dmarcreports@example.org as a plain destination too: removing the destination must leave
+    the reporting address in the index (a seeded index that just dropped it would be wrong)."""
+    live = read_live(locate(str(golden_config("17"))))
+    ctx = Context(live.static, now_local())
+    dyn = AddressAdd("carl@example.org", "alice").apply(live.dynamic, ctx).dynamic
+    acc = dyn.Accounts["alice"]
+    import dataclasses
+
+    from reconciler.moxconfig import Destination
+    dyn = dataclasses.replace(dyn, Accounts={**dyn.Accounts, "alice": dataclasses.replace(
+        acc, Destinations={**acc.Destinations, "dmarcreports@example.org": Destination()})})
+    dyn = AddressRemove("dmarcreports@example.org").apply(dyn, ctx).dynamic
+    assert address_index(live.static, dyn) == _build_address_index(live.static, dyn)
+    assert address_index(live.static, dyn)["dmarcreports@example.org"] == "alice"
