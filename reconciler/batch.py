@@ -62,15 +62,29 @@ def _generate_one(req: KeyRequest) -> bytes:
     return keygen.generate(req)
 
 
-def generate_keys(reqs: Sequence[KeyRequest], workers: int | None = None) -> list[bytes]:
+Progress = Callable[[int, int], None]  # (keys done, keys in all): a terminal shows a bar
+
+
+def generate_keys(reqs: Sequence[KeyRequest], workers: int | None = None,
+                  progress: Progress | None = None) -> list[bytes]:
     """PEM contents for each request; RSA generation dominates, so spread it over the cores."""
     n = workers if workers is not None else (os.cpu_count() or 1)
-    if len(reqs) < PARALLEL_MIN_KEYS or n <= 1:
-        return [keygen.generate(r) for r in reqs]
+    total = len(reqs)
+    if total < PARALLEL_MIN_KEYS or n <= 1:
+        out = []
+        for i, r in enumerate(reqs, 1):
+            out.append(keygen.generate(r))
+            if progress is not None:
+                progress(i, total)
+        return out
     # spawn, not fork: workers must not inherit the lock file descriptor.
     ctx = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=min(n, len(reqs)), mp_context=ctx) as pool:
-        return list(pool.map(_generate_one, reqs))
+    with concurrent.futures.ProcessPoolExecutor(max_workers=min(n, total), mp_context=ctx) as pool:
+        futures = [pool.submit(_generate_one, r) for r in reqs]
+        if progress is not None:
+            for i, _done in enumerate(concurrent.futures.as_completed(futures), 1):
+                progress(i, total)
+        return [f.result() for f in futures]
 
 
 def default_validator(static: Static, dynamic: Dynamic, config_dir: Path) -> None:
@@ -168,6 +182,7 @@ def apply_batch(
     verify_wait: float = commit.RELOAD_WINDOW,
     retries: int = 2,
     lock_timeout: float = 30.0,
+    progress: Progress | None = None,
 ) -> BatchResult:
     """Apply `ops` as one transaction against the mox config at `paths`.
 
@@ -193,7 +208,7 @@ def apply_batch(
             try:
                 t0 = time.perf_counter()
                 missing = [r for r in effect.new_keys if r.path not in pems]
-                for req, pem in zip(missing, generate_keys(missing, workers), strict=True):
+                for req, pem in zip(missing, generate_keys(missing, workers, progress), strict=True):
                     pems[req.path] = pem
                 timings["keygen"] += time.perf_counter() - t0
                 referenced = used_key_paths(snap.dynamic)

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from . import keygen
 from . import moxconfig as mc
-from .batch import BatchResult, apply_batch
+from .batch import BatchResult, Progress, apply_batch
 from .desired import DesiredState, load_desired
 from .errors import ConfigInvalid, LiveConfigError, ReconcilerError, StalePlan, UnsafePlan
 from .inventory import Inventory, read_inventory, write_inventory
@@ -198,9 +198,10 @@ def check_safety(doc: Mapping[str, Any], *, force: bool) -> None:
 
 
 def _finish(paths: ConfigPaths, ops: tuple[Operation, ...], doc: Mapping[str, Any], *, force: bool,
-            reports_dir: Path | None, verify: bool, now: datetime | None) -> Outcome:
+            reports_dir: Path | None, verify: bool, now: datetime | None,
+            progress: Progress | None = None) -> Outcome:
     check_safety(doc, force=force)
-    batch = apply_batch(paths, ops, now=now, verify=verify) if ops else None
+    batch = apply_batch(paths, ops, now=now, verify=verify, progress=progress) if ops else None
     after = Inventory.of(doc["inventory_after"])
     before = read_inventory(paths.config_dir)
     src = doc.get("source") or {}
@@ -215,9 +216,10 @@ def _finish(paths: ConfigPaths, ops: tuple[Operation, ...], doc: Mapping[str, An
 
 
 def apply_prepared(prepared: Prepared, *, force: bool = False, reports_dir: Path | None = None,
-                   verify: bool = False, now: datetime | None = None) -> Outcome:
+                   verify: bool = False, now: datetime | None = None,
+                   progress: Progress | None = None) -> Outcome:
     return _finish(prepared.paths, prepared.plan.operations, prepared.doc, force=force,
-                   reports_dir=reports_dir, verify=verify, now=now or prepared.now)
+                   reports_dir=reports_dir, verify=verify, now=now or prepared.now, progress=progress)
 
 
 def load_plan_ops(doc: Mapping[str, Any]) -> tuple[Operation, ...]:
@@ -264,7 +266,7 @@ def check_fresh(paths: ConfigPaths, doc: Mapping[str, Any], source: str | None =
 
 def apply_plan_doc(paths: ConfigPaths, doc: Mapping[str, Any], *, source: str | None = None,
                    force: bool = False, reports_dir: Path | None = None, verify: bool = False,
-                   now: datetime | None = None) -> Outcome:
+                   now: datetime | None = None, progress: Progress | None = None) -> Outcome:
     """`apply --plan FILE`: exactly the operations that were reviewed, if nothing moved since."""
     if doc.get("version") != 1:
         raise StalePlan(f"plan file version {doc.get('version')!r} is not supported (expected 1)")
@@ -272,7 +274,8 @@ def apply_plan_doc(paths: ConfigPaths, doc: Mapping[str, Any], *, source: str | 
     ops = load_plan_ops(doc)
     if "<redacted>" in json.dumps(doc["changes"]):
         ops = _unredacted_ops(paths, doc, source, now)
-    return _finish(paths, ops, doc, force=force, reports_dir=reports_dir, verify=verify, now=now)
+    return _finish(paths, ops, doc, force=force, reports_dir=reports_dir, verify=verify, now=now,
+                   progress=progress)
 
 
 def _unredacted_ops(paths: ConfigPaths, doc: Mapping[str, Any], source: str | None,

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..batch import Progress
 from ..errors import ReconcilerError
 from ..live import locate
 from ..planrender import render_text
@@ -38,6 +41,25 @@ def _confirm(args: argparse.Namespace) -> bool:
         return True
     answer = input("Apply these changes? Only 'yes' is accepted: ")
     return answer.strip() == "yes"
+
+
+@contextlib.contextmanager
+def key_progress() -> Iterator[Progress | None]:
+    """A progress bar for DKIM key generation on a terminal (RSA-2048 keys take a while)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bar
+
+    with Bar("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+             TimeElapsedColumn(), transient=True) as bar:
+        task = bar.add_task("generating DKIM keys", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
 
 
 def report(outcome: Outcome) -> None:
@@ -73,8 +95,9 @@ def run(args: argparse.Namespace) -> int:
             print("Apply cancelled.")
             return 1
         source = args.source if args.source != "." else None
-        outcome = apply_plan_doc(paths, doc, source=source, force=args.force, reports_dir=args.reports_dir,
-                                 verify=args.verify)
+        with key_progress() as progress:
+            outcome = apply_plan_doc(paths, doc, source=source, force=args.force, reports_dir=args.reports_dir,
+                                     verify=args.verify, progress=progress)
         report(outcome)
         return 0
     prepared = prepare(paths, resolve_from_args(args))
@@ -84,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
         if not _confirm(args):
             print("Apply cancelled.")
             return 1
-    outcome = apply_prepared(prepared, force=args.force, reports_dir=args.reports_dir, verify=args.verify)
+    with key_progress() as progress:
+        outcome = apply_prepared(prepared, force=args.force, reports_dir=args.reports_dir, verify=args.verify,
+                                 progress=progress)
     report(outcome)
     return 0
