@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,21 +25,14 @@ from reconciler.primitives import (
     DomainSave,
 )
 
+from .conftest import build_step_config
+
 GOLDEN = Path(__file__).parent / "fixtures" / "golden"
 NOW = datetime(2026, 12, 1, 10, 0, 0, tzinfo=UTC)
 
 
 def make_instance(tmp: Path, step: str = "01-domain-add-example.org") -> ConfigPaths:
-    cfg = tmp / "config"
-    shutil.copytree(GOLDEN / "instance" / "config", cfg)
-    sd = GOLDEN / "steps" / step
-    shutil.copy(sd / "domains.conf", cfg / "domains.conf")
-    for line in (sd / "dkim-files.txt").read_text().splitlines():
-        rel = line.split(" ")[0]
-        (cfg / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(GOLDEN / "dkim-keys" / Path(rel).name, cfg / rel)
-    (tmp / "data").mkdir()
-    return ConfigPaths(cfg / "mox.conf")
+    return ConfigPaths(build_step_config(GOLDEN / "steps" / step, tmp))
 
 
 def key_files(paths: ConfigPaths) -> set[str]:

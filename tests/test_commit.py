@@ -19,20 +19,13 @@ from reconciler.live import ConfigPaths
 from reconciler.moxconfig import Dynamic, Static
 from reconciler.primitives import AddressAdd, DKIMAdd, DomainAdd
 
+from .conftest import build_step_config
+
 GOLDEN = Path(__file__).parent / "fixtures" / "golden"
 
 
 def make_instance(tmp: Path, step: str = "01-domain-add-example.org") -> ConfigPaths:
-    cfg = tmp / "config"
-    shutil.copytree(GOLDEN / "instance" / "config", cfg)
-    sd = GOLDEN / "steps" / step
-    shutil.copy(sd / "domains.conf", cfg / "domains.conf")
-    for line in (sd / "dkim-files.txt").read_text().splitlines():
-        rel = line.split(" ")[0]
-        (cfg / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(GOLDEN / "dkim-keys" / Path(rel).name, cfg / rel)
-    (tmp / "data").mkdir()
-    return ConfigPaths(cfg / "mox.conf")
+    return ConfigPaths(build_step_config(GOLDEN / "steps" / step, tmp))
 
 
 def test_replace_keeps_owner_mode_and_changes_mtime(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +16,8 @@ from reconciler import commit, sconf
 from reconciler.live import ConfigPaths, read_static
 from reconciler.moxconfig import Dynamic
 from reconciler.validate import require_valid
+
+from .conftest import build_step_config
 
 GOLDEN = Path(__file__).parent / "fixtures" / "golden"
 
@@ -48,16 +49,7 @@ batch.apply_batch(paths, ops, now=now, workers=1)
 
 
 def make_instance(tmp: Path) -> ConfigPaths:
-    cfg = tmp / "config"
-    shutil.copytree(GOLDEN / "instance" / "config", cfg)
-    sd = GOLDEN / "steps" / "01-domain-add-example.org"
-    shutil.copy(sd / "domains.conf", cfg / "domains.conf")
-    for line in (sd / "dkim-files.txt").read_text().splitlines():
-        rel = line.split(" ")[0]
-        (cfg / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(GOLDEN / "dkim-keys" / Path(rel).name, cfg / rel)
-    (tmp / "data").mkdir()
-    return ConfigPaths(cfg / "mox.conf")
+    return ConfigPaths(build_step_config(GOLDEN / "steps" / "01-domain-add-example.org", tmp))
 
 
 def run(paths: ConfigPaths, slow: str | None) -> subprocess.Popen[bytes]:
