@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from . import __version__
 from .errors import ReconcilerError
 from .live import DEFAULT_CONFIG
 
@@ -20,11 +21,11 @@ from .live import DEFAULT_CONFIG
 COMMAND_MODULES = [
     "plan",
     "apply",
+    "watch",
     "validate",
     "importcmd",
     "records",
     "config",
-    "watch",
 ]
 
 Handler = Callable[[argparse.Namespace], int]
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"mox.conf; domains.conf is read beside it (default: $MOXCONF or {DEFAULT_CONFIG})",
     )
+    parser.add_argument("--version", action="version", version=f"mox-reconciler {__version__} (for mox v0.0.17)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress (info level); "
                         "always on for watch")
