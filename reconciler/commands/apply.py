@@ -25,7 +25,8 @@ def register(sub: Any) -> None:
         "Asks for confirmation on a terminal unless --yes.")
     add_source_options(p)
     p.add_argument("--plan", type=Path, metavar="PLANFILE",
-                   help="apply exactly this saved plan (`plan --out`); refused if stale")
+                   help="apply exactly this saved plan (`plan --out`); refused if stale. The plan's source "
+                   "is read again to check it; give SOURCE too when it is a URL with credentials")
     p.add_argument("--force", action="store_true", help="apply plans above the safety threshold")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     p.add_argument("--reports-dir", type=Path, metavar="DIR",
