@@ -26,7 +26,7 @@ from . import moxconfig as mc
 from .batch import BatchResult, Progress, apply_batch
 from .desired import DesiredState, load_desired
 from .errors import ConfigInvalid, LiveConfigError, ReconcilerError, StalePlan, UnsafePlan
-from .inventory import Inventory, read_inventory, write_inventory
+from .inventory import Inventory, read_inventory, write_inventory, write_json_atomic
 from .keyfiles import DKIMKey, KeyCache, load_dkim_private_key
 from .live import ConfigPaths, LiveConfig, read_live, read_static
 from .opcodec import op_from_json
@@ -209,10 +209,39 @@ def _finish(paths: ConfigPaths, ops: tuple[Operation, ...], doc: Mapping[str, An
         write_inventory(paths.config_dir, after, src.get("commit") if isinstance(src, dict) else None)
     written: list[Path] = []
     domains = list(doc.get("changed_domains", []))
-    if batch is not None and domains:
+    if batch is not None:
         out = reports_dir or reports_dir_default(paths)
-        written = write_reports(read_live(paths), domains, out, REPORT_FORMATS)
+        live = read_live(paths)
+        if domains:
+            written = write_reports(live, domains, out, REPORT_FORMATS)
+        written.append(_write_apply_report(out, doc, batch, live, written))
     return Outcome(ops, batch, after != before, tuple(written), doc)
+
+
+APPLY_REPORT = "last-apply.json"
+
+
+def _write_apply_report(out: Path, doc: Mapping[str, Any], batch: BatchResult, live: LiveConfig,
+                        records: list[Path]) -> Path:
+    """The artifact of an apply: which commit was applied, what was done, and the DNS reports."""
+    report = {
+        "version": 1,
+        "time": now_local().isoformat(),
+        "source": doc.get("source"),
+        "live": {"path": str(live.paths.domains_conf), "sha256_before": doc["live"]["sha256"],
+                 "sha256_after": live.digest},
+        "summary": doc["summary"]["text"],
+        "operations": [c["description"] for c in doc["changes"]],
+        "keys_created": list(batch.keys_created),
+        "keys_retired": list(batch.keys_retired),
+        "notes": list(batch.notes),
+        "changed_domains": list(doc.get("changed_domains", [])),
+        "dns_reports": [p.name for p in records],
+    }
+    path = out / APPLY_REPORT
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, report)
+    return path
 
 
 def apply_prepared(prepared: Prepared, *, force: bool = False, reports_dir: Path | None = None,

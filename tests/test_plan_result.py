@@ -51,3 +51,32 @@ def test_new_keys_count_as_present_when_validating_the_plan(golden_config: Calla
     (tmp_path / "d.yaml").write_text(text)
     assert main(["--config", str(mox_conf), "plan", "--detailed-exitcode", str(tmp_path / "d.yaml")]) == 2, \
         capsys.readouterr().err
+
+
+def test_apply_leaves_a_report_naming_the_commit(golden_config: Callable[[str], Path], tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """The apply artifact: the commit applied, the operations, the config hash after, the DNS reports."""
+    import hashlib
+    import json
+
+    import git
+
+    mox_conf = golden_config("01")
+    repo = git.Repo.init(tmp_path / "repo")
+    actor = git.Actor("Test", "test@example.org")
+    (tmp_path / "repo" / "d.yaml").write_text(DESIRED.replace("Removed:\n  Accounts: [admin]\n", "").replace(
+        "ReportsAccount: alice\n", "ReportsAccount: alice\n    Description: main\n"))
+    repo.index.add(["d.yaml"])
+    sha = repo.index.commit("describe example.org", author=actor, committer=actor).hexsha
+    reports = tmp_path / "reports"
+    assert main(["--config", str(mox_conf), "apply", "--yes", "--reports-dir", str(reports),
+                 str(tmp_path / "repo")]) == 0, capsys.readouterr().err
+    report = json.loads((reports / "last-apply.json").read_text())
+    assert report["source"]["commit"]["sha"] == sha
+    assert report["source"]["commit"]["subject"] == "describe example.org"
+    assert report["operations"] == ["change domain example.org: Description"]
+    domains_conf = (mox_conf.parent / "domains.conf").read_bytes()
+    assert report["live"]["sha256_after"] == hashlib.sha256(domains_conf).hexdigest()
+    assert report["changed_domains"] == ["example.org"]
+    assert "example.org.txt" in report["dns_reports"]
+    assert (reports / "example.org.txt").read_text().startswith("; Time To Live of 5 minutes")
