@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -50,3 +51,17 @@ def _reset_reconciler_logger() -> Iterator[None]:
     logger.handlers.clear()
     logger.setLevel(logging.NOTSET)
     logger.propagate = True
+
+
+@pytest.fixture
+def isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No user or system git config, no real cache directory, no secrets from the environment."""
+    cfg = tmp_path / "gitconfig"
+    cfg.write_text("[user]\n\tname = Test Author\n\temail = author@example.org\n"
+                   "[init]\n\tdefaultBranch = main\n[commit]\n\tgpgsign = false\n")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(cfg))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    for name in list(os.environ):
+        if any(w in name.upper() for w in ("TOKEN", "PASSWORD", "PASSWD", "SECRET", "CREDENTIAL")):
+            monkeypatch.delenv(name)

@@ -23,19 +23,7 @@ from reconciler.source import (
     resolve_source,
 )
 
-
-@pytest.fixture(autouse=True)
-def isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No user or system git config, no real cache directory."""
-    cfg = tmp_path / "gitconfig"
-    cfg.write_text("[user]\n\tname = Test Author\n\temail = author@example.org\n"
-                   "[init]\n\tdefaultBranch = main\n[commit]\n\tgpgsign = false\n")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(cfg))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-    for name in list(os.environ):
-        if any(w in name.upper() for w in ("TOKEN", "PASSWORD", "PASSWD", "SECRET", "CREDENTIAL")):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("isolated_git")
 
 
 def init_repo(path: Path) -> git.Repo:

@@ -31,22 +31,12 @@ from reconciler import sconf
 from reconciler.importer import import_files
 from reconciler.live import locate, read_live
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("isolated_git")]
 
 ROOT = Path(__file__).resolve().parent.parent
 INTERVAL = 2.0
 DEADLINE = 2 * INTERVAL + 16  # two intervals plus slack for a slow machine (RSA keys are generated)
 NEW_DOMAIN = "Domains:\n  example.org:\n    ReportsAccount: admin\n"
-
-
-@pytest.fixture(autouse=True)
-def isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    cfg = tmp_path / "gitconfig"
-    cfg.write_text("[user]\n\tname = Test Author\n\temail = author@example.org\n"
-                   "[init]\n\tdefaultBranch = main\n[commit]\n\tgpgsign = false\n")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(cfg))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
 
 
 @dataclasses.dataclass
