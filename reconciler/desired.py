@@ -809,8 +809,6 @@ class _Checker:
         self.problems: list[tuple[_P, str]] = []
         self.domains: dict[str, Domain] = {}  # desired key -> parsed
         self.index: dict[str, _P] = {}  # canonical address -> where defined
-        self.reporting: dict[str, str | None] = {}
-        self.tlsreporting: dict[str, str | None] = {}
 
     def err(self, path: _P, msg: str) -> None:
         self.problems.append((path, msg))

@@ -186,10 +186,6 @@ class Outcome:
     reports: tuple[Path, ...]
     doc: Mapping[str, Any]
 
-    @property
-    def changed(self) -> bool:
-        return self.batch is not None
-
 
 def check_safety(doc: Mapping[str, Any], *, force: bool) -> None:
     problem = safety_problem(doc["safety"], doc.get("blocked", []))

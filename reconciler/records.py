@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import dns.name
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
@@ -62,15 +61,11 @@ class Record:
     publish: bool = True
     placeholder: bool = False
 
-    def txt_strings(self) -> list[str]:
-        """TXT text split into the <=255-byte character-strings DNS needs."""
-        data = self.value.encode()
-        return [data[i : i + 255].decode("latin-1") for i in range(0, len(data), 255)] or [""]
-
     def presentation(self) -> str:
         """The rdata as a zone file writes it (TXT quoted and split into 255-byte strings)."""
         if self.type == "TXT":
-            chunks = [self.value.encode()[i : i + 255] for i in range(0, len(self.value.encode()), 255)]
+            data = self.value.encode()
+            chunks = [data[i : i + 255] for i in range(0, len(data), 255)]
             return " ".join(_quote_txt(c) for c in chunks or [b""])
         return self.value
 
@@ -81,9 +76,6 @@ class Record:
                                        self.presentation())
         except Exception as e:
             raise RecordsError(f"{self.name} {self.type}: invalid record value {self.value!r}: {e}") from None
-
-    def dns_name(self) -> dns.name.Name:
-        return dns.name.from_text(self.name)
 
     def tag(self) -> str:
         """For TXT: the record kind (`v=spf1`, `v=DKIM1`, ...), so other TXT records at a name are

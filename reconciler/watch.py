@@ -221,10 +221,6 @@ class Wakeup:
     def stopping(self) -> bool:
         return self.stop_requested
 
-    def request_stop(self) -> None:
-        self.stop_requested = True
-        self._event.set()
-
     def request_stop_from_signal(self) -> None:
         """Safe in a signal handler: the Event's lock is taken by another thread, never re-entered."""
         self.stop_requested = True
