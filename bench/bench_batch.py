@@ -23,10 +23,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from reconciler import batch, keygen, moxconfig, sconf
-from reconciler.live import ConfigPaths
-from reconciler.names import parse_domain
-from reconciler.primitives import DomainAdd, make_account_config
+from reconciler.apply import batch, keyfiles
+from reconciler.mox import config as mc
+from reconciler.mox import keygen, sconf
+from reconciler.mox.admin import DomainAdd, make_account_config
+from reconciler.mox.live import ConfigPaths
+from reconciler.mox.names import parse_domain
 
 GOLDEN = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "golden"
 NOW = datetime(2026, 12, 1, 10, 0, 0, tzinfo=UTC)
@@ -37,16 +39,16 @@ def build(root: Path, n: int) -> ConfigPaths:
     shutil.copytree(GOLDEN / "instance" / "config", cfg)
     (root / "data").mkdir()
     bootstrap = GOLDEN / "steps" / "00-init-bootstrap" / "domains.conf"
-    base = sconf.parse(bootstrap.read_text(), moxconfig.Dynamic)
+    base = sconf.parse(bootstrap.read_text(), mc.Dynamic)
     domains = dict(base.Domains)
-    dests: dict[str, moxconfig.Destination] = {}
+    dests: dict[str, mc.Destination] = {}
     for i in range(n):
         name = f"d{i:04d}.example"
         req = keygen.KeyRequest("ed", name, keygen.ED25519, NOW)
-        keygen.write_key_file(cfg, req.path, keygen.generate(req), None)
-        sel = moxconfig.Selector(PrivateKeyFile=req.path)
-        domains[name] = moxconfig.Domain(DKIM=moxconfig.DKIM(Selectors={"ed": sel}, Sign=("ed",)))
-        dests[f"user@{name}"] = moxconfig.Destination()
+        keyfiles.write_key_file(cfg, req.path, keygen.generate(req), None)
+        sel = mc.Selector(PrivateKeyFile=req.path)
+        domains[name] = mc.Domain(DKIM=mc.DKIM(Selectors={"ed": sel}, Sign=("ed",)))
+        dests[f"user@{name}"] = mc.Destination()
     acc = make_account_config("user@d0000.example", parse_domain("d0000.example"))
     dyn = replace(base, Domains=domains, Accounts={**base.Accounts, "user": replace(acc, Destinations=dests)})
     (cfg / "domains.conf").write_bytes(sconf.write_bytes(dyn))

@@ -28,15 +28,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from reconciler import keygen, moxconfig, sconf
-from reconciler.cli import main as cli_main
-from reconciler.desired import load_desired
-from reconciler.importer import dump, import_live
-from reconciler.inventory import read_inventory
-from reconciler.live import ConfigPaths, read_live
-from reconciler.names import parse_domain
-from reconciler.plan import PlanInput, make_plan
-from reconciler.primitives import make_account_config
+from reconciler.apply import keyfiles
+from reconciler.cli.main import main as cli_main
+from reconciler.desired.importer import dump, import_live
+from reconciler.desired.models import load_desired
+from reconciler.mox import config as mc
+from reconciler.mox import keygen, sconf
+from reconciler.mox.admin import make_account_config
+from reconciler.mox.live import ConfigPaths, read_live
+from reconciler.mox.names import parse_domain
+from reconciler.plan.inventory import read_inventory
+from reconciler.plan.planner import PlanInput, make_plan
 
 GOLDEN = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "golden"
 NOW = datetime(2026, 12, 1, 10, 0, 0, tzinfo=UTC)
@@ -46,16 +48,16 @@ def build(root: Path, n: int) -> ConfigPaths:
     cfg = root / "config"
     shutil.copytree(GOLDEN / "instance" / "config", cfg)
     (root / "data").mkdir()
-    base = sconf.parse((GOLDEN / "steps" / "00-init-bootstrap" / "domains.conf").read_text(), moxconfig.Dynamic)
+    base = sconf.parse((GOLDEN / "steps" / "00-init-bootstrap" / "domains.conf").read_text(), mc.Dynamic)
     req = keygen.KeyRequest("ed", "shared.example", keygen.ED25519, NOW)
-    keygen.write_key_file(cfg, req.path, keygen.generate(req), None)
-    sel = moxconfig.Selector(PrivateKeyFile=req.path)
+    keyfiles.write_key_file(cfg, req.path, keygen.generate(req), None)
+    sel = mc.Selector(PrivateKeyFile=req.path)
     domains = dict(base.Domains)
-    dests: dict[str, moxconfig.Destination] = {}
+    dests: dict[str, mc.Destination] = {}
     for i in range(n):
         name = f"d{i:05d}.example"
-        domains[name] = moxconfig.Domain(DKIM=moxconfig.DKIM(Selectors={"ed": sel}, Sign=("ed",)))
-        dests[f"user@{name}"] = moxconfig.Destination()
+        domains[name] = mc.Domain(DKIM=mc.DKIM(Selectors={"ed": sel}, Sign=("ed",)))
+        dests[f"user@{name}"] = mc.Destination()
     acc = make_account_config("user@d00000.example", parse_domain("d00000.example"))
     dyn = replace(base, Domains=domains, Accounts={**base.Accounts, "user": replace(acc, Destinations=dests)})
     (cfg / "domains.conf").write_bytes(sconf.write_bytes(dyn))

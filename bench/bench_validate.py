@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from reconciler import sconf
-from reconciler.moxconfig import (
+from reconciler.mox import sconf
+from reconciler.mox.config import (
     DKIM,
     DMARC,
     TLSRPT,
@@ -38,7 +38,7 @@ from reconciler.moxconfig import (
     Selector,
     Static,
 )
-from reconciler.validate import KeyCache, validate_dynamic
+from reconciler.mox.validate import KeyCache, validate_dynamic
 
 GOLDEN_MOXCONF = Path(__file__).resolve().parent.parent / "tests/fixtures/golden/instance/config/mox.conf"
 

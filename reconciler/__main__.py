@@ -1,5 +1,5 @@
 """`python -m reconciler` runs the CLI."""
 
-from .cli import entrypoint
+from reconciler.cli.main import entrypoint
 
 entrypoint()

@@ -1,35 +1,38 @@
-"""The reconciler's errors: one small hierarchy, turned into messages and exit codes by the CLI only."""
+"""The reconciler's errors: one small hierarchy, turned into messages and exit codes by the CLI only.
+
+The rule: the mox port (`reconciler.mox`) raises the errors of `reconciler.mox.errors` (rooted at
+`MoxError`); everything else raises these (rooted at `ReconcilerError`). Both are re-exported here,
+and `REPORTED` is what the CLI and the watcher catch to report a failure as one message.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+from reconciler.mox.errors import ConfigInvalid, LiveConfigError, MoxError, PrimitiveError, RecordsError, RequestError
+
+__all__ = [
+    "REPORTED",
+    "ConcurrentChange",
+    "ConfigInvalid",
+    "DesiredStateError",
+    "LiveConfigError",
+    "LockTimeout",
+    "MoxError",
+    "PrimitiveError",
+    "ReconcilerError",
+    "RecordsError",
+    "RequestError",
+    "SourceError",
+    "StalePlan",
+    "UnsafePlan",
+]
 
 
 class ReconcilerError(Exception):
     """Any error the CLI reports as a message (no traceback), exit code `exit_code`."""
 
     exit_code = 1
-
-
-class LiveConfigError(ReconcilerError):
-    """mox.conf or domains.conf cannot be found, read or parsed."""
-
-
-class ConfigInvalid(ReconcilerError):
-    """A config that mox would reject (mox's ErrConfig); carries every error at once."""
-
-    def __init__(self, errors: Sequence[str], *, where: str = "") -> None:
-        self.errors = list(errors)
-        self.where = where
-        head = f"{where}: " if where else ""
-        super().__init__(head + "config error: " + "; ".join(self.errors))
-
-
-class RequestError(ReconcilerError):
-    """A precondition of a mox admin primitive failed (mox's ErrRequest, 'bad request: ...')."""
-
-    def __str__(self) -> str:
-        return f"bad request: {super().__str__()}"
 
 
 class DesiredStateError(ReconcilerError):
@@ -58,3 +61,7 @@ class ConcurrentChange(ReconcilerError):
 
 class SourceError(ReconcilerError):
     """The git source cannot be read (clone, fetch, ref, signature)."""
+
+
+# Every error that is reported as a one-line message rather than a traceback.
+REPORTED: tuple[type[Exception], ...] = (ReconcilerError, MoxError)

@@ -23,4 +23,5 @@ fi
 
 .venv/bin/ruff check reconciler tests bench
 .venv/bin/mypy
+.venv/bin/lint-imports --no-cache >/dev/null || .venv/bin/lint-imports --no-cache
 .venv/bin/python -m pytest "$@"

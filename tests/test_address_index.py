@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from reconciler.batch import fold
-from reconciler.live import locate, read_live
-from reconciler.primitives import (
+from reconciler.apply.batch import fold
+from reconciler.mox.admin import (
     AccountAdd,
     AddressAdd,
     AddressRemove,
@@ -16,6 +15,7 @@ from reconciler.primitives import (
     address_index,
     now_local,
 )
+from reconciler.mox.live import locate, read_live
 
 
 def test_index_after_each_operation_equals_a_fresh_build(golden_config: Callable[[str], Path]) -> None:
@@ -48,7 +48,7 @@ def test_removing_a_reporting_address_destination_keeps_the_reporting_entry(
     acc = dyn.Accounts["alice"]
     import dataclasses
 
-    from reconciler.moxconfig import Destination
+    from reconciler.mox.config import Destination
     dyn = dataclasses.replace(dyn, Accounts={**dyn.Accounts, "alice": dataclasses.replace(
         acc, Destinations={**acc.Destinations, "dmarcreports@example.org": Destination()})})
     dyn = AddressRemove("dmarcreports@example.org").apply(dyn, ctx).dynamic

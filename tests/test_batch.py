@@ -8,12 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import batch, keygen, sconf
+from reconciler.apply import batch, keyfiles
 from reconciler.errors import ConfigInvalid, RequestError
-from reconciler.keyfiles import load_dkim_private_key
-from reconciler.live import ConfigPaths
-from reconciler.moxconfig import Dynamic
-from reconciler.primitives import (
+from reconciler.mox import keygen, sconf
+from reconciler.mox.admin import (
     AccountAdd,
     AccountRemove,
     AddressAdd,
@@ -24,6 +22,9 @@ from reconciler.primitives import (
     DomainRemove,
     DomainSave,
 )
+from reconciler.mox.config import Dynamic
+from reconciler.mox.keyfiles import load_dkim_private_key
+from reconciler.mox.live import ConfigPaths
 
 from .conftest import build_step_config
 
@@ -178,7 +179,7 @@ def test_orphan_key_from_crashed_run_is_parked(tmp_path: Path) -> None:
     """A key file at the name we need, not referenced by the config, goes to old/ (never deleted)."""
     paths = make_instance(tmp_path)
     req = keygen.KeyRequest("s1", "example.org", keygen.ED25519, NOW)
-    keygen.write_key_file(paths.config_dir, req.path, keygen.generate(req), None)
+    keyfiles.write_key_file(paths.config_dir, req.path, keygen.generate(req), None)
     orphan = (paths.config_dir / req.path).read_bytes()
     batch.apply_batch(paths, [DKIMAdd("example.org", "s1", "ed25519")], now=NOW)
     assert (paths.config_dir / "dkim/old" / Path(req.path).name).read_bytes() == orphan

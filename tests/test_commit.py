@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import batch, commit
+from reconciler.apply import batch, writer
 from reconciler.errors import ConcurrentChange, LiveConfigError, LockTimeout
-from reconciler.live import ConfigPaths
-from reconciler.moxconfig import Dynamic, Static
-from reconciler.primitives import AddressAdd, DKIMAdd, DomainAdd
+from reconciler.mox.admin import AddressAdd, DKIMAdd, DomainAdd
+from reconciler.mox.config import Dynamic, Static
+from reconciler.mox.live import ConfigPaths
 
 from .conftest import build_step_config
 
@@ -35,9 +35,9 @@ def test_replace_keeps_owner_mode_and_changes_mtime(tmp_path: Path) -> None:
     if os.getuid() == 0:
         os.chown(dc, 1000, 1001)
     old = os.stat(dc)
-    snap = commit.read_stable(dc)
+    snap = writer.read_stable(dc)
     # Same mtime as the old file would make mox miss the change: force that case.
-    new = commit.replace(snap, snap.data + b"")
+    new = writer.replace(snap, snap.data + b"")
     assert new.st_ino != old.st_ino
     assert stat.S_IMODE(new.st_mode) == 0o660
     assert (new.st_uid, new.st_gid) == (old.st_uid, old.st_gid)
@@ -125,7 +125,7 @@ def test_read_stable_waits_for_a_complete_file(tmp_path: Path) -> None:
             f.write(good)
     t = threading.Thread(target=finish)
     t.start()
-    snap = commit.read_stable(dc)
+    snap = writer.read_stable(dc)
     t.join()
     assert snap.data == good
 
@@ -134,14 +134,14 @@ def test_read_stable_gives_up_on_a_broken_file(tmp_path: Path) -> None:
     paths = make_instance(tmp_path)
     paths.domains_conf.write_text("Domains:\n\tx:\n")
     with pytest.raises(LiveConfigError, match="expected indent"):
-        commit.read_stable(paths.domains_conf, attempts=2, pause=0.01)
+        writer.read_stable(paths.domains_conf, attempts=2, pause=0.01)
 
 
 def test_lock_excludes_other_processes(tmp_path: Path) -> None:
     paths = make_instance(tmp_path)
     code = (
-        "import sys, time; from pathlib import Path; from reconciler import commit\n"
-        "with commit.config_lock(Path(sys.argv[1])):\n"
+        "import sys, time; from pathlib import Path; from reconciler.apply import writer\n"
+        "with writer.config_lock(Path(sys.argv[1])):\n"
         "    print('locked', flush=True); time.sleep(30)\n"
     )
     p = subprocess.Popen([sys.executable, "-c", code, str(paths.config_dir)], stdout=subprocess.PIPE, text=True)
@@ -191,6 +191,6 @@ def test_verify_reports_lost_update(tmp_path: Path) -> None:
             f.truncate()
     t = threading.Thread(target=clobber)
     t.start()
-    v = commit.verify(paths.domains_conf, written, wait=0.3)
+    v = writer.verify(paths.domains_conf, written, wait=0.3)
     t.join()
     assert not v.ok and "change was lost" in v.message

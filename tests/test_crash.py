@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import commit, sconf
-from reconciler.live import ConfigPaths, read_static
-from reconciler.moxconfig import Dynamic
-from reconciler.validate import require_valid
+from reconciler.apply import writer
+from reconciler.mox import sconf
+from reconciler.mox.config import Dynamic
+from reconciler.mox.live import ConfigPaths, read_static
+from reconciler.mox.validate import require_valid
 
 from .conftest import build_step_config
 
@@ -26,12 +27,13 @@ SCRIPT = r"""
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from reconciler import batch, commit
-from reconciler.live import ConfigPaths
-from reconciler.primitives import AddressAdd, DKIMAdd, DomainAdd
+from reconciler.apply import batch
+from reconciler.apply import writer
+from reconciler.mox.live import ConfigPaths
+from reconciler.mox.admin import AddressAdd, DKIMAdd, DomainAdd
 
 paths = ConfigPaths(Path(sys.argv[1]))
-dyn = commit.read_stable(paths.domains_conf).dynamic
+dyn = writer.read_stable(paths.domains_conf).dynamic
 ops = []
 if "crash.example" not in dyn.Domains:
     ops.append(DomainAdd("crash.example", "alice"))
@@ -56,7 +58,7 @@ def run(paths: ConfigPaths, slow: str | None) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(Path(__file__).parent.parent)
     if slow:
-        env[commit.SLOW_ENV] = slow
+        env[writer.SLOW_ENV] = slow
     return subprocess.Popen(
         [sys.executable, "-c", SCRIPT, str(paths.mox_conf)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

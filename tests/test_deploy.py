@@ -29,8 +29,8 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler.cli import build_parser
-from reconciler.status import STATUS_FILE
+from reconciler.cli.main import build_parser
+from reconciler.loop.status import STATUS_FILE
 
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy"

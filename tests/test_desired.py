@@ -11,12 +11,12 @@ import jsonschema
 import pytest
 import yaml
 
-from reconciler import moxconfig as mc
-from reconciler import schema as schema_mod
-from reconciler.cli import main
-from reconciler.desired import load_desired
-from reconciler.live import ConfigPaths, read_live
-from reconciler.validate import validate_dynamic
+from reconciler.cli.main import main
+from reconciler.desired import schema as schema_mod
+from reconciler.desired.models import load_desired
+from reconciler.mox import config as mc
+from reconciler.mox.live import ConfigPaths, read_live
+from reconciler.mox.validate import validate_dynamic
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_CONF = ROOT / "examples" / "mox" / "config" / "mox.conf"
@@ -32,7 +32,7 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 
 def test_schema_is_up_to_date() -> None:
-    """Regenerate with `python -m reconciler.schema` after changing reconciler/desired.py."""
+    """Regenerate with `python -m reconciler.desired.schema` after changing reconciler/desired/models.py."""
     assert SCHEMA.read_text(encoding="utf-8") == schema_mod.render()
 
 

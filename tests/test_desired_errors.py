@@ -1,6 +1,6 @@
 """Malformed desired states: every problem as `file:line:col: field: message`, exit 1, no traceback.
 
-Each case runs the real CLI (`reconciler.cli.main(["validate", ...])`) on real files.
+Each case runs the real CLI (`reconciler.cli.main.main(["validate", ...])`) on real files.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import yamlload
-from reconciler.cli import main
+from reconciler.cli.main import main
+from reconciler.desired import yamlload
 
 FIXTURES = Path(__file__).parent / "fixtures" / "desired"
 

@@ -10,19 +10,19 @@ import dns.rcode
 import dns.update
 import pytest
 
-from reconciler import records
-from reconciler.cli import main
-from reconciler.dnscheck import DNSCheckError, Server, check, dnssec_status, parse_server
-from reconciler.dnspublish import load_tsig_key, publish
-from reconciler.live import locate, read_live
+from reconciler.cli.main import main
+from reconciler.dns.check import DNSCheckError, Server, check, dnssec_status, parse_server
+from reconciler.dns.publish import load_tsig_key, publish
+from reconciler.mox import dnsrecords
+from reconciler.mox.live import locate, read_live
 from tests.bindserver import BindServer, running
 
 pytestmark = pytest.mark.dns
 
 
-def _records(moxconf: Path) -> list[records.Record]:
+def _records(moxconf: Path) -> list[dnsrecords.Record]:
     live = read_live(locate(str(moxconf)))
-    return records.merge([records.for_live(live, "example.org", dnssec=True)])
+    return dnsrecords.merge([dnsrecords.for_live(live, "example.org", dnssec=True)])
 
 
 def _update(server: BindServer, fill: Callable[[dns.update.UpdateMessage], None]) -> None:

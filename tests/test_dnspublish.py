@@ -15,11 +15,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from reconciler import records
-from reconciler.cli import main
-from reconciler.dnscheck import Server, check, lookup
-from reconciler.dnspublish import PublishError, build_update, load_tsig_key, plan, publish
-from reconciler.live import locate, read_live
+from reconciler.cli.main import main
+from reconciler.dns.check import Server, check, lookup
+from reconciler.dns.publish import PublishError, build_update, load_tsig_key, plan, publish
+from reconciler.mox import dnsrecords
+from reconciler.mox.live import locate, read_live
 from tests.bindserver import BindServer, running
 
 pytestmark = pytest.mark.dns
@@ -39,9 +39,9 @@ def serial(server: BindServer) -> int:
     return int(r.answer[0][0].serial)
 
 
-def report_records(moxconf: Path, dnssec: bool = True) -> list[records.Record]:
+def report_records(moxconf: Path, dnssec: bool = True) -> list[dnsrecords.Record]:
     live = read_live(locate(str(moxconf)))
-    return records.merge([records.for_live(live, "example.org", dnssec=dnssec)])
+    return dnsrecords.merge([dnsrecords.for_live(live, "example.org", dnssec=dnssec)])
 
 
 def publish_args(moxconf: Path, server: BindServer, *extra: str) -> list[str]:
@@ -123,7 +123,7 @@ def test_concurrent_change_is_not_clobbered(bind: BindServer, golden_config: Cal
 
     # We read the zone (plan) for a change of the DMARC record...
     changed = [r if r.name != "_dmarc.example.org." else
-               records.Record(r.name, r.type, "v=DMARC1;p=none", r.purpose, r.level) for r in recs]
+               dnsrecords.Record(r.name, r.type, "v=DMARC1;p=none", r.purpose, r.level) for r in recs]
     changes = plan(changed, "example.org", srv)
     assert [c.name for c in changes] == ["_dmarc.example.org."]
     # ... someone else changes that RRset in between ...

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.gotypes import (
+from reconciler.mox.golang import (
     Duration,
     GoSyntaxError,
     format_duration,

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import importer, sconf
-from reconciler.cli import main
-from reconciler.desired import load_desired
-from reconciler.live import ConfigPaths, read_live
-from reconciler.moxconfig import Dynamic
-from reconciler.validate import validate_dynamic
+from reconciler.cli.main import main
+from reconciler.desired import importer
+from reconciler.desired.models import load_desired
+from reconciler.mox import sconf
+from reconciler.mox.config import Dynamic
+from reconciler.mox.live import ConfigPaths, read_live
+from reconciler.mox.validate import validate_dynamic
 
 from .conftest import GOLDEN_STEPS
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.names import (
+from reconciler.mox.names import (
     Address,
     Domain,
     ParseError,

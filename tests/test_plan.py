@@ -18,15 +18,15 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from reconciler import sconf
-from reconciler.batch import fold
-from reconciler.desired import DesiredState, check
+from reconciler.apply.batch import fold
+from reconciler.desired.importer import import_live
+from reconciler.desired.models import DesiredState, check
 from reconciler.errors import UnsafePlan
-from reconciler.importer import import_live
-from reconciler.inventory import Inventory
-from reconciler.moxconfig import Dynamic, Static
-from reconciler.plan import Plan, PlanError, PlanInput, make_plan, plan_to_json
-from reconciler.primitives import Context
+from reconciler.mox import sconf
+from reconciler.mox.admin import Context
+from reconciler.mox.config import Dynamic, Static
+from reconciler.plan.inventory import Inventory
+from reconciler.plan.planner import Plan, PlanError, PlanInput, make_plan, plan_to_json
 
 GOLDEN = Path(__file__).parent / "fixtures" / "golden"
 NOW = datetime(2026, 12, 1, 10, 0, 0, tzinfo=UTC)

@@ -1,5 +1,5 @@
 """plan/apply end to end: a desired state committed to a real git repository, the CLI
-(`reconciler.cli.main`) against a real mox config dir built from a golden step, real key files.
+(`reconciler.cli.main.main`) against a real mox config dir built from a golden step, real key files.
 
 Each scenario edits the desired state as a dict, commits it as desired.yaml, and runs the verbs
 the way an operator or a CI job would. New domains use Ed25519 or no DKIM to keep key
@@ -19,12 +19,12 @@ import git
 import pytest
 import yaml
 
-from reconciler import sconf
-from reconciler.cli import main
-from reconciler.importer import import_live
-from reconciler.inventory import read_inventory
-from reconciler.live import ConfigPaths, locate, read_live
-from reconciler.moxconfig import Dynamic
+from reconciler.cli.main import main
+from reconciler.desired.importer import import_live
+from reconciler.mox import sconf
+from reconciler.mox.config import Dynamic
+from reconciler.mox.live import ConfigPaths, locate, read_live
+from reconciler.plan.inventory import read_inventory
 
 from .conftest import GOLDEN_STEPS, build_step_config
 

@@ -25,11 +25,12 @@ from typing import Any
 import git
 import pytest
 
-from reconciler import reconcile, sconf
-from reconciler.cli import main
-from reconciler.live import locate, read_live
-from reconciler.moxconfig import Account, Dynamic
-from reconciler.planrender import render_markdown, render_text
+from reconciler import pipeline
+from reconciler.cli.main import main
+from reconciler.mox import sconf
+from reconciler.mox.config import Account, Dynamic
+from reconciler.mox.live import locate, read_live
+from reconciler.plan.render import render_markdown, render_text
 
 from .conftest import GOLDEN_STEPS, build_step_config
 
@@ -74,7 +75,7 @@ def scenario_config(tmp: Path) -> Path:
 
 
 def fixed_scenario(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
-    monkeypatch.setattr(reconcile, "now_local", lambda: NOW)
+    monkeypatch.setattr(pipeline, "now_local", lambda: NOW)
     mox_conf = scenario_config(tmp)
     desired = tmp / "desired"
     desired.mkdir()
@@ -267,7 +268,7 @@ def test_checksum_is_over_the_operations(real_plan: tuple[dict[str, Any], Path, 
 
 
 def test_every_operation_is_documented_with_its_arguments() -> None:
-    from reconciler.primitives import OPERATIONS
+    from reconciler.mox.admin import OPERATIONS
 
     text = (Path(__file__).parent.parent / "docs" / "plan-format.md").read_text()
     rows = dict(re.findall(r"^\| `([A-Za-z]+)` \| (.*?) \|", text, re.M))

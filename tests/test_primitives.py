@@ -11,12 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import batch, sconf
-from reconciler.errors import ConfigInvalid, ReconcilerError, RequestError
-from reconciler.gotypes import Duration
-from reconciler.live import ConfigPaths, read_static
-from reconciler.moxconfig import Dynamic
-from reconciler.primitives import (
+from reconciler.apply import batch
+from reconciler.errors import REPORTED, ConfigInvalid, RequestError
+from reconciler.mox import sconf
+from reconciler.mox.admin import (
     AccountAdd,
     AccountRemove,
     AccountSave,
@@ -38,6 +36,9 @@ from reconciler.primitives import (
     PrimitiveError,
     address_index,
 )
+from reconciler.mox.config import Dynamic
+from reconciler.mox.golang import Duration
+from reconciler.mox.live import ConfigPaths, read_static
 
 GOLDEN = Path(__file__).parent / "fixtures" / "golden"
 STEPS = sorted(p for p in (GOLDEN / "steps").iterdir() if p.is_dir())
@@ -132,7 +133,7 @@ def test_golden_replay(tmp_path: Path) -> None:
         before = paths.domains_conf.read_bytes()
         now = step_now(step_dir, prev)
         if "-ERR-" in step_dir.name:
-            with pytest.raises(ReconcilerError) as exc:
+            with pytest.raises(REPORTED) as exc:
                 batch.apply_batch(paths, [op], now=now)
             want = stderr_of(step_dir)
             if isinstance(exc.value, ConfigInvalid):
@@ -163,7 +164,7 @@ def ctx(**kw: object) -> Context:
 
 
 def err(op: Operation, dyn: Dynamic, c: Context | None = None) -> str:
-    with pytest.raises(ReconcilerError) as exc:
+    with pytest.raises(REPORTED) as exc:
         op.apply(dyn, c or ctx())
     return str(exc.value)
 
@@ -260,7 +261,7 @@ def test_account_names_must_be_directory_names() -> None:
 def test_inputs_are_not_modified() -> None:
     before = sconf.write(S17)
     for op in STEP_OPS.values():
-        with contextlib.suppress(ReconcilerError):
+        with contextlib.suppress(*REPORTED):
             op.apply(S17, ctx())
     assert sconf.write(S17) == before
 
@@ -324,7 +325,7 @@ def test_operations_describe_and_json() -> None:
 @pytest.mark.parametrize("step", [p.name[:2] for p in STEPS])
 def test_address_index_agrees_with_validator(step: str) -> None:
     """The primitives' own index (no key I/O) is the validator's address index."""
-    from reconciler import validate
+    from reconciler.mox import validate
 
     dyn = golden_dynamic(step)
     cfg = GOLDEN / "instance" / "config"
@@ -335,7 +336,7 @@ def test_address_index_agrees_with_validator(step: str) -> None:
 
 
 def test_to_json_redacts_secrets() -> None:
-    from reconciler.moxconfig import IncomingWebhook
+    from reconciler.mox.config import IncomingWebhook
 
     op = AccountSave("bob", {"IncomingWebhook": IncomingWebhook(URL="https://x", Authorization="Bearer s3cret")})
     assert "s3cret" not in str(op.to_json()) and "s3cret" not in op.describe()

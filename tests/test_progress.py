@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from reconciler import keygen
-from reconciler.batch import generate_keys
-from reconciler.commands.apply import key_progress
+from reconciler.apply.batch import generate_keys
+from reconciler.cli.apply import key_progress
+from reconciler.mox import keygen
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 

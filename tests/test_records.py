@@ -15,9 +15,11 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from reconciler import moxconfig, recordformats, records
-from reconciler.cli import main
-from reconciler.live import locate, read_live
+from reconciler.cli.main import main
+from reconciler.dns import formats
+from reconciler.mox import config as mc
+from reconciler.mox import dnsrecords
+from reconciler.mox.live import locate, read_live
 from tests.conftest import GOLDEN_STEPS, build_step_config
 
 CASES = [
@@ -45,7 +47,7 @@ def test_golden_byte_exact_all_domains(step: Path, tmp_path: Path) -> None:
     assert files
     for f in files:
         domain, dnssec = _domain_of(f)
-        rep = records.for_live(live, domain, dnssec=dnssec)
+        rep = dnsrecords.for_live(live, domain, dnssec=dnssec)
         assert rep.text() == f.read_text(encoding="utf-8"), f"{step.name}/{f.name}"
 
 
@@ -87,13 +89,13 @@ def test_missing_dkim_key_file_names_the_file(golden_config: Callable[[str], Pat
 
 
 @pytest.fixture
-def step17(tmp_path: Path) -> list[records.Report]:
+def step17(tmp_path: Path) -> list[dnsrecords.Report]:
     (step,) = [s for s in GOLDEN_STEPS if s.name.startswith("17")]
     live = read_live(locate(str(build_step_config(step, tmp_path))))
-    return [records.for_live(live, d, dnssec=True) for d in sorted(live.dynamic.Domains)]
+    return [dnsrecords.for_live(live, d, dnssec=True) for d in sorted(live.dynamic.Domains)]
 
 
-def test_structured_records_parse_and_split_long_txt(step17: list[records.Report]) -> None:
+def test_structured_records_parse_and_split_long_txt(step17: list[dnsrecords.Report]) -> None:
     rep = next(r for r in step17 if r.domain.ascii == "example.org")
     kinds = [(r.name, r.type) for r in rep.records]
     assert ("example.org.", "MX") in kinds and ("_dmarc.example.org.", "TXT") in kinds
@@ -111,20 +113,20 @@ def test_structured_records_parse_and_split_long_txt(step17: list[records.Report
 def test_tlsa_not_published_without_dnssec(tmp_path: Path) -> None:
     (step,) = [s for s in GOLDEN_STEPS if s.name.startswith("17")]
     live = read_live(locate(str(build_step_config(step, tmp_path))))
-    rep = records.for_live(live, "example.org", dnssec=False)
+    rep = dnsrecords.for_live(live, "example.org", dnssec=False)
     tlsa = [r for r in rep.records if r.type == "TLSA"]
     assert tlsa and not any(r.publish for r in tlsa)
-    assert all(r.type != "TLSA" for r in records.merge([rep]))
+    assert all(r.type != "TLSA" for r in dnsrecords.merge([rep]))
 
 
-def test_zone_format_loads_with_dnspython(step17: list[records.Report]) -> None:
+def test_zone_format_loads_with_dnspython(step17: list[dnsrecords.Report]) -> None:
     for rep in step17:
-        text = recordformats.render_zone([rep])
+        text = formats.render_zone([rep])
         origin = dns.name.from_text(rep.domain.ascii + ".")
         zone = dns.zone.from_text(text, origin=origin, relativize=False, check_origin=False)
         want = {
             (r.name, r.type, r.rdata().to_text()) for r in rep.records
-            if r.publish and recordformats.in_zone(r.name, rep.domain.ascii)
+            if r.publish and formats.in_zone(r.name, rep.domain.ascii)
         }
         got = {
             (name.to_text(), dns.rdatatype.to_text(rds.rdtype), rd.to_text())
@@ -138,7 +140,7 @@ def _octodns_from_json(doc: dict[str, object], zone: str) -> dict[str, dict[str,
     out: dict[str, dict[str, list[object]]] = {}
     for dom in doc["domains"]:  # type: ignore[attr-defined]
         for r in dom["records"]:
-            if not r["publish"] or r["placeholder"] or not recordformats.in_zone(r["name"], zone):
+            if not r["publish"] or r["placeholder"] or not formats.in_zone(r["name"], zone):
                 continue
             rel = r["name"][: -len(zone) - 2] if r["name"] != zone + "." else ""
             parts = r["rdata"].split()
@@ -162,11 +164,11 @@ def _octodns_from_json(doc: dict[str, object], zone: str) -> dict[str, dict[str,
     return out
 
 
-def test_octodns_matches_json(step17: list[records.Report]) -> None:
+def test_octodns_matches_json(step17: list[dnsrecords.Report]) -> None:
     for rep in step17:
         zone = rep.domain.ascii
-        doc = json.loads(recordformats.render_json([rep]))
-        data = yaml.safe_load(recordformats.render_octodns([rep]))
+        doc = json.loads(formats.render_json([rep]))
+        data = yaml.safe_load(formats.render_octodns([rep]))
         got: dict[str, dict[str, list[object]]] = {}
         for rel, entry in data.items():
             for e in entry if isinstance(entry, list) else [entry]:
@@ -176,13 +178,13 @@ def test_octodns_matches_json(step17: list[records.Report]) -> None:
         assert got == _octodns_from_json(doc, zone)
 
 
-def test_octodns_yamlprovider_accepts_it(step17: list[records.Report], tmp_path: Path) -> None:
+def test_octodns_yamlprovider_accepts_it(step17: list[dnsrecords.Report], tmp_path: Path) -> None:
     pytest.importorskip("octodns")
     from octodns.provider.yaml import YamlProvider
     from octodns.zone import Zone
 
     rep = next(r for r in step17 if r.domain.ascii == "example.org")
-    (tmp_path / "example.org.yaml").write_text(recordformats.render_octodns([rep]))
+    (tmp_path / "example.org.yaml").write_text(formats.render_octodns([rep]))
     zone = Zone("example.org.", [])
     YamlProvider("in", str(tmp_path), escaped_semicolons=True).populate(zone)
     got = {(r.name, r._type) for r in zone.records}
@@ -193,8 +195,8 @@ def test_octodns_yamlprovider_accepts_it(step17: list[records.Report], tmp_path:
         x.value for x in rep.records if x.name == "2026a._domainkey.example.org.")
 
 
-def test_json_is_versioned_and_complete(step17: list[records.Report]) -> None:
-    doc = json.loads(recordformats.render_json(step17))
+def test_json_is_versioned_and_complete(step17: list[dnsrecords.Report]) -> None:
+    doc = json.loads(formats.render_json(step17))
     assert doc["format"] == "mox-reconciler/dns-records" and doc["version"] == 1
     assert [d["domain"] for d in doc["domains"]] == [r.domain.ascii for r in step17]
     cafe = next(d for d in doc["domains"] if d["domain"] == "xn--caf-dma.example")
@@ -204,9 +206,9 @@ def test_json_is_versioned_and_complete(step17: list[records.Report]) -> None:
     assert {r["level"] for r in cafe["records"]} == {"required", "recommended", "optional"}
 
 
-def test_markdown_lists_every_record(step17: list[records.Report]) -> None:
+def test_markdown_lists_every_record(step17: list[dnsrecords.Report]) -> None:
     rep = step17[0]
-    md = recordformats.render_markdown([rep])
+    md = formats.render_markdown([rep])
     assert md.startswith(f"### DNS records for `{rep.domain.name()}`")
     assert md.count("\n| ") == len(rep.records) + 1  # header row + one row per record
 
@@ -221,7 +223,7 @@ def test_out_dir_and_write_reports(golden_config: Callable[[str], Path], tmp_pat
                      "xn--caf-dma.example.json"]
     live = read_live(locate(str(moxconf)))
     arts = tmp_path / "artifacts"
-    written = recordformats.write_reports(live, ["example.org", "café.example"], arts, ["mox", "markdown"])
+    written = formats.write_reports(live, ["example.org", "café.example"], arts, ["mox", "markdown"])
     assert sorted(p.name for p in written) == ["example.org.md", "example.org.txt",
                                                "xn--caf-dma.example.md", "xn--caf-dma.example.txt"]
     (step,) = [s for s in GOLDEN_STEPS if s.name.startswith("17")]
@@ -236,18 +238,18 @@ def test_records_for_plan_marks_unknown_dkim_keys(tmp_path: Path) -> None:
     (step,) = [s for s in GOLDEN_STEPS if s.name.startswith("17")]
     live = read_live(locate(str(build_step_config(step, tmp_path))))
     conf = live.dynamic.Domains["example.org"]
-    new = records.records_for_plan("new.example", conf, live.static, paths=live.paths)
+    new = dnsrecords.records_for_plan("new.example", conf, live.static, paths=live.paths)
     dkim = [r for r in new.records if "._domainkey." in r.name]
     assert [r.name for r in dkim] == ["202611e._domainkey.new.example.", "2026a._domainkey.new.example."]
     assert all(r.placeholder and "generated at apply" in r.value for r in dkim)
     assert 'TXT "v=DKIM1;h=sha256;p=(generated at apply)"' in new.text()
-    assert "generated at apply" in recordformats.render_markdown([new])
-    assert not any("._domainkey." in r.name for r in records.merge([new]))
-    zone = recordformats.render_zone([new])
+    assert "generated at apply" in formats.render_markdown([new])
+    assert not any("._domainkey." in r.name for r in dnsrecords.merge([new]))
+    zone = formats.render_zone([new])
     assert all(line.startswith(";") for line in zone.splitlines() if "_domainkey" in line)
     # With the keys known, a planned domain's records are what mox prints once it exists.
-    keys = records.load_dkim_keys(live.paths, conf)
-    same = records.records_for_plan("example.org", conf, live.static, paths=live.paths, dkim=keys,
+    keys = dnsrecords.load_dkim_keys(live.paths, conf)
+    same = dnsrecords.records_for_plan("example.org", conf, live.static, paths=live.paths, dkim=keys,
                                     domains=live.dynamic.Domains)
     assert same.text() == (step / "dnsrecords/example.org.txt").read_text()
 
@@ -277,13 +279,13 @@ def test_host_keys_formats_filter_and_order(tmp_path: Path) -> None:
     tls = dataclasses.replace(public.TLS, HostPrivateKeyFiles=tuple(f"hostkeys/{c}.pem" for c in "abcde"))
     static = dataclasses.replace(live.static, Listeners={
         **live.static.Listeners, "public": dataclasses.replace(public, TLS=tls)})
-    hk = records.load_host_keys(live.paths, static)
+    hk = dnsrecords.load_host_keys(live.paths, static)
     assert len(hk.ecdsa_p256) == 1 and len(hk.rsa2048) == 1 and len(hk.ignored) == 3
-    rep = records.generate(records.Inputs(
-        records.find_domain(live.dynamic, "example.org")[0], live.dynamic.Domains["example.org"], static,
-        records.load_dkim_keys(live.paths, live.dynamic.Domains["example.org"]), hk, dnssec=True))
+    rep = dnsrecords.generate(dnsrecords.Inputs(
+        dnsrecords.find_domain(live.dynamic, "example.org")[0], live.dynamic.Domains["example.org"], static,
+        dnsrecords.load_dkim_keys(live.paths, live.dynamic.Domains["example.org"]), hk, dnssec=True))
     tlsa = [r.value for r in rep.records if r.type == "TLSA"]
-    assert tlsa == [records.tlsa_value(p256.public_key()), records.tlsa_value(rsa2048.public_key())]
+    assert tlsa == [dnsrecords.tlsa_value(p256.public_key()), dnsrecords.tlsa_value(rsa2048.public_key())]
     assert f"_25._tcp.mail.example.org.      TLSA {tlsa[0]}" in rep.lines
 
 
@@ -295,13 +297,13 @@ def test_caa_with_acme_matches_mox_layout(tmp_path: Path) -> None:
     assert public.TLS is not None
     static = dataclasses.replace(
         live.static, Hostname="mail.example.com",
-        ACME={"le": moxconfig.ACME(DirectoryURL=records.LETSENCRYPT_DIRECTORY, ContactEmail="a@b.c")},
+        ACME={"le": mc.ACME(DirectoryURL=dnsrecords.LETSENCRYPT_DIRECTORY, ContactEmail="a@b.c")},
         Listeners={**live.static.Listeners, "public": dataclasses.replace(
             public, TLS=dataclasses.replace(public.TLS, ACME="le", KeyCerts=()))})
-    assert records.cert_issuer(static) == "letsencrypt.org"
+    assert dnsrecords.cert_issuer(static) == "letsencrypt.org"
     conf = live.dynamic.Domains["example.org"]
-    d = records.find_domain(live.dynamic, "example.org")[0]
-    rep = records.generate(records.Inputs(d, conf, static, records.load_dkim_keys(live.paths, conf),
+    d = dnsrecords.find_domain(live.dynamic, "example.org")[0]
+    rep = dnsrecords.generate(dnsrecords.Inputs(d, conf, static, dnsrecords.load_dkim_keys(live.paths, conf),
                                           dnssec=True, cert_issuer="letsencrypt.org",
                                           acme_account_uri="https://acme/acct/123"))
     x = 'CAA 0 issue "letsencrypt.org; accounturi=https://acme/acct/123; validationmethods=tls-alpn-01,http-01"'
@@ -323,7 +325,7 @@ def test_caa_with_acme_matches_mox_layout(tmp_path: Path) -> None:
     caa = [r for r in rep.records if r.type == "CAA"]
     assert [r.publish for r in caa] == [True, False, False, False, False]
     # Without an account URL: the note instead of the variants.
-    rep2 = records.generate(dataclasses.replace(
-        records.Inputs(d, conf, static, records.load_dkim_keys(live.paths, conf)),
+    rep2 = dnsrecords.generate(dataclasses.replace(
+        dnsrecords.Inputs(d, conf, static, dnsrecords.load_dkim_keys(live.paths, conf)),
         cert_issuer="letsencrypt.org"))
     assert rep2.lines[-1] == "; that restrict issuance to the account will be suggested."

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler import sconf
-from reconciler.moxconfig import (
+from reconciler.mox import sconf
+from reconciler.mox.config import (
     DKIM,
     Account,
     Alias,
@@ -21,7 +21,7 @@ from reconciler.moxconfig import (
     JunkParams,
     Static,
 )
-from reconciler.sconf import Kind, SconfError, WriteRefused, kind_of
+from reconciler.mox.sconf import Kind, SconfError, WriteRefused, kind_of
 
 from .conftest import FIXTURES, GOLDEN, GOLDEN_STEPS
 
@@ -281,7 +281,7 @@ def _strategy(kind: Kind, depth: int = 0) -> st.SearchStrategy[Any]:
         return st.floats(allow_nan=False, allow_infinity=False, min_value=-1e12, max_value=1e12).map(
             lambda f: float(f"{f:f}"))
     if tag == "duration":
-        from reconciler.gotypes import Duration
+        from reconciler.mox.golang import Duration
 
         return st.integers(min_value=-(1 << 63) + 1, max_value=(1 << 63) - 1).map(Duration)
     assert kind.elem is not None or kind.cls is not None

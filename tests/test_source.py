@@ -13,8 +13,7 @@ from pathlib import Path
 import git
 import pytest
 
-from reconciler.errors import SourceError
-from reconciler.source import (
+from reconciler.desired.source import (
     default_cache_dir,
     fetch,
     materialize,
@@ -22,6 +21,7 @@ from reconciler.source import (
     resolve_commit,
     resolve_source,
 )
+from reconciler.errors import SourceError
 
 pytestmark = pytest.mark.usefixtures("isolated_git")
 
@@ -332,7 +332,7 @@ def test_concurrent_first_clones(tmp_path: Path, remote: tuple[Path, git.Repo]) 
     """Two processes resolving the same remote with an empty cache: the lock serialises the clone."""
     bare, work = remote
     cache = tmp_path / "cache"
-    code = ("import sys; from pathlib import Path; from reconciler.source import resolve_source; "
+    code = ("import sys; from pathlib import Path; from reconciler.desired.source import resolve_source; "
             "print(resolve_source(sys.argv[1], cache_dir=Path(sys.argv[2])).commit.sha)")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
     procs = [subprocess.Popen([sys.executable, "-c", code, str(bare), str(cache)], env=env,
@@ -412,7 +412,7 @@ def test_https_url_with_credentials_end_to_end(
 
 
 def test_cached_trees_are_pruned(tmp_path: Path, remote: tuple[Path, git.Repo]) -> None:
-    from reconciler.source import KEEP_TREES
+    from reconciler.desired.source import KEEP_TREES
 
     bare, work = remote
     cache = tmp_path / "cache"

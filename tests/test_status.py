@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.commands.watch import seconds
+from reconciler.cli.watch import seconds
+from reconciler.desired.importer import import_files
+from reconciler.desired.source import Source, resolve_source
 from reconciler.errors import ConcurrentChange, ReconcilerError, SourceError
-from reconciler.importer import import_files
-from reconciler.live import locate, read_live
-from reconciler.metrics import Health, Metrics, parse_addr
-from reconciler.source import Source, resolve_source
-from reconciler.status import HISTORY, RunResult, StatusBook, status_path
-from reconciler.watch import Schedule, WatchOptions, _reason, desired_change, reconcile_once, run_loop
+from reconciler.loop.metrics import Health, Metrics, parse_addr
+from reconciler.loop.status import HISTORY, RunResult, StatusBook, status_path
+from reconciler.loop.watch import Schedule, WatchOptions, _reason, desired_change, reconcile_once, run_loop
+from reconciler.mox.live import locate, read_live
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -18,9 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from reconciler.errors import ConfigInvalid
-from reconciler.keyfiles import KeyCache, KeyFileError, load_dkim_private_key
-from reconciler.live import ConfigPaths, read_live
-from reconciler.moxconfig import (
+from reconciler.mox.config import (
     DKIM,
     DMARC,
     MTASTS,
@@ -49,7 +47,9 @@ from reconciler.moxconfig import (
     WebRedirect,
     WebStatic,
 )
-from reconciler.validate import (
+from reconciler.mox.keyfiles import KeyCache, KeyFileError, load_dkim_private_key
+from reconciler.mox.live import ConfigPaths, read_live
+from reconciler.mox.validate import (
     check_live,
     go_sprintf_noargs,
     require_valid,
@@ -117,7 +117,7 @@ def dom(name: str, **ch: Any) -> Mut:
 def add_dom(name: str, **ch: Any) -> Mut:
     def m(c: Cfg, _: Path) -> Cfg:
         s, d = c
-        from reconciler.moxconfig import Domain
+        from reconciler.mox.config import Domain
 
         return s, replace(d, Domains={**d.Domains, name: Domain(**ch)})
 

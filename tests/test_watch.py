@@ -26,10 +26,10 @@ from typing import Any
 import git
 import pytest
 
-from reconciler import moxconfig as mc
-from reconciler import sconf
-from reconciler.importer import import_files
-from reconciler.live import locate, read_live
+from reconciler.desired.importer import import_files
+from reconciler.mox import config as mc
+from reconciler.mox import sconf
+from reconciler.mox.live import locate, read_live
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("isolated_git")]
 

@@ -1,0 +1,279 @@
+"""Apply a list of primitives as one transaction: fold in memory, make keys, validate once, write once.
+
+Order on disk (mox-runtime.md §3): new DKIM key files first (final names, O_EXCL, 0640), then the
+validated domains.conf (atomic replace), then retired keys move to `dkim/old/`. Any failure before
+the replace removes the new key files again, so a failed batch leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+
+from reconciler.apply import keyfiles, writer
+from reconciler.errors import REPORTED, ConcurrentChange, ConfigInvalid, LiveConfigError, ReconcilerError
+from reconciler.mox import keygen, sconf
+from reconciler.mox.admin import Context, Effect, Operation, now_local, used_key_paths
+from reconciler.mox.config import Dynamic, Static
+from reconciler.mox.keygen import KeyRequest
+from reconciler.mox.live import ConfigPaths, read_static
+
+log = logging.getLogger(__name__)
+
+# Below this many keys, starting worker processes costs more than it saves.
+PARALLEL_MIN_KEYS = 4
+
+Validator = Callable[[Static, Dynamic, Path], None]
+
+
+def fold(ops: Sequence[Operation], dynamic: Dynamic, ctx: Context) -> Effect:
+    """Apply `ops` in order, each against the config as changed by the ones before it (pure)."""
+    keys: list[KeyRequest] = []
+    retired: list[str] = []
+    notes: list[str] = []
+    for i, op in enumerate(ops):
+        try:
+            eff = op.apply(dynamic, ctx)
+        except REPORTED as e:
+            if len(ops) > 1:
+                e.add_note(f"operation {i + 1} of {len(ops)}: {op.describe()}")
+            log.error("apply: operation %d failed: %s: %s", i + 1, op.describe(), e)
+            raise
+        dynamic = eff.dynamic
+        keys.extend(eff.new_keys)
+        retired.extend(eff.retired_keys)
+        notes.extend(eff.notes)
+    # A key made by one operation and dropped by a later one (DomainAdd's default selectors that
+    # the desired state replaces) is never generated, written or moved to old/.
+    used = used_key_paths(dynamic)
+    born = {k.path for k in keys}
+    keys = [k for k in keys if k.path in used]
+    retired = [r for r in retired if r not in born]
+    return Effect(dynamic, tuple(keys), tuple(retired), tuple(notes))
+
+
+def _generate_one(req: KeyRequest) -> bytes:
+    return keygen.generate(req)
+
+
+Progress = Callable[[int, int], None]  # (keys done, keys in all): a terminal shows a bar
+
+
+def generate_keys(reqs: Sequence[KeyRequest], workers: int | None = None,
+                  progress: Progress | None = None) -> list[bytes]:
+    """PEM contents for each request; RSA generation dominates, so spread it over the cores."""
+    n = workers if workers is not None else (os.cpu_count() or 1)
+    total = len(reqs)
+    if total < PARALLEL_MIN_KEYS or n <= 1:
+        out = []
+        for i, r in enumerate(reqs, 1):
+            out.append(keygen.generate(r))
+            if progress is not None:
+                progress(i, total)
+        return out
+    # spawn, not fork: workers must not inherit the lock file descriptor.
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=min(n, total), mp_context=ctx) as pool:
+        futures = [pool.submit(_generate_one, r) for r in reqs]
+        if progress is not None:
+            for i, _done in enumerate(concurrent.futures.as_completed(futures), 1):
+                progress(i, total)
+        return [f.result() for f in futures]
+
+
+def default_validator(static: Static, dynamic: Dynamic, config_dir: Path) -> None:
+    """mox's full validation (reconciler.validate), raising ConfigInvalid."""
+    from reconciler.mox.validate import require_valid  # Late: keeps `batch` importable without the validator's deps.
+
+    require_valid(static, dynamic, config_dir)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """What a batch did on disk."""
+
+    path: Path
+    written: bool
+    keys_created: tuple[str, ...] = ()
+    keys_retired: tuple[str, ...] = ()
+    keys_left: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    attempts: int = 1
+    verification: writer.Verification | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _account_dirs(data_dir: Path) -> frozenset[str]:
+    try:
+        return frozenset(p.name for p in (data_dir / "accounts").iterdir())
+    except FileNotFoundError:
+        return frozenset()
+
+
+def _cleanup_temp_files(config_dir: Path) -> None:
+    """Remove temp files of a crashed earlier write (only ours: `.domains.conf.<pid>.tmp`)."""
+    for p in config_dir.glob(".domains.conf.*.tmp"):
+        log.info("apply: removing %s left by an interrupted write", p)
+        p.unlink(missing_ok=True)
+
+
+def _move_to_old(config_dir: Path, relpath: str) -> tuple[bool, str]:
+    """Move a key file to `<dir>/old/<name>` like mox's moveAwayKeys; never overwrite, never delete."""
+    rel = PurePosixPath(relpath)
+    src = config_dir / rel
+    dst = config_dir / rel.parent / "old" / rel.name
+    if dst.exists():
+        return False, f"not moving {src} to {dst}: destination already exists"
+    if not src.exists():
+        return False, f"not moving {src}: file does not exist"
+    try:
+        like = os.stat(src)
+        keyfiles.make_dirs(dst.parent, config_dir, like)
+        os.rename(src, dst)
+    except OSError as e:
+        return False, f"moving {src} to {dst}: {e.strerror or e}"
+    return True, ""
+
+
+def _park_orphan(config_dir: Path, relpath: str) -> None:
+    """A key file at a name we are about to create, unreferenced by the config: left by a crashed batch.
+
+    Move it to old/ rather than delete it (key files are never deleted).
+    """
+    moved, why = _move_to_old(config_dir, relpath)
+    if not moved:
+        raise LiveConfigError(f"{config_dir / relpath}: already exists and cannot be moved away ({why})")
+    log.warning("apply: moved unreferenced key file %s (left by an interrupted run) to old/", relpath)
+
+
+class _Attempt:
+    """One read-fold-write attempt under the lock; key files it created are removed unless committed."""
+
+    def __init__(self, paths: ConfigPaths, pems: dict[str, bytes]) -> None:
+        self.paths = paths
+        self.pems = pems
+        self.created: list[Path] = []
+
+    def remove_created(self) -> None:
+        for p in reversed(self.created):
+            try:
+                p.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                log.error("apply: cannot remove new key file %s after failure: %s", p, e.strerror)
+        self.created.clear()
+
+
+def apply_batch(
+    paths: ConfigPaths,
+    ops: Sequence[Operation],
+    *,
+    now: datetime | None = None,
+    workers: int | None = None,
+    validator: Validator | None = None,
+    verify: bool = False,
+    verify_wait: float = writer.RELOAD_WINDOW,
+    retries: int = 2,
+    lock_timeout: float = 30.0,
+    progress: Progress | None = None,
+) -> BatchResult:
+    """Apply `ops` as one transaction against the mox config at `paths`.
+
+    Raises RequestError/PrimitiveError (a precondition), ConfigInvalid (the result would not
+    validate), ConcurrentChange (domains.conf kept changing under us `retries`+1 times), LockTimeout.
+    In all those cases domains.conf is unchanged and no new key file is left behind.
+    """
+    validate = validator or default_validator
+    config_dir = paths.config_dir
+    pems: dict[str, bytes] = {}  # Reused across retries: RSA keys are expensive.
+    timings: dict[str, float] = {"keygen": 0.0, "validate": 0.0, "write": 0.0}
+    static = read_static(paths)
+    for attempt_no in range(1, retries + 2):
+        attempt = _Attempt(paths, pems)
+        with writer.config_lock(config_dir, lock_timeout):
+            _cleanup_temp_files(config_dir)
+            snap = writer.read_stable(paths.domains_conf)
+            data_dir = Path(os.path.normpath(paths.data_dir(static)))  # Like Go's filepath.Join.
+            ctx = Context(static, now or now_local(), data_dir, _account_dirs(data_dir))
+            effect = fold(ops, snap.dynamic, ctx)
+            if not effect.dynamic.Domains or not effect.dynamic.Accounts:
+                raise ReconcilerError("refusing to write a domains.conf without domains or accounts")
+            try:
+                t0 = time.perf_counter()
+                missing = [r for r in effect.new_keys if r.path not in pems]
+                for req, pem in zip(missing, generate_keys(missing, workers, progress), strict=True):
+                    pems[req.path] = pem
+                timings["keygen"] += time.perf_counter() - t0
+                referenced = used_key_paths(snap.dynamic)
+                for req in effect.new_keys:
+                    if (config_dir / req.path).exists() and req.path not in referenced:
+                        _park_orphan(config_dir, req.path)
+                    writer.checkpoint("key-file")
+                    try:
+                        new = keyfiles.write_key_file(config_dir, req.path, pems[req.path], snap.stat)
+                    except OSError as e:
+                        raise LiveConfigError(
+                            f"writing key file: creating file {config_dir / req.path}: {e.strerror or e}"
+                        ) from None
+                    attempt.created.append(new)
+                t0 = time.perf_counter()
+                try:
+                    validate(static, effect.dynamic, config_dir)
+                except ConfigInvalid as e:
+                    raise ConfigInvalid(e.errors, where="writing domains.conf") from None
+                timings["validate"] += time.perf_counter() - t0
+                try:
+                    data = sconf.write_bytes(effect.dynamic)
+                except sconf.WriteRefused as e:
+                    raise ReconcilerError(f"writing domains.conf: {e}") from None
+                t0 = time.perf_counter()
+                writer.replace(snap, data)
+                timings["write"] += time.perf_counter() - t0
+            except ConcurrentChange as e:
+                attempt.remove_created()
+                if attempt_no > retries:
+                    raise
+                log.warning("apply: %s; retrying (attempt %d)", e, attempt_no + 1)
+                continue
+            except BaseException:
+                attempt.remove_created()
+                raise
+            writer.checkpoint("after-commit")
+            still_used = used_key_paths(effect.dynamic)
+            retired: list[str] = []
+            left: list[str] = []
+            for rel in dict.fromkeys(effect.retired_keys):
+                if not rel or str(PurePosixPath(rel)) in still_used:
+                    left.append(rel)
+                    continue
+                moved, why = _move_to_old(config_dir, rel)
+                if moved:
+                    retired.append(rel)
+                else:
+                    log.error("apply: renaming dkim private key file for removed selector: %s", why)
+                    left.append(rel)
+        for note in effect.notes:
+            log.info("apply: %s", note)
+        verification = writer.verify(paths.domains_conf, data, verify_wait) if verify else None
+        if verification is not None and not verification.ok:
+            log.error("apply: %s", verification.message)
+        return BatchResult(
+            path=paths.domains_conf,
+            written=True,
+            keys_created=tuple(r.path for r in effect.new_keys),
+            keys_retired=tuple(retired),
+            keys_left=tuple(left),
+            notes=effect.notes,
+            attempts=attempt_no,
+            verification=verification,
+            timings=timings,
+        )
+    raise AssertionError("unreachable")  # pragma: no cover

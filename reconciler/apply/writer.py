@@ -1,0 +1,196 @@
+"""Locked, atomic, verified replacement of domains.conf.
+
+mox writes domains.conf in place (not atomically) and reloads it lazily when its mtime changes
+(mox-runtime.md §3). So: hold a lock for the whole read-modify-write, read until two reads agree
+and parse, refuse to replace a file that changed since it was read, write a temp file beside it
+(fsync, rename, fsync dir) with the old owner/group/mode and a different mtime, and optionally
+check after mox's reload window that nobody overwrote the change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import filelock
+
+from reconciler.errors import ConcurrentChange, LiveConfigError, LockTimeout
+from reconciler.fsutil import fsync_dir, write_fully
+from reconciler.mox import sconf
+from reconciler.mox.config import Dynamic
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = "domains.conf.lock"
+# mox checks mtime at most once per second; wait a bit more than that.
+RELOAD_WINDOW = 1.2
+_PROCESS_LOCK = threading.Lock()
+
+# Test hook: a float number of seconds to sleep at each named point (see `checkpoint`), so a crash
+# test can kill the process inside every window. Unset in normal operation.
+SLOW_ENV = "MOX_RECONCILER_TEST_SLOW"
+
+
+def checkpoint(name: str) -> None:
+    """A named point in the write protocol; sleeps when the test hook asks for it."""
+    delay = os.environ.get(SLOW_ENV)
+    if delay:
+        log.debug("checkpoint %s", name)
+        time.sleep(float(delay))
+
+
+@contextmanager
+def config_lock(config_dir: Path, timeout: float = 30.0) -> Iterator[None]:
+    """One writer at a time: a thread lock in this process plus `domains.conf.lock` across processes."""
+    if not _PROCESS_LOCK.acquire(timeout=timeout):
+        raise LockTimeout(f"{config_dir / LOCK_NAME}: another thread holds the config lock for > {timeout}s")
+    try:
+        lock = filelock.FileLock(str(config_dir / LOCK_NAME), timeout=timeout)
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            raise LockTimeout(
+                f"{config_dir / LOCK_NAME}: another process holds the config lock for > {timeout}s"
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
+    finally:
+        _PROCESS_LOCK.release()
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """domains.conf as read: bytes, parsed config and the stat needed to detect later changes."""
+
+    path: Path
+    data: bytes
+    dynamic: Dynamic
+    stat: os.stat_result
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    @property
+    def mtime_ns(self) -> int:
+        return self.stat.st_mtime_ns
+
+
+def _read_once(path: Path) -> tuple[bytes, os.stat_result]:
+    with open(path, "rb") as f:
+        st = os.fstat(f.fileno())
+        return f.read(), st
+
+
+def read_stable(path: Path, attempts: int = 20, pause: float = 0.05) -> Snapshot:
+    """Read domains.conf until two consecutive reads agree (bytes and mtime) and the content parses.
+
+    mox rewrites the file in place, so a single read can see a half-written file.
+    """
+    last_error = ""
+    try:
+        prev = _read_once(path)
+    except FileNotFoundError:
+        raise LiveConfigError(f"{path}: file not found") from None
+    except OSError as e:
+        raise LiveConfigError(f"{path}: {e.strerror or e}") from None
+    for _ in range(attempts):
+        cur = _read_once(path)
+        if cur[0] == prev[0] and cur[1].st_mtime_ns == prev[1].st_mtime_ns:
+            try:
+                dyn = sconf.parse_bytes(cur[0], Dynamic, str(path))
+            except sconf.SconfError as e:
+                last_error = str(e)
+            else:
+                return Snapshot(path, cur[0], dyn, cur[1])
+        prev = cur
+        time.sleep(pause)
+    raise LiveConfigError(last_error or f"{path}: keeps changing while being read (is mox writing it?)")
+
+
+def check_unchanged(snap: Snapshot) -> None:
+    """Raise ConcurrentChange if domains.conf is not the file `snap` was read from."""
+    try:
+        data, st = _read_once(snap.path)
+    except OSError as e:
+        raise ConcurrentChange(f"{snap.path}: cannot re-read before writing: {e.strerror or e}") from None
+    if data != snap.data or st.st_mtime_ns != snap.mtime_ns or st.st_ino != snap.stat.st_ino:
+        raise ConcurrentChange(
+            f"{snap.path}: changed by another writer since it was read (mox admin or an editor?); "
+            "nothing was written, re-run to apply on top of the new content"
+        )
+
+
+def replace(snap: Snapshot, data: bytes) -> os.stat_result:
+    """Atomically replace domains.conf with `data`, if it still is the file of `snap`.
+
+    Keeps owner, group and mode; makes sure the mtime differs from the old one, because mox only
+    reloads on an mtime change. A crash at any point leaves the old or the new file.
+    """
+    path = snap.path
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    checkpoint("before-temp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        old = snap.stat
+        if (old.st_uid, old.st_gid) != (os.getuid(), os.getgid()):
+            os.fchown(fd, old.st_uid, old.st_gid)
+        os.fchmod(fd, old.st_mode & 0o7777)
+        write_fully(fd, data)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    checkpoint("before-rename")
+    try:
+        check_unchanged(snap)
+        os.rename(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    checkpoint("after-rename")
+    fsync_dir(path.parent)
+    st = os.stat(path)
+    if st.st_mtime_ns == snap.mtime_ns:
+        bumped = snap.mtime_ns + 1_000_000  # 1 ms: visible on coarse-timestamp filesystems too.
+        os.utime(path, ns=(st.st_atime_ns, bumped))
+        st = os.stat(path)
+    return st
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """Outcome of re-reading domains.conf after mox's reload window."""
+
+    ok: bool
+    message: str
+
+
+def verify(path: Path, written: bytes, wait: float = RELOAD_WINDOW) -> Verification:
+    """Wait out mox's reload window, then check our write is still on disk.
+
+    If another writer (mox's admin working from a stale in-memory config) replaced it, the change
+    was lost and the caller should re-apply.
+    """
+    time.sleep(wait)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        return Verification(False, f"{path}: cannot re-read after writing: {e.strerror or e}")
+    if data == written:
+        return Verification(True, f"{path}: change still in place after {wait:.1f}s")
+    return Verification(
+        False,
+        f"{path}: replaced by another writer within {wait:.1f}s of our write; the change was lost, "
+        "re-run to apply it again",
+    )

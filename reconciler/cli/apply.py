@@ -1,0 +1,115 @@
+"""`mox-reconciler apply`: make the live mox config match the desired state (or a saved plan)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from reconciler.apply.batch import Progress
+from reconciler.cli.source_args import add_source_options, resolve_from_args
+from reconciler.errors import ReconcilerError
+from reconciler.mox.live import locate
+from reconciler.pipeline import Outcome, apply_plan_doc, apply_prepared, prepare
+from reconciler.plan.render import render_text
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "apply", help="apply the desired state (or a saved plan) to the mox config",
+        description="Plan, then apply the plan as one validated, atomic write of domains.conf. "
+        "Asks for confirmation on a terminal unless --yes.")
+    add_source_options(p)
+    p.add_argument("--plan", type=Path, metavar="PLANFILE",
+                   help="apply exactly this saved plan (`plan --out`); refused if stale. The plan's source "
+                   "is read again to check it; give SOURCE too when it is a URL with credentials")
+    p.add_argument("--force", action="store_true", help="apply plans above the safety threshold")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--reports-dir", type=Path, metavar="DIR",
+                   help="where DNS-record reports of changed domains are written "
+                   "(default: mox-reconciler.records/ in the config dir)")
+    p.add_argument("--verify", action="store_true",
+                   help="after writing, wait out mox's reload window and check the change stuck")
+    p.set_defaults(func=run)
+
+
+def _confirm(args: argparse.Namespace) -> bool:
+    if args.yes or not sys.stdin.isatty():
+        return True
+    answer = input("Apply these changes? Only 'yes' is accepted: ")
+    return answer.strip() == "yes"
+
+
+@contextlib.contextmanager
+def key_progress() -> Iterator[Progress | None]:
+    """A progress bar for DKIM key generation on a terminal (RSA-2048 keys take a while)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bar
+
+    with Bar("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+             TimeElapsedColumn(), transient=True) as bar:
+        task = bar.add_task("generating DKIM keys", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def report(outcome: Outcome) -> None:
+    if outcome.batch is None:
+        print("Nothing to do: the live config matches the desired state.")
+    else:
+        n = len(outcome.operations)
+        print(f"Applied {n} operation{'s' if n != 1 else ''} in one write of {outcome.batch.path}.")
+        for key in outcome.batch.keys_created:
+            print(f"  created DKIM key {key}")
+        for key in outcome.batch.keys_retired:
+            print(f"  moved retired DKIM key {key} to old/")
+        for note in outcome.batch.notes:
+            print(f"  note: {note}")
+        v = outcome.batch.verification
+        if v is not None:
+            print(f"  verify: {v.message}")
+    if outcome.inventory_changed:
+        print("Inventory updated.")
+    for path in outcome.reports:
+        print(f"DNS records: {path}")
+
+
+def run(args: argparse.Namespace) -> int:
+    paths = locate(args.config)
+    if args.plan:
+        try:
+            doc = json.loads(args.plan.read_text())
+        except (OSError, ValueError) as e:
+            raise ReconcilerError(f"{args.plan}: cannot read plan file: {e}") from None
+        sys.stdout.write(render_text(doc, color=sys.stdout.isatty()))
+        if doc["changes"] and not _confirm(args):
+            print("Apply cancelled.")
+            return 1
+        source = args.source if args.source != "." else None
+        with key_progress() as progress:
+            outcome = apply_plan_doc(paths, doc, source=source, force=args.force, reports_dir=args.reports_dir,
+                                     verify=args.verify, progress=progress)
+        report(outcome)
+        return 0
+    prepared = prepare(paths, resolve_from_args(args))
+    sys.stdout.write(render_text(prepared.doc, color=sys.stdout.isatty()))
+    if not prepared.plan.empty:
+        prepared.plan.check_safety(force=args.force)
+        if not _confirm(args):
+            print("Apply cancelled.")
+            return 1
+    with key_progress() as progress:
+        outcome = apply_prepared(prepared, force=args.force, reports_dir=args.reports_dir, verify=args.verify,
+                                 progress=progress)
+    report(outcome)
+    return 0

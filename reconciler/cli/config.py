@@ -1,0 +1,45 @@
+"""`mox-reconciler config test|dump`: read mox's config as mox does."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from reconciler.mox import sconf
+from reconciler.mox.live import locate, read_live
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser("config", help="check or print mox's config")
+    verbs = p.add_subparsers(dest="config_command", metavar="VERB", required=True)
+    t = verbs.add_parser("test", help="parse and validate mox.conf + domains.conf like `mox config test`")
+    t.set_defaults(func=run_test)
+    d = verbs.add_parser("dump", help="print domains.conf re-serialized exactly as mox would write it")
+    d.set_defaults(func=run_dump)
+
+
+def run_test(args: argparse.Namespace) -> int:
+    from reconciler.mox.validate import check_live
+
+    paths = locate(args.config)
+    live = read_live(paths)
+    errors = check_live(live)
+    if errors:
+        for e in errors:
+            print(e, file=sys.stderr)
+        return 1
+    print("config OK")
+    return 0
+
+
+def run_dump(args: argparse.Namespace) -> int:
+    live = read_live(locate(args.config))
+    try:
+        data = sconf.write_bytes(live.dynamic)
+    except sconf.WriteRefused as e:
+        print(f"error: {live.paths.domains_conf}: cannot write: {e}", file=sys.stderr)
+        return 1
+    sys.stdout.buffer.write(data)
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,55 @@
+"""`mox-reconciler import [-o PATH]`: write the desired state describing the live config.
+
+Adopting an existing mox is: import, commit, and from then on the plan is empty. Without -o,
+one document goes to stdout; `-o FILE.yaml` writes one file; `-o DIR` writes one file per
+domain (`domain-<ascii name>.yaml`) plus `accounts.yaml` (and `global.yaml` for global routes
+or DNSBLs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from reconciler.desired.importer import dump, import_files, import_live, write_files
+from reconciler.mox.live import locate, read_live
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "import", help="write the desired state that describes the live config (--config)"
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
+        default=None,
+        help="directory (one file per domain + accounts.yaml) or FILE.yaml; default: stdout",
+    )
+    p.add_argument(
+        "--schema",
+        metavar="URL",
+        default=None,
+        help="add a yaml-language-server $schema modeline pointing here",
+    )
+    p.add_argument("--force", action="store_true", help="overwrite existing files")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    live = read_live(locate(args.config))
+    out = args.output
+    if out is None or out == "-":
+        sys.stdout.write(dump(import_live(live.static, live.dynamic), args.schema))
+        return 0
+    path = Path(out)
+    if path.suffix in (".yaml", ".yml"):
+        text = dump(import_live(live.static, live.dynamic), args.schema)
+        write_files(path.parent, {path.name: text}, args.force)
+        written = [path]
+    else:
+        written = write_files(path, import_files(live.static, live.dynamic, args.schema), args.force)
+    print(f"wrote {len(written)} file{'s' if len(written) != 1 else ''} to {path}", file=sys.stderr)
+    return 0

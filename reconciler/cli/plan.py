@@ -1,0 +1,54 @@
+"""`mox-reconciler plan`: what apply would change, as text, Markdown or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from reconciler.cli.source_args import add_source_options, resolve_from_args
+from reconciler.mox.live import locate
+from reconciler.pipeline import plan_dns_sections, prepare, prepare_base_ref
+from reconciler.plan.render import FORMATS
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "plan", help="show what apply would change (never writes the mox config)",
+        description="Compare the desired state with the live mox config and print the operations "
+        "apply would run. Exit 0; with --detailed-exitcode 0 = no changes, 2 = changes, 1 = error.")
+    add_source_options(p)
+    p.add_argument("--format", choices=sorted(FORMATS), default="text", help="output format (default: text)")
+    p.add_argument("--out", type=Path, metavar="PLANFILE",
+                   help="also save the plan as JSON, for `apply --plan PLANFILE`")
+    p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when there are changes")
+    p.add_argument("--base-ref", metavar="REF",
+                   help="plan the change from the desired state at REF to the checkout, without a "
+                   "live config (for pull-request jobs)")
+    p.add_argument("--color", choices=["auto", "always", "never"], default="auto")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    paths = locate(args.config)
+    source = resolve_from_args(args)
+    prepared = prepare_base_ref(paths, source, args.base_ref) if args.base_ref else prepare(paths, source)
+    doc = prepared.doc
+    if args.out:
+        tmp = args.out.with_name(f".{args.out.name}.tmp")
+        tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        tmp.replace(args.out)
+    render = FORMATS[args.format]
+    if args.format == "markdown":
+        text = render(doc, plan_dns_sections(prepared))
+    elif args.format == "text":
+        color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+        text = render(doc, color=color)
+    else:
+        text = render(doc)
+    sys.stdout.write(text)
+    if args.detailed_exitcode and not prepared.plan.empty:
+        return 2
+    return 0

@@ -1,0 +1,106 @@
+"""`mox-reconciler records`: the DNS records mox wants, as text/zone/JSON/Markdown/octoDNS,
+checked against DNS (`--check`) or published with RFC 2136 (`--publish rfc2136`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from reconciler.dns import formats
+from reconciler.errors import RecordsError
+from reconciler.mox import dnsrecords
+from reconciler.mox.live import LiveConfig, locate, read_live
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "records", help="DNS records for the hosted domains (like `mox config dnsrecords`), check, publish")
+    p.add_argument("--domain", action="append", default=[], metavar="D",
+                   help="domain to report (repeatable; default: every domain in domains.conf)")
+    p.add_argument("--format", choices=formats.FORMATS, default="mox",
+                   help="mox: exactly mox's text; zone: BIND fragment; json (docs/dnsrecords.md); "
+                        "markdown; octodns: YamlProvider YAML (default: mox)")
+    p.add_argument("--out", metavar="DIR", type=Path, help="write one file per domain into DIR")
+    p.add_argument("--dnssec", nargs="?", const="on", default="off", choices=["on", "off", "auto"],
+                   help="the zone is DNSSEC-signed (enables the DANE TLSA records); "
+                        "--dnssec=auto asks the resolver (AD bit), as mox does")
+    p.add_argument("--acme-account-uri", default="", metavar="URI",
+                   help="ACME account URL, for mox's optional CAA account records (mox fetches it online)")
+    p.add_argument("--resolver", metavar="IP[:PORT]",
+                   help="resolver for --check and --dnssec=auto (default: the system's first name server)")
+    p.add_argument("--check", action="store_true",
+                   help="query DNS: present/missing/different/extra per record; "
+                        "exit 2 unless all required records match")
+    p.add_argument("--publish", choices=["rfc2136"], help="publish with RFC 2136 dynamic updates")
+    p.add_argument("--server", metavar="IP[:PORT]", help="primary name server for --publish")
+    p.add_argument("--zone", help="zone to update with --publish (only records inside it are sent)")
+    p.add_argument("--tsig-key-file", type=Path, metavar="FILE",
+                   help='BIND key file: key "name" { algorithm hmac-sha256; secret "..."; };')
+    p.add_argument("--dry-run", action="store_true", help="with --publish: print the update, send nothing")
+    p.set_defaults(func=run)
+
+
+def _dnssec(args: argparse.Namespace, domain_ascii: str) -> bool:
+    if args.dnssec == "auto":
+        from reconciler.dns.check import dnssec_status, parse_server
+
+        return dnssec_status(parse_server(args.resolver), domain_ascii)
+    return bool(args.dnssec == "on")
+
+
+def reports_for(args: argparse.Namespace, live: LiveConfig) -> list[dnsrecords.Report]:
+    wanted = args.domain or sorted(live.dynamic.Domains)
+    hk = dnsrecords.load_host_keys(live.paths, live.static)
+    out = []
+    for dom in wanted:
+        d, _ = dnsrecords.find_domain(live.dynamic, dom)
+        out.append(dnsrecords.for_live(live, dom, dnssec=_dnssec(args, d.ascii),
+                                    acme_account_uri=args.acme_account_uri, host_keys=hk))
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.publish and not (args.server and args.zone and args.tsig_key_file):
+        raise RecordsError("--publish rfc2136 needs --server, --zone and --tsig-key-file")
+    if args.publish and args.check:
+        raise RecordsError("use either --check or --publish, not both")
+    live = read_live(locate(args.config))
+    reports = reports_for(args, live)
+    if args.publish:
+        from reconciler.dns.check import parse_server
+        from reconciler.dns.publish import describe, load_tsig_key, publish
+
+        key = load_tsig_key(args.tsig_key_file)
+        result = publish(dnsrecords.merge(reports), args.zone, parse_server(args.server), key,
+                         dry_run=args.dry_run)
+        sys.stdout.write(describe(result))
+        return 0
+    if args.check:
+        from reconciler.dns.check import all_required_ok, check, parse_server, render_findings
+
+        server = parse_server(args.resolver)
+        findings = check(dnsrecords.merge(reports), server)
+        sys.stdout.write(render_findings(findings))
+        return 0 if all_required_ok(findings) else 2
+    if args.out is not None:
+        for path in _write(args.out, args.format, reports):
+            print(path)
+        return 0
+    sys.stdout.write(formats.render(args.format, reports))
+    return 0
+
+
+def _write(out: Path, fmt: str, reports: list[dnsrecords.Report]) -> list[Path]:
+    import os
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for rep in reports:
+        path = out / f"{rep.domain.ascii}.{formats.EXTENSIONS[fmt]}"
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(formats.render(fmt, [rep]), encoding="utf-8")
+        os.replace(tmp, path)
+        paths.append(path)
+    return paths

@@ -1,0 +1,32 @@
+"""Options shared by the verbs that read a desired state from a source (plan, apply, watch)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from reconciler.desired.source import Source, resolve_source
+
+
+def add_source_options(p: argparse.ArgumentParser, *, positional: bool = True) -> None:
+    if positional:
+        p.add_argument("source", nargs="?", default=".", metavar="SOURCE",
+                       help="desired state: a directory, a git checkout, or a git URL (default: .)")
+    p.add_argument("--ref", help="branch, tag or commit of a git SOURCE (default: HEAD / the remote's default)")
+    p.add_argument("--subdir", help="directory of the desired state inside the repository")
+    p.add_argument("--cache-dir", type=Path, help="where remote sources are cloned (default: ~/.cache/mox-reconciler)")
+    p.add_argument("--require-signed-commits", action="store_true",
+                   help="refuse a commit whose GPG/SSH signature git does not verify")
+    p.add_argument("--allowed-signers", type=Path, metavar="FILE",
+                   help="SSH allowed-signers file for --require-signed-commits")
+
+
+def resolve_from_args(args: argparse.Namespace, source: str | None = None) -> Source:
+    return resolve_source(
+        source if source is not None else args.source,
+        ref=args.ref,
+        cache_dir=args.cache_dir,
+        subdir=args.subdir,
+        require_signed=args.require_signed_commits,
+        allowed_signers=args.allowed_signers,
+    )

@@ -1,0 +1,110 @@
+"""`mox-reconciler watch SOURCE`: the controller; reconcile on start, on change, every interval."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from reconciler.cli.logs import use_timestamps
+from reconciler.cli.source_args import add_source_options, resolve_from_args
+from reconciler.desired.source import Source
+from reconciler.loop.metrics import Health, Metrics, MetricsServer
+from reconciler.loop.status import RunResult, StatusBook, status_path
+from reconciler.loop.watch import FileWatcher, Schedule, Wakeup, WatchOptions, reconcile_once, run_loop, watch_paths
+from reconciler.mox.golang import parse_duration
+from reconciler.mox.live import locate
+
+NS = 1_000_000_000
+
+
+def seconds(text: str) -> float:
+    """A Go duration (1m30s, 500ms, 2s), as --interval takes; a bare number is seconds."""
+    try:
+        value = float(text) if text.replace(".", "", 1).isdigit() else parse_duration(text) / NS
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r} (e.g. 30s, 5m, 1h): {e}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"duration {text!r} must be positive")
+    return value
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "watch", help="reconcile continuously: on start, on every change, and every interval",
+        description="The controller loop: the same pipeline as `apply`, run on start, when the source "
+        "changes (watchfiles for a local checkout, a fetch every interval for a remote) and as a full "
+        "resync every interval that also corrects drift. Failures are retried with backoff; a bad "
+        "commit is reported and nothing is written. SIGTERM/SIGINT stop it after the current run.")
+    add_source_options(p)
+    p.add_argument("--interval", type=seconds, default=60.0, metavar="DURATION",
+                   help="resync (and fetch) interval, Go-style: 30s, 5m, 1h30m (default: 1m)")
+    p.add_argument("--debounce", type=float, default=2.0, metavar="SECONDS",
+                   help="wait until a local source has been quiet this long before reconciling (default: 2)")
+    p.add_argument("--once", action="store_true",
+                   help="reconcile once and exit: 0 on success (applied or nothing to do), 1 on failure")
+    p.add_argument("--suspend-file", type=Path, metavar="FILE",
+                   help="while FILE exists, plan only (nothing is applied); the status says suspended")
+    p.add_argument("--metrics-addr", metavar="HOST:PORT",
+                   help="serve Prometheus /metrics and /healthz here (e.g. 127.0.0.1:9100)")
+    p.add_argument("--health-grace", type=seconds, default=None, metavar="DURATION",
+                   help="/healthz stays 200 this long after failures begin (default: 3 intervals)")
+    p.add_argument("--status-file", type=Path, metavar="FILE",
+                   help="status JSON (default: mox-reconciler.status.json in the config dir)")
+    p.add_argument("--reports-dir", type=Path, metavar="DIR",
+                   help="where DNS-record reports of changed domains are written "
+                   "(default: mox-reconciler.records/ in the config dir)")
+    p.add_argument("--force", action="store_true", help="apply plans above the safety threshold")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    use_timestamps()
+    paths = locate(args.config)
+    book = StatusBook(args.status_file or status_path(paths.config_dir), suspend_file=args.suspend_file)
+    source_seen: list[Source] = []
+
+    def resolve() -> Source:
+        src = resolve_from_args(args)
+        source_seen.append(src)
+        del source_seen[:-1]
+        return src
+
+    opts = WatchOptions(paths, resolve, force=args.force, reports_dir=args.reports_dir,
+                        suspend_file=args.suspend_file)
+    started = time.time()
+    if args.once:
+        book.set_watcher("once", started, started)
+        return 0 if reconcile_once(opts, book, "once").ok else 1
+
+    metrics = Metrics()
+    health = Health(args.health_grace if args.health_grace is not None else 3 * args.interval)
+    server = MetricsServer(args.metrics_addr, metrics, health) if args.metrics_addr else None
+    waker = Wakeup()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda _signo, _frame: waker.request_stop_from_signal())
+    files: FileWatcher | None = None
+
+    def one(trigger: str) -> RunResult:
+        nonlocal files
+        book.set_watcher("running", started, time.time())
+        result = reconcile_once(opts, book, trigger)
+        metrics.observe(result)
+        health.observe(result)
+        if files is None and source_seen and (want := watch_paths(source_seen[-1])):
+            files = FileWatcher(want, waker)
+        return result
+
+    try:
+        run_loop(one, Schedule(args.interval, args.debounce), waker)
+    finally:
+        if files is not None:
+            files.close()
+        if server is not None:
+            server.close()
+        now = time.time()
+        book.set_watcher("stopped", started, now)
+        book.write()
+    return 0

@@ -1,1 +1,0 @@
-"""One module per CLI verb; each has `register(subparsers)` (see `reconciler.cli`)."""

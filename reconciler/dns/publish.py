@@ -1,0 +1,213 @@
+"""Publish the suggested records into a zone with RFC 2136 dynamic updates, signed with TSIG.
+
+Only what the reconciler owns is touched: the (name, type) RRsets it generates for the domains in
+the zone, and for TXT only the values of the same kind (`v=spf1`, `v=DKIM1`, ...), so a site
+verification TXT beside the SPF record survives. Only changed RRsets are sent, all in one update
+message, each guarded by a prerequisite on what we read: "RRset exists with exactly these values"
+(value-dependent, RFC 2136 2.4.2) or "RRset does not exist" (2.4.3). A concurrent change makes
+the server refuse the whole message (YXRRSET/NXRRSET) and nothing is clobbered; re-running reads
+again. When DNS already matches, nothing is sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import dns.exception
+import dns.name
+import dns.query
+import dns.rcode
+import dns.rdata
+import dns.rdataclass
+import dns.rdataset
+import dns.rdatatype
+import dns.tsig
+import dns.update
+
+from reconciler.dns.check import Server, lookup, value_key
+from reconciler.dns.formats import in_zone
+from reconciler.errors import ReconcilerError
+from reconciler.mox.dnsrecords import Record
+
+ALGORITHMS = {
+    "hmac-md5": dns.tsig.HMAC_MD5,
+    "hmac-sha1": dns.tsig.HMAC_SHA1,
+    "hmac-sha224": dns.tsig.HMAC_SHA224,
+    "hmac-sha256": dns.tsig.HMAC_SHA256,
+    "hmac-sha384": dns.tsig.HMAC_SHA384,
+    "hmac-sha512": dns.tsig.HMAC_SHA512,
+}
+
+
+class PublishError(ReconcilerError):
+    """The update cannot be made or the server refused it."""
+
+
+# ---------------------------------------------------------------------------------------------
+# TSIG key files
+
+
+_COMMENTS = re.compile(r"/\*.*?\*/|//[^\n]*|#[^\n]*", re.S)
+_KEY_RE = re.compile(
+    r'\s*key\s+(?:"(?P<qname>[^"]+)"|(?P<name>[^\s{]+))\s*\{(?P<body>[^}]*)\}\s*;?\s*', re.S)
+_STMT_RE = re.compile(r'\s*(?P<kw>[A-Za-z-]+)\s+(?:"(?P<q>[^"]*)"|(?P<v>[^\s;"]+))\s*;', re.S)
+
+
+def load_tsig_key(path: Path) -> dns.tsig.Key:
+    """A BIND key file (`key "name" { algorithm hmac-sha256; secret "base64"; };`), as tsig-keygen
+    writes it; comments allowed. Exactly one key."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise PublishError(f"{path}: {e.strerror or e}") from None
+    text = _COMMENTS.sub("", text)
+    m = _KEY_RE.fullmatch(text)
+    if m is None:
+        raise PublishError(f'{path}: not a BIND key file (expected key "name" {{ algorithm ...; secret "...";'
+                           " };)")
+    fields: dict[str, str] = {}
+    body = m.group("body")
+    pos = 0
+    while body[pos:].strip():
+        sm = _STMT_RE.match(body, pos)
+        if sm is None:
+            raise PublishError(f"{path}: cannot parse key statement near {body[pos:].strip()[:30]!r}")
+        fields[sm.group("kw").lower()] = sm.group("q") if sm.group("q") is not None else sm.group("v")
+        pos = sm.end()
+    name = m.group("qname") or m.group("name")
+    algo = fields.get("algorithm", "hmac-sha256").lower()
+    if algo not in ALGORITHMS:
+        raise PublishError(f"{path}: key {name!r}: unsupported algorithm {algo!r}")
+    if "secret" not in fields:
+        raise PublishError(f"{path}: key {name!r}: no secret")
+    try:
+        secret = base64.b64decode(fields["secret"], validate=True)
+    except (binascii.Error, ValueError):
+        raise PublishError(f"{path}: key {name!r}: secret is not base64") from None
+    return dns.tsig.Key(dns.name.from_text(name), secret, ALGORITHMS[algo])
+
+
+# ---------------------------------------------------------------------------------------------
+# Planning the update
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One RRset to change; `current` is the whole RRset as read (the prerequisite)."""
+
+    name: str
+    type: str
+    current: tuple[dns.rdata.Rdata, ...]
+    delete: tuple[dns.rdata.Rdata, ...]
+    add: tuple[dns.rdata.Rdata, ...]
+    ttl: int
+
+
+def owned_records(records: Sequence[Record], zone: str) -> list[Record]:
+    """Published records with a known value whose names fall inside `zone`."""
+    return [r for r in records if r.publish and not r.placeholder and in_zone(r.name, zone)]
+
+
+def plan(records: Sequence[Record], zone: str, server: Server) -> list[Change]:
+    """Read each owned RRset from the server and compute what to delete and add."""
+    groups: dict[tuple[str, str], list[Record]] = {}
+    for r in owned_records(records, zone):
+        groups.setdefault((r.name.lower(), r.type), []).append(r)
+    changes: list[Change] = []
+    for (name, rtype), recs in groups.items():
+        tags = {r.tag() for r in recs}
+        current = lookup(server, name, rtype)
+        owned = [rd for rd in current if rtype != "TXT" or _txt_tag(rd) in tags]
+        want = {value_key(r.rdata()): r.rdata() for r in recs}
+        have = {value_key(rd): rd for rd in owned}
+        delete = tuple(rd for k, rd in have.items() if k not in want)
+        add = tuple(rd for k, rd in want.items() if k not in have)
+        if delete or add:
+            changes.append(Change(recs[0].name, rtype, tuple(current), delete, add, recs[0].ttl))
+    return changes
+
+
+def _txt_tag(rd: dns.rdata.Rdata) -> str:
+    strings: list[bytes] = getattr(rd, "strings", [])
+    text = b"".join(strings).decode("utf-8", "replace")
+    return text.split(";", 1)[0].split(" ", 1)[0]
+
+
+def build_update(zone: str, changes: Sequence[Change], key: dns.tsig.Key | None) -> dns.update.UpdateMessage:
+    """One update message for all changes, each RRset guarded by a prerequisite."""
+    origin = dns.name.from_text(zone.rstrip(".") + ".")
+    upd = dns.update.UpdateMessage(origin, keyring=key, keyname=key.name if key else None,
+                                   keyalgorithm=key.algorithm if key else dns.tsig.default_algorithm)
+    for c in changes:
+        name = dns.name.from_text(c.name)
+        rdtype = dns.rdatatype.from_text(c.type)
+        if c.current:
+            rds = dns.rdataset.Rdataset(dns.rdataclass.IN, rdtype)
+            for rd in c.current:
+                rds.add(rd, 0)
+            upd.present(name, rds)
+        else:
+            upd.absent(name, rdtype)
+    for c in changes:
+        name = dns.name.from_text(c.name)
+        for rd in c.delete:
+            upd.delete(name, rd)
+        for rd in c.add:
+            upd.add(name, c.ttl, rd)
+    return upd
+
+
+@dataclass(frozen=True, slots=True)
+class PublishResult:
+    zone: str
+    changes: tuple[Change, ...]
+    update: dns.update.UpdateMessage | None  # None when nothing had to change
+    sent: bool
+
+
+def publish(records: Sequence[Record], zone: str, server: Server, key: dns.tsig.Key | None, *,
+            dry_run: bool = False, timeout: float = 10.0) -> PublishResult:
+    """Bring the owned RRsets of `zone` to `records`; sends nothing when they already match."""
+    if not any(in_zone(r.name, zone) for r in records):
+        raise PublishError(f"no records fall inside zone {zone!r}; is --zone the zone of the domain?")
+    changes = plan(records, zone, server)
+    if not changes:
+        return PublishResult(zone, (), None, False)
+    upd = build_update(zone, changes, key)
+    if dry_run:
+        return PublishResult(zone, tuple(changes), upd, False)
+    try:
+        resp = dns.query.tcp(upd, server.host, port=server.port, timeout=timeout)
+    except (dns.exception.DNSException, OSError) as e:  # TSIG errors too (wrong key or secret)
+        raise PublishError(f"sending update for zone {zone} to {server}: {e or type(e).__name__}") from None
+    rc = resp.rcode()
+    if rc in (dns.rcode.YXRRSET, dns.rcode.NXRRSET, dns.rcode.YXDOMAIN, dns.rcode.NXDOMAIN):
+        raise PublishError(f"update for zone {zone} refused ({dns.rcode.to_text(rc)}): the zone changed "
+                           "since it was read; nothing was changed, run again")
+    if rc != dns.rcode.NOERROR:
+        raise PublishError(f"update for zone {zone} refused by {server}: {dns.rcode.to_text(rc)}"
+                           + (" (check the TSIG key, the zone's allow-update, and the server's log:"
+                              " BIND also refuses an MX/SRV target in the zone without address records)"
+                              if rc in (dns.rcode.REFUSED, dns.rcode.NOTAUTH) else ""))
+    return PublishResult(zone, tuple(changes), upd, True)
+
+
+def describe(result: PublishResult) -> str:
+    """Human summary: one line per changed RRset, then (dry run) the update message."""
+    if not result.changes:
+        return f"zone {result.zone}: up to date, nothing sent\n"
+    verb = "sent" if result.sent else "would send (dry run)"
+    lines = [f"zone {result.zone}: {verb} update changing {len(result.changes)} RRset(s)"]
+    for c in result.changes:
+        for rd in c.delete:
+            lines.append(f"  - {c.name} {c.type} {rd.to_text()}")
+        for rd in c.add:
+            lines.append(f"  + {c.name} {c.ttl} {c.type} {rd.to_text()}")
+    if not result.sent and result.update is not None:
+        lines += ["", result.update.to_text()]
+    return "\n".join(lines) + "\n"

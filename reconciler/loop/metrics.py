@@ -1,0 +1,186 @@
+"""Prometheus metrics and /healthz for the watcher, served by a small HTTP server on a thread.
+
+The metrics live in their own CollectorRegistry (no process/platform collectors, nothing global),
+so tests and several watchers in one process do not collide.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+
+from reconciler.errors import ReconcilerError
+from reconciler.loop.status import FAILURE_REASONS, RunResult, iso
+
+log = logging.getLogger(__name__)
+
+NS = "mox_reconciler"
+
+
+class Metrics:
+    """The watcher's metrics; `observe` is called after every run."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.reconciles = Counter(f"{NS}_reconcile", "Reconcile runs by result (applied, unchanged, planned, failed).",
+                                  ["result"], registry=r)
+        self.duration = Histogram(f"{NS}_reconcile_duration_seconds", "Duration of reconcile runs.", registry=r,
+                                  buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
+        self.last_success = Gauge(f"{NS}_last_success_timestamp_seconds",
+                                  "Unix time of the last successful reconcile (0: none yet).", registry=r)
+        self.errors = Counter(f"{NS}_reconcile_errors", "Failed reconcile runs by reason.", ["reason"], registry=r)
+        self.drift = Counter(f"{NS}_drift_detected", "Runs at the last applied revision that found changes "
+                             "to make (someone edited the live config).", registry=r)
+        self.managed = Gauge(f"{NS}_objects_managed", "Objects in the inventory, by kind.", ["kind"], registry=r)
+        self.pending = Gauge(f"{NS}_pending_operations", "Operations the last plan had (0 after an apply).",
+                             registry=r)
+        self.suspended = Gauge(f"{NS}_suspended", "1 while applying is suspended (the suspend file exists).",
+                               registry=r)
+        self.commit = Info(f"{NS}_last_applied_commit", "The commit the live config was last made to match.",
+                           registry=r)
+        for result in ("applied", "unchanged", "planned", "failed"):
+            self.reconciles.labels(result)
+        for reason in FAILURE_REASONS:
+            self.errors.labels(reason)
+        for kind in ("domain", "account"):
+            self.managed.labels(kind)
+
+    def observe(self, run: RunResult) -> None:
+        self.reconciles.labels(run.result).inc()
+        self.duration.observe(run.duration)
+        self.suspended.set(1 if run.suspended else 0)
+        if not run.ok:
+            self.errors.labels(run.reason).inc()
+            return
+        self.last_success.set(run.started + run.duration)
+        if run.drift:
+            self.drift.inc()
+        self.pending.set(run.counts.get("operations", 0) if run.result == "planned" else 0)
+        if run.objects_managed is not None:
+            for kind, n in run.objects_managed.items():
+                self.managed.labels(kind).set(n)
+        if run.result in ("applied", "unchanged"):
+            c: Mapping[str, Any] = run.commit or {}
+            self.commit.info({"revision": run.revision or "", "sha": str(c.get("sha") or ""),
+                              "subject": str(c.get("subject") or ""), "source": run.source or ""})
+
+    def render(self) -> bytes:
+        return bytes(generate_latest(self.registry))
+
+
+class Health:
+    """/healthz: healthy when the last run succeeded, or failures began less than `grace` ago.
+
+    Before the first run finishes the process counts as starting (healthy for `grace`). A
+    suspended watcher is healthy: pausing is deliberate.
+    """
+
+    def __init__(self, grace: float, *, clock: Callable[[], float] = time.time) -> None:
+        self.grace = grace
+        self.clock = clock
+        self.started = clock()
+        self._lock = threading.Lock()
+        self._last: RunResult | None = None
+        self._last_success: float | None = None
+        self._failing_since: float | None = None
+
+    def observe(self, run: RunResult) -> None:
+        with self._lock:
+            self._last = run
+            if run.ok:
+                self._last_success = run.started + run.duration
+                self._failing_since = None
+            elif self._failing_since is None:
+                self._failing_since = run.started
+
+    def check(self) -> tuple[int, dict[str, Any]]:
+        """HTTP status code and the JSON body."""
+        now = self.clock()
+        with self._lock:
+            last, success, failing = self._last, self._last_success, self._failing_since
+        body: dict[str, Any] = {"last_success": iso(success) if success is not None else None}
+        if last is None:
+            ok = now - self.started <= self.grace
+            body.update(status="starting" if ok else "no reconcile finished", result=None)
+        elif last.ok:
+            ok = True
+            body.update(status="ok", result=last.result, revision=last.revision)
+        else:
+            since = failing if failing is not None else last.started
+            ok = now - since <= self.grace
+            body.update(status="failing, within grace period" if ok else "failing", result=last.result,
+                        reason=last.reason, error=last.message[:500], failing_since=iso(since))
+        return (200 if ok else 503), body
+
+
+def parse_addr(addr: str) -> tuple[str, int]:
+    """HOST:PORT (IPv6 as [::1]:9100; an empty host means all interfaces)."""
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ReconcilerError(f"--metrics-addr {addr!r}: expected HOST:PORT, e.g. 127.0.0.1:9100")
+    return host.strip("[]"), int(port)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path == "/metrics":
+            self._send(200, CONTENT_TYPE_LATEST, self.server.metrics.render())
+        elif path == "/healthz":
+            code, body = self.server.health.check()
+            self._send(code, "application/json", json.dumps(body).encode() + b"\n")
+        else:
+            self._send(404, "text/plain; charset=utf-8", b"not found: try /metrics or /healthz\n")
+
+    def _send(self, code: int, ctype: str, data: bytes) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("http: " + format, *args)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, addr: tuple[str, int], metrics: Metrics, health: Health) -> None:
+        import socket
+
+        if ":" in addr[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(addr, _Handler)
+        self.metrics = metrics
+        self.health = health
+
+
+class MetricsServer:
+    """/metrics and /healthz on a daemon thread; `close` stops it."""
+
+    def __init__(self, addr: str, metrics: Metrics, health: Health) -> None:
+        host, port = parse_addr(addr)
+        try:
+            self._server = _Server((host, port), metrics, health)
+        except OSError as e:
+            raise ReconcilerError(f"--metrics-addr {addr}: cannot listen: {e.strerror or e}") from None
+        self.port = int(self._server.server_address[1])
+        self._thread = threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True)
+        self._thread.start()
+        log.info("metrics: serving /metrics and /healthz on %s:%d", host or "*", self.port)
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)

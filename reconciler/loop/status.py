@@ -1,0 +1,194 @@
+"""The watcher's status file: what the last reconcile did, in Flux's vocabulary.
+
+`mox-reconciler.status.json` sits beside the inventory (the config dir) so an operator, a
+monitoring check or a sidecar can read it without talking to the process. It keeps the last
+attempted and last applied revisions, the Ready/Reconciling/Stalled conditions with a reason per
+stage, whether the last resync found drift, and the last HISTORY runs. Written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from reconciler.plan.inventory import write_json_atomic
+
+log = logging.getLogger(__name__)
+
+STATUS_FILE = "mox-reconciler.status.json"
+VERSION = 1
+HISTORY = 10
+
+# Results of one run.
+APPLIED = "applied"  # operations were written
+UNCHANGED = "unchanged"  # the live config already matched
+PLANNED = "planned"  # suspended: planned only, changes pending
+FAILED = "failed"
+
+# Reasons (Flux-style, one per stage that can fail) and for success.
+SUCCEEDED = "ReconciliationSucceeded"
+SUSPENDED = "Suspended"
+SOURCE_FAILED = "SourceFailed"
+DESIRED_INVALID = "DesiredInvalid"
+LIVE_UNREADABLE = "LiveUnreadable"
+PLAN_UNSAFE = "PlanUnsafe"
+APPLY_FAILED = "ApplyFailed"
+FAILURE_REASONS = (SOURCE_FAILED, DESIRED_INVALID, LIVE_UNREADABLE, PLAN_UNSAFE, APPLY_FAILED)
+# Failures that retrying at the same revision cannot fix: a new commit (or --force) is needed.
+STALLING = (DESIRED_INVALID, PLAN_UNSAFE)
+
+
+def status_path(config_dir: Path) -> Path:
+    return config_dir / STATUS_FILE
+
+
+def iso(ts: float) -> str:
+    """RFC 3339 UTC with seconds, as Kubernetes status times."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One reconcile: what triggered it, how far it got, and what it found or did."""
+
+    trigger: str  # start, change, resync, retry, once
+    started: float  # Unix time
+    duration: float  # seconds
+    result: str  # APPLIED, UNCHANGED, PLANNED or FAILED
+    reason: str  # SUCCEEDED, SUSPENDED or one of FAILURE_REASONS
+    stage: str  # the last stage entered: fetch, plan, safety, apply, done
+    message: str = ""
+    revision: str | None = None  # commit SHA (+ digest of uncommitted files), or sha256 of a plain dir
+    commit: Mapping[str, Any] | None = None
+    source: str | None = None  # location, redacted
+    counts: Mapping[str, int] = field(default_factory=dict)  # create/update/delete/operations
+    plan_checksum: str | None = None
+    objects_managed: Mapping[str, int] | None = None  # by kind (domain, account), after the run
+    drift: bool = False  # a run at the last applied revision found changes to make
+    suspended: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.result != FAILED
+
+    @property
+    def error(self) -> str | None:
+        return self.message if not self.ok else None
+
+    def history_entry(self) -> dict[str, Any]:
+        return {"time": iso(self.started), "trigger": self.trigger, "revision": self.revision,
+                "result": self.result, "reason": self.reason, "plan_checksum": self.plan_checksum,
+                "duration_seconds": round(self.duration, 3), "drift": self.drift,
+                "counts": dict(self.counts), "error": self.error}
+
+
+def _condition(ctype: str, status: str, reason: str, message: str, now: float,
+               previous: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A condition; its transition time moves only when its status does (as Kubernetes does)."""
+    since = iso(now)
+    if previous is not None and previous.get("status") == status and previous.get("lastTransitionTime"):
+        since = str(previous["lastTransitionTime"])
+    return {"type": ctype, "status": status, "reason": reason, "message": message, "lastTransitionTime": since}
+
+
+def conditions_for(run: RunResult, now: float, previous: list[Mapping[str, Any]],
+                   suspend_file: Path | None = None) -> list[dict[str, Any]]:
+    prev = {str(c.get("type")): c for c in previous if isinstance(c, Mapping)}
+    n = int(run.counts.get("operations", 0))
+    if run.result in (APPLIED, UNCHANGED):
+        what = "Applied" if run.result == APPLIED else "Live config matches"
+        msg = f"{what} revision {run.revision}" if run.revision else what
+        states = (("Ready", "True", SUCCEEDED, msg), ("Reconciling", "False", SUCCEEDED, msg),
+                  ("Stalled", "False", SUCCEEDED, msg))
+    elif run.result == PLANNED:
+        msg = (f"applying is suspended while {suspend_file} exists" if suspend_file else "applying is suspended")
+        msg += f"; {n} operation{'s' if n != 1 else ''} pending at revision {run.revision}"
+        states = (("Ready", "Unknown", SUSPENDED, msg), ("Reconciling", "False", SUSPENDED, msg),
+                  ("Stalled", "False", SUSPENDED, msg))
+    elif run.reason in STALLING:
+        states = (("Ready", "False", run.reason, run.message), ("Reconciling", "False", run.reason, run.message),
+                  ("Stalled", "True", run.reason, run.message))
+    else:
+        states = (("Ready", "False", run.reason, run.message),
+                  ("Reconciling", "True", "ProgressingWithRetry", run.message),
+                  ("Stalled", "False", run.reason, run.message))
+    return [_condition(t, s, r, m, now, prev.get(t)) for t, s, r, m in states]
+
+
+class StatusBook:
+    """The status document, updated after every run and written to `path`.
+
+    Loaded from the previous file on start, so the applied revision (which drift detection
+    compares with) and the history survive a restart.
+    """
+
+    def __init__(self, path: Path, *, suspend_file: Path | None = None) -> None:
+        self.path = path
+        self.suspend_file = suspend_file
+        self.doc: dict[str, Any] = {"version": VERSION, "conditions": [], "history": [],
+                                    "last_attempted_revision": None, "last_applied_revision": None,
+                                    "drift_detected": False, "last_drift": None}
+        self._load()
+
+    def _load(self) -> None:
+        try:
+            data = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as e:
+            log.warning("status: %s unreadable, starting a new one: %s", self.path, e)
+            return
+        if isinstance(data, dict) and data.get("version") == VERSION:
+            for key in ("conditions", "history", "last_attempted_revision", "last_applied_revision",
+                        "last_applied_time", "last_success_time", "last_drift"):
+                if key in data:
+                    self.doc[key] = data[key]
+
+    @property
+    def last_applied_revision(self) -> str | None:
+        rev = self.doc.get("last_applied_revision")
+        return str(rev) if rev is not None else None
+
+    def record(self, run: RunResult, now: float) -> dict[str, Any]:
+        """Fold one run into the document (not written: see `write`)."""
+        d = self.doc
+        d["time"] = iso(now)
+        d["source"] = run.source
+        d["commit"] = dict(run.commit) if run.commit is not None else None
+        d["result"] = run.result
+        d["reason"] = run.reason
+        d["stage"] = run.stage
+        d["error"] = run.error
+        d["counts"] = dict(run.counts)
+        d["suspended"] = run.suspended
+        d["plan_checksum"] = run.plan_checksum
+        if run.objects_managed is not None:
+            d["objects_managed"] = dict(run.objects_managed)
+        d["last_attempted_revision"] = run.revision if run.revision is not None else d["last_attempted_revision"]
+        if run.result in (APPLIED, UNCHANGED):
+            d["last_applied_revision"] = run.revision
+            d["last_applied_time"] = iso(now)
+        if run.ok:
+            d["last_success_time"] = iso(now)
+        d["drift_detected"] = run.drift
+        if run.drift:
+            d["last_drift"] = {"time": iso(run.started), "revision": run.revision, "counts": dict(run.counts)}
+        d["conditions"] = conditions_for(run, now, list(d.get("conditions") or []), self.suspend_file)
+        d["history"] = [run.history_entry(), *list(d.get("history") or [])][:HISTORY]
+        return d
+
+    def set_watcher(self, state: str, started: float, now: float) -> None:
+        """Who writes this file: pid and state (running, stopped, once), so a stale file is visible."""
+        self.doc["watcher"] = {"pid": os.getpid(), "state": state, "started": iso(started), "updated": iso(now)}
+
+    def write(self) -> None:
+        try:
+            write_json_atomic(self.path, self.doc)
+        except OSError as e:  # the status must never stop the loop
+            log.error("status: cannot write %s: %s", self.path, e)

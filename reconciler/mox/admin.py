@@ -1,0 +1,965 @@
+"""mox's config mutation primitives (package admin, reference §5) as pure functions over the config.
+
+Each operation is a frozen value object named after the mox primitive. `op.apply(dynamic, ctx)`
+composes a new `Dynamic` without touching the old one and returns it with its side-effect intents
+(DKIM key files to create, key files to retire to `old/` after the write). Preconditions raise
+`RequestError` with mox's texts verbatim. Full validation, key generation and the write happen in
+`batch`, so plans and tests can run these without I/O, a clock or randomness (`ctx.now`).
+
+Deliberate differences from mox, all for safety:
+* AccountRemove keeps the account's data directory (mox deletes it) and reports its path.
+* The last domain or account is never removed (mox would write an unparsable `Domains:\\n\\tx:`).
+* AddressAdd/AccountAdd/AliasAdd/AliasAddressesAdd write addresses in canonical form
+  (lower-case localpart unless the domain is case-sensitive), so they stay removable; pass
+  `as_typed=True` to store the spelling as given, as mox does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any, ClassVar
+
+from reconciler.mox import config as mc
+from reconciler.mox import keygen
+from reconciler.mox.config import Account, Alias, Dynamic, Static
+from reconciler.mox.errors import PrimitiveError, RequestError
+from reconciler.mox.golang import Duration, format_duration, go_quote
+from reconciler.mox.keygen import KeyRequest
+from reconciler.mox.names import (
+    Address,
+    ParseError,
+    canonical_localpart,
+    go_lower,
+    localpart_string,
+    parse_address,
+    parse_domain,
+    parse_localpart,
+)
+from reconciler.mox.names import Domain as DNSDomain
+
+JSON_VERSION = 1
+
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What the primitives need besides the config: mox.conf, the clock, and the data dir listing.
+
+    `now` is an aware local time (key file names, DKIM year); MTA-STS PolicyIDs use it in UTC.
+    `account_dirs` are the names under `DataDir/accounts` (AccountAdd refuses those).
+    """
+
+    static: Static
+    now: datetime
+    data_dir: Path = Path("data")
+    account_dirs: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    """A primitive's result: the new config plus what must happen on disk around the write."""
+
+    dynamic: Dynamic
+    new_keys: tuple[KeyRequest, ...] = ()
+    retired_keys: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------------------
+# Helpers: mox's address index and canonical forms.
+
+
+def effective_separators(d: mc.Domain) -> tuple[str, ...]:
+    seps = tuple(d.LocalpartCatchallSeparators)
+    return (*seps, d.LocalpartCatchallSeparator) if d.LocalpartCatchallSeparator else seps
+
+
+def _reporting_localpart(dyn: Dynamic, dom_name: str, lp: str, rdomain: str) -> str | None:
+    """The parsed reporting localpart as mox keeps it: lower-cased unless its domain is case-sensitive."""
+    try:
+        plp = parse_localpart(lp)
+    except ParseError:
+        return None
+    addr_dom = dom_name
+    if rdomain:
+        try:
+            addr_dom = parse_domain(rdomain).name()
+        except ParseError:
+            return None
+    ad = dyn.Domains.get(addr_dom)
+    if ad is not None and ad.LocalpartCaseSensitive:
+        return plp
+    return go_lower(plp)
+
+
+def canonical_lp(dyn: Dynamic, domain: DNSDomain, lp: str) -> str:
+    """mox's CanonicalLocalpart of `lp` for a configured domain."""
+    d = dyn.Domains[domain.name()]
+    dmarc = _reporting_localpart(dyn, domain.name(), d.DMARC.Localpart, d.DMARC.Domain) if d.DMARC else None
+    tlsrpt = (
+        _reporting_localpart(dyn, domain.name(), d.TLSRPT.Localpart, d.TLSRPT.Domain) if d.TLSRPT else None
+    )
+    return canonical_localpart(
+        lp,
+        case_sensitive=d.LocalpartCaseSensitive,
+        separators=effective_separators(d),
+        dmarc_localpart=dmarc,
+        tlsrpt_localpart=tlsrpt,
+    )
+
+
+def canonical_address(dyn: Dynamic, addr: Address) -> str:
+    """The canonical spelling of an address in a configured domain (else as parsed)."""
+    if addr.domain.name() not in dyn.Domains:
+        return str(addr)
+    return str(Address(canonical_lp(dyn, addr.domain, addr.localpart), addr.domain))
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _destination_address(key: str, account_domain: str) -> Address | None:
+    """A Destinations key as mox reads it: a bare localpart (deprecated: in the account's
+    Domain) or a full address. A key with an "@" is tried as an address first (a localpart can
+    hold "@" only quoted, and then is no address), which keeps the common case free of errors."""
+    attempts = ("address", "localpart") if "@" in key else ("localpart", "address")
+    for kind in attempts:
+        try:
+            if kind == "address":
+                return parse_address(key)
+            return Address(parse_localpart(key), parse_domain(account_domain))
+        except ParseError:
+            continue
+    return None
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _canonical_string(addr: Address, params: tuple[bool, tuple[str, ...], str | None, str | None]) -> str:
+    lp = canonical_localpart(addr.localpart, case_sensitive=params[0], separators=params[1],
+                             dmarc_localpart=params[2], tlsrpt_localpart=params[3])
+    return str(Address(lp, addr.domain))
+
+
+# Indexes of the last few configs (kept alive here, so identity is a safe key): a plan or a
+# batch of N operations would otherwise rebuild the index of every address N times.
+_INDEX_MEMO: list[tuple[Static, Dynamic, dict[str, str]]] = []
+
+
+def _remember_index(static: Static, dyn: Dynamic, index: dict[str, str]) -> None:
+    _INDEX_MEMO.insert(0, (static, dyn, index))
+    del _INDEX_MEMO[4:]
+
+
+def address_index(static: Static, dyn: Dynamic) -> dict[str, str]:
+    """mox's AccountDestinationsLocked (reference §3.6): canonical address -> account.
+
+    Built leniently: entries mox would reject in validation are skipped (validation reports them).
+    The result is shared (memoized per config object): do not modify it.
+    """
+    for st, dy, index in _INDEX_MEMO:
+        if st is static and dy is dyn:
+            return index
+    index = _build_address_index(static, dyn)
+    _remember_index(static, dyn, index)
+    return index
+
+
+def _build_address_index(static: Static, dyn: Dynamic) -> dict[str, str]:
+    index: dict[str, str] = {}
+    host_address = _host_tlsrpt_address(static)
+    if host_address is not None:
+        index[host_address] = static.HostTLSRPT.Account
+    canon_params: dict[str, tuple[bool, tuple[str, ...], str | None, str | None]] = {}
+
+    def canonical(addr: Address) -> str:
+        # The per-domain inputs of CanonicalLocalpart, computed once per domain per index: this
+        # runs for every destination, and plans and batches build the index once per operation.
+        name = addr.domain.name()
+        params = canon_params.get(name)
+        if params is None:
+            d = dyn.Domains[name]
+            dmarc = _reporting_localpart(dyn, name, d.DMARC.Localpart, d.DMARC.Domain) if d.DMARC else None
+            tlsrpt = _reporting_localpart(dyn, name, d.TLSRPT.Localpart, d.TLSRPT.Domain) if d.TLSRPT else None
+            params = canon_params[name] = (d.LocalpartCaseSensitive, effective_separators(d), dmarc, tlsrpt)
+        return _canonical_string(addr, params)
+
+    for acc_name in sorted(dyn.Accounts):
+        acc = dyn.Accounts[acc_name]
+        for key in sorted(acc.Destinations):
+            if key.startswith("@"):
+                with contextlib.suppress(ParseError):
+                    index["@" + parse_domain(key[1:]).name()] = acc_name
+                continue
+            addr = _destination_address(key, acc.Domain)
+            if addr is None or addr.domain.name() not in dyn.Domains:
+                continue
+            index.setdefault(canonical(addr), acc_name)
+    index.update(_reporting_index(dyn))
+    return index
+
+
+def _host_tlsrpt_address(static: Static) -> str | None:
+    """The host TLSRPT address (mox.conf HostTLSRPT), first entry of the index."""
+    htr = static.HostTLSRPT
+    if not htr.Account:
+        return None
+    try:
+        return str(Address(parse_localpart(htr.Localpart), parse_domain(static.Hostname)))
+    except ParseError:
+        return None
+
+
+def _reporting_index(dyn: Dynamic) -> dict[str, str]:
+    """The DMARC/TLSRPT reporting addresses -> account (they override destinations in the index)."""
+    out: dict[str, str] = {}
+    for dom_name in sorted(dyn.Domains):
+        d = dyn.Domains[dom_name]
+        for rep in (d.DMARC, d.TLSRPT):
+            if rep is None:
+                continue
+            lp = _reporting_localpart(dyn, dom_name, rep.Localpart, rep.Domain)
+            if lp is None:
+                continue
+            try:
+                rdom = parse_domain(rep.Domain) if rep.Domain else parse_domain(dom_name)
+            except ParseError:
+                continue
+            out[str(Address(lp, rdom))] = rep.Account
+    return out
+
+
+def _parse_domain_req(s: str, what: str = "parsing domain") -> DNSDomain:
+    try:
+        return parse_domain(s)
+    except ParseError as e:
+        raise RequestError(f"{what}: {e}") from None
+
+
+def _parse_address_req(s: str, what: str = "parsing email address") -> Address:
+    try:
+        return parse_address(s)
+    except ParseError as e:
+        raise RequestError(f"{what}: {e}") from None
+
+
+def check_address_available(static: Static, dyn: Dynamic, addr: Address) -> None:
+    """mox's checkAddressAvailable, raising `address not available: <reason>`."""
+    d = dyn.Domains.get(addr.domain.name())
+    if d is None:
+        raise RequestError("address not available: domain does not exist")
+    lp = canonical_lp(dyn, addr.domain, addr.localpart)
+    canon = Address(lp, addr.domain)
+    if str(canon) in address_index(static, dyn):
+        raise RequestError(f"address not available: canonicalized address {canon} already configured")
+    for sep in effective_separators(d):
+        if sep in addr.localpart:
+            raise RequestError(
+                f"address not available: localpart cannot include domain catchall separator {sep}"
+            )
+    if localpart_string(lp) in d.Aliases:
+        raise RequestError("address not available: address in use as alias")
+
+
+def _with_domain(dyn: Dynamic, name: str, d: mc.Domain) -> Dynamic:
+    return replace(dyn, Domains={**dyn.Domains, name: d})
+
+
+def _with_account(dyn: Dynamic, name: str, a: Account) -> Dynamic:
+    return replace(dyn, Accounts={**dyn.Accounts, name: a})
+
+
+def make_account_config(dest_key: str, domain: DNSDomain) -> Account:
+    """mox's MakeAccountConfig (reference §5.3) for a destination key in `domain`."""
+    return Account(
+        Domain=domain.name(),
+        Destinations={dest_key: mc.Destination()},
+        SubjectPass=mc.SubjectPass(Period=Duration(12 * 3600 * 10**9)),
+        RejectsMailbox="Rejects",
+        AutomaticJunkFlags=mc.AutomaticJunkFlags(
+            Enabled=True,
+            JunkMailboxRegexp="^(junk|spam)",
+            NeutralMailboxRegexp="^(inbox|introbox|neutral|postmaster|dmarc|tlsrpt|rejects)",
+        ),
+        JunkFilter=mc.JunkFilter(
+            Threshold=0.95,
+            Params=mc.JunkParams(
+                Onegrams=True, MaxPower=0.01, TopWords=10, IgnoreWords=0.1, RareWords=2
+            ),
+        ),
+        NoCustomPassword=True,
+    )
+
+
+def used_key_paths(dyn: Dynamic) -> set[str]:
+    """Cleaned PrivateKeyFile paths still referenced by any selector."""
+    return {
+        str(PurePosixPath(sel.PrivateKeyFile))
+        for d in dyn.Domains.values()
+        for sel in d.DKIM.Selectors.values()
+        if sel.PrivateKeyFile
+    }
+
+
+_SECRET_FIELDS = frozenset({"Authorization", "Password"})
+
+
+def _jsonable(v: Any) -> Any:
+    """JSON form of operation fields; webhook/transport secrets are redacted."""
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        items = {f.name: getattr(v, f.name) for f in dataclasses.fields(v)}
+        return {k: "<redacted>" if k in _SECRET_FIELDS and x else _jsonable(x) for k, x in items.items()}
+    if isinstance(v, Mapping):
+        return {str(k): "<redacted>" if k in _SECRET_FIELDS and x else _jsonable(x) for k, x in v.items()}
+    if isinstance(v, tuple | list):
+        return [_jsonable(x) for x in v]
+    return v
+
+
+class Operation:
+    """Common behaviour of the operation value objects."""
+
+    destructive: ClassVar[bool] = False
+
+    def apply(self, dyn: Dynamic, ctx: Context) -> Effect:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def to_json(self) -> dict[str, Any]:
+        body = {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        return {"version": JSON_VERSION, "op": type(self).__name__, **body}
+
+
+# ---------------------------------------------------------------------------
+# Domains and DKIM.
+
+
+@dataclass(frozen=True, slots=True)
+class DomainAdd(Operation):
+    """mox `config domain add [-disabled] domain account [localpart]` (reference §5.5)."""
+
+    domain: str
+    account: str
+    localpart: str = ""
+    disabled: bool = False
+
+    def describe(self) -> str:
+        extra = f", new account with localpart {self.localpart}" if self.localpart else ""
+        dis = " (disabled)" if self.disabled else ""
+        return f"add domain {self.domain}{dis} for account {self.account}{extra}"
+
+    def apply(self, dyn: Dynamic, ctx: Context) -> Effect:
+        domain = _parse_domain_req(self.domain)
+        lp = ""
+        if self.localpart:
+            try:
+                lp = parse_localpart(self.localpart)
+            except ParseError as e:
+                raise RequestError(f"parsing localpart: {e}") from None
+        if domain.name() in dyn.Domains:
+            raise RequestError("domain already present")
+        with_mtasts = any(lst.MTASTSHTTPS.Enabled for lst in ctx.static.Listeners.values())
+        year = ctx.now.strftime("%Y")
+        keys = tuple(KeyRequest(year + s, domain.ascii, keygen.RSA2048, ctx.now) for s in ("a", "b"))
+        selectors = {k.selector: mc.Selector(Expiration="72h", PrivateKeyFile=k.path) for k in keys}
+        hostname = parse_domain(ctx.static.Hostname)
+        conf = mc.Domain(
+            Disabled=self.disabled,
+            ClientSettingsDomain="mail." + domain.name(),
+            LocalpartCatchallSeparator="+",
+            DKIM=mc.DKIM(Selectors=selectors, Sign=(year + "a",)),
+            DMARC=mc.DMARC(Localpart="dmarcreports", Account=self.account, Mailbox="DMARC"),
+            TLSRPT=mc.TLSRPT(Localpart="tlsreports", Account=self.account, Mailbox="TLSRPT"),
+            MTASTS=mc.MTASTS(
+                PolicyID=keygen.timestamp(ctx.now.astimezone(UTC)),
+                Mode="enforce",
+                MaxAge=Duration(24 * 3600 * 10**9),
+                MX=(hostname.ascii,),
+            )
+            if with_mtasts
+            else None,
+        )
+        exists = self.account in dyn.Accounts
+        if exists and lp:
+            raise RequestError(
+                "account already exists (leave localpart empty when using an existing account)"
+            )
+        if not exists and not lp:
+            raise RequestError("account does not yet exist (specify a localpart)")
+        if not self.account:
+            raise RequestError("account name is empty")
+        nd = _with_domain(dyn, domain.name(), conf)
+        if not exists:
+            _check_account_name(self.account)
+            nd = _with_account(nd, self.account, make_account_config(str(Address(lp, domain)), domain))
+        elif self.account != ctx.static.Postmaster.Account:
+            acc = dyn.Accounts[self.account]
+            dests = {**acc.Destinations, str(Address("postmaster", domain)): mc.Destination()}
+            nd = _with_account(nd, self.account, replace(acc, Destinations=dests))
+        return Effect(nd, new_keys=keys)
+
+
+@dataclass(frozen=True, slots=True)
+class DomainRemove(Operation):
+    """mox `config domain rm` (reference §5.6); refused for the last domain."""
+
+    destructive: ClassVar[bool] = True
+    domain: str
+
+    def describe(self) -> str:
+        return f"remove domain {self.domain} (DKIM keys move to dkim/old/)"
+
+    def apply(self, dyn: Dynamic, ctx: Context) -> Effect:
+        name = _parse_domain_req(self.domain).name()
+        conf = dyn.Domains.get(name)
+        if conf is None:
+            raise RequestError("domain does not exist")
+        if len(dyn.Domains) == 1:
+            raise RequestError(
+                f"cannot remove {name}: it is the last domain, "
+                "and mox cannot read a domains.conf without domains"
+            )
+        nd = replace(dyn, Domains={k: v for k, v in dyn.Domains.items() if k != name})
+        retired = tuple(sel.PrivateKeyFile for _, sel in sorted(conf.DKIM.Selectors.items()))
+        return Effect(nd, retired_keys=retired)
+
+
+_HASHES = ("sha256", "sha1")
+_72H = Duration(72 * 3600 * 10**9)
+_ALGORITHMS = {"rsa": keygen.RSA2048, "ed25519": keygen.ED25519}
+
+
+@dataclass(frozen=True, slots=True)
+class DKIMAdd(Operation):
+    """mox admin DKIMAdd (web admin `DomainDKIMAdd`, reference §5.7); not added to Sign."""
+
+    domain: str
+    selector: str
+    algorithm: str = "rsa"
+    hash: str = "sha256"
+    header_relaxed: bool = True
+    body_relaxed: bool = True
+    seal: bool = True
+    headers: tuple[str, ...] = ()
+    lifetime: Duration = _72H
+
+    def describe(self) -> str:
+        return f"add DKIM selector {self.selector} ({self.algorithm}) to {self.domain}"
+
+    def apply(self, dyn: Dynamic, ctx: Context) -> Effect:
+        if self.hash not in _HASHES:
+            raise RequestError(f"unknown hash algorithm {go_quote(self.hash)}")
+        kind = _ALGORITHMS.get(self.algorithm)
+        if kind is None:
+            raise RequestError("making dkim key: unknown algorithm")
+        domain = _parse_domain_req(self.domain)
+        selector = _parse_domain_req(self.selector, "parsing selector")
+        d = dyn.Domains.get(domain.name())
+        if d is None:
+            raise RequestError("domain does not exist")
+        if selector.name() in d.DKIM.Selectors:
+            raise RequestError("selector already exists for domain")
+        key = KeyRequest(selector.ascii, domain.ascii, kind, ctx.now)
+        sel = mc.Selector(
+            Hash=self.hash,
+            Canonicalization=mc.Canonicalization(self.header_relaxed, self.body_relaxed),
+            Headers=tuple(self.headers),
+            DontSealHeaders=not self.seal,
+            Expiration=format_duration(self.lifetime),
+            PrivateKeyFile=key.path,
+        )
+        dkim = replace(d.DKIM, Selectors={**d.DKIM.Selectors, selector.name(): sel})
+        return Effect(_with_domain(dyn, domain.name(), replace(d, DKIM=dkim)), new_keys=(key,))
+
+
+@dataclass(frozen=True, slots=True)
+class DKIMRemove(Operation):
+    """mox admin DKIMRemove (reference §5.8): selector out of Selectors and Sign, key to old/."""
+
+    destructive: ClassVar[bool] = True
+    domain: str
+    selector: str
+
+    def describe(self) -> str:
+        return f"remove DKIM selector {self.selector} from {self.domain} (key moves to dkim/old/)"
+
+    def apply(self, dyn: Dynamic, ctx: Context) -> Effect:
+        domain = _parse_domain_req(self.domain)
+        selector = _parse_domain_req(self.selector, "parsing selector").name()
+        d = dyn.Domains.get(domain.name())
+        if d is None:
+            raise RequestError("domain does not exist")
+        sel = d.DKIM.Selectors.get(selector)
+        if sel is None:
+            raise RequestError("selector does not exist for domain")
+        dkim = mc.DKIM(
+            Selectors={k: v for k, v in d.DKIM.Selectors.items() if k != selector},
+            Sign=tuple(s for s in d.DKIM.Sign if s != selector),
+        )
+        nd = _with_domain(dyn, domain.name(), replace(d, DKIM=dkim))
+        return Effect(nd, retired_keys=(sel.PrivateKeyFile,))
+
+
+# ---------------------------------------------------------------------------
+# Accounts and addresses.
+
+
+def _check_account_name(name: str) -> None:
+    """mox does not validate account names, but they become directory names: refuse unsafe ones."""
+    if not name or name in (".", "..") or "/" in name or "\0" in name or "\n" in name:
+        raise RequestError(f"invalid account name {go_quote(name)}: must be usable as a directory name")
+
+
+def _dest_key(dyn: Dynamic, addr: Address, as_typed: bool) -> str:
+    return str(addr) if as_typed else canonical_address(dyn, addr)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountAdd(Operation):
+    """mox `config account add account address` (reference §5.9)."""
+
+    account: str
+    address: str
+    as_typed: bool = False
+
+    def describe(self) -> str:
+        return f"add account {self.account} with address {self.address}"
+
+    def apply(self, dyn: Dynamic, ctx: Context) -> Effect:
+        addr = _parse_address_req(self.address)
+        if self.account in dyn.Accounts:
+            raise RequestError("account already present")
+        _check_account_name(self.account)
+        if self.account in ctx.account_dirs:
+            path = str(ctx.data_dir / "accounts" / self.account)
+            raise RequestError(f"account directory {go_quote(path)} already/still exists")
+        check_address_available(ctx.static, dyn, addr)
+        acc = make_account_config(_dest_key(dyn, addr, self.as_typed), addr.domain)
+        return Effect(_with_account(dyn, self.account, acc))
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRemove(Operation):
+    """mox `config account rm` (reference §5.12), but the data directory is kept, never deleted."""
+
+    destructive: ClassVar[bool] = True
+    account: str
+
+    def describe(self) -> str:
+        return f"remove account {self.account} from the config (its mail data directory is kept)"
+
+    def apply(self, dyn: Dynamic, ctx: Context) -> Effect:
+        if self.account not in dyn.Accounts:
+            raise RequestError("open account: no such account")
+        if len(dyn.Accounts) == 1:
+            raise RequestError(
+                f"cannot remove account {go_quote(self.account)}: it is the last account, "
+                "and mox cannot read a domains.conf without accounts"
+            )
+        nd = replace(dyn, Accounts={k: v for k, v in dyn.Accounts.items() if k != self.account})
+        path = ctx.data_dir / "accounts" / self.account
+        note = (
+            f"account {self.account} removed from domains.conf; its mail data directory {path} was left "
+            "in place (remove it yourself once no longer needed; while it exists mox refuses to add "
+            "an account with this name)"
+        )
+        return Effect(nd, notes=(note,))
+
+
+@dataclass(frozen=True, slots=True)
+class AddressAdd(Operation):
+    """mox `config address add address account` (reference §5.10); `@domain` adds a catchall."""
+
+    address: str
+    account: str
+    as_typed: bool = False
+
+    def describe(self) -> str:
+        return f"add address {self.address} to account {self.account}"
+
+    def apply(self, dyn: Dynamic, ctx: Context) -> Effect:
+        acc = dyn.Accounts.get(self.account)
+        if acc is None:
+            raise RequestError("account does not exist")
+        if self.address.startswith("@"):
+            dname = _parse_domain_req(self.address[1:]).name()
+            key = "@" + dname
+            if dname not in dyn.Domains:
+                raise RequestError("domain does not exist")
+            if key in address_index(ctx.static, dyn):
+                raise RequestError("catchall address already configured for domain")
+            canon = key
+        else:
+            addr = _parse_address_req(self.address)
+            check_address_available(ctx.static, dyn, addr)
+            key = _dest_key(dyn, addr, self.as_typed)
+            canon = canonical_address(dyn, addr)
+        dests = {**acc.Destinations, key: mc.Destination()}
+        nd = _with_account(dyn, self.account, replace(acc, Destinations=dests))
+        # The new config's index is the old one plus this address (it was free): no rebuild.
+        _remember_index(ctx.static, nd, {**address_index(ctx.static, dyn), canon: self.account})
+        return Effect(nd)
+
+
+@dataclass(frozen=True, slots=True)
+class AddressRemove(Operation):
+    """mox `config address rm address` (reference §5.11): exact canonical spelling, also out of aliases."""
+
+    destructive: ClassVar[bool] = True
+    address: str
+
+    def describe(self) -> str:
+        return f"remove address {self.address}"
+
+    def apply(self, dyn: Dynamic, ctx: Context) -> Effect:
+        account = address_index(ctx.static, dyn).get(self.address)
+        if account is None:
+            raise RequestError("address does not exists")
+        acc = dyn.Accounts.get(account)
+        if acc is None:
+            raise PrimitiveError("internal error: cannot find account")
+        if self.address not in acc.Destinations:
+            raise RequestError("address not removed, likely a postmaster/reporting address")
+        dests = {k: v for k, v in acc.Destinations.items() if k != self.address}
+        catchall = self.address.startswith("@")
+        pa: Address | None = None
+        if catchall:
+            dom = _parse_domain_req(self.address[1:], "parsing domain for catchall address")
+        else:
+            pa = _parse_address_req(self.address, "parsing address")
+            dom = pa.domain
+        if dom.name() not in dyn.Domains:
+            raise RequestError(f"unknown domain in address {go_quote(self.address)}")
+        fromids: list[str] = []
+        for fa_s in acc.FromIDLoginAddresses:
+            try:
+                fa = parse_address(fa_s)
+            except ParseError:
+                fromids.append(fa_s)
+                continue
+            if fa.domain != dom:
+                fromids.append(fa_s)
+                continue
+            if pa is None:
+                continue
+            if canonical_lp(dyn, dom, fa.localpart) != canonical_lp(dyn, dom, pa.localpart):
+                fromids.append(fa_s)
+        domains = dict(dyn.Domains)
+        for dname in sorted(dyn.Domains):
+            d = domains[dname]
+            aliases = dict(d.Aliases)
+            changed = False
+            for key in sorted(d.Aliases):
+                alias = d.Aliases[key]
+                if self.address not in alias.Addresses:
+                    continue
+                members = tuple(m for m in alias.Addresses if m != self.address)
+                if not members:
+                    raise PrimitiveError(
+                        f"address is last member of alias {key}@{dname}, "
+                        "add new members or remove alias first"
+                    )
+                aliases[key] = replace(alias, Addresses=members)
+                changed = True
+            if changed:
+                domains[dname] = replace(d, Aliases=aliases)
+        nacc = replace(acc, Destinations=dests, FromIDLoginAddresses=tuple(fromids))
+        nd = replace(dyn, Domains=domains, Accounts={**dyn.Accounts, account: nacc})
+        # The new index is the old one without this address, unless the address is also a
+        # reporting or host TLSRPT address (those entries stay): then it is rebuilt when needed.
+        if self.address != _host_tlsrpt_address(ctx.static) and self.address not in _reporting_index(dyn):
+            index = address_index(ctx.static, dyn)
+            _remember_index(ctx.static, nd, {k: v for k, v in index.items() if k != self.address})
+        return Effect(nd)
+
+
+# ---------------------------------------------------------------------------
+# Aliases (all through DomainSave in mox, keyed by the exact encoded localpart).
+
+
+def _alias_target(dyn: Dynamic, address: str) -> tuple[str, str, mc.Domain]:
+    addr = _parse_address_req(address, "parsing alias address")
+    d = dyn.Domains.get(addr.domain.name())
+    if d is None:
+        raise RequestError("domain not present")
+    return addr.domain.name(), localpart_string(addr.localpart), d
+
+
+def _canonical_members(dyn: Dynamic, members: tuple[str, ...], as_typed: bool) -> tuple[str, ...]:
+    if as_typed:
+        return members
+    out: list[str] = []
+    for m in members:
+        try:
+            out.append(canonical_address(dyn, parse_address(m)))
+        except ParseError:
+            out.append(m)  # Validation reports it with mox's text.
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class AliasAdd(Operation):
+    """mox `config alias add alias@domain member...` (PostPublic true like the CLI by default)."""
+
+    address: str
+    members: tuple[str, ...]
+    post_public: bool = True
+    list_members: bool = False
+    allow_msg_from: bool = False
+    as_typed: bool = False
+
+    def describe(self) -> str:
+        return f"add alias {self.address} with members {', '.join(self.members)}"
+
+    def apply(self, dyn: Dynamic, ctx: Context) -> Effect:
+        dname, key, d = _alias_target(dyn, self.address)
+        if key in d.Aliases:
+            raise RequestError("alias already present")
+        alias = Alias(
+            Addresses=_canonical_members(dyn, tuple(self.members), self.as_typed),
+            PostPublic=self.post_public,
+            ListMembers=self.list_members,
+            AllowMsgFrom=self.allow_msg_from,
+        )
+        return Effect(_with_domain(dyn, dname, replace(d, Aliases={**d.Aliases, key: alias})))
+
+
+@dataclass(frozen=True, slots=True)
+class AliasUpdate(Operation):
+    """mox `config alias update`: changes only the flags given (None = keep)."""
+
+    address: str
+    post_public: bool | None = None
+    list_members: bool | None = None
+    allow_msg_from: bool | None = None
+
+    def describe(self) -> str:
+        flags = [
+            f"{n}={v}"
+            for n, v in (
+                ("postpublic", self.post_public),
+                ("listmembers", self.list_members),
+                ("allowmsgfrom", self.allow_msg_from),
+            )
+            if v is not None
+        ]
+        return f"update alias {self.address}: {', '.join(flags) or 'no changes'}"
+
+    def apply(self, dyn: Dynamic, ctx: Context) -> Effect:
+        dname, key, d = _alias_target(dyn, self.address)
+        alias = d.Aliases.get(key)
+        if alias is None:
+            raise RequestError("alias does not exist")
+        alias = replace(
+            alias,
+            PostPublic=alias.PostPublic if self.post_public is None else self.post_public,
+            ListMembers=alias.ListMembers if self.list_members is None else self.list_members,
+            AllowMsgFrom=alias.AllowMsgFrom if self.allow_msg_from is None else self.allow_msg_from,
+        )
+        return Effect(_with_domain(dyn, dname, replace(d, Aliases={**d.Aliases, key: alias})))
+
+
+@dataclass(frozen=True, slots=True)
+class AliasRemove(Operation):
+    """mox `config alias rm`."""
+
+    destructive: ClassVar[bool] = True
+    address: str
+
+    def describe(self) -> str:
+        return f"remove alias {self.address}"
+
+    def apply(self, dyn: Dynamic, ctx: Context) -> Effect:
+        dname, key, d = _alias_target(dyn, self.address)
+        if key not in d.Aliases:
+            raise RequestError("alias does not exist")
+        aliases = {k: v for k, v in d.Aliases.items() if k != key}
+        return Effect(_with_domain(dyn, dname, replace(d, Aliases=aliases)))
+
+
+@dataclass(frozen=True, slots=True)
+class AliasAddressesAdd(Operation):
+    """mox `config alias addaddr`: members appended at the end."""
+
+    address: str
+    members: tuple[str, ...]
+    as_typed: bool = False
+
+    def describe(self) -> str:
+        return f"add members {', '.join(self.members)} to alias {self.address}"
+
+    def apply(self, dyn: Dynamic, ctx: Context) -> Effect:
+        if not self.members:
+            raise RequestError("at least one address required")
+        dname, key, d = _alias_target(dyn, self.address)
+        alias = d.Aliases.get(key)
+        if alias is None:
+            raise RequestError("no such alias")
+        members = alias.Addresses + _canonical_members(dyn, tuple(self.members), self.as_typed)
+        alias = replace(alias, Addresses=members)
+        return Effect(_with_domain(dyn, dname, replace(d, Aliases={**d.Aliases, key: alias})))
+
+
+@dataclass(frozen=True, slots=True)
+class AliasAddressesRemove(Operation):
+    """mox `config alias rmaddr`: members equal to a given string are removed, order kept."""
+
+    destructive: ClassVar[bool] = True
+    address: str
+    members: tuple[str, ...]
+
+    def describe(self) -> str:
+        return f"remove members {', '.join(self.members)} from alias {self.address}"
+
+    def apply(self, dyn: Dynamic, ctx: Context) -> Effect:
+        if not self.members:
+            raise RequestError("need at least one address")
+        dname, key, d = _alias_target(dyn, self.address)
+        alias = d.Aliases.get(key)
+        if alias is None:
+            raise RequestError("no such alias")
+        missing = [m for m in self.members if m not in alias.Addresses]
+        if missing:
+            raise RequestError("address not found: " + ", ".join(missing))
+        alias = replace(alias, Addresses=tuple(m for m in alias.Addresses if m not in self.members))
+        return Effect(_with_domain(dyn, dname, replace(d, Aliases={**d.Aliases, key: alias})))
+
+
+# ---------------------------------------------------------------------------
+# Generic savers: replace fields of a domain, an account or the whole config.
+
+
+def _replace_fields(obj: Any, fields: Mapping[str, Any], what: str) -> Any:
+    names = {f.name for f in dataclasses.fields(obj)}
+    unknown = sorted(set(fields) - names)
+    if unknown:
+        raise RequestError(f"unknown {what} field {', '.join(unknown)}")
+    return replace(obj, **dict(fields))
+
+
+@dataclass(frozen=True, slots=True)
+class DomainSave(Operation):
+    """mox admin DomainSave: set fields of a domain (e.g. `{"Disabled": True}` = `domain disable`)."""
+
+    domain: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        return f"change domain {self.domain}: {', '.join(sorted(self.fields))}"
+
+    def apply(self, dyn: Dynamic, ctx: Context) -> Effect:
+        name = _parse_domain_req(self.domain).name()
+        d = dyn.Domains.get(name)
+        if d is None:
+            raise RequestError("domain not present")
+        nd = _replace_fields(d, self.fields, "domain")
+        retired: tuple[str, ...] = ()
+        if "DKIM" in self.fields:
+            old = {s.PrivateKeyFile for s in d.DKIM.Selectors.values()}
+            new = {s.PrivateKeyFile for s in nd.DKIM.Selectors.values()}
+            retired = tuple(sorted(old - new))
+        return Effect(_with_domain(dyn, name, nd), retired_keys=retired)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSave(Operation):
+    """mox admin AccountSave: set fields of an account (e.g. `{"LoginDisabled": "..."}`)."""
+
+    account: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        return f"change account {self.account}: {', '.join(sorted(self.fields))}"
+
+    def apply(self, dyn: Dynamic, ctx: Context) -> Effect:
+        acc = dyn.Accounts.get(self.account)
+        if acc is None:
+            raise RequestError("account not present")
+        return Effect(_with_account(dyn, self.account, _replace_fields(acc, self.fields, "account")))
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigSave(Operation):
+    """mox admin ConfigSave: set top-level fields (Routes, MonitorDNSBLs, WebHandlers, ...)."""
+
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        return f"change global config: {', '.join(sorted(self.fields))}"
+
+    def apply(self, dyn: Dynamic, ctx: Context) -> Effect:
+        for k in ("Domains", "Accounts"):
+            if k in self.fields:
+                raise RequestError(
+                    f"{k} cannot be changed with ConfigSave, use the domain/account operations"
+                )
+        return Effect(_replace_fields(dyn, self.fields, "config"))
+
+
+OPERATIONS: tuple[type[Operation], ...] = (
+    DomainAdd,
+    DomainRemove,
+    DKIMAdd,
+    DKIMRemove,
+    AccountAdd,
+    AccountRemove,
+    AddressAdd,
+    AddressRemove,
+    AliasAdd,
+    AliasUpdate,
+    AliasRemove,
+    AliasAddressesAdd,
+    AliasAddressesRemove,
+    DomainSave,
+    AccountSave,
+    ConfigSave,
+)
+
+
+def now_local() -> datetime:
+    """The current local time, aware, truncated to seconds (mox's timestamps have second resolution)."""
+    return datetime.now().astimezone().replace(microsecond=0)
+
+
+@dataclass(frozen=True, slots=True)
+class DKIMSave(Operation):
+    """mox web admin `DomainDKIMSave`: selector settings and the Sign list (reference §5.13).
+
+    Like mox it cannot create keys or remove selectors (DKIMAdd/DKIMRemove do): a selector given
+    with an empty PrivateKeyFile keeps its key file; a selector that does not exist yet is added
+    only with an explicit PrivateKeyFile (adopting a key file already in the config dir).
+    """
+
+    domain: str
+    selectors: Mapping[str, mc.Selector] = field(default_factory=dict)
+    sign: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        return f"save DKIM of {self.domain}: selectors {', '.join(sorted(self.selectors)) or '-'}; " \
+               f"sign with {', '.join(self.sign) or 'none'}"
+
+    def apply(self, dyn: Dynamic, ctx: Context) -> Effect:
+        name = _parse_domain_req(self.domain).name()
+        d = dyn.Domains.get(name)
+        if d is None:
+            raise RequestError("domain not present")
+        sels = dict(d.DKIM.Selectors)
+        for sel, conf in self.selectors.items():
+            have = sels.get(sel)
+            if have is None and not conf.PrivateKeyFile:
+                raise RequestError(f"selector {sel} does not exist (add it with DKIMAdd)")
+            key = conf.PrivateKeyFile or (have.PrivateKeyFile if have is not None else "")
+            sels[sel] = replace(conf, PrivateKeyFile=key)
+        for sel in self.sign:
+            if sel not in sels:
+                raise RequestError(f"unknown selector {sel} for signing")
+        dkim = replace(d.DKIM, Selectors=sels, Sign=tuple(self.sign))
+        return Effect(_with_domain(dyn, name, replace(d, DKIM=dkim)))
+
+
+OPERATIONS = (*OPERATIONS, DKIMSave)

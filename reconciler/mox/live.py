@@ -1,0 +1,99 @@
+"""The live side: find mox.conf and domains.conf as mox does, and read them.
+
+mox names its static config with `-config` (default `config/mox.conf`, or `$MOXCONF`) and always
+reads the dynamic config from `domains.conf` in the same directory. Files named in either are
+relative to that directory; DataDir is relative to it too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.mox import sconf
+from reconciler.mox.config import Dynamic, Static
+from reconciler.mox.errors import LiveConfigError
+
+DEFAULT_CONFIG = "config/mox.conf"
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigPaths:
+    """Where a mox installation keeps its configuration."""
+
+    mox_conf: Path
+
+    @property
+    def config_dir(self) -> Path:
+        return self.mox_conf.parent
+
+    @property
+    def domains_conf(self) -> Path:
+        return self.config_dir / "domains.conf"
+
+    def resolve(self, name: str) -> Path:
+        """A file name from the config, relative to the config dir as mox resolves it."""
+        return self.config_dir / name
+
+    def data_dir(self, static: Static) -> Path:
+        return self.resolve(static.DataDir)
+
+
+def locate(config: str | None = None) -> ConfigPaths:
+    """`--config`, else $MOXCONF, else `config/mox.conf` (mox's own rule)."""
+    path = config or os.environ.get("MOXCONF") or DEFAULT_CONFIG
+    return ConfigPaths(Path(path))
+
+
+@dataclass(frozen=True, slots=True)
+class LiveConfig:
+    """mox's config as read from disk, with what a writer needs to detect concurrent changes."""
+
+    paths: ConfigPaths
+    static: Static
+    dynamic: Dynamic
+    dynamic_bytes: bytes
+    mtime_ns: int
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of domains.conf as read: plans are bound to it."""
+        return hashlib.sha256(self.dynamic_bytes).hexdigest()
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise LiveConfigError(f"{path}: file not found") from None
+    except OSError as e:
+        raise LiveConfigError(f"{path}: {e.strerror or e}") from None
+
+
+def read_static(paths: ConfigPaths) -> Static:
+    data = _read(paths.mox_conf)
+    try:
+        return sconf.parse_bytes(data, Static, str(paths.mox_conf))
+    except sconf.SconfError as e:
+        raise LiveConfigError(str(e)) from None
+
+
+def parse_dynamic(data: bytes, path: Path) -> Dynamic:
+    try:
+        return sconf.parse_bytes(data, Dynamic, str(path))
+    except sconf.SconfError as e:
+        raise LiveConfigError(str(e)) from None
+
+
+def read_live(paths: ConfigPaths) -> LiveConfig:
+    """Read mox.conf and domains.conf (parse only; validation is `validate`'s job)."""
+    static = read_static(paths)
+    path = paths.domains_conf
+    try:
+        before = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        raise LiveConfigError(f"{path}: file not found (domains.conf must be beside mox.conf)") from None
+    data = _read(path)
+    return LiveConfig(paths, static, parse_dynamic(data, path), data, before)

@@ -1,0 +1,475 @@
+"""The sconf codec: mox's config file format, read and written exactly as mox does.
+
+The file is only meaningful relative to a schema; here the schema is the dataclasses of
+`moxconfig` (field order, optional marks, Python types). The reader is a port of the state
+machine of github.com/mjl-/sconf v0.0.8 (`parse.go`) so it accepts and rejects the same files,
+with the same messages and line numbers. The writer is `sconf.Write` (no comments, optional zero
+values left out, map keys sorted bytewise, `nil` for empty struct map values), plus guards that
+refuse to write what sconf would write but could not read back (reference §1.5, §7).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from reconciler.mox.config import OPTIONAL
+from reconciler.mox.golang import (
+    Duration,
+    GoSyntaxError,
+    float_is_zero,
+    format_duration,
+    format_float,
+    go_quote,
+    parse_duration,
+    parse_float,
+    parse_int,
+)
+
+T = TypeVar("T")
+
+
+class SconfError(ValueError):
+    """A file sconf cannot read, or a config it cannot write; `str()` is `path:line: message`."""
+
+    def __init__(self, path: str, line: int, message: str) -> None:
+        super().__init__(f"{path}:{line}: {message}" if line else f"{path}: {message}")
+        self.path = path
+        self.line = line
+        self.message = message
+
+
+# ---------------------------------------------------------------------------------------------
+# Schema: what each Python type means to sconf.
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """A node of the compiled schema."""
+
+    tag: str  # str bool int float duration list map struct ptr
+    elem: Kind | None = None  # list/map element, pointee
+    cls: type | None = None  # struct class
+    fields: tuple[FieldSpec, ...] = ()
+    by_name: Mapping[str, FieldSpec] = dataclasses.field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    name: str
+    kind: Kind
+    optional: bool
+
+
+_SCALARS: dict[Any, str] = {str: "str", bool: "bool", int: "int", float: "float", Duration: "duration"}
+_kinds: dict[Any, Kind] = {}
+
+
+def kind_of(tp: Any) -> Kind:
+    """Compile (and cache) the schema node for a type annotation."""
+    cached = _kinds.get(tp)
+    if cached is not None:
+        return cached
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    kind: Kind
+    if tp in _SCALARS:
+        kind = Kind(_SCALARS[tp])
+    elif origin is tuple:
+        kind = Kind("list", elem=kind_of(args[0]))
+    elif origin in (dict, Mapping) or origin is typing.get_origin(Mapping[str, str]):
+        if args[0] is not str:
+            raise TypeError(f"map key must be string: {tp}")
+        kind = Kind("map", elem=kind_of(args[1]))
+    elif origin in (types.UnionType, typing.Union):
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) != 1 or len(args) != 2:
+            raise TypeError(f"unsupported union {tp}")
+        kind = Kind("ptr", elem=kind_of(inner[0]))
+    elif dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        hints = typing.get_type_hints(tp)
+        specs = tuple(
+            FieldSpec(f.name, kind_of(hints[f.name]), bool(f.metadata.get(OPTIONAL)))
+            for f in dataclasses.fields(tp)
+        )
+        kind = Kind("struct", cls=tp, fields=specs, by_name={s.name: s for s in specs})
+    else:
+        raise TypeError(f"type not supported by sconf: {tp}")
+    _kinds[tp] = kind
+    return kind
+
+
+def zero_value(kind: Kind) -> Any:
+    """Go's zero value of a type (what `nil` in a map means)."""
+    tag = kind.tag
+    if tag == "str":
+        return ""
+    if tag == "bool":
+        return False
+    if tag == "int":
+        return 0
+    if tag == "float":
+        return 0.0
+    if tag == "duration":
+        return Duration(0)
+    if tag == "list":
+        return ()
+    if tag == "map":
+        return {}
+    if tag == "ptr":
+        return None
+    assert kind.cls is not None
+    return kind.cls()
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+class _Stop(Exception):
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+class _Parser:
+    """A line-for-line port of sconf's parser: same states, same errors, same line numbers."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.split("\n")
+        if self.lines and self.lines[-1] == "":
+            self.lines.pop()  # the text ended with "\n": no further line
+        self.pos = 0
+        self.prefix = ""
+        self.line = ""
+        self.linenumber = 0
+
+    def stop(self, message: str) -> typing.NoReturn:
+        raise _Stop(message)
+
+    def next(self) -> bool:
+        while self.line == "":
+            if self.pos >= len(self.lines):
+                return False
+            s = self.lines[self.pos]
+            self.pos += 1
+            self.linenumber += 1
+            if s.strip().startswith("#"):
+                continue
+            self.line = s
+        return self.line.startswith(self.prefix)
+
+    def consume(self) -> str:
+        s, self.line = self.line, ""
+        return s
+
+    def indent(self) -> None:
+        self.prefix += "\t"
+        if not self.next():
+            self.stop("expected indent")
+
+    def unindent(self) -> None:
+        self.prefix = self.prefix[1:]
+
+    def parse_value(self, kind: Kind) -> Any:
+        tag = kind.tag
+        if tag == "str":
+            return self.consume()
+        if tag == "struct":
+            self.indent()
+            try:
+                return self.parse_struct0(kind)
+            finally:
+                self.unindent()
+        if tag == "map":
+            self.indent()
+            try:
+                return self.parse_map0(kind)
+            finally:
+                self.unindent()
+        if tag == "list":
+            self.indent()
+            try:
+                return self.parse_list0(kind)
+            finally:
+                self.unindent()
+        if tag == "ptr":
+            assert kind.elem is not None
+            return self.parse_value(kind.elem)
+        s = self.consume()
+        if tag == "bool":
+            if s == "true":
+                return True
+            if s == "false":
+                return False
+            self.stop(f"bad boolean value {go_quote(s)}")
+        try:
+            if tag == "int":
+                return parse_int(s)
+            if tag == "float":
+                return parse_float(s)
+            return parse_duration(s)
+        except GoSyntaxError as e:
+            action = {"int": "parsing integer", "float": "parsing float"}.get(tag, "parsing duration")
+            self.stop(f"{action}: {e}")
+
+    def _split_key(self, what: str) -> tuple[str, str]:
+        origs = self.line
+        s = origs[len(self.prefix) :]
+        k, colon, rest = s.partition(":")
+        if not colon:
+            more = ""
+            if s.strip() == "":
+                more = " (perhaps stray whitespace)"
+            elif k.startswith(" "):
+                more = " (perhaps mixed tab/space indenting)"
+            self.stop(f"missing colon for {what} key/value on non-empty line {go_quote(origs)}{more}")
+        if k == "":
+            self.stop(f"empty key in {what}")
+        return k, rest
+
+    def parse_struct0(self, kind: Kind) -> Any:
+        seen: dict[str, Any] = {}
+        while self.next():
+            k, s = self._split_key("struct")
+            if k.startswith(" "):
+                self.stop("key in struct starting with space (perhaps mixed tab/space indenting)")
+            if k in seen:
+                self.stop("duplicate key in struct")
+            if s and not s.startswith(" "):
+                self.stop("missing space after colon in struct")
+            self.line = s[1:] if s else ""
+            spec = kind.by_name.get(k)
+            if spec is None:
+                more = " (perhaps stray whitespace in key)" if k.strip() != k else ""
+                self.stop(f"unknown key {go_quote(k)}{more}")
+            seen[k] = None  # mark before parsing, as sconf does
+            seen[k] = self.parse_value(spec.kind)
+        for spec in kind.fields:
+            if not spec.optional and spec.name not in seen:
+                self.stop(f"missing required key {go_quote(spec.name)}")
+        assert kind.cls is not None
+        return kind.cls(**seen)
+
+    def parse_map0(self, kind: Kind) -> dict[str, Any]:
+        assert kind.elem is not None
+        result: dict[str, Any] = {}
+        while self.next():
+            k, s = self._split_key("map")
+            if k in result:
+                self.stop("duplicate key in map")
+            if s and not s.startswith(" "):
+                more = ""
+                if k.startswith(" "):
+                    more = " (key starts with space, perhaps mixed tab/space indenting)"
+                self.stop("missing space after colon in map" + more)
+            s = s[1:] if s else ""
+            if s == "nil":
+                self.line = ""
+                result[k] = zero_value(kind.elem)
+            else:
+                self.line = s
+                result[k] = None  # duplicate detection while the value parses
+                result[k] = self.parse_value(kind.elem)
+        return result
+
+    def parse_list0(self, kind: Kind) -> tuple[Any, ...]:
+        assert kind.elem is not None
+        items: list[Any] = []
+        while self.next():
+            s = self.line
+            prefix = self.prefix + "-"
+            if not s.startswith(prefix):
+                self.stop(f"expected item, prefix {go_quote(prefix)}, saw {go_quote(s)}")
+            s = s[len(prefix) :]
+            if s:
+                if not s.startswith(" "):
+                    self.stop("missing space after -")
+                s = s[1:]
+            self.line = s
+            items.append(self.parse_value(kind.elem))
+        return tuple(items)
+
+
+def decode_text(data: bytes, path: str) -> str:
+    """Bytes to text, keeping invalid UTF-8 as mox would (it works on bytes).
+
+    Two traps are reported instead of being passed on: a UTF-8 byte order mark (mox then sees
+    an unknown first key) and CRLF line ends (mox keeps the CR in every value, so booleans
+    fail and strings silently change).
+    """
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise SconfError(
+            path, 1, "file starts with a UTF-8 byte order mark (BOM), which mox cannot read; remove it"
+        )
+    text = data.decode("utf-8", "surrogateescape")
+    if "\r" in text:
+        line = text.count("\n", 0, text.index("\r")) + 1
+        raise SconfError(
+            path, line, "carriage return in file (CRLF line ends?): mox keeps it as part of the value; "
+            "convert the file to LF line ends"
+        )
+    return text
+
+
+def parse(text: str, cls: type[T], path: str = "") -> T:
+    """Parse sconf text into `cls`; errors are `SconfError` as `path:line: message`."""
+    kind = kind_of(cls)
+    p = _Parser(text)
+    try:
+        result: T = p.parse_struct0(kind)
+    except _Stop as e:
+        raise SconfError(path, p.linenumber, e.message) from None
+    return result
+
+
+def parse_bytes(data: bytes, cls: type[T], path: str = "") -> T:
+    return parse(decode_text(data, path), cls, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+class WriteRefused(ValueError):
+    """The config cannot be written as a file mox can read back; says where and why."""
+
+
+def is_zero(kind: Kind, v: Any) -> bool:
+    """sconf's isZeroIgnored: the writer leaves out optional fields for which this holds."""
+    tag = kind.tag
+    if tag == "list" or tag == "map":
+        return len(v) == 0
+    if tag == "ptr":
+        assert kind.elem is not None
+        return v is None or is_zero(kind.elem, v)
+    if tag == "struct":
+        return all(is_zero(f.kind, getattr(v, f.name)) for f in kind.fields)
+    if tag == "float":
+        return float_is_zero(v)
+    return not v
+
+
+def _is_empty_struct(kind: Kind, v: Any) -> bool:
+    """A struct map value written as `nil`: all fields optional and zero."""
+    return all(f.optional and is_zero(f.kind, getattr(v, f.name)) for f in kind.fields)
+
+
+def _bytes_key(s: str) -> bytes:
+    return s.encode("utf-8", "surrogateescape")
+
+
+class _Writer:
+    def __init__(self, keep_zero: bool = False) -> None:
+        self.out: list[str] = []
+        self.where: list[str] = []
+        self.keep_zero = keep_zero  # sconf's Describe: every field, zero values included
+
+    def refuse(self, message: str) -> typing.NoReturn:
+        path = ".".join(self.where) or "(top)"
+        raise WriteRefused(f"{path}: {message}")
+
+    def value(self, kind: Kind, v: Any, prefix: str) -> None:
+        tag = kind.tag
+        out = self.out
+        if tag == "str":
+            if "\n" in v:
+                self.refuse("unsupported multiline string (a value cannot contain a newline)")
+            out.append(f" {v}\n")
+        elif tag == "bool":
+            out.append(" true\n" if v else " false\n")
+        elif tag == "int":
+            out.append(f" {v:d}\n")
+        elif tag == "float":
+            out.append(f" {format_float(v)}\n")
+        elif tag == "duration":
+            out.append(f" {format_duration(v)}\n")
+        elif tag == "ptr":
+            assert kind.elem is not None
+            self.value(kind.elem, zero_value(kind.elem) if v is None else v, prefix)
+        elif tag == "struct":
+            out.append("\n")
+            self.struct(kind, v, prefix + "\t")
+        elif tag == "list":
+            assert kind.elem is not None
+            out.append("\n")
+            if not v:
+                if not self.keep_zero:
+                    self.refuse("required list is empty (sconf fails with 'no elements')")
+                v = (zero_value(kind.elem),)
+            inner = prefix + "\t"
+            for i, item in enumerate(v):
+                self.where.append(f"[{i}]")
+                out.append(inner + "-")
+                self.value(kind.elem, item, inner)
+                self.where.pop()
+        else:
+            assert kind.elem is not None
+            out.append("\n")
+            self.map(kind.elem, v, prefix + "\t")
+
+    def struct(self, kind: Kind, v: Any, prefix: str) -> None:
+        for f in kind.fields:
+            fv = getattr(v, f.name)
+            if f.optional and not self.keep_zero and is_zero(f.kind, fv):
+                continue
+            self.where.append(f.name)
+            self.out.append(f"{prefix}{f.name}:")
+            self.value(f.kind, fv, prefix)
+            self.where.pop()
+
+    def map(self, elem: Kind, v: Mapping[str, Any], prefix: str) -> None:
+        if not v and self.keep_zero:
+            self.out.append(f"{prefix}x:")
+            self.value(elem, zero_value(elem), prefix)
+            return
+        if not v:
+            self.refuse(
+                "required map is empty; sconf would write a placeholder entry 'x:' that mox "
+                "cannot read back (a config needs at least one domain and one account)"
+            )
+        keys = sorted(v, key=_bytes_key) if not all(k.isascii() for k in v) else sorted(v)
+        for k in keys:
+            self.where.append(k)
+            self._check_key(k)
+            mv = v[k]
+            self.out.append(f"{prefix}{k}:")
+            if elem.tag == "struct" and not self.keep_zero and _is_empty_struct(elem, mv):
+                self.out.append(" nil\n")
+            else:
+                if elem.tag == "str" and mv == "nil":
+                    self.refuse("string value 'nil' would read back as the empty string")
+                self.value(elem, mv, prefix)
+            self.where.pop()
+
+    def _check_key(self, k: str) -> None:
+        if k == "":
+            self.refuse("empty map key cannot be written")
+        if ":" in k:
+            self.refuse(f"map key {go_quote(k)} contains ':', which sconf cannot read back")
+        if "\n" in k:
+            self.refuse(f"map key {go_quote(k)} contains a newline")
+        if k.strip().startswith("#"):
+            self.refuse(f"map key {go_quote(k)} would be read as a comment")
+
+
+def write(cfg: Any) -> str:
+    """Serialize like sconf.Write; raises WriteRefused where mox would write a broken file."""
+    kind = kind_of(type(cfg))
+    w = _Writer()
+    w.struct(kind, cfg, "")
+    return "".join(w.out)
+
+
+def write_bytes(cfg: Any) -> bytes:
+    return write(cfg).encode("utf-8", "surrogateescape")
+
+
+def describe(cls: type) -> str:
+    """sconf.Describe without comments: the whole schema with zero values (`x:` for maps)."""
+    w = _Writer(keep_zero=True)
+    w.struct(kind_of(cls), cls(), "")
+    return "".join(w.out)

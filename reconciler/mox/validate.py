@@ -1,0 +1,1257 @@
+"""Validation of mox's config, equivalent to mox v0.0.17's `prepareDynamicConfig` (domains.conf)
+and the config-only part of `PrepareStaticConfig` (mox.conf).
+
+mox validates domains.conf on every load and before every write, and an invalid file keeps the old
+config running until mox's next own write overwrites it. So we must never write a file mox would
+refuse, and must be able to say why, with mox's own texts: errors here are mox's messages with
+mox's prefixes, all collected (like mox), in a deterministic order.
+
+Determinism: mox iterates Go maps in random order. Here every map is iterated sorted by key
+(Python code point order = Go byte order), phases run in mox's order. Where mox's *outcome* depends
+on that order we pick a fixed, documented rule (see `_Validator._destination` and
+`_Validator._fromid_final`).
+
+Out of scope (not config-only): TLS public keys and queue contents (mox databases), the `User`
+lookup in /etc/passwd, loading TLS certificates (KeyCerts), ACME account registration.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import load_der_private_key
+
+from reconciler.mox import keyfiles
+from reconciler.mox.config import (
+    Account,
+    Destination,
+    Dynamic,
+    Route,
+    Ruleset,
+    Selector,
+    Static,
+    Transport,
+    TransportSMTP,
+    WebHandler,
+)
+from reconciler.mox.errors import ConfigInvalid
+from reconciler.mox.golang import GoSyntaxError, parse_duration
+from reconciler.mox.keyfiles import KeyCache, KeyFileError
+from reconciler.mox.live import ConfigPaths, LiveConfig
+from reconciler.mox.names import (
+    Address,
+    Domain,
+    ParseError,
+    canonical_localpart,
+    check_mailbox_nfc,
+    go_lower,
+    go_quote,
+    localpart_string,
+    nfc,
+    parse_address,
+    parse_domain,
+    parse_localpart,
+)
+
+ZERO_DOMAIN = Domain("", "")
+
+__all__ = [
+    "KeyCache",
+    "Validation",
+    "check_live",
+    "require_valid",
+    "validate_dynamic",
+    "validate_static",
+]
+
+
+@dataclass
+class Validation:
+    """Outcome of validating domains.conf: mox's errors and the lookup tables mox derives."""
+
+    errors: list[str]
+    # mox's AccountDestinationsLocked: canonical address string -> account name. Holds the host
+    # TLSRPT address, every destination (catchall as "@domain") and DMARC/TLSRPT addresses.
+    addresses: dict[str, str] = field(default_factory=dict)
+    # Canonical alias address -> (domain key, alias key).
+    aliases: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # Domain keys with no address of their own, only reports (mox's ReportsOnly).
+    reports_only: set[str] = field(default_factory=set)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+# ---------------------------------------------------------------------------------------------
+# Go behaviours the messages depend on
+
+
+_GO_VERB_RE = re.compile(r"%(%|[-+# 0]*(?:\d+|\*)?(?:\.(?:\d+|\*)?)?(.)?)", re.DOTALL)
+
+
+def go_sprintf_noargs(s: str) -> str:
+    """Go's fmt.Sprintf(s) without arguments.
+
+    mox builds domain errors as addErrorf(fmt.Sprintf("domain %v: %s", ...)), so the finished
+    message is used as a format string once more: `%%` becomes `%`, other verbs `%!x(MISSING)`.
+    """
+    if "%" not in s:
+        return s
+
+    def repl(m: re.Match[str]) -> str:
+        if m.group(1) == "%":
+            return "%"
+        verb = m.group(2)
+        if verb is None:
+            return "%!(NOVERB)"
+        return f"%!{verb}(MISSING)"
+
+    return _GO_VERB_RE.sub(repl, s)
+
+
+def _parse_domain(s: str) -> tuple[Domain, str | None]:
+    """dns.ParseDomain: the domain (zero on error, as Go returns) and the error text."""
+    try:
+        return parse_domain(s), None
+    except ParseError as e:
+        return ZERO_DOMAIN, str(e)
+
+
+_RE2_OPTIONS = None
+
+
+@functools.lru_cache(maxsize=16384)
+def regexp_error(pattern: str) -> str | None:
+    """Go regexp.Compile's verdict on `pattern` (RE2 syntax), decided by RE2 itself."""
+    global _RE2_OPTIONS
+    import re2  # google-re2; imported lazily, it logs on import on some builds
+
+    if _RE2_OPTIONS is None:
+        opts = re2.Options()
+        opts.log_errors = False
+        _RE2_OPTIONS = opts
+    try:
+        re2.compile(pattern, _RE2_OPTIONS)
+    except Exception as e:  # re2.error; the C++ message as bytes
+        arg = e.args[0] if e.args else e
+        msg = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
+        return f"error parsing regexp: {msg}"
+    return None
+
+
+def _go_parse_ip(s: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """net.ParseIP: dotted IPv4 or IPv6 without zone."""
+    if "%" in s:
+        return None
+    try:
+        return ipaddress.ip_address(s)
+    except ValueError:
+        return None
+
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _check_escapes(s: str) -> str | None:
+    i = s.find("%")
+    while i >= 0:
+        if i + 2 >= len(s) or s[i + 1] not in _HEX or s[i + 2] not in _HEX:
+            return f"invalid URL escape {go_quote(s[i : i + 3])}"
+        i = s.find("%", i + 3)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _URL:
+    scheme: str
+    path: str
+
+
+def go_url_parse(raw: str) -> _URL:
+    """The parts of Go's url.Parse mox's checks depend on; ValueError with Go's message.
+
+    Covers the errors a config can realistically hit (control characters, missing scheme,
+    colon in first path segment, bad port, bad escapes); Go's host-character checks are not
+    reproduced.
+    """
+
+    def fail(why: str) -> ValueError:
+        return ValueError(f"parse {go_quote(raw)}: {why}")
+
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in raw):
+        raise fail("net/url: invalid control character in URL")
+    u, _, frag = raw.partition("#")
+    scheme = ""
+    rest = u
+    for i, c in enumerate(u):
+        if c.isascii() and c.isalpha():
+            continue
+        if (c.isdigit() and c.isascii()) or c in "+-.":
+            if i == 0:
+                break
+            continue
+        if c == ":":
+            if i == 0:
+                raise fail("missing protocol scheme")
+            scheme, rest = u[:i].lower(), u[i + 1 :]
+        break
+    rest = rest[:-1] if rest.endswith("?") and rest.count("?") == 1 else rest.partition("?")[0]
+    if not rest.startswith("/") and scheme:
+        return _URL(scheme, "")  # opaque
+    if not rest.startswith("/") and not scheme:
+        seg = rest.partition("/")[0]
+        if ":" in seg:
+            raise fail("first path segment in URL cannot contain colon")
+    path = rest
+    if (scheme and rest.startswith("//")) or (rest.startswith("//") and not scheme):
+        authority, slash, p = rest[2:].partition("/")
+        path = slash + p
+        host = authority.rpartition("@")[2]
+        if host.startswith("["):
+            close = host.find("]")
+            if close < 0:
+                raise fail("missing ']' in host")
+            port = host[close + 1 :]
+            if port and (not port.startswith(":") or (not port[1:].isdigit() and port != ":")):
+                raise fail(f"invalid port {go_quote(port)} after host")
+        elif ":" in host:
+            port = host[host.rfind(":") :]
+            if port != ":" and not (port[1:].isascii() and port[1:].isdigit()):
+                raise fail(f"invalid port {go_quote(port)} after host")
+        err = _check_escapes(authority)
+        if err:
+            raise fail(err)
+    err = _check_escapes(path) or _check_escapes(frag)
+    if err:
+        raise fail(err)
+    return _URL(scheme, path)
+
+
+def check_mailbox_name(name: str, allow_inbox: bool) -> tuple[str, str | None]:
+    """config.CheckMailboxName: (INBOX-normalized name, error text or None)."""
+    t = name.split("/")
+    if (t[0].lower() == "inbox" and t[0].isascii()) or go_lower(t[0]) == "inbox":
+        if len(name.encode()) == len("inbox") and not allow_inbox:
+            return "", "special mailbox name Inbox not allowed"
+        name = "Inbox" + name[len("Inbox") :]
+    if nfc(name) != name:
+        return "", "non-unicode-normalized mailbox names not allowed"
+    for e in t:
+        if e == "":
+            return "", "empty mailbox name"
+        if e == ".":
+            return "", '"." not allowed'
+        if e == "..":
+            return "", '".." not allowed'
+    if name.startswith("/") or name.endswith("/") or "//" in name:
+        return "", "bad slashes in mailbox name"
+    if name.startswith("#"):
+        return "", "mailbox name cannot start with hash due to conflict with imap namespaces"
+    for c in name:
+        o = ord(c)
+        if o <= 0x1F or 0x7F <= o <= 0x9F or o in (0x2028, 0x2029):
+            return "", "control characters not allowed in mailbox name"
+    return name, None
+
+
+def _is_international(lp: str) -> bool:
+    return not lp.isascii()
+
+
+# ---------------------------------------------------------------------------------------------
+# domains.conf
+
+
+@dataclass
+class _Dom:
+    """What mox derives per domain and later phases need."""
+
+    domain: Domain
+    separators: tuple[str, ...]
+    case_sensitive: bool
+    # Parsed reporting localparts; "" until the DMARC/TLSRPT phase (mox's ParsedLocalpart).
+    dmarc_lp: str | None
+    tlsrpt_lp: str | None
+
+
+_HOOK_EVENTS = (
+    "delivered",
+    "suppressed",
+    "delayed",
+    "failed",
+    "relayed",
+    "expanded",
+    "canceled",
+    "unrecognized",
+)
+_WEB_SERVICES = ("admin", "account", "webmail", "webapi")
+
+
+class _Validator:
+    def __init__(self, static: Static, dyn: Dynamic, config_dir: Path, keys: KeyCache | None) -> None:
+        self.static = static
+        self.dyn = dyn
+        self.config_dir = config_dir
+        self.keys = keys
+        self.pedantic = static.Pedantic
+        self.errors: list[str] = []
+        self.addresses: dict[str, str] = {}
+        self.aliases: dict[str, tuple[str, str]] = {}
+        self.doms: dict[str, _Dom] = {}
+        self.domain_has_address: set[str] = set()
+        self.host_tlsrpt_key: str | None = None
+
+    def err(self, msg: str) -> None:
+        self.errors.append(msg)
+
+    def nfc(self, what: str, mailbox: str, prefix: str = "") -> None:
+        msg = check_mailbox_nfc(what, mailbox)
+        if msg is not None:
+            self.err(prefix + msg)
+
+    def run(self) -> Validation:
+        self._global()
+        self._routes("global routes", self.dyn.Routes)
+        for d in sorted(self.dyn.Domains):
+            self._domain(d)
+        for name in sorted(self.dyn.Accounts):
+            self._account(name, self.dyn.Accounts[name])
+        for d in sorted(self.dyn.Domains):
+            self._reporting(d, "DMARC")
+        for d in sorted(self.dyn.Domains):
+            self._reporting(d, "TLSRPT")
+        reports_only = {
+            d for d in self.dyn.Domains if self.doms[d].domain.name() not in self.domain_has_address
+        }
+        for d in sorted(self.dyn.Domains):
+            self._aliases(d)
+        self._web()
+        self._dnsbls()
+        return Validation(self.errors, self.addresses, self.aliases, reports_only)
+
+    # -- 3.1 global
+
+    def _global(self) -> None:
+        st = self.static
+        if st.Postmaster.Account not in self.dyn.Accounts:
+            self.err(f"postmaster account {go_quote(st.Postmaster.Account)} does not exist")
+        self.nfc("postmaster mailbox", st.Postmaster.Mailbox)
+        if st.HostTLSRPT.Account:
+            if st.HostTLSRPT.Account not in self.dyn.Accounts:
+                self.err(f"host tlsrpt account {go_quote(st.HostTLSRPT.Account)} does not exist")
+            self.nfc("host tlsrpt mailbox", st.HostTLSRPT.Mailbox)
+            try:
+                lp = parse_localpart(st.HostTLSRPT.Localpart, self.pedantic)
+            except ParseError:
+                lp = ""  # reported by validate_static
+            host, _ = _parse_domain(st.Hostname)
+            key = str(Address(lp, host))
+            self.addresses[key] = st.HostTLSRPT.Account
+            self.host_tlsrpt_key = key
+
+    # -- 3.2 routes
+
+    def _routes(self, descr: str, routes: Sequence[Route]) -> None:
+        for r in routes:
+            for e in (*r.FromDomain, *r.ToDomain):
+                if e == ".":
+                    continue
+                e = e.removeprefix(".")
+                _, error = _parse_domain(e)
+                if error:
+                    self.err(f"{descr}: invalid domain {e}: {error}")
+            if r.Transport not in self.static.Transports:
+                self.err(f"{descr}: route references undefined transport {r.Transport}")
+
+    # -- 3.3 domains
+
+    def _domain(self, d: str) -> None:
+        conf = self.dyn.Domains[d]
+
+        def derr(msg: str) -> None:
+            self.err(go_sprintf_noargs(f"domain {d}: {msg}"))
+
+        dom, error = _parse_domain(d)
+        if error:
+            derr(f"parsing domain: {error}")
+        elif dom.name() != d:
+            derr(f"must be specified in unicode form, {dom.name()}")
+
+        if conf.ClientSettingsDomain:
+            _, error = _parse_domain(conf.ClientSettingsDomain)
+            if error:
+                derr(f"bad client settings domain {go_quote(conf.ClientSettingsDomain)}: {error}")
+
+        if conf.LocalpartCatchallSeparator and conf.LocalpartCatchallSeparators:
+            derr("cannot have both LocalpartCatchallSeparator and LocalpartCatchallSeparators")
+        seps = conf.separators()
+        seen: set[str] = set()
+        for sep in seps:
+            if sep in seen:
+                derr(f"duplicate localpart catchall separator {go_quote(sep)}")
+            seen.add(sep)
+        self.doms[d] = _Dom(
+            dom,
+            seps,
+            conf.LocalpartCaseSensitive,
+            "" if conf.DMARC is not None else None,
+            "" if conf.TLSRPT is not None else None,
+        )
+
+        for sign in conf.DKIM.Sign:
+            if sign not in conf.DKIM.Selectors:
+                derr(f"unknown selector {sign} for signing")
+        for name in sorted(conf.DKIM.Selectors):
+            self._selector(name, conf.DKIM.Selectors[name], derr)
+
+        if conf.MTASTS is not None:
+            if not any(lst.MTASTSHTTPS.Enabled for lst in self.static.Listeners.values()):
+                # mox passes a superfluous argument here; Go's fmt appends it like this.
+                derr(f"MTA-STS enabled, but there is no listener for MTASTS%!(EXTRA string={d})")
+            if conf.MTASTS.PolicyID == "":
+                derr("invalid empty MTA-STS PolicyID")
+            if conf.MTASTS.Mode not in ("none", "testing", "enforce"):
+                derr(f"invalid mtasts mode {go_quote(conf.MTASTS.Mode)}")
+
+        self._routes("routes for domain", conf.Routes)
+
+    def _selector(self, name: str, sel: Selector, derr: Callable[[str], None]) -> None:
+        def serr(msg: str) -> None:
+            derr(f"selector {name}: {msg}")
+
+        seld, error = _parse_domain(name)
+        if error:
+            serr(f"parsing selector: {error}")
+        elif seld.name() != name:
+            serr(f"must be specified in unicode form, {go_quote(seld.name())}")
+        if sel.Expiration:
+            try:
+                parse_duration(sel.Expiration)
+            except GoSyntaxError as e:
+                serr(f"invalid expiration {go_quote(sel.Expiration)}: {e}")
+        hash_eff = sel.Hash or "sha256"
+        if hash_eff not in ("sha1", "sha256"):
+            serr(f"unsupported hash {go_quote(hash_eff)}")
+
+        path = Path(sel.PrivateKeyFile)
+        if not path.is_absolute():
+            path = Path(os.path.normpath(self.config_dir / path))
+        try:
+            key = self.keys.load(path) if self.keys is not None else keyfiles.load_dkim_private_key(path)
+        except KeyFileError as e:
+            msg = str(e)
+            serr(msg)
+            if msg.startswith(("reading private key", "private key has no PEM", "parsing private key")):
+                return  # mox stops checking this selector here
+            key = None
+        if isinstance(key, Ed25519PrivateKey) and hash_eff != "sha256":
+            serr(f"hash algorithm {go_quote(hash_eff)} is not supported with ed25519, only sha256 is")
+
+        if sel.Headers and not any(h.lower() == "from" for h in sel.Headers):
+            serr("From-field must always be DKIM-signed")
+
+    # -- 3.4 accounts
+
+    def _account(self, name: str, acc: Account) -> None:
+        def aerr(msg: str) -> None:
+            self.err(f"account {go_quote(name)}: {msg}")
+
+        acc_dom, error = _parse_domain(acc.Domain)
+        if error:
+            aerr(f"parsing domain {acc.Domain}: {error}")
+
+        if acc.RejectsMailbox.lower() == "inbox":
+            aerr(
+                "cannot set RejectsMailbox to inbox, "
+                "messages will be removed automatically from the rejects mailbox"
+            )
+        self.nfc("rejects mailbox", acc.RejectsMailbox)
+
+        if acc.Introbox:
+            introbox, error = check_mailbox_name(acc.Introbox, False)
+            if error:
+                aerr(f"invalid Introbox mailbox: {error}")
+            elif introbox == acc.RejectsMailbox:
+                aerr("cannot set Introbox and RejectsMailbox to the same mailbox")
+
+        if len(acc.LoginDisabled.encode()) > 256:
+            aerr("message for disabled login must be <256 characters")
+        for c in acc.LoginDisabled:
+            if c < " " or ord(c) >= 0x7F:
+                # mox reports once per offending character.
+                aerr("message cannot contain control characters including newlines, and must be ascii-only")
+
+        ajf = acc.AutomaticJunkFlags
+        for what, rx in (
+            ("JunkMailboxRegexp", ajf.JunkMailboxRegexp),
+            ("NeutralMailboxRegexp", ajf.NeutralMailboxRegexp),
+            ("NotJunkMailboxRegexp", ajf.NotJunkMailboxRegexp),
+        ):
+            if rx:
+                error = regexp_error(rx)
+                if error:
+                    aerr(f"invalid {what} regular expression: {error}")
+
+        if acc.JunkFilter is not None:
+            p = acc.JunkFilter.Params
+            if p.MaxPower < 0 or p.MaxPower > 0.5:
+                aerr("junk filter MaxPower must be >= 0 and < 0.5")
+            if p.TopWords < 0:
+                aerr("junk filter TopWords must be >= 0")
+            if p.IgnoreWords < 0 or p.IgnoreWords > 0.5:
+                aerr("junk filter IgnoreWords must be >= 0 and < 0.5")
+            if p.RareWords < 0:
+                aerr("junk filter RareWords must be >= 0")
+
+        fromids: list[Address] = []
+        for s in acc.FromIDLoginAddresses:
+            try:
+                a = parse_address(s, pedantic=self.pedantic)
+            except ParseError as e:
+                aerr(f"invalid fromid login address {go_quote(s)}: {e}")
+                a = Address("", ZERO_DOMAIN)
+            dn = a.domain.name()
+            if dn not in self.dyn.Domains:
+                aerr(f"unknown domain in fromid login address {go_quote(s)}")
+            elif not self.dyn.Domains[dn].separators():
+                aerr(
+                    "localpart catchall separator not configured for domain "
+                    f"for fromid login address {go_quote(s)}"
+                )
+            fromids.append(a)
+
+        for what, hook_url in (
+            ("outgoing", acc.OutgoingWebhook.URL if acc.OutgoingWebhook else None),
+            ("incoming", acc.IncomingWebhook.URL if acc.IncomingWebhook else None),
+        ):
+            if hook_url is None:
+                continue
+            try:
+                u = go_url_parse(hook_url)
+                if u.scheme not in ("http", "https"):
+                    raise ValueError("scheme must be http or https")
+            except ValueError as e:
+                aerr(f"parsing {what} hook url {go_quote(hook_url)}: {e}")
+            if what == "outgoing" and acc.OutgoingWebhook is not None:
+                for ev in acc.OutgoingWebhook.Events:
+                    if ev not in _HOOK_EVENTS:
+                        aerr(f"unknown outgoing hook event {go_quote(ev)}")
+
+        own: set[str] = set()
+        for key in sorted(acc.Destinations):
+            self._destination(name, acc, acc_dom, key, acc.Destinations[key], aerr, own)
+
+        self._fromid_final(acc, fromids, own, aerr)
+        self._routes("routes for account", acc.Routes)
+
+    def _canonical(self, lp: str, dom: _Dom | None) -> str:
+        if dom is None:
+            return go_lower(lp)
+        return canonical_localpart(
+            lp,
+            case_sensitive=dom.case_sensitive,
+            separators=dom.separators,
+            dmarc_localpart=dom.dmarc_lp,
+            tlsrpt_localpart=dom.tlsrpt_lp,
+        )
+
+    def _destination(
+        self,
+        acc_name: str,
+        acc: Account,
+        acc_dom: Domain,
+        key: str,
+        dest: Destination,
+        aerr: Callable[[str], None],
+        own: set[str],
+    ) -> None:
+        """One destination. Duplicates: destinations are visited in (account, key) order and the
+        later one gets the error (mox: whichever Go's random map order visits second)."""
+
+        def derr(msg: str) -> None:
+            aerr(f"destination {go_quote(key)}: {msg}")
+
+        msg = check_mailbox_nfc("destination mailbox", dest.Mailbox)
+        if msg:
+            derr(msg)
+
+        if dest.SMTPError:
+            if len(dest.SMTPError.encode()) > 256:
+                derr("smtp error must be smaller than 256 bytes")
+            if any(c < " " or ord(c) >= 0x7F for c in dest.SMTPError):
+                derr("smtp error cannot contain contain control characters (including newlines) or non-ascii")
+            if dest.Mailbox:
+                derr("cannot have both SMTPError and Mailbox")
+            if dest.Rulesets:
+                derr("cannot have both SMTPError and Rulesets")
+            if dest.SMTPError.split(" ", 1)[0] not in ("421", "550"):
+                derr(f"smtp error must be 421 or 550 (with optional message), not {go_quote(dest.SMTPError)}")
+        if dest.MessageAuthRequiredSMTPError:
+            if len(dest.MessageAuthRequiredSMTPError.encode()) > 256:
+                derr("message authentication required smtp error must be smaller than 256 bytes")
+            if any(c < " " or ord(c) >= 0x7F for c in dest.MessageAuthRequiredSMTPError):
+                derr(
+                    "message authentication required smtp error cannot contain contain control "
+                    "characters (including newlines) or non-ascii"
+                )
+
+        for i, rs in enumerate(dest.Rulesets):
+            self._ruleset(i + 1, rs, derr)
+
+        if key.startswith("@"):
+            d, error = _parse_domain(key[1:])
+            if error:
+                derr(f"parsing domain {go_quote(key[1:])}")
+                return
+            if d.name() not in self.dyn.Domains:
+                derr("unknown domain for address")
+                return
+            self.domain_has_address.add(d.name())
+            full = "@" + d.name()
+            if full in self.addresses:
+                derr(f"duplicate canonicalized catchall destination address {full}")
+            self.addresses[full] = acc_name
+            own.add(full)
+            return
+
+        try:
+            lp = parse_localpart(key, self.pedantic)
+        except ParseError:
+            try:
+                addr = parse_address(key, pedantic=self.pedantic)
+            except ParseError:
+                derr("invalid email address")
+                return
+            if addr.domain.name() not in self.dyn.Domains:
+                derr("unknown domain for address")
+                return
+        else:
+            # Deprecated: a bare localpart, completed with the account's domain.
+            addr = Address(lp, acc_dom)
+            if acc_dom.name() not in self.dyn.Domains:
+                derr(f"unknown domain {acc_dom.name()}")
+                return
+
+        dn = addr.domain.name()
+        self.domain_has_address.add(dn)
+        dom = self.doms.get(dn)
+        has_sep = False
+        for sep in dom.separators if dom else ():
+            if sep in addr.localpart:
+                has_sep = True
+                derr(f"localpart of address {addr} includes domain catchall separator {sep}")
+        if not has_sep:
+            addr = Address(self._canonical(addr.localpart, dom), addr.domain)
+        full = str(addr)
+        if full in self.addresses:
+            derr(f"duplicate canonicalized destination address {full}")
+        self.addresses[full] = acc_name
+        own.add(full)
+
+    def _ruleset(self, n: int, rs: Ruleset, derr: Callable[[str], None]) -> None:
+        def rerr(msg: str) -> None:
+            derr(f"ruleset {n}: {msg}")
+
+        msg = check_mailbox_nfc("ruleset mailbox", rs.Mailbox)
+        if msg:
+            rerr(msg)
+        count = 0
+        if rs.SMTPMailFromRegexp:
+            count += 1
+            error = regexp_error(rs.SMTPMailFromRegexp)
+            if error:
+                rerr(f"invalid SMTPMailFrom regular expression: {error}")
+        if rs.MsgFromRegexp:
+            count += 1
+            error = regexp_error(rs.MsgFromRegexp)
+            if error:
+                rerr(f"invalid MsgFrom regular expression: {error}")
+        if rs.VerifiedDomain:
+            count += 1
+            _, error = _parse_domain(rs.VerifiedDomain)
+            if error:
+                rerr(f"invalid VerifiedDomain: {error}")
+        for k in sorted(rs.HeadersRegexp):
+            v = rs.HeadersRegexp[k]
+            count += 1
+            if go_lower(k) != k:
+                rerr(f"header field {go_quote(k)} must only have lower case characters")
+            if go_lower(v) != v:
+                rerr(f"header value {go_quote(v)} must only have lower case characters")
+            for rx in (k, v):
+                error = regexp_error(rx)
+                if error:
+                    rerr(f"invalid rule header regexp {go_quote(rx)}: {error}")
+        if count == 0:
+            rerr("ruleset must have at least one rule")
+        if rs.IsForward and rs.ListAllowDomain:
+            rerr("ruleset cannot have both IsForward and ListAllowDomain")
+        if rs.IsForward and (not rs.SMTPMailFromRegexp or not rs.VerifiedDomain):
+            rerr("ruleset with IsForward must have both SMTPMailFromRegexp and VerifiedDomain too")
+        if rs.ListAllowDomain:
+            _, error = _parse_domain(rs.ListAllowDomain)
+            if error:
+                rerr(f"invalid ListAllowDomain {go_quote(rs.ListAllowDomain)}: {error}")
+        msg = check_mailbox_nfc("rejects mailbox", rs.AcceptRejectsToMailbox)
+        if msg:
+            rerr(msg)
+        if rs.AcceptRejectsToMailbox.lower() == "inbox":
+            rerr("AcceptRejectsToMailbox cannot be set to Inbox")
+
+    def _fromid_final(
+        self, acc: Account, fromids: list[Address], own: set[str], aerr: Callable[[str], None]
+    ) -> None:
+        """FromID login addresses must be (or fall under the catchall of) the account's addresses.
+
+        mox consults its partially built index, so whether another account's address counts
+        depends on Go's map order. We accept only this account's own addresses and the host
+        TLSRPT address (present in every order): never more lenient than mox.
+        """
+        usable = own | ({self.host_tlsrpt_key} if self.host_tlsrpt_key else set())
+        for s, a in zip(acc.FromIDLoginAddresses, fromids, strict=True):
+            if "@" + a.domain.name() in usable:
+                continue
+            dom = self.doms.get(a.domain.name())
+            canon = Address(self._canonical(a.localpart, dom), a.domain)
+            key = "" if canon.is_zero() else str(canon)
+            if key not in usable:
+                aerr(f"fromid login address {go_quote(s)} does not match its destination addresses")
+
+    # -- 3.5 reporting addresses
+
+    def _reporting(self, d: str, kind: str) -> None:
+        conf = self.dyn.Domains[d]
+        rep = conf.DMARC if kind == "DMARC" else conf.TLSRPT
+        if rep is None:
+            return
+
+        def derr(msg: str) -> None:
+            self.err(f"domain {d}: {msg}")
+
+        if rep.Account not in self.dyn.Accounts:
+            derr(f"{kind} account {go_quote(rep.Account)} does not exist")
+        try:
+            lp = parse_localpart(rep.Localpart, self.pedantic)
+        except ParseError as e:
+            derr(f"invalid {kind} localpart {go_quote(rep.Localpart)}: {e}")
+            lp = ""
+        if _is_international(lp):
+            allowed = "possible" if kind == "DMARC" else "allowed"
+            derr(
+                f"{kind} localpart {go_quote(localpart_string(lp))} is an internationalized address, "
+                f"only conventional ascii-only address {allowed} for interopability"
+            )
+        own = self.doms[d]
+        addrdom = own.domain
+        if rep.Domain:
+            addrdom, error = _parse_domain(rep.Domain)
+            if error:
+                derr(f"{kind} domain {go_quote(rep.Domain)}: {error}")
+            elif addrdom.name() not in self.dyn.Domains:
+                shown = addrdom.log_string() if kind == "DMARC" else rep.Domain
+                derr(f"unknown domain {go_quote(shown)} for {kind} address")
+            elif not self.dyn.Domains[addrdom.name()].LocalpartCaseSensitive:
+                lp = go_lower(lp)
+        elif not own.case_sensitive:
+            lp = go_lower(lp)
+        if addrdom == own.domain:
+            self.domain_has_address.add(addrdom.name())
+        if kind == "DMARC":
+            own.dmarc_lp = lp
+            what = "DMARC mailbox for account"
+        else:
+            own.tlsrpt_lp = lp
+            what = "TLSRPT mailbox"
+        msg = check_mailbox_nfc(what, rep.Mailbox)
+        if msg:
+            derr(msg)
+        # No duplicate check: a reporting address silently takes over an equal destination.
+        self.addresses[str(Address(lp, addrdom))] = rep.Account
+
+    # -- 3.7 aliases
+
+    def _aliases(self, d: str) -> None:
+        conf = self.dyn.Domains[d]
+        dom = self.doms[d]
+        for lpstr in sorted(conf.Aliases):
+            alias = conf.Aliases[lpstr]
+
+            def aerr(msg: str, lpstr: str = lpstr) -> None:
+                self.err(f"domain {d}: alias {lpstr}: {msg}")
+
+            try:
+                lp = parse_localpart(lpstr, self.pedantic)
+            except ParseError as e:
+                aerr(f"parsing alias: {e}")
+                continue
+            has_sep = False
+            for sep in dom.separators:
+                if sep in lp:
+                    aerr("alias contains localpart catchall separator")
+                    has_sep = True
+            if has_sep:
+                continue
+            addr = str(Address(self._canonical(lp, dom), dom.domain))
+            if addr in self.aliases:
+                aerr(f"duplicate alias address {go_quote(addr)}")
+                continue
+            if addr in self.addresses:
+                aerr(f"alias {go_quote(addr)} already present as regular address")
+                continue
+            if not alias.Addresses:
+                aerr(f"alias {go_quote(addr)} needs at least one destination address")
+                continue
+            seen: set[str] = set()
+            for member in alias.Addresses:
+                try:
+                    da = parse_address(member, pedantic=self.pedantic)
+                except ParseError as e:
+                    aerr(f"parsing destination address {go_quote(member)}: {e}")
+                    continue
+                dastr = str(da)
+                if dastr not in self.addresses:
+                    aerr(f"references non-existent address {go_quote(member)}")
+                    continue
+                if dastr in seen:
+                    aerr(f"duplicate address {go_quote(member)}")
+                    continue
+                seen.add(dastr)
+            self.aliases[addr] = (d, lpstr)
+
+    # -- 3.8 web, DNSBLs
+
+    def _web(self) -> None:
+        dyn = self.dyn
+        if (dyn.WebDomainRedirects or dyn.WebHandlers) and not any(
+            lst.WebserverHTTP.Enabled or lst.WebserverHTTPS.Enabled for lst in self.static.Listeners.values()
+        ):
+            self.err(
+                "WebDomainRedirects or WebHandlers configured but no listener with "
+                "WebserverHTTP or WebserverHTTPS enabled"
+            )
+        seen: set[Domain] = set()
+        for frm in sorted(dyn.WebDomainRedirects):
+            to = dyn.WebDomainRedirects[frm]
+
+            def rerr(msg: str, frm: str = frm, to: str = to) -> None:
+                self.err(f"web redirect {frm} to {to}: {msg}")
+
+            fromdom, error = _parse_domain(frm)
+            if error:
+                rerr(f"parsing domain for redirect {frm}: {error}")
+            todom, error = _parse_domain(to)
+            if error:
+                rerr(f"parsing domain for redirect {to}: {error}")
+            elif fromdom == todom:
+                rerr(f"will not redirect domain {todom.log_string()} to itself")
+            if fromdom in seen and fromdom != ZERO_DOMAIN:
+                rerr(f"duplicate redirect domain {frm}")
+            seen.add(fromdom)
+        for wh in dyn.WebHandlers:
+            self._webhandler(wh)
+
+    def _webhandler(self, wh: WebHandler) -> None:
+        def herr(msg: str) -> None:
+            self.err(f"webhandler {wh.Domain} {wh.PathRegexp}: {msg}")
+
+        _, error = _parse_domain(wh.Domain)
+        if error:
+            herr(f"parsing domain: {error}")
+        if not wh.PathRegexp.startswith("^"):
+            herr("path regexp must start with a ^")
+        error = regexp_error(wh.PathRegexp)
+        if error:
+            herr(f"compiling regexp: {error}")
+        n = 0
+        if wh.WebStatic is not None:
+            n += 1
+            ws = wh.WebStatic
+            if ws.StripPrefix and not ws.StripPrefix.startswith("/"):
+                herr(f"static: prefix to strip {ws.StripPrefix} must start with a slash")
+            for k in sorted(ws.ResponseHeaders):
+                if k.strip() != k or not k:
+                    herr(f"static: bad header {go_quote(k)}")
+        if wh.WebRedirect is not None:
+            n += 1
+            wr = wh.WebRedirect
+            if wr.BaseURL:
+                try:
+                    u = go_url_parse(wr.BaseURL)
+                except ValueError as e:
+                    herr(f"redirect: parsing redirect url {wr.BaseURL}: {e}")
+                    u = _URL("", "")
+                if u.path not in ("", "/"):
+                    # mox passes a superfluous argument here; Go's fmt appends it like this.
+                    herr(f"redirect: BaseURL must have empty path%!(EXTRA string={wr.BaseURL})")
+            if wr.OrigPathRegexp and wr.ReplacePath:
+                error = regexp_error(wr.OrigPathRegexp)
+                if error:
+                    herr(f"compiling regexp {wr.OrigPathRegexp}: {error}")
+            elif wr.OrigPathRegexp or wr.ReplacePath:
+                herr("redirect: must have either both OrigPathRegexp and ReplacePath, or neither")
+            elif not wr.BaseURL:
+                herr("must at least one of BaseURL and OrigPathRegexp+ReplacePath")
+            if wr.StatusCode != 0 and (wr.StatusCode < 300 or wr.StatusCode >= 400):
+                herr(f"redirect: invalid redirect status code {wr.StatusCode}")
+        if wh.WebForward is not None:
+            n += 1
+            wf = wh.WebForward
+            try:
+                go_url_parse(wf.URL)
+            except ValueError as e:
+                herr(f"forward: parsing url {wf.URL}: {e}")
+            for k in sorted(wf.ResponseHeaders):
+                if k.strip() != k or not k:
+                    herr(f"forrward: bad header {go_quote(k)}")  # sic, mox's spelling
+        if wh.WebInternal is not None:
+            n += 1
+            wi = wh.WebInternal
+            if not wi.BasePath.startswith("/") or not wi.BasePath.endswith("/"):
+                herr(f"internal service: base path {go_quote(wi.BasePath)} must start and end with /")
+            if wi.Service not in _WEB_SERVICES:
+                herr(f"internal service: unknown service {go_quote(wi.Service)}")
+        if n != 1:
+            herr(f"must have exactly one handler, not {n}")
+
+    def _dnsbls(self) -> None:
+        zones: list[Domain] = []
+        for s in self.dyn.MonitorDNSBLs:
+            d, error = _parse_domain(s)
+            if error:
+                self.err(f"dnsbl {s}: parsing dnsbl zone: {error}")
+                continue
+            if d in zones:
+                self.err(f"dnsbl {s}: duplicate zone")
+                continue
+            zones.append(d)
+
+
+def validate_dynamic(
+    static: Static, dynamic: Dynamic, config_dir: Path, *, keys: KeyCache | None = None
+) -> Validation:
+    """Validate domains.conf like mox's prepareDynamicConfig; key files relative to `config_dir`."""
+    return _Validator(static, dynamic, config_dir, keys).run()
+
+
+def require_valid(
+    static: Static, dynamic: Dynamic, config_dir: Path, *, keys: KeyCache | None = None
+) -> Validation:
+    """validate_dynamic, raising ConfigInvalid with every error when mox would refuse the config."""
+    v = validate_dynamic(static, dynamic, config_dir, keys=keys)
+    if v.errors:
+        raise ConfigInvalid(v.errors)
+    return v
+
+
+# ---------------------------------------------------------------------------------------------
+# mox.conf (config-only part of PrepareStaticConfig)
+
+_LOG_LEVELS = frozenset(
+    ("tracedata", "traceauth", "trace", "debug", "info", "warn", "error", "fatal", "print")
+)
+_TLS_VERSIONS = frozenset(("TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3"))
+_AUTH_MECHANISMS = frozenset(
+    ("SCRAM-SHA-256-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-1", "CRAM-MD5", "PLAIN")
+)
+_RAWURL_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def _resolve(paths: ConfigPaths, name: str) -> Path:
+    p = Path(name)
+    return p if p.is_absolute() else Path(os.path.normpath(paths.config_dir / p))
+
+
+def _load_host_key(path: Path) -> str | None:
+    """mox's loadPrivateKeyFile (PKCS#8, PKCS#1 or SEC1 PEM); its error text or None."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        return f"reading host private key: {keyfiles.go_read_error(path, e)}"
+    m = re.search(rb"-----BEGIN ([^\n-]*)-----", data)
+    der = keyfiles._pem_first_block(data)  # the same PEM reading as for DKIM keys
+    if der is None or m is None:
+        return "parsing pem block for private key: %!v(<nil>)"
+    typ = m.group(1).decode("ascii", "replace")
+    if typ not in ("PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"):
+        return f"parsing private key: unknown pem type {go_quote(typ)}"
+    try:
+        load_der_private_key(der, None, unsafe_skip_rsa_key_validation=True)
+    except (ValueError, TypeError):
+        return "parsing private key: x509: failed to parse private key"
+    return None
+
+
+def _base64_rawurl_error(buf: bytes) -> str | None:
+    """base64.RawURLEncoding.Decode's error (Go skips CR and LF)."""
+    n = 0
+    for _i, b in enumerate(buf):
+        if b in (0x0A, 0x0D):
+            continue
+        if chr(b) not in _RAWURL_ALPHABET:
+            return f"illegal base64 data at input byte {n}"
+        n += 1
+    if n % 4 == 1:
+        return f"illegal base64 data at input byte {n}"
+    return None
+
+
+def _parent_mailbox(name: str) -> str:
+    i = name.rfind("/")
+    return "" if i < 0 else name[:i]
+
+
+def validate_static(static: Static, paths: ConfigPaths) -> list[str]:
+    """The config-only checks of mox's PrepareStaticConfig on mox.conf, mox's texts, sorted maps."""
+    errs: list[str] = []
+    c = static
+
+    def nfc_check(mailbox: str, what: str) -> None:
+        msg = check_mailbox_nfc(what, mailbox)
+        if msg:
+            errs.append(msg)
+
+    if c.LogLevel not in _LOG_LEVELS:
+        errs.append(f"invalid log level {go_quote(c.LogLevel)}")
+    for pkg in sorted(c.PackageLogLevels):
+        if c.PackageLogLevels[pkg] not in _LOG_LEVELS:
+            errs.append(f"invalid package log level {go_quote(c.PackageLogLevels[pkg])}")
+
+    hostname, error = _parse_domain(c.Hostname)
+    if error:
+        errs.append(f"parsing hostname: {error}")
+    elif hostname.name() != c.Hostname:
+        errs.append(
+            f"hostname must be in unicode form {go_quote(hostname.name())} instead of {go_quote(c.Hostname)}"
+        )
+
+    if c.HostTLSRPT.Account:
+        try:
+            lp = parse_localpart(c.HostTLSRPT.Localpart, c.Pedantic)
+        except ParseError as e:
+            errs.append(f"invalid localpart {go_quote(c.HostTLSRPT.Localpart)} for host tlsrpt: {e}")
+        else:
+            if _is_international(lp):
+                errs.append(
+                    f"host TLSRPT localpart {go_quote(localpart_string(lp))} "
+                    "is an internationalized address, "
+                    "only conventional ascii-only address allowed for interopability"
+                )
+
+    for name in sorted(c.ACME):
+        acme = c.ACME[name]
+        if acme.ExternalAccountBinding is not None:
+            p = _resolve(paths, acme.ExternalAccountBinding.KeyFile)
+            try:
+                buf = p.read_bytes()
+            except OSError as e:
+                errs.append(
+                    f"acme provider {name}: reading external account binding key: "
+                    + keyfiles.go_read_error(p, e)
+                )
+            else:
+                b64err = _base64_rawurl_error(buf)
+                if b64err:
+                    errs.append(
+                        f"acme provider {name}: parsing external account binding key as base64: {b64err}"
+                    )
+
+    for name in sorted(c.Listeners):
+        _check_listener(c, paths, name, errs)
+
+    if c.DefaultMailboxes and (
+        any(
+            (
+                c.InitialMailboxes.SpecialUse.Sent,
+                c.InitialMailboxes.SpecialUse.Archive,
+                c.InitialMailboxes.SpecialUse.Trash,
+                c.InitialMailboxes.SpecialUse.Draft,
+                c.InitialMailboxes.SpecialUse.Junk,
+            )
+        )
+        or c.InitialMailboxes.Regular
+    ):
+        errs.append("cannot have both DefaultMailboxes and InitialMailboxes")
+    for mb in c.DefaultMailboxes:
+        nfc_check(mb, "default mailbox")
+        if _parent_mailbox(mb):
+            errs.append("default mailbox cannot be a child mailbox")
+    su = c.InitialMailboxes.SpecialUse
+    for mb in (su.Archive, su.Draft, su.Junk, su.Sent, su.Trash):
+        if mb:
+            nfc_check(mb, "special-use initial mailbox")
+            if mb.lower() == "inbox":
+                errs.append("initial mailbox cannot be set to Inbox (Inbox is always created)")
+            if _parent_mailbox(mb):
+                errs.append("initial mailboxes cannot be child mailboxes")
+    for mb in c.InitialMailboxes.Regular:
+        nfc_check(mb, "regular initial mailbox")
+        if mb.lower() == "inbox":
+            errs.append("initial regular mailbox cannot be set to Inbox (Inbox is always created)")
+        if _parent_mailbox(mb):
+            errs.append("initial mailboxes cannot be child mailboxes")
+
+    for name in sorted(c.Transports):
+        _check_transport(name, c.Transports[name], errs)
+
+    if c.TLS.CA is not None:
+        for certfile in c.TLS.CA.CertFiles:
+            p = _resolve(paths, certfile)
+            try:
+                pem = p.read_bytes()
+            except OSError as e:
+                errs.append(f"reading TLS CA cert file: {keyfiles.go_read_error(p, e)}")
+                continue
+            try:
+                certs = x509.load_pem_x509_certificates(pem)
+            except ValueError:
+                certs = []
+            if not certs:
+                errs.append(f"no CA certs added from {go_quote(str(p))}")
+    return errs
+
+
+def _check_listener(c: Static, paths: ConfigPaths, name: str, errs: list[str]) -> None:
+    lst = c.Listeners[name]
+
+    def lerr(msg: str) -> None:
+        errs.append(f"listener {name}: {msg}")
+
+    if lst.Hostname:
+        _, error = _parse_domain(lst.Hostname)
+        if error:
+            lerr(f"parsing hostname {go_quote(lst.Hostname)}: {error}")
+    tls = lst.TLS
+    if tls is not None:
+        if tls.ACME and tls.KeyCerts:
+            lerr("cannot have ACME and static key/certificates")
+        elif tls.ACME:
+            if tls.ACME not in c.ACME:
+                lerr(f"unknown ACME provider {go_quote(tls.ACME)}")
+        elif not tls.KeyCerts:
+            lerr("cannot have TLS config without ACME and without static keys/certificates")
+        for keyfile in tls.HostPrivateKeyFiles:
+            error = _load_host_key(_resolve(paths, keyfile))
+            if error:
+                lerr(f"parsing host private key for DANE and ACME certificates: {error}")
+        if tls.MinVersion and tls.MinVersion not in _TLS_VERSIONS:
+            lerr(f"unknown TLS mininum version {go_quote(tls.MinVersion)}")  # sic
+    else:
+        needs = [
+            what
+            for what, on in (
+                ("IMAPS", lst.IMAPS.Enabled),
+                ("SMTP", lst.SMTP.Enabled and not lst.SMTP.NoSTARTTLS),
+                ("Submissions", lst.Submissions.Enabled),
+                ("Submission", lst.Submission.Enabled and not lst.Submission.NoRequireSTARTTLS),
+                ("AccountHTTPS", lst.AccountHTTPS.Enabled),
+                ("AdminHTTPS", lst.AdminHTTPS.Enabled),
+                ("AutoconfigHTTPS", lst.AutoconfigHTTPS.Enabled and not lst.AutoconfigHTTPS.NonTLS),
+                ("MTASTSHTTPS", lst.MTASTSHTTPS.Enabled and not lst.MTASTSHTTPS.NonTLS),
+                ("WebserverHTTPS", lst.WebserverHTTPS.Enabled),
+            )
+            if on
+        ]
+        if needs:
+            lerr(f"no tls config specified, but requires tls for {', '.join(needs)}")
+    ac, sts = lst.AutoconfigHTTPS, lst.MTASTSHTTPS
+    if ac.Enabled and sts.Enabled and ac.Port == sts.Port and ac.NonTLS != sts.NonTLS:
+        lerr("autoconfig and mta-sts enabled on same port but with both http and https")
+    if lst.SMTP.Enabled:
+        for ip in lst.IPs:
+            if _go_parse_ip(ip) is None:
+                lerr(f"invalid IP {go_quote(ip)}")
+    for zone in lst.SMTP.DNSBLs:
+        _, error = _parse_domain(zone)
+        if error:
+            lerr(f"parsing DNSBL zone {go_quote(zone)}: {error}")
+    if lst.IPsNATed and lst.NATIPs:
+        lerr("both IPsNATed and NATIPs configued (remove deprecated IPsNATed)")  # sic
+    for ipstr in lst.NATIPs:
+        natip = _go_parse_ip(ipstr)
+        if natip is None:
+            lerr(f"invalid ip {go_quote(ipstr)}")
+        elif natip.is_unspecified or natip.is_loopback:
+            lerr(f"NAT ip that is the unspecified or loopback address {ipstr}")
+    for kind in (
+        "AccountHTTP",
+        "AccountHTTPS",
+        "AdminHTTP",
+        "AdminHTTPS",
+        "WebmailHTTP",
+        "WebmailHTTPS",
+        "WebAPIHTTP",
+        "WebAPIHTTPS",
+    ):
+        app = getattr(lst, kind)
+        if app.Enabled and app.Path and not app.Path.startswith("/"):
+            lerr(f"{kind} with path {go_quote(app.Path)} that must start with a slash")
+
+
+def _check_transport(name: str, t: Transport, errs: list[str]) -> None:
+    def terr(msg: str) -> None:
+        errs.append(f"transport {name}: {msg}")
+
+    def smtp(is_tls: bool, ts: TransportSMTP) -> None:
+        _, error = _parse_domain(ts.Host)
+        if error:
+            terr(f"bad host {ts.Host}: {error}")
+        if is_tls and ts.STARTTLSInsecureSkipVerify:
+            terr("cannot have STARTTLSInsecureSkipVerify with immediate TLS")
+        if is_tls and ts.NoSTARTTLS:
+            terr("cannot have NoSTARTTLS with immediate TLS")
+        if ts.Auth is None:
+            return
+        seen: set[str] = set()
+        for m in ts.Auth.Mechanisms:
+            if m in seen:
+                terr(f"duplicate authentication mechanism {m}")
+            seen.add(m)
+            if m not in _AUTH_MECHANISMS:
+                terr(f"unknown authentication mechanism {m}")
+
+    n = 0
+    if t.Submissions is not None:
+        n += 1
+        smtp(True, t.Submissions)
+    if t.Submission is not None:
+        n += 1
+        smtp(False, t.Submission)
+    if t.SMTP is not None:
+        n += 1
+        smtp(False, t.SMTP)
+    if t.Socks is not None:
+        n += 1
+        _host, sep, _port = t.Socks.Address.rpartition(":")
+        if not sep:
+            terr(f"bad address {t.Socks.Address}: address {t.Socks.Address}: missing port in address")
+        for ipstr in t.Socks.RemoteIPs:
+            if _go_parse_ip(ipstr) is None:
+                terr(f"bad ip {ipstr}")
+        _, error = _parse_domain(t.Socks.RemoteHostname)
+        if error:
+            terr(f"bad hostname {t.Socks.RemoteHostname}: {error}")
+    if t.Direct is not None:
+        n += 1
+        if t.Direct.DisableIPv4 and t.Direct.DisableIPv6:
+            terr("both IPv4 and IPv6 are disabled, enable at least one")
+    if n > 1:
+        terr("cannot have multiple methods in a transport")
+
+
+def check_live(live: LiveConfig, *, keys: KeyCache | None = None) -> list[str]:
+    """Every error of mox.conf and domains.conf as read, for `mox-reconciler config test`.
+
+    mox stops after mox.conf errors; we report both files' errors at once (same verdict).
+    """
+    errs = validate_static(live.static, live.paths)
+    errs.extend(validate_dynamic(live.static, live.dynamic, live.paths.config_dir, keys=keys).errors)
+    return errs

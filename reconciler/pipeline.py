@@ -1,0 +1,329 @@
+"""One reconcile, end to end: source -> desired -> live -> plan -> safety -> apply -> inventory -> records.
+
+The CLI verbs `plan` and `apply` and the watcher all go through here, so a scheduled run, a
+pull-request job and a human at a terminal do exactly the same thing. I/O lives here; the
+planner (`plan.make_plan`) stays pure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+from reconciler.apply.batch import BatchResult, Progress, apply_batch
+from reconciler.desired.models import DesiredState, load_desired
+from reconciler.desired.source import Source, materialize, resolve_source
+from reconciler.dns.formats import render_zone, write_reports
+from reconciler.errors import REPORTED, ConfigInvalid, LiveConfigError, ReconcilerError, StalePlan, UnsafePlan
+from reconciler.mox import config as mc
+from reconciler.mox import keygen
+from reconciler.mox.admin import Operation, now_local
+from reconciler.mox.dnsrecords import Report, records_for_plan
+from reconciler.mox.keyfiles import DKIMKey, KeyCache, load_dkim_private_key
+from reconciler.mox.live import ConfigPaths, LiveConfig, read_live, read_static
+from reconciler.mox.validate import validate_dynamic
+from reconciler.plan.inventory import Inventory, read_inventory, write_inventory, write_json_atomic
+from reconciler.plan.opcodec import op_from_json
+from reconciler.plan.planner import Plan, PlanInput, make_plan, plan_to_json, safety_problem
+from reconciler.plan.render import DNSSection
+
+log = logging.getLogger(__name__)
+
+REPORT_FORMATS = ("mox", "zone", "json")
+
+
+def reports_dir_default(paths: ConfigPaths) -> Path:
+    """Where DNS-record reports go after an apply unless --reports-dir says otherwise."""
+    return paths.config_dir / "mox-reconciler.records"
+
+
+def desired_digest(root: Path) -> str:
+    """SHA-256 over the desired-state files (names and bytes): detects edits in a plain directory."""
+    h = hashlib.sha256()
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml"))
+    for p in files:
+        h.update(str(p.relative_to(root) if root.is_dir() else p.name).encode() + b"\0")
+        h.update(p.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def account_dirs(data_dir: Path) -> frozenset[str]:
+    """Names under DataDir/accounts: mox refuses AccountAdd for those."""
+    try:
+        return frozenset(p.name for p in (data_dir / "accounts").iterdir())
+    except FileNotFoundError:
+        return frozenset()
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything a plan was computed from, and the plan."""
+
+    paths: ConfigPaths
+    live: LiveConfig | None
+    desired: DesiredState
+    source: Source | None
+    inventory: Inventory
+    plan: Plan
+    doc: dict[str, Any]
+    static: mc.Static = field(default_factory=mc.Static)
+    now: datetime | None = None  # the time the plan was simulated at (key names, policy IDs)
+
+
+def source_json(source: Source | None) -> dict[str, Any] | None:
+    return {**source.to_json(), "remote": source.remote} if source is not None else None
+
+
+class _PlannedKeys(KeyCache):
+    """Key files as they will be after apply: the ones the plan creates exist (as stand-ins of
+    the right kind), the others are read from disk. Lets the plan's result be validated."""
+
+    def __init__(self, config_dir: Path, new_keys: Mapping[str, str]) -> None:
+        super().__init__()
+        self._new = {os.path.normpath(config_dir / p): kind for p, kind in new_keys.items()}
+
+    def load(self, path: Path) -> DKIMKey:
+        kind = self._new.get(os.path.normpath(path))
+        if kind is None:
+            return super().load(path)
+        return _stand_in_key(kind)
+
+
+@functools.cache
+def _stand_in_key(kind: str) -> DKIMKey:
+    if kind == keygen.ED25519:
+        return ed25519.Ed25519PrivateKey.generate()
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def check_result(plan: Plan, static: mc.Static, paths: ConfigPaths) -> None:
+    """Refuse a plan whose result mox would reject (e.g. removing the postmaster account), so
+    the reviewer sees it in the plan, not at apply time."""
+    if plan.empty:
+        return
+    errors = validate_dynamic(static, plan.result, paths.config_dir,
+                              keys=_PlannedKeys(paths.config_dir, plan.new_keys)).errors
+    if errors:
+        raise ConfigInvalid(errors, where="the plan's result would be rejected by mox")
+
+
+def prepare(paths: ConfigPaths, source: Source, *, now: datetime | None = None) -> Prepared:
+    """Read everything and plan (no writes); the plan's result is validated as mox would."""
+    desired = load_desired(source.path)
+    live = read_live(paths)
+    inventory = read_inventory(paths.config_dir)
+    data_dir = paths.data_dir(live.static)
+    now = now or now_local()
+    plan = make_plan(PlanInput(desired, live.static, live.dynamic, inventory, now, data_dir, account_dirs(data_dir)))
+    check_result(plan, live.static, paths)
+    doc = plan_to_json(plan, source=source_json(source), live_path=str(paths.domains_conf),
+                       live_digest=live.digest, desired_digest=desired_digest(source.path))
+    return Prepared(paths, live, desired, source, inventory, plan, doc, live.static, now)
+
+
+def prepare_base_ref(paths: ConfigPaths, source: Source, base_ref: str, *, now: datetime | None = None) -> Prepared:
+    """Plan the change from the desired state at `base_ref` to the one at the checkout.
+
+    For pull-request jobs that cannot reach the live server: the desired state at the base is
+    taken as the live config (everything in it owned), so the plan shows what merging changes.
+    mox.conf is read when --config points at one (a snapshot), else a neutral one is assumed.
+    """
+    when = now or now_local()
+    try:
+        static = read_static(paths)
+    except LiveConfigError:
+        static = mc.Static(Hostname="mail.invalid", Postmaster=mc.Postmaster("postmaster", "Postmaster"))
+    with materialize(source, base_ref) as base_path:
+        base = load_desired(base_path / source.path.name if source.path.is_file() else base_path)
+    head = load_desired(source.path)
+    base_live = base.to_dynamic(static, None, when)
+    inventory = Inventory.of([f"domain/{d}" for d in base.Domains] + [f"account/{a}" for a in base.Accounts])
+    plan = make_plan(PlanInput(head, static, base_live, inventory, when))
+    doc = plan_to_json(plan, source=source_json(source), live_path=f"(desired state at {base_ref})",
+                       live_digest=hashlib.sha256(base_ref.encode()).hexdigest(),
+                       desired_digest=desired_digest(source.path))
+    doc["base_ref"] = base_ref
+    return Prepared(paths, None, head, source, inventory, plan, doc, static)
+
+
+def plan_reports(prepared: Prepared) -> list[Report]:
+    """DNS records the created or changed domains will need (keys that exist are read)."""
+    plan = prepared.plan
+    reports = []
+    for name in plan.changed_domains():
+        conf = plan.result.Domains[name]
+        keys: dict[str, Any] = {}
+        live_domain = prepared.live.dynamic.Domains.get(name) if prepared.live is not None else None
+        if live_domain is not None:
+            for sel, s in conf.DKIM.Selectors.items():
+                have = live_domain.DKIM.Selectors.get(sel)
+                if have is not None and have.PrivateKeyFile == s.PrivateKeyFile:
+                    with contextlib.suppress(*REPORTED, OSError, ValueError):
+                        keys[sel] = load_dkim_private_key(prepared.paths.resolve(s.PrivateKeyFile)).public_key()
+        paths = prepared.paths if prepared.live is not None else None
+        reports.append(records_for_plan(name, conf, prepared.static, paths=paths, dkim=keys,
+                                        domains=plan.result.Domains))
+    return reports
+
+
+def plan_dns_sections(prepared: Prepared) -> list[DNSSection]:
+    """The records of `plan_reports` as the Markdown renderer shows them (zone text per domain)."""
+    return [DNSSection(rep.domain.name(), sum(r.publish for r in rep.records), render_zone([rep]))
+            for rep in plan_reports(prepared)]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an apply did."""
+
+    operations: tuple[Operation, ...]
+    batch: BatchResult | None
+    inventory_changed: bool
+    reports: tuple[Path, ...]
+    doc: Mapping[str, Any]
+
+
+def check_safety(doc: Mapping[str, Any], *, force: bool) -> None:
+    problem = safety_problem(doc["safety"], doc.get("blocked", []))
+    if problem and not force:
+        raise UnsafePlan(problem)
+
+
+def _finish(paths: ConfigPaths, ops: tuple[Operation, ...], doc: Mapping[str, Any], *, force: bool,
+            reports_dir: Path | None, verify: bool, now: datetime | None,
+            progress: Progress | None = None) -> Outcome:
+    check_safety(doc, force=force)
+    batch = apply_batch(paths, ops, now=now, verify=verify, progress=progress) if ops else None
+    after = Inventory.of(doc["inventory_after"])
+    before = read_inventory(paths.config_dir)
+    src = doc.get("source") or {}
+    if after != before:
+        write_inventory(paths.config_dir, after, src.get("commit") if isinstance(src, dict) else None)
+    written: list[Path] = []
+    domains = list(doc.get("changed_domains", []))
+    if batch is not None:
+        out = reports_dir or reports_dir_default(paths)
+        live = read_live(paths)
+        if domains:
+            written = write_reports(live, domains, out, REPORT_FORMATS)
+        written.append(_write_apply_report(out, doc, batch, live, written))
+    return Outcome(ops, batch, after != before, tuple(written), doc)
+
+
+APPLY_REPORT = "last-apply.json"
+
+
+def _write_apply_report(out: Path, doc: Mapping[str, Any], batch: BatchResult, live: LiveConfig,
+                        records: list[Path]) -> Path:
+    """The artifact of an apply: which commit was applied, what was done, and the DNS reports."""
+    report = {
+        "version": 1,
+        "time": now_local().isoformat(),
+        "source": doc.get("source"),
+        "live": {"path": str(live.paths.domains_conf), "sha256_before": doc["live"]["sha256"],
+                 "sha256_after": live.digest},
+        "summary": doc["summary"]["text"],
+        "operations": [c["description"] for c in doc["changes"]],
+        "keys_created": list(batch.keys_created),
+        "keys_retired": list(batch.keys_retired),
+        "notes": list(batch.notes),
+        "changed_domains": list(doc.get("changed_domains", [])),
+        "dns_reports": [p.name for p in records],
+    }
+    path = out / APPLY_REPORT
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, report)
+    return path
+
+
+def apply_prepared(prepared: Prepared, *, force: bool = False, reports_dir: Path | None = None,
+                   verify: bool = False, now: datetime | None = None,
+                   progress: Progress | None = None) -> Outcome:
+    return _finish(prepared.paths, prepared.plan.operations, prepared.doc, force=force,
+                   reports_dir=reports_dir, verify=verify, now=now or prepared.now, progress=progress)
+
+
+def load_plan_ops(doc: Mapping[str, Any]) -> tuple[Operation, ...]:
+    return tuple(op_from_json(c["operation"]) for c in doc["changes"])
+
+
+def check_fresh(paths: ConfigPaths, doc: Mapping[str, Any], source: str | None = None) -> None:
+    """Refuse a saved plan whose live config or source changed since it was made.
+
+    The source is resolved again (`source`, or the location the plan recorded; a remote at the
+    same ref, so a branch that moved makes the plan stale) and its commit and files compared.
+    """
+    if doc.get("base_ref"):
+        raise StalePlan("this plan was made with --base-ref (against the desired state, not a live "
+                        "config): it cannot be applied")
+    live = read_live(paths)
+    want = doc["live"]["sha256"]
+    if live.digest != want:
+        raise StalePlan(
+            f"stale plan: {paths.domains_conf} changed since the plan was made (sha256 {live.digest[:12]}, "
+            f"plan was made against {want[:12]}); make a new plan"
+        )
+    src = doc.get("source")
+    if not src:
+        return
+    location = source or str(src.get("location") or "")
+    commit = src.get("commit") or {}
+    try:
+        # A local location is the desired-state directory itself; a remote one needs its subdir.
+        subdir = (src.get("subdir") or None) if src.get("remote") else None
+        now_src = resolve_source(location, ref=src.get("ref"), subdir=subdir)
+    except ReconcilerError as e:
+        raise StalePlan(f"stale plan: cannot re-read its source {location}: {e}") from None
+    if commit and (now_src.commit is None or now_src.commit.sha != commit.get("sha")):
+        new = now_src.commit.sha[:12] if now_src.commit is not None else "(none)"
+        raise StalePlan(
+            f"stale plan: the source moved from commit {str(commit.get('sha'))[:12]} to {new}; "
+            "make a new plan"
+        )
+    digest = doc.get("desired_digest")
+    if digest and desired_digest(now_src.path) != digest:
+        raise StalePlan("stale plan: the desired-state files changed since the plan was made; make a new plan")
+
+
+def apply_plan_doc(paths: ConfigPaths, doc: Mapping[str, Any], *, source: str | None = None,
+                   force: bool = False, reports_dir: Path | None = None, verify: bool = False,
+                   now: datetime | None = None, progress: Progress | None = None) -> Outcome:
+    """`apply --plan FILE`: exactly the operations that were reviewed, if nothing moved since."""
+    if doc.get("version") != 1:
+        raise StalePlan(f"plan file version {doc.get('version')!r} is not supported (expected 1)")
+    check_fresh(paths, doc, source)
+    ops = load_plan_ops(doc)
+    if "<redacted>" in json.dumps(doc["changes"]):
+        ops = _unredacted_ops(paths, doc, source, now)
+    return _finish(paths, ops, doc, force=force, reports_dir=reports_dir, verify=verify, now=now,
+                   progress=progress)
+
+
+def _unredacted_ops(paths: ConfigPaths, doc: Mapping[str, Any], source: str | None,
+                    now: datetime | None) -> tuple[Operation, ...]:
+    """The plan file shows secrets (webhook Authorization) as <redacted>; replaying that would
+    write "<redacted>" into domains.conf. Re-plan from the (unchanged) source and use its
+    operations when they are the reviewed ones (same checksum)."""
+    src = doc.get("source") or {}
+    location = source or str(src.get("location") or "")
+    if not location:
+        raise StalePlan("this plan contains redacted secrets and names no source to read them from; "
+                        "apply from the source instead")
+    subdir = (src.get("subdir") or None) if src.get("remote") else None  # see check_fresh
+    fresh = prepare(paths, resolve_source(location, ref=src.get("ref"), subdir=subdir), now=now)
+    if fresh.doc["checksum"] != doc.get("checksum"):
+        raise StalePlan("stale plan: re-planning from the source (to read redacted secrets) gives other "
+                        "operations; make a new plan")
+    return fresh.plan.operations
+

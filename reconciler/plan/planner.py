@@ -1,0 +1,581 @@
+"""The planner: desired state x live config -> ordered operations. Pure: no I/O, no clock.
+
+`make_plan` first builds the *target*: every domain and account the desired state names, as
+the domains.conf entry it stands for (`DesiredState.domain_to_mox` / `account_to_mox`). It
+then walks a fixed phase table, emitting operations of mox's primitives and running each one
+against a simulated config (the primitives are pure), so every operation is checked against
+the config as changed by the ones before it, exactly as the batch will run them. A final
+residual pass saves whatever the targeted operations did not reach, so the simulated result
+equals the target by construction (checked at the end).
+
+Phases (the order is the dependency order):
+  1. accounts and domains that do not exist yet (DomainAdd, AccountAdd)
+  2. addresses added or moved between accounts (AddressAdd, AddressRemove of a moved address)
+  3. DKIM selectors added (DKIMAdd)
+  4. domain and account fields, DKIM settings and Sign (DomainSave, DKIMSave, AccountSave)
+  5. aliases (AliasAdd, AliasUpdate, AliasAddressesAdd/Remove, AliasRemove)
+  6. addresses removed (AddressRemove)
+  7. DKIM selectors removed (DKIMRemove)
+  8. accounts removed (AccountRemove, only when stated under Removed.Accounts)
+  9. domains removed (DomainRemove: stated under Removed.Domains, or pruned)
+ 10. global settings (ConfigSave)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from reconciler.desired.models import DesiredState
+from reconciler.errors import REPORTED, ReconcilerError, UnsafePlan
+from reconciler.mox import config as mc
+from reconciler.mox.admin import (
+    AccountAdd,
+    AccountRemove,
+    AccountSave,
+    AddressAdd,
+    AddressRemove,
+    AliasAdd,
+    AliasAddressesAdd,
+    AliasAddressesRemove,
+    AliasRemove,
+    AliasUpdate,
+    ConfigSave,
+    Context,
+    DKIMAdd,
+    DKIMRemove,
+    DKIMSave,
+    DomainAdd,
+    DomainRemove,
+    DomainSave,
+    Operation,
+    canonical_address,
+    used_key_paths,
+)
+from reconciler.mox.config import Dynamic, Static
+from reconciler.mox.golang import GoSyntaxError, parse_duration
+from reconciler.mox.names import ParseError, parse_address, parse_domain
+from reconciler.plan.inventory import Inventory, account_id, domain_id
+
+PLAN_VERSION = 1
+
+
+class PlanError(ReconcilerError):
+    """The desired state cannot be reached from the live config (says which step fails and why)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One operation of the plan and the object it changes."""
+
+    op: Operation
+    object: str  # domain/<name> or account/<name> or config
+    action: str  # create | update | delete
+    creates: tuple[str, ...] = ()  # objects this step creates besides `object` (DomainAdd's account)
+    text: str = ""  # replaces the operation's own description where the plan knows better
+
+    @property
+    def destructive(self) -> bool:
+        return bool(self.op.destructive) and not self.text
+
+    def description(self) -> str:
+        return self.text or self.op.describe()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"object": self.object, "action": self.action, "creates": list(self.creates),
+                "destructive": self.destructive, "description": self.description(),
+                "operation": self.op.to_json()}
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The ordered operations plus what a reviewer and the safety check need to know."""
+
+    steps: tuple[Step, ...]
+    unmanaged: tuple[str, ...]  # live objects neither desired nor in the inventory: left alone
+    blocked: tuple[str, ...]  # removals the desired state implies but does not state
+    managed_before: frozenset[str]  # owned objects that exist in the live config
+    inventory_after: frozenset[str]
+    result: Dynamic  # the simulated config after applying (key files named at plan time)
+    thresholds: tuple[float, int] = (0.3, 10)
+    new_keys: Mapping[str, str] = field(default_factory=dict)  # key files `result` names that apply creates -> kind
+
+    @property
+    def operations(self) -> tuple[Operation, ...]:
+        return tuple(s.op for s in self.steps)
+
+    @property
+    def empty(self) -> bool:
+        return not self.steps
+
+    def counts(self) -> dict[str, int]:
+        c = {"create": 0, "update": 0, "delete": 0}
+        for s in self.steps:
+            c[s.action] += 1
+        return c
+
+    def objects(self, action: str | None = None) -> list[str]:
+        """Objects touched by the plan (each once, in plan order), optionally by action."""
+        seen: dict[str, str] = {}
+        for s in self.steps:
+            for obj, act in ((s.object, s.action), *((c, "create") for c in s.creates)):
+                prev = seen.get(obj)
+                # an object created or deleted in this plan counts as that, not as updated
+                if prev is None or prev == "update":
+                    seen[obj] = act
+        return [o for o, a in seen.items() if action is None or a == action]
+
+    def changed_domains(self) -> list[str]:
+        """Domains whose DNS records may change: created or updated (not deleted) domains."""
+        out = []
+        for obj in self.objects():
+            if obj.startswith("domain/") and obj[len("domain/"):] in self.result.Domains:
+                out.append(obj[len("domain/"):])
+        return out
+
+    def summary(self) -> str:
+        if self.empty:
+            return "No changes. The live config matches the desired state."
+        n = len(self.steps)
+        return (f"Plan: {len(self.objects('create'))} to add, {len(self.objects('update'))} to change, "
+                f"{len(self.objects('delete'))} to remove ({n} operation{'s' if n != 1 else ''}).")
+
+    def checksum(self) -> str:
+        """SHA-256 of the canonical JSON of the operations (what apply --plan replays)."""
+        blob = json.dumps([s.op.to_json() for s in self.steps], sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def safety(self) -> dict[str, Any]:
+        """The numbers the safety threshold looks at (kept in the plan file)."""
+        share, minimum = self.thresholds
+        touched = [o for o in self.objects() if o in self.managed_before]
+        return {"managed": len(self.managed_before), "touched": len(touched),
+                "max_change_share": share, "min_objects": minimum}
+
+    def check_safety(self, *, force: bool = False) -> None:
+        """Refuse (octoDNS-style) plans that change or remove too large a share of owned objects."""
+        problem = safety_problem(self.safety(), self.blocked)
+        if problem and not force:
+            raise UnsafePlan(problem)
+
+
+def safety_problem(safety: Mapping[str, Any], blocked: Iterable[str]) -> str | None:
+    """Why a plan needs --force, or None: unstated removals, or too large a share of change."""
+    blocked = list(blocked)
+    if blocked:
+        return ("the plan implies removals that are not stated (re-run with --force to apply the rest):\n  "
+                + "\n  ".join(blocked))
+    managed, touched = int(safety["managed"]), int(safety["touched"])
+    share, minimum = float(safety["max_change_share"]), int(safety["min_objects"])
+    if managed == 0 or managed < minimum or touched / managed <= share:
+        return None
+    return (f"too much change: the plan changes or removes {touched} of {managed} managed objects "
+            f"({touched / managed:.0%} > {share:.0%}, Policy.MaxChangeShare); re-run with --force to apply it")
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+
+
+@dataclass(frozen=True, slots=True)
+class PlanInput:
+    """Everything the planner looks at, as plain data (the CLI gathers it)."""
+
+    desired: DesiredState
+    static: Static
+    live: Dynamic
+    inventory: Inventory = field(default_factory=Inventory)
+    now: datetime = field(default_factory=lambda: datetime(2000, 1, 1).astimezone())
+    data_dir: Path = Path("data")
+    account_dirs: frozenset[str] = frozenset()
+
+
+def make_plan(inp: PlanInput) -> Plan:
+    """Compute the plan; raises PlanError when the target cannot be reached (and why)."""
+    return _Planner(inp).run()
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _canon(dyn: Dynamic, key: str) -> str:
+    """The address-index form of a destination key (catchalls as @<name>)."""
+    try:
+        if key.startswith("@"):
+            return "@" + parse_domain(key[1:]).name()
+        return canonical_address(dyn, parse_address(key))
+    except ParseError:
+        return key
+
+
+def _lifetime(expiration: str) -> Any:
+    try:
+        return parse_duration(expiration) if expiration else parse_duration("0s")
+    except GoSyntaxError:
+        return parse_duration("0s")
+
+
+class _Planner:
+    def __init__(self, inp: PlanInput) -> None:
+        self.inp = inp
+        self.desired = inp.desired
+        self.ctx = Context(inp.static, inp.now, inp.data_dir, inp.account_dirs)
+        self.sim = inp.live
+        self.steps: list[Step] = []
+        self.born_keys: dict[str, str] = {}  # key files that operations of this plan create -> kind
+        d = self.desired
+        self.target_accounts: dict[str, mc.Account] = {n: d.account_to_mox(n) for n in sorted(d.Accounts)}
+        self.target_domains: dict[str, mc.Domain] = {
+            n: d.domain_to_mox(n, inp.static, inp.live.Domains.get(n), inp.now) for n in sorted(d.Domains)
+        }
+
+    # -- bookkeeping ------------------------------------------------------------------------------
+
+    def do(self, op: Operation, obj: str, action: str, *, creates: tuple[str, ...] = (), text: str = "") -> None:
+        try:
+            eff = op.apply(self.sim, self.ctx)
+        except REPORTED as e:
+            raise PlanError(f"cannot plan step {len(self.steps) + 1} ({op.describe()}): {e}") from None
+        self.sim = eff.dynamic
+        self.born_keys.update((k.path, k.kind) for k in eff.new_keys)
+        self.steps.append(Step(op, obj, action, creates, text))
+
+    # -- the phases -------------------------------------------------------------------------------
+
+    def run(self) -> Plan:
+        live = self.inp.live
+        inv = self.inp.inventory
+        desired = self.desired
+        removed_domains = set(desired.Removed.Domains)
+        removed_accounts = set(desired.Removed.Accounts)
+        prune = desired.Policy.Prune
+
+        unmanaged: list[str] = []
+        blocked: list[str] = []
+        drop_domains: list[str] = []
+        drop_accounts: list[str] = []
+        for name in sorted(live.Domains):
+            oid = domain_id(name)
+            if name in self.target_domains:
+                continue
+            if name in removed_domains or (prune and inv.owns(oid)):
+                drop_domains.append(name)
+            elif not inv.owns(oid):
+                unmanaged.append(oid)
+        for name in sorted(live.Accounts):
+            oid = account_id(name)
+            if name in self.target_accounts:
+                continue
+            if name in removed_accounts:
+                drop_accounts.append(name)
+            elif inv.owns(oid) and prune:
+                blocked.append(
+                    f"{oid} left the desired state, but removing an account needs an explicit "
+                    f"statement: list it under Removed.Accounts"
+                )
+            elif not inv.owns(oid):
+                unmanaged.append(oid)
+
+        self.create_objects()
+        self.addresses_added_or_moved()
+        self.dkim_added()
+        self.fields_saved()
+        self.aliases()
+        self.addresses_removed()
+        self.dkim_removed()
+        for name in drop_accounts:
+            self.drop_account_references(name, drop_domains)
+            self.do(AccountRemove(name), account_id(name), "delete")
+        for name in drop_domains:
+            self.do(DomainRemove(name), domain_id(name), "delete")
+        self.global_settings()
+        self.residuals()
+        self.check_converged()
+
+        managed_before = frozenset(
+            o for o in inv.objects | {domain_id(n) for n in self.target_domains}
+            | {account_id(n) for n in self.target_accounts}
+            if (o.startswith("domain/") and o[7:] in live.Domains)
+            or (o.startswith("account/") and o[8:] in live.Accounts)
+        )
+        after = (
+            {o for o in inv.objects if not (o.startswith("domain/") and o[7:] in drop_domains)
+             and not (o.startswith("account/") and o[8:] in drop_accounts)}
+            | {domain_id(n) for n in self.target_domains}
+            | {account_id(n) for n in self.target_accounts}
+        )
+        after = {o for o in after if (o.startswith("domain/") and o[7:] in self.sim.Domains)
+                 or (o.startswith("account/") and o[8:] in self.sim.Accounts)}
+        pol = desired.Policy
+        used = used_key_paths(self.sim)
+        return Plan(
+            steps=tuple(self.steps),
+            unmanaged=tuple(unmanaged),
+            blocked=tuple(blocked),
+            managed_before=managed_before,
+            inventory_after=frozenset(after),
+            result=self.sim,
+            thresholds=(pol.MaxChangeShare, pol.MinObjectsForThreshold),
+            new_keys={p: k for p, k in self.born_keys.items() if p in used},
+        )
+
+    def create_objects(self) -> None:
+        """New domains (DomainAdd) and accounts (AccountAdd, or created by DomainAdd)."""
+        pending_domains = [n for n in self.target_domains if n not in self.sim.Domains]
+        pending_accounts = [n for n in self.target_accounts if n not in self.sim.Accounts]
+        while pending_domains or pending_accounts:
+            progress = False
+            for name in list(pending_accounts):
+                first = self._first_address(name, in_existing_domain=True)
+                if first is not None:
+                    self.do(AccountAdd(name, first), account_id(name), "create")
+                    pending_accounts.remove(name)
+                    progress = True
+            for name in list(pending_domains):
+                op = self._domain_add(name)
+                if op is None:
+                    continue
+                creates = (account_id(op.account),) if op.localpart else ()
+                self.do(op, domain_id(name), "create", creates=creates)
+                pending_domains.remove(name)
+                if op.localpart:
+                    pending_accounts.remove(op.account)
+                progress = True
+            if not progress:
+                what = [domain_id(n) for n in pending_domains] + [account_id(n) for n in pending_accounts]
+                raise PlanError(
+                    "cannot create " + ", ".join(what) + ": mox's AccountAdd needs a first address "
+                    "(not a catchall) in an existing domain, and DomainAdd needs an existing account "
+                    "or one that gets an address in the new domain"
+                )
+
+    def _first_address(self, account: str, *, in_existing_domain: bool, domain: str | None = None) -> str | None:
+        for key in sorted(self.target_accounts[account].Destinations):
+            if key.startswith("@"):
+                continue
+            try:
+                addr = parse_address(key)
+            except ParseError:
+                continue
+            dname = addr.domain.name()
+            if domain is not None and dname != domain:
+                continue
+            if in_existing_domain and dname not in self.sim.Domains:
+                continue
+            return key
+        return None
+
+    def _domain_add(self, name: str) -> DomainAdd | None:
+        target = self.target_domains[name]
+        reports = self.desired.Domains[name].ReportsAccount or self.inp.static.Postmaster.Account
+        if reports in self.sim.Accounts:
+            return DomainAdd(name, reports, disabled=target.Disabled)
+        if reports in self.target_accounts:
+            first = self._first_address(reports, in_existing_domain=False, domain=name)
+            if first is not None:
+                return DomainAdd(name, reports, localpart=first.rsplit("@", 1)[0], disabled=target.Disabled)
+        return None
+
+    def addresses_added_or_moved(self) -> None:
+        owner = {_canon(self.sim, k): acc for acc, a in self.sim.Accounts.items() for k in a.Destinations}
+        for name, target in self.target_accounts.items():
+            for key in sorted(target.Destinations):
+                canon = _canon(self.sim, key)
+                current = owner.get(canon)
+                if current == name:
+                    continue
+                if current is not None and current in self.sim.Accounts:
+                    self._remove_address(current, canon)
+                self.do(AddressAdd(key, name), account_id(name), "update")
+                owner[canon] = name
+
+    def _remove_address(self, account: str, canon: str) -> None:
+        """AddressRemove, or (for a key mox itself cannot remove: not canonical) AccountSave."""
+        acc = self.sim.Accounts[account]
+        if canon in acc.Destinations:
+            self.do(AddressRemove(canon), account_id(account), "update")
+            return
+        keys = [k for k in acc.Destinations if _canon(self.sim, k) == canon]
+        dests = {k: v for k, v in acc.Destinations.items() if k not in keys}
+        self.do(AccountSave(account, {"Destinations": dests}), account_id(account), "update")
+
+    def dkim_added(self) -> None:
+        for name, target in self.target_domains.items():
+            live = self.sim.Domains[name].DKIM.Selectors
+            for sel, want in sorted(target.DKIM.Selectors.items()):
+                if sel in live or want.PrivateKeyFile:
+                    continue  # existing, or an adopted key file (DKIMSave below)
+                desired_sel = (self.desired.Domains[name].DKIM or None)
+                algorithm = "rsa"
+                if desired_sel is not None and sel in desired_sel.Selectors:
+                    algorithm = desired_sel.Selectors[sel].Algorithm or "rsa"
+                self.do(
+                    DKIMAdd(
+                        name, sel, algorithm=algorithm, hash=want.Hash or "sha256",
+                        header_relaxed=want.Canonicalization.HeaderRelaxed,
+                        body_relaxed=want.Canonicalization.BodyRelaxed,
+                        seal=not want.DontSealHeaders, headers=tuple(want.Headers),
+                        lifetime=_lifetime(want.Expiration),
+                    ),
+                    domain_id(name), "update",
+                )
+
+    def _target_dkim(self, name: str) -> mc.DKIM:
+        """The target DKIM with key files filled in from the simulation where the target leaves them open."""
+        target = self.target_domains[name].DKIM
+        live = self.sim.Domains[name].DKIM.Selectors
+        sels = {}
+        for sel, want in target.Selectors.items():
+            if not want.PrivateKeyFile and sel in live:
+                want = replace(want, PrivateKeyFile=live[sel].PrivateKeyFile)
+            sels[sel] = want
+        return replace(target, Selectors=sels)
+
+    def fields_saved(self) -> None:
+        for name in self.target_domains:
+            cur = self.sim.Domains[name]
+            raw = self.target_domains[name].DKIM
+            filled = self._target_dkim(name)
+            keep = {s: v for s, v in filled.Selectors.items() if s in cur.DKIM.Selectors or v.PrivateKeyFile}
+            have = {s: v for s, v in cur.DKIM.Selectors.items() if s in keep}
+            if have != keep or cur.DKIM.Sign != filled.Sign:
+                # The operation names key files only where the desired state does (adoption):
+                # generated keys get their names at apply time, so "" = keep the selector's key.
+                self.do(DKIMSave(name, {s: raw.Selectors[s] for s in keep}, filled.Sign), domain_id(name), "update")
+            changed = self._changed_fields(self.sim.Domains[name], self.target_domains[name],
+                                           skip=("DKIM", "Aliases"))
+            if changed:
+                self.do(DomainSave(name, changed), domain_id(name), "update")
+        for name, account in self.target_accounts.items():
+            changed = self._changed_fields(self.sim.Accounts[name], account, skip=("Destinations",))
+            acc = self.sim.Accounts[name]
+            wanted = {_canon(self.sim, k): v for k, v in account.Destinations.items()}
+            dests = {k: wanted.get(_canon(self.sim, k), v) for k, v in acc.Destinations.items()}
+            if dests != dict(acc.Destinations):
+                changed["Destinations"] = dests
+            if changed:
+                self.do(AccountSave(name, changed), account_id(name), "update")
+
+    @staticmethod
+    def _changed_fields(cur: Any, target: Any, skip: Iterable[str]) -> dict[str, Any]:
+        skipped = set(skip)
+        return {
+            f.name: getattr(target, f.name)
+            for f in dataclasses.fields(target)
+            if f.name not in skipped and getattr(cur, f.name) != getattr(target, f.name)
+        }
+
+    def aliases(self) -> None:
+        for name, target in self.target_domains.items():
+            oid = domain_id(name)
+            cur = self.sim.Domains[name].Aliases
+            for key, want in sorted(target.Aliases.items()):
+                address = f"{key}@{name}"
+                have = cur.get(key)
+                if have is None:
+                    self.do(AliasAdd(address, tuple(want.Addresses), want.PostPublic, want.ListMembers,
+                                     want.AllowMsgFrom), oid, "update")
+                    continue
+                flags = {
+                    "post_public": want.PostPublic if want.PostPublic != have.PostPublic else None,
+                    "list_members": want.ListMembers if want.ListMembers != have.ListMembers else None,
+                    "allow_msg_from": want.AllowMsgFrom if want.AllowMsgFrom != have.AllowMsgFrom else None,
+                }
+                if any(v is not None for v in flags.values()):
+                    self.do(AliasUpdate(address, **flags), oid, "update")
+                add = tuple(m for m in want.Addresses if m not in have.Addresses)
+                if add:
+                    self.do(AliasAddressesAdd(address, add), oid, "update")
+                drop = tuple(m for m in have.Addresses if m not in want.Addresses)
+                if drop:
+                    self.do(AliasAddressesRemove(address, drop), oid, "update")
+            for key in sorted(set(cur) - set(target.Aliases)):
+                self.do(AliasRemove(f"{key}@{name}"), oid, "update")
+
+    def addresses_removed(self) -> None:
+        for name, target in self.target_accounts.items():
+            wanted = {_canon(self.sim, k) for k in target.Destinations}
+            for key in sorted(self.sim.Accounts[name].Destinations):
+                canon = _canon(self.sim, key)
+                if canon not in wanted:
+                    self._remove_address(name, canon)
+
+    def dkim_removed(self) -> None:
+        for name, target in self.target_domains.items():
+            for sel, conf in sorted(self.sim.Domains[name].DKIM.Selectors.items()):
+                if sel not in target.DKIM.Selectors:
+                    text = ""
+                    if conf.PrivateKeyFile in self.born_keys:
+                        text = f"drop DomainAdd's default DKIM selector {sel} of {name} (its key is never generated)"
+                    self.do(DKIMRemove(name, sel), domain_id(name), "update", text=text)
+
+    def drop_account_references(self, account: str, dropping: list[str]) -> None:
+        """Nothing to do but explain: references from kept objects make AccountRemove fail."""
+        for dname, d in self.sim.Domains.items():
+            if dname in dropping:
+                continue
+            for what, rep in (("DMARC", d.DMARC), ("TLSRPT", d.TLSRPT)):
+                if rep is not None and rep.Account == account:
+                    raise PlanError(
+                        f"cannot remove account {account}: domain {dname} sends its {what} reports to it; "
+                        f"give the domain another ReportsAccount first"
+                    )
+
+    def global_settings(self) -> None:
+        fields: dict[str, Any] = {}
+        if self.desired.Routes is not None:
+            routes = self.desired.to_dynamic(self.inp.static, self.sim, self.inp.now).Routes
+            if routes != self.sim.Routes:
+                fields["Routes"] = routes
+        if self.desired.MonitorDNSBLs is not None and tuple(self.desired.MonitorDNSBLs) != self.sim.MonitorDNSBLs:
+            fields["MonitorDNSBLs"] = tuple(self.desired.MonitorDNSBLs)
+        if fields:
+            self.do(ConfigSave(fields), "config", "update")
+
+    def residuals(self) -> None:
+        """Whatever the targeted operations left different (e.g. alias member order)."""
+        for name in self.target_domains:
+            target = replace(self.target_domains[name], DKIM=self._target_dkim(name))
+            changed = self._changed_fields(self.sim.Domains[name], target, skip=("DKIM",))
+            if changed:
+                self.do(DomainSave(name, changed), domain_id(name), "update")
+
+    def check_converged(self) -> None:
+        for name in self.target_domains:
+            want = replace(self.target_domains[name], DKIM=self._target_dkim(name))
+            if self.sim.Domains.get(name) != want:
+                raise PlanError(f"internal error: the plan does not reach the desired state of domain {name}")
+        for name, account in self.target_accounts.items():
+            have = self.sim.Accounts.get(name)
+            if have is None or self._changed_fields(have, account, skip=("Destinations",)) or (
+                {_canon(self.sim, k) for k in have.Destinations}
+                != {_canon(self.sim, k) for k in account.Destinations}
+            ):
+                raise PlanError(f"internal error: the plan does not reach the desired state of account {name}")
+
+
+def plan_to_json(plan: Plan, *, source: Mapping[str, Any] | None, live_path: str, live_digest: str,
+                 desired_digest: str | None = None) -> dict[str, Any]:
+    """The versioned plan document (docs/plan-format.md)."""
+    c = plan.counts()
+    return {
+        "version": PLAN_VERSION,
+        "source": dict(source) if source else None,
+        "desired_digest": desired_digest,
+        "live": {"path": live_path, "sha256": live_digest},
+        "summary": {"create": c["create"], "update": c["update"], "delete": c["delete"],
+                    "objects": len(plan.objects()), "text": plan.summary()},
+        "changes": [s.to_json() for s in plan.steps],
+        "unmanaged": list(plan.unmanaged),
+        "blocked": list(plan.blocked),
+        "inventory_after": sorted(plan.inventory_after),
+        "safety": plan.safety(),
+        "changed_domains": plan.changed_domains(),
+        "checksum": plan.checksum(),
+    }
