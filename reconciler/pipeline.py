@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import json
 import logging
 import os
 from collections.abc import Mapping
@@ -33,9 +32,9 @@ from reconciler.mox.dnsrecords import Report, records_for_plan
 from reconciler.mox.keyfiles import DKIMKey, KeyCache, load_dkim_private_key
 from reconciler.mox.live import ConfigPaths, LiveConfig, read_live, read_static
 from reconciler.mox.validate import validate_dynamic
+from reconciler.plan.document import PlanDocument, SourceInfo
 from reconciler.plan.inventory import Inventory, read_inventory, write_inventory, write_json_atomic
-from reconciler.plan.opcodec import op_from_json
-from reconciler.plan.planner import Plan, PlanInput, make_plan, plan_to_json, safety_problem
+from reconciler.plan.planner import Plan, PlanInput, make_plan, plan_document, safety_problem
 from reconciler.plan.render import DNSSection
 
 log = logging.getLogger(__name__)
@@ -76,13 +75,9 @@ class Prepared:
     source: Source | None
     inventory: Inventory
     plan: Plan
-    doc: dict[str, Any]
+    doc: PlanDocument
     static: mc.Static = field(default_factory=mc.Static)
     now: datetime | None = None  # the time the plan was simulated at (key names, policy IDs)
-
-
-def source_json(source: Source | None) -> dict[str, Any] | None:
-    return {**source.to_json(), "remote": source.remote} if source is not None else None
 
 
 class _PlannedKeys(KeyCache):
@@ -127,8 +122,8 @@ def prepare(paths: ConfigPaths, source: Source, *, now: datetime | None = None) 
     now = now or now_local()
     plan = make_plan(PlanInput(desired, live.static, live.dynamic, inventory, now, data_dir, account_dirs(data_dir)))
     check_result(plan, live.static, paths)
-    doc = plan_to_json(plan, source=source_json(source), live_path=str(paths.domains_conf),
-                       live_digest=live.digest, desired_digest=desired_digest(source.path))
+    doc = plan_document(plan, source=source, live_path=str(paths.domains_conf),
+                        live_digest=live.digest, desired_digest=desired_digest(source.path))
     return Prepared(paths, live, desired, source, inventory, plan, doc, live.static, now)
 
 
@@ -150,10 +145,9 @@ def prepare_base_ref(paths: ConfigPaths, source: Source, base_ref: str, *, now: 
     base_live = base.to_dynamic(static, None, when)
     inventory = Inventory.of([f"domain/{d}" for d in base.Domains] + [f"account/{a}" for a in base.Accounts])
     plan = make_plan(PlanInput(head, static, base_live, inventory, when))
-    doc = plan_to_json(plan, source=source_json(source), live_path=f"(desired state at {base_ref})",
-                       live_digest=hashlib.sha256(base_ref.encode()).hexdigest(),
-                       desired_digest=desired_digest(source.path))
-    doc["base_ref"] = base_ref
+    doc = plan_document(plan, source=source, live_path=f"(desired state at {base_ref})",
+                        live_digest=hashlib.sha256(base_ref.encode()).hexdigest(),
+                        desired_digest=desired_digest(source.path), base_ref=base_ref)
     return Prepared(paths, None, head, source, inventory, plan, doc, static)
 
 
@@ -191,27 +185,27 @@ class Outcome:
     batch: BatchResult | None
     inventory_changed: bool
     reports: tuple[Path, ...]
-    doc: Mapping[str, Any]
+    doc: PlanDocument
 
 
-def check_safety(doc: Mapping[str, Any], *, force: bool) -> None:
-    problem = safety_problem(doc["safety"], doc.get("blocked", []))
+def check_safety(doc: PlanDocument, *, force: bool) -> None:
+    problem = safety_problem(doc.safety, doc.blocked)
     if problem and not force:
         raise UnsafePlan(problem)
 
 
-def _finish(paths: ConfigPaths, ops: tuple[Operation, ...], doc: Mapping[str, Any], *, force: bool,
+def _finish(paths: ConfigPaths, ops: tuple[Operation, ...], doc: PlanDocument, *, force: bool,
             reports_dir: Path | None, verify: bool, now: datetime | None,
             progress: Progress | None = None) -> Outcome:
     check_safety(doc, force=force)
     batch = apply_batch(paths, ops, now=now, verify=verify, progress=progress) if ops else None
-    after = Inventory.of(doc["inventory_after"])
+    after = Inventory.of(doc.inventory_after)
     before = read_inventory(paths.config_dir)
-    src = doc.get("source") or {}
+    commit = doc.source.commit if doc.source is not None else None
     if after != before:
-        write_inventory(paths.config_dir, after, src.get("commit") if isinstance(src, dict) else None)
+        write_inventory(paths.config_dir, after, commit.model_dump(mode="json") if commit is not None else None)
     written: list[Path] = []
-    domains = list(doc.get("changed_domains", []))
+    domains = list(doc.changed_domains)
     if batch is not None:
         out = reports_dir or reports_dir_default(paths)
         live = read_live(paths)
@@ -224,21 +218,21 @@ def _finish(paths: ConfigPaths, ops: tuple[Operation, ...], doc: Mapping[str, An
 APPLY_REPORT = "last-apply.json"
 
 
-def _write_apply_report(out: Path, doc: Mapping[str, Any], batch: BatchResult, live: LiveConfig,
+def _write_apply_report(out: Path, doc: PlanDocument, batch: BatchResult, live: LiveConfig,
                         records: list[Path]) -> Path:
     """The artifact of an apply: which commit was applied, what was done, and the DNS reports."""
     report = {
         "version": 1,
         "time": now_local().isoformat(),
-        "source": doc.get("source"),
-        "live": {"path": str(live.paths.domains_conf), "sha256_before": doc["live"]["sha256"],
+        "source": doc.source.model_dump(mode="json") if doc.source is not None else None,
+        "live": {"path": str(live.paths.domains_conf), "sha256_before": doc.live.sha256,
                  "sha256_after": live.digest},
-        "summary": doc["summary"]["text"],
-        "operations": [c["description"] for c in doc["changes"]],
+        "summary": doc.summary.text,
+        "operations": [c.description for c in doc.changes],
         "keys_created": list(batch.keys_created),
         "keys_retired": list(batch.keys_retired),
         "notes": list(batch.notes),
-        "changed_domains": list(doc.get("changed_domains", [])),
+        "changed_domains": list(doc.changed_domains),
         "dns_reports": [p.name for p in records],
     }
     path = out / APPLY_REPORT
@@ -254,75 +248,73 @@ def apply_prepared(prepared: Prepared, *, force: bool = False, reports_dir: Path
                    reports_dir=reports_dir, verify=verify, now=now or prepared.now, progress=progress)
 
 
-def load_plan_ops(doc: Mapping[str, Any]) -> tuple[Operation, ...]:
-    return tuple(op_from_json(c["operation"]) for c in doc["changes"])
-
-
-def check_fresh(paths: ConfigPaths, doc: Mapping[str, Any], source: str | None = None) -> None:
+def check_fresh(paths: ConfigPaths, doc: PlanDocument, source: str | None = None) -> None:
     """Refuse a saved plan whose live config or source changed since it was made.
 
     The source is resolved again (`source`, or the location the plan recorded; a remote at the
     same ref, so a branch that moved makes the plan stale) and its commit and files compared.
     """
-    if doc.get("base_ref"):
+    if doc.base_ref:
         raise StalePlan("this plan was made with --base-ref (against the desired state, not a live "
                         "config): it cannot be applied")
     live = read_live(paths)
-    want = doc["live"]["sha256"]
+    want = doc.live.sha256
     if live.digest != want:
         raise StalePlan(
             f"stale plan: {paths.domains_conf} changed since the plan was made (sha256 {live.digest[:12]}, "
             f"plan was made against {want[:12]}); make a new plan"
         )
-    src = doc.get("source")
-    if not src:
+    src = doc.source
+    if src is None:
         return
-    location = source or str(src.get("location") or "")
-    commit = src.get("commit") or {}
+    location = source or src.location
+    commit = src.commit
     try:
-        # A local location is the desired-state directory itself; a remote one needs its subdir.
-        subdir = (src.get("subdir") or None) if src.get("remote") else None
-        now_src = resolve_source(location, ref=src.get("ref"), subdir=subdir)
+        now_src = _resolve_again(src, location)
     except ReconcilerError as e:
         raise StalePlan(f"stale plan: cannot re-read its source {location}: {e}") from None
-    if commit and (now_src.commit is None or now_src.commit.sha != commit.get("sha")):
+    if commit is not None and (now_src.commit is None or now_src.commit.sha != commit.sha):
         new = now_src.commit.sha[:12] if now_src.commit is not None else "(none)"
         raise StalePlan(
-            f"stale plan: the source moved from commit {str(commit.get('sha'))[:12]} to {new}; "
+            f"stale plan: the source moved from commit {commit.sha[:12]} to {new}; "
             "make a new plan"
         )
-    digest = doc.get("desired_digest")
+    digest = doc.desired_digest
     if digest and desired_digest(now_src.path) != digest:
         raise StalePlan("stale plan: the desired-state files changed since the plan was made; make a new plan")
 
 
-def apply_plan_doc(paths: ConfigPaths, doc: Mapping[str, Any], *, source: str | None = None,
+def _resolve_again(src: SourceInfo, location: str) -> Source:
+    """The plan's source as it is now: the same location and ref (a local location is the
+    desired-state directory itself; a remote one needs its subdir)."""
+    return resolve_source(location, ref=src.ref, subdir=(src.subdir or None) if src.remote else None)
+
+
+def apply_plan_doc(paths: ConfigPaths, doc: PlanDocument, *, source: str | None = None,
                    force: bool = False, reports_dir: Path | None = None, verify: bool = False,
                    now: datetime | None = None, progress: Progress | None = None) -> Outcome:
-    """`apply --plan FILE`: exactly the operations that were reviewed, if nothing moved since."""
-    if doc.get("version") != 1:
-        raise StalePlan(f"plan file version {doc.get('version')!r} is not supported (expected 1)")
+    """`apply --plan FILE` (`doc` from `read_plan_file`): exactly the operations that were
+    reviewed, if nothing moved since."""
     check_fresh(paths, doc, source)
-    ops = load_plan_ops(doc)
-    if "<redacted>" in json.dumps(doc["changes"]):
+    ops = doc.operations
+    if doc.has_redacted_secrets():
         ops = _unredacted_ops(paths, doc, source, now)
     return _finish(paths, ops, doc, force=force, reports_dir=reports_dir, verify=verify, now=now,
                    progress=progress)
 
 
-def _unredacted_ops(paths: ConfigPaths, doc: Mapping[str, Any], source: str | None,
+def _unredacted_ops(paths: ConfigPaths, doc: PlanDocument, source: str | None,
                     now: datetime | None) -> tuple[Operation, ...]:
     """The plan file shows secrets (webhook Authorization) as <redacted>; replaying that would
     write "<redacted>" into domains.conf. Re-plan from the (unchanged) source and use its
     operations when they are the reviewed ones (same checksum)."""
-    src = doc.get("source") or {}
-    location = source or str(src.get("location") or "")
+    src = doc.source
+    location = source or (src.location if src is not None else "")
     if not location:
         raise StalePlan("this plan contains redacted secrets and names no source to read them from; "
                         "apply from the source instead")
-    subdir = (src.get("subdir") or None) if src.get("remote") else None  # see check_fresh
-    fresh = prepare(paths, resolve_source(location, ref=src.get("ref"), subdir=subdir), now=now)
-    if fresh.doc["checksum"] != doc.get("checksum"):
+    fresh = prepare(paths, _resolve_again(src, location) if src is not None else resolve_source(location), now=now)
+    if fresh.doc.checksum != doc.checksum:
         raise StalePlan("stale plan: re-planning from the source (to read redacted secrets) gives other "
                         "operations; make a new plan")
     return fresh.plan.operations

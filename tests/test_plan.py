@@ -26,7 +26,7 @@ from reconciler.mox import sconf
 from reconciler.mox.admin import Context
 from reconciler.mox.config import Dynamic, Static
 from reconciler.plan.inventory import Inventory
-from reconciler.plan.planner import Plan, PlanError, PlanInput, make_plan, plan_to_json
+from reconciler.plan.planner import Plan, PlanError, PlanInput, make_plan, plan_document
 
 GOLDEN = Path(__file__).parent / "fixtures" / "golden"
 NOW = datetime(2026, 12, 1, 10, 0, 0, tzinfo=UTC)
@@ -250,8 +250,8 @@ def big_change() -> dict[str, Any]:
 def test_same_input_same_plan() -> None:
     a, b = plan(big_change()), plan(big_change())
     assert a.steps == b.steps and a.checksum() == b.checksum()
-    ja = plan_to_json(a, source=None, live_path="domains.conf", live_digest="0" * 64)
-    jb = plan_to_json(b, source=None, live_path="domains.conf", live_digest="0" * 64)
+    ja = plan_document(a, source=None, live_path="domains.conf", live_digest="0" * 64)
+    jb = plan_document(b, source=None, live_path="domains.conf", live_digest="0" * 64)
     assert ja == jb
     refold_is_empty(big_change(), a)
 

@@ -30,6 +30,7 @@ from reconciler.cli.main import main
 from reconciler.mox import sconf
 from reconciler.mox.config import Account, Dynamic
 from reconciler.mox.live import locate, read_live
+from reconciler.plan.document import PlanDocument, checksum_of
 from reconciler.plan.render import render_markdown, render_text
 
 from .conftest import GOLDEN_STEPS, build_step_config
@@ -126,7 +127,7 @@ def test_markdown_is_a_github_table(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         # exactly 3 cells: unescaped pipes only as separators (the description has an escaped one)
         cells = re.split(r"(?<!\\)\|", row)
         assert len(cells) == 5 and cells[0] == "" and cells[-1] == "", row
-    piped = {**doc, "changes": [{**doc["changes"][0], "description": "a | b"}]}
+    piped = PlanDocument.model_validate({**doc, "changes": [{**doc["changes"][0], "description": "a | b"}]})
     assert "| a \\| b |" in render_markdown(piped)
     assert "**(destructive)**" in out  # the account removal
     assert "<details><summary>example.net (" in out and "generated at apply" in out  # placeholders
@@ -136,18 +137,21 @@ def test_markdown_is_a_github_table(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_no_changes_renderings(tmp_path: Path) -> None:
     paths = locate(str(build_step_config(GOLDEN_STEPS[1], tmp_path / "mox")))
     live = read_live(paths)
-    doc: dict[str, Any] = {
+    doc = PlanDocument.model_validate({
         "version": 1, "source": None, "live": {"path": "domains.conf", "sha256": live.digest},
         "summary": {"create": 0, "update": 0, "delete": 0, "objects": 0,
                     "text": "No changes. The live config matches the desired state."},
         "changes": [], "unmanaged": ["domain/x.example"], "blocked": [],
-    }
+        "desired_digest": None, "inventory_after": [], "changed_domains": [], "checksum": checksum_of([]),
+        "safety": {"managed": 0, "touched": 0, "max_change_share": 0.3, "min_objects": 10},
+    })
     md = render_markdown(doc)
     assert "**No changes.**" in md and "| | object |" not in md and "- `domain/x.example`" in md
     txt = render_text(doc)
     assert txt.endswith("Unmanaged, left alone: domain/x.example\nNo changes. The live config matches the desired state.\n")
-    assert "\x1b[" not in txt and "\x1b[" not in render_text({**doc, "blocked": ["b"]})
-    assert "\x1b[31;1m! blocked: b" in render_text({**doc, "blocked": ["b"]}, color=True)
+    blocked = doc.model_copy(update={"blocked": ["b"]})
+    assert "\x1b[" not in txt and "\x1b[" not in render_text(blocked)
+    assert "\x1b[31;1m! blocked: b" in render_text(blocked, color=True)
 
 
 # -- every documented field on a real plan ------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,9 +11,9 @@ from typing import Any
 
 from reconciler.apply.batch import Progress
 from reconciler.cli.source_args import add_source_options, resolve_from_args
-from reconciler.errors import ReconcilerError
 from reconciler.mox.live import locate
 from reconciler.pipeline import Outcome, apply_plan_doc, apply_prepared, prepare
+from reconciler.plan.document import read_plan_file
 from reconciler.plan.render import render_text
 
 
@@ -87,12 +86,9 @@ def report(outcome: Outcome) -> None:
 def run(args: argparse.Namespace) -> int:
     paths = locate(args.config)
     if args.plan:
-        try:
-            doc = json.loads(args.plan.read_text())
-        except (OSError, ValueError) as e:
-            raise ReconcilerError(f"{args.plan}: cannot read plan file: {e}") from None
+        doc = read_plan_file(args.plan)
         sys.stdout.write(render_text(doc, color=sys.stdout.isatty()))
-        if doc["changes"] and not _confirm(args):
+        if doc.changes and not _confirm(args):
             print("Apply cancelled.")
             return 1
         source = args.source if args.source != "." else None

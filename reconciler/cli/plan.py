@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     doc = prepared.doc
     if args.out:
         tmp = args.out.with_name(f".{args.out.name}.tmp")
-        tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        tmp.write_text(doc.dumps())
         tmp.replace(args.out)
     render = FORMATS[args.format]
     if args.format == "markdown":

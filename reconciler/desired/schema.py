@@ -2,6 +2,7 @@
 
 Run `python -m reconciler.desired.schema` after changing reconciler/desired/models.py; a test fails while the
 committed file is out of date. Editors use the schema through the `yaml-language-server` modeline.
+`render_schema` and `write_schema` serve every published schema (the plan's too).
 """
 
 from __future__ import annotations
@@ -10,25 +11,38 @@ import json
 import sys
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from reconciler.desired.models import DesiredState
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "desired-state.schema.json"
-SCHEMA_ID = "https://github.com/mox-reconciler/mox-reconciler/schemas/desired-state.schema.json"
+SCHEMAS_DIR = Path(__file__).resolve().parent.parent.parent / "schemas"
+SCHEMA_PATH = SCHEMAS_DIR / "desired-state.schema.json"
+SCHEMA_BASE = "https://github.com/mox-reconciler/mox-reconciler/schemas/"
+SCHEMA_ID = SCHEMA_BASE + SCHEMA_PATH.name
 
 
-def render() -> str:
-    """The schema text, deterministic (sorted keys), with a trailing newline."""
-    schema = DesiredState.model_json_schema()
-    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
+def render_schema(model: type[BaseModel], schema_id: str) -> str:
+    """A model's JSON schema text, deterministic (sorted keys), with a trailing newline."""
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": schema_id,
+              **model.model_json_schema()}
     return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
+def write_schema(text: str, default: Path, argv: list[str] | None) -> int:
+    """Write a schema to the path given on the command line, else to `default`."""
     args = sys.argv[1:] if argv is None else argv
-    target = Path(args[0]) if args else SCHEMA_PATH
-    target.write_text(render(), encoding="utf-8")
+    target = Path(args[0]) if args else default
+    target.write_text(text, encoding="utf-8")
     print(f"wrote {target}")
     return 0
+
+
+def render() -> str:
+    return render_schema(DesiredState, SCHEMA_ID)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return write_schema(render(), SCHEMA_PATH, argv)
 
 
 if __name__ == "__main__":

@@ -146,7 +146,7 @@ def reconcile_once(opts: WatchOptions, book: StatusBook, trigger: str = "once", 
         check_safety(prepared.doc, force=opts.force)
         stage = "apply"
         outcome = apply_prepared(prepared, force=opts.force, reports_dir=opts.reports_dir)
-        managed = _managed(list(outcome.doc["inventory_after"]))
+        managed = _managed(outcome.doc.inventory_after)
         stage = "done"
         if outcome.batch is None:
             if outcome.inventory_changed:

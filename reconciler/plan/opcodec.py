@@ -52,8 +52,17 @@ def decode(tp: Any, value: Any) -> Any:
     if origin in (dict, Mapping) or origin is typing.get_origin(Mapping[str, str]):
         return {k: decode(args[1], v) for k, v in value.items()}
     if tp is float:
+        _expect(value, (int, float), tp)
         return float(value)
+    if tp in (bool, int, str):
+        _expect(value, tp, tp)
     return value
+
+
+def _expect(value: Any, types_: type | tuple[type, ...], tp: type) -> None:
+    """Refuse a JSON value of the wrong type (a bool is not a number here, as in Go)."""
+    if not isinstance(value, types_) or (isinstance(value, bool) and tp is not bool):
+        raise TypeError(f"expected {tp.__name__}, found {type(value).__name__} {value!r}")
 
 
 def op_from_json(data: Mapping[str, Any]) -> Operation:
@@ -64,19 +73,26 @@ def op_from_json(data: Mapping[str, Any]) -> Operation:
     if cls is None:
         raise PlanFileError(f"unknown operation {name!r}")
     hints = _hints(cls)
+    missing = [f.name for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+               if f.name not in data and f.default is f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise PlanFileError(f"{name}: missing argument(s) {', '.join(missing)}")
     kwargs: dict[str, Any] = {}
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         if f.name not in data:
             continue
         raw = data[f.name]
-        if f.name == "fields" and name in _SAVED_TYPE:
-            field_types = _hints(_SAVED_TYPE[name])
-            unknown = set(raw) - set(field_types)
-            if unknown:
-                raise PlanFileError(f"{name}: unknown field(s) {', '.join(sorted(unknown))}")
-            kwargs[f.name] = {k: decode(field_types[k], v) for k, v in raw.items()}
-        else:
-            kwargs[f.name] = decode(hints[f.name], raw)
+        try:
+            if f.name == "fields" and name in _SAVED_TYPE:
+                field_types = _hints(_SAVED_TYPE[name])
+                unknown = set(raw) - set(field_types)
+                if unknown:
+                    raise PlanFileError(f"{name}: unknown field(s) {', '.join(sorted(unknown))}")
+                kwargs[f.name] = {k: decode(field_types[k], v) for k, v in raw.items()}
+            else:
+                kwargs[f.name] = decode(hints[f.name], raw)
+        except (TypeError, ValueError, AttributeError) as e:  # a value of the wrong JSON type
+            raise PlanFileError(f"{name}.{f.name}: not a valid value ({type(e).__name__}: {e})") from None
     try:
         return cls(**kwargs)
     except TypeError as e:

@@ -24,8 +24,6 @@ Phases (the order is the dependency order):
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -33,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.desired.models import DesiredState
+from reconciler.desired.source import Source
 from reconciler.errors import REPORTED, ReconcilerError, UnsafePlan
 from reconciler.mox import config as mc
 from reconciler.mox.admin import (
@@ -61,9 +60,18 @@ from reconciler.mox.admin import (
 from reconciler.mox.config import Dynamic, Static
 from reconciler.mox.golang import GoSyntaxError, parse_duration
 from reconciler.mox.names import ParseError, parse_address, parse_domain
+from reconciler.plan.document import (
+    Action,
+    Change,
+    LiveInfo,
+    OperationSpec,
+    PlanDocument,
+    Safety,
+    SourceInfo,
+    Summary,
+    checksum_of,
+)
 from reconciler.plan.inventory import Inventory, account_id, domain_id
-
-PLAN_VERSION = 1
 
 
 class PlanError(ReconcilerError):
@@ -76,7 +84,7 @@ class Step:
 
     op: Operation
     object: str  # domain/<name> or account/<name> or config
-    action: str  # create | update | delete
+    action: Action
     creates: tuple[str, ...] = ()  # objects this step creates besides `object` (DomainAdd's account)
     text: str = ""  # replaces the operation's own description where the plan knows better
 
@@ -87,10 +95,11 @@ class Step:
     def description(self) -> str:
         return self.text or self.op.describe()
 
-    def to_json(self) -> dict[str, Any]:
-        return {"object": self.object, "action": self.action, "creates": list(self.creates),
-                "destructive": self.destructive, "description": self.description(),
-                "operation": self.op.to_json()}
+    def change(self) -> Change:
+        """The step as the plan document shows it."""
+        return Change(object=self.object, action=self.action, creates=list(self.creates),
+                      destructive=self.destructive, description=self.description(),
+                      operation=OperationSpec.of(self.op))
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,19 +124,19 @@ class Plan:
         return not self.steps
 
     def counts(self) -> dict[str, int]:
-        c = {"create": 0, "update": 0, "delete": 0}
+        c = {str(a): 0 for a in Action}
         for s in self.steps:
             c[s.action] += 1
         return c
 
-    def objects(self, action: str | None = None) -> list[str]:
+    def objects(self, action: Action | None = None) -> list[str]:
         """Objects touched by the plan (each once, in plan order), optionally by action."""
-        seen: dict[str, str] = {}
+        seen: dict[str, Action] = {}
         for s in self.steps:
-            for obj, act in ((s.object, s.action), *((c, "create") for c in s.creates)):
+            for obj, act in ((s.object, s.action), *((c, Action.CREATE) for c in s.creates)):
                 prev = seen.get(obj)
                 # an object created or deleted in this plan counts as that, not as updated
-                if prev is None or prev == "update":
+                if prev is None or prev is Action.UPDATE:
                     seen[obj] = act
         return [o for o, a in seen.items() if action is None or a == action]
 
@@ -143,20 +152,19 @@ class Plan:
         if self.empty:
             return "No changes. The live config matches the desired state."
         n = len(self.steps)
-        return (f"Plan: {len(self.objects('create'))} to add, {len(self.objects('update'))} to change, "
-                f"{len(self.objects('delete'))} to remove ({n} operation{'s' if n != 1 else ''}).")
+        return (f"Plan: {len(self.objects(Action.CREATE))} to add, {len(self.objects(Action.UPDATE))} to change, "
+                f"{len(self.objects(Action.DELETE))} to remove ({n} operation{'s' if n != 1 else ''}).")
 
     def checksum(self) -> str:
         """SHA-256 of the canonical JSON of the operations (what apply --plan replays)."""
-        blob = json.dumps([s.op.to_json() for s in self.steps], sort_keys=True, ensure_ascii=False)
-        return hashlib.sha256(blob.encode()).hexdigest()
+        return checksum_of([s.op.to_json() for s in self.steps])
 
-    def safety(self) -> dict[str, Any]:
+    def safety(self) -> Safety:
         """The numbers the safety threshold looks at (kept in the plan file)."""
         share, minimum = self.thresholds
         touched = [o for o in self.objects() if o in self.managed_before]
-        return {"managed": len(self.managed_before), "touched": len(touched),
-                "max_change_share": share, "min_objects": minimum}
+        return Safety(managed=len(self.managed_before), touched=len(touched),
+                      max_change_share=share, min_objects=minimum)
 
     def check_safety(self, *, force: bool = False) -> None:
         """Refuse (octoDNS-style) plans that change or remove too large a share of owned objects."""
@@ -165,14 +173,14 @@ class Plan:
             raise UnsafePlan(problem)
 
 
-def safety_problem(safety: Mapping[str, Any], blocked: Iterable[str]) -> str | None:
+def safety_problem(safety: Safety, blocked: Iterable[str]) -> str | None:
     """Why a plan needs --force, or None: unstated removals, or too large a share of change."""
     blocked = list(blocked)
     if blocked:
         return ("the plan implies removals that are not stated (re-run with --force to apply the rest):\n  "
                 + "\n  ".join(blocked))
-    managed, touched = int(safety["managed"]), int(safety["touched"])
-    share, minimum = float(safety["max_change_share"]), int(safety["min_objects"])
+    managed, touched = safety.managed, safety.touched
+    share, minimum = safety.max_change_share, safety.min_objects
     if managed == 0 or managed < minimum or touched / managed <= share:
         return None
     return (f"too much change: the plan changes or removes {touched} of {managed} managed objects "
@@ -237,7 +245,7 @@ class _Planner:
 
     # -- bookkeeping ------------------------------------------------------------------------------
 
-    def do(self, op: Operation, obj: str, action: str, *, creates: tuple[str, ...] = (), text: str = "") -> None:
+    def do(self, op: Operation, obj: str, action: Action, *, creates: tuple[str, ...] = (), text: str = "") -> None:
         try:
             eff = op.apply(self.sim, self.ctx)
         except REPORTED as e:
@@ -291,9 +299,9 @@ class _Planner:
         self.dkim_removed()
         for name in drop_accounts:
             self.drop_account_references(name, drop_domains)
-            self.do(AccountRemove(name), account_id(name), "delete")
+            self.do(AccountRemove(name), account_id(name), Action.DELETE)
         for name in drop_domains:
-            self.do(DomainRemove(name), domain_id(name), "delete")
+            self.do(DomainRemove(name), domain_id(name), Action.DELETE)
         self.global_settings()
         self.residuals()
         self.check_converged()
@@ -334,7 +342,7 @@ class _Planner:
             for name in list(pending_accounts):
                 first = self._first_address(name, in_existing_domain=True)
                 if first is not None:
-                    self.do(AccountAdd(name, first), account_id(name), "create")
+                    self.do(AccountAdd(name, first), account_id(name), Action.CREATE)
                     pending_accounts.remove(name)
                     progress = True
             for name in list(pending_domains):
@@ -342,7 +350,7 @@ class _Planner:
                 if op is None:
                     continue
                 creates = (account_id(op.account),) if op.localpart else ()
-                self.do(op, domain_id(name), "create", creates=creates)
+                self.do(op, domain_id(name), Action.CREATE, creates=creates)
                 pending_domains.remove(name)
                 if op.localpart:
                     pending_accounts.remove(op.account)
@@ -392,18 +400,18 @@ class _Planner:
                     continue
                 if current is not None and current in self.sim.Accounts:
                     self._remove_address(current, canon)
-                self.do(AddressAdd(key, name), account_id(name), "update")
+                self.do(AddressAdd(key, name), account_id(name), Action.UPDATE)
                 owner[canon] = name
 
     def _remove_address(self, account: str, canon: str) -> None:
         """AddressRemove, or (for a key mox itself cannot remove: not canonical) AccountSave."""
         acc = self.sim.Accounts[account]
         if canon in acc.Destinations:
-            self.do(AddressRemove(canon), account_id(account), "update")
+            self.do(AddressRemove(canon), account_id(account), Action.UPDATE)
             return
         keys = [k for k in acc.Destinations if _canon(self.sim, k) == canon]
         dests = {k: v for k, v in acc.Destinations.items() if k not in keys}
-        self.do(AccountSave(account, {"Destinations": dests}), account_id(account), "update")
+        self.do(AccountSave(account, {"Destinations": dests}), account_id(account), Action.UPDATE)
 
     def dkim_added(self) -> None:
         for name, target in self.target_domains.items():
@@ -423,7 +431,7 @@ class _Planner:
                         seal=not want.DontSealHeaders, headers=tuple(want.Headers),
                         lifetime=_lifetime(want.Expiration),
                     ),
-                    domain_id(name), "update",
+                    domain_id(name), Action.UPDATE,
                 )
 
     def _target_dkim(self, name: str) -> mc.DKIM:
@@ -447,11 +455,12 @@ class _Planner:
             if have != keep or cur.DKIM.Sign != filled.Sign:
                 # The operation names key files only where the desired state does (adoption):
                 # generated keys get their names at apply time, so "" = keep the selector's key.
-                self.do(DKIMSave(name, {s: raw.Selectors[s] for s in keep}, filled.Sign), domain_id(name), "update")
+                self.do(DKIMSave(name, {s: raw.Selectors[s] for s in keep}, filled.Sign), domain_id(name),
+                        Action.UPDATE)
             changed = self._changed_fields(self.sim.Domains[name], self.target_domains[name],
                                            skip=("DKIM", "Aliases"))
             if changed:
-                self.do(DomainSave(name, changed), domain_id(name), "update")
+                self.do(DomainSave(name, changed), domain_id(name), Action.UPDATE)
         for name, account in self.target_accounts.items():
             changed = self._changed_fields(self.sim.Accounts[name], account, skip=("Destinations",))
             acc = self.sim.Accounts[name]
@@ -460,7 +469,7 @@ class _Planner:
             if dests != dict(acc.Destinations):
                 changed["Destinations"] = dests
             if changed:
-                self.do(AccountSave(name, changed), account_id(name), "update")
+                self.do(AccountSave(name, changed), account_id(name), Action.UPDATE)
 
     @staticmethod
     def _changed_fields(cur: Any, target: Any, skip: Iterable[str]) -> dict[str, Any]:
@@ -480,7 +489,7 @@ class _Planner:
                 have = cur.get(key)
                 if have is None:
                     self.do(AliasAdd(address, tuple(want.Addresses), want.PostPublic, want.ListMembers,
-                                     want.AllowMsgFrom), oid, "update")
+                                     want.AllowMsgFrom), oid, Action.UPDATE)
                     continue
                 flags = {
                     "post_public": want.PostPublic if want.PostPublic != have.PostPublic else None,
@@ -488,15 +497,15 @@ class _Planner:
                     "allow_msg_from": want.AllowMsgFrom if want.AllowMsgFrom != have.AllowMsgFrom else None,
                 }
                 if any(v is not None for v in flags.values()):
-                    self.do(AliasUpdate(address, **flags), oid, "update")
+                    self.do(AliasUpdate(address, **flags), oid, Action.UPDATE)
                 add = tuple(m for m in want.Addresses if m not in have.Addresses)
                 if add:
-                    self.do(AliasAddressesAdd(address, add), oid, "update")
+                    self.do(AliasAddressesAdd(address, add), oid, Action.UPDATE)
                 drop = tuple(m for m in have.Addresses if m not in want.Addresses)
                 if drop:
-                    self.do(AliasAddressesRemove(address, drop), oid, "update")
+                    self.do(AliasAddressesRemove(address, drop), oid, Action.UPDATE)
             for key in sorted(set(cur) - set(target.Aliases)):
-                self.do(AliasRemove(f"{key}@{name}"), oid, "update")
+                self.do(AliasRemove(f"{key}@{name}"), oid, Action.UPDATE)
 
     def addresses_removed(self) -> None:
         for name, target in self.target_accounts.items():
@@ -513,7 +522,7 @@ class _Planner:
                     text = ""
                     if conf.PrivateKeyFile in self.born_keys:
                         text = f"drop DomainAdd's default DKIM selector {sel} of {name} (its key is never generated)"
-                    self.do(DKIMRemove(name, sel), domain_id(name), "update", text=text)
+                    self.do(DKIMRemove(name, sel), domain_id(name), Action.UPDATE, text=text)
 
     def drop_account_references(self, account: str, dropping: list[str]) -> None:
         """Nothing to do but explain: references from kept objects make AccountRemove fail."""
@@ -536,7 +545,7 @@ class _Planner:
         if self.desired.MonitorDNSBLs is not None and tuple(self.desired.MonitorDNSBLs) != self.sim.MonitorDNSBLs:
             fields["MonitorDNSBLs"] = tuple(self.desired.MonitorDNSBLs)
         if fields:
-            self.do(ConfigSave(fields), "config", "update")
+            self.do(ConfigSave(fields), "config", Action.UPDATE)
 
     def residuals(self) -> None:
         """Whatever the targeted operations left different (e.g. alias member order)."""
@@ -544,7 +553,7 @@ class _Planner:
             target = replace(self.target_domains[name], DKIM=self._target_dkim(name))
             changed = self._changed_fields(self.sim.Domains[name], target, skip=("DKIM",))
             if changed:
-                self.do(DomainSave(name, changed), domain_id(name), "update")
+                self.do(DomainSave(name, changed), domain_id(name), Action.UPDATE)
 
     def check_converged(self) -> None:
         for name in self.target_domains:
@@ -560,22 +569,23 @@ class _Planner:
                 raise PlanError(f"internal error: the plan does not reach the desired state of account {name}")
 
 
-def plan_to_json(plan: Plan, *, source: Mapping[str, Any] | None, live_path: str, live_digest: str,
-                 desired_digest: str | None = None) -> dict[str, Any]:
+def plan_document(plan: Plan, *, source: Source | None, live_path: str, live_digest: str,
+                  desired_digest: str | None = None, base_ref: str | None = None) -> PlanDocument:
     """The versioned plan document (docs/plan-format.md)."""
     c = plan.counts()
-    return {
-        "version": PLAN_VERSION,
-        "source": dict(source) if source else None,
-        "desired_digest": desired_digest,
-        "live": {"path": live_path, "sha256": live_digest},
-        "summary": {"create": c["create"], "update": c["update"], "delete": c["delete"],
-                    "objects": len(plan.objects()), "text": plan.summary()},
-        "changes": [s.to_json() for s in plan.steps],
-        "unmanaged": list(plan.unmanaged),
-        "blocked": list(plan.blocked),
-        "inventory_after": sorted(plan.inventory_after),
-        "safety": plan.safety(),
-        "changed_domains": plan.changed_domains(),
-        "checksum": plan.checksum(),
-    }
+    return PlanDocument(
+        version=1,
+        source=SourceInfo.of(source) if source is not None else None,
+        desired_digest=desired_digest,
+        live=LiveInfo(path=live_path, sha256=live_digest),
+        summary=Summary(create=c["create"], update=c["update"], delete=c["delete"],
+                        objects=len(plan.objects()), text=plan.summary()),
+        changes=[s.change() for s in plan.steps],
+        unmanaged=list(plan.unmanaged),
+        blocked=list(plan.blocked),
+        inventory_after=sorted(plan.inventory_after),
+        safety=plan.safety(),
+        changed_domains=plan.changed_domains(),
+        checksum=plan.checksum(),
+        base_ref=base_ref,
+    )

@@ -1,0 +1,287 @@
+"""The plan document, format version 1 (docs/plan-format.md), as types.
+
+One document passes through five stages: the planner builds it (`planner.plan_document`), the
+renderers draw it, `plan --out` writes it, `apply --plan` reads it back (`read_plan_file`: a
+wrong version, shape or operation is one message naming the file and the field), and apply
+reports it (last-apply.json, the watcher's status). `schemas/plan.schema.json` is generated
+from these models (`python -m reconciler.plan.schema`).
+
+Reading is strict about types (a number where a string belongs is an error, never coerced) and
+ignores fields it does not know: fields may be added within version 1 (docs/plan-format.md).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Sequence
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+)
+
+from reconciler.desired.source import Source
+from reconciler.mox.admin import OPERATIONS, Operation
+from reconciler.plan.opcodec import PlanFileError, op_from_json
+
+PLAN_VERSION = 1
+
+_HEX64 = r"^[0-9a-f]{64}$"
+_OPERATION_NAMES = tuple(sorted(cls.__name__ for cls in OPERATIONS))
+_OPERATION_ENUM: list[JsonValue] = [*_OPERATION_NAMES]
+
+
+class _Part(BaseModel):
+    """A part of the document: strict types, immutable, unknown fields ignored."""
+
+    model_config = ConfigDict(strict=True, frozen=True, extra="ignore", use_attribute_docstrings=True)
+
+
+class Action(StrEnum):
+    """What an operation does to its object (docs/plan-format.md, Change.action)."""
+
+    CREATE = "create"  # DomainAdd, AccountAdd
+    UPDATE = "update"  # everything else, including adding or removing a part of an object
+    DELETE = "delete"  # DomainRemove, AccountRemove
+
+
+class CommitInfo(_Part):
+    sha: str = Field(pattern=r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+    """Full commit id."""
+    author: str
+    """`Name <email>`."""
+    date: str
+    """Author date, ISO 8601 with offset."""
+    subject: str
+    """First line of the message."""
+    signed: bool | None
+    """`true` when the signature was verified (`--require-signed-commits`), else `null`."""
+
+
+class SourceInfo(_Part):
+    location: str
+    """The source as given: absolute path, or the URL of a remote with credentials removed."""
+    ref: str | None
+    """`--ref` as given (`null`: HEAD of a checkout, the default branch of a remote)."""
+    subdir: str
+    """Directory of the desired state inside the repository, `""` for the root."""
+    commit: CommitInfo | None
+    """The commit the desired state was read at; `null` for a plain directory outside git."""
+    dirty: bool
+    """A local checkout with uncommitted or untracked changes under the desired-state directory."""
+    remote: bool
+    """The source is a remote repository (cloned into the cache)."""
+
+    @classmethod
+    def of(cls, source: Source) -> SourceInfo:
+        c = source.commit
+        commit = CommitInfo(sha=c.sha, author=c.author, date=c.date, subject=c.subject, signed=c.signed) if c else None
+        return cls(location=source.location, ref=source.ref, subdir=source.subdir, commit=commit,
+                   dirty=source.dirty, remote=source.remote)
+
+
+class LiveInfo(_Part):
+    path: str
+    """Absolute path of `domains.conf` (with `--base-ref`: `(desired state at REF)`)."""
+    sha256: str = Field(pattern=_HEX64)
+    """SHA-256 of the bytes of `domains.conf` the plan was made from."""
+
+
+class Summary(_Part):
+    create: int = Field(ge=0)
+    update: int = Field(ge=0)
+    delete: int = Field(ge=0)
+    objects: int = Field(ge=0)
+    """Number of distinct objects touched."""
+    text: str
+    """The one-line summary, counting objects."""
+
+
+class OperationSpec(_Part):
+    """One of mox's admin primitives with its arguments, as `apply --plan` replays it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    version: Literal[1]
+    """The operation format: `1`."""
+    op: str = Field(json_schema_extra={"enum": _OPERATION_ENUM})
+    """The primitive's name; the other keys are its arguments."""
+
+    @field_validator("op")
+    @classmethod
+    def _known(cls, op: str) -> str:
+        if op not in _OPERATION_NAMES:
+            raise ValueError(f"unknown operation {op!r}")
+        return op
+
+    @classmethod
+    def of(cls, op: Operation) -> OperationSpec:
+        return cls.model_validate(op.to_json(), strict=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def decode(self) -> Operation:
+        """The operation as the typed primitive (raises PlanFileError naming what is wrong)."""
+        return op_from_json(self.to_json())
+
+
+class Change(_Part):
+    object: str
+    """`domain/<name>`, `account/<name>` or `config`."""
+    action: Action = Field(strict=False)
+    creates: list[str]
+    """Objects the operation creates besides `object`."""
+    destructive: bool
+    """The operation removes something that exists before this plan."""
+    description: str
+    """One line for humans."""
+    operation: OperationSpec
+
+
+class Safety(_Part):
+    """The numbers of the change threshold (needs --force: managed >= min_objects and
+    touched / managed > max_change_share)."""
+
+    managed: int = Field(ge=0)
+    """Owned objects that exist in the live config."""
+    touched: int = Field(ge=0)
+    """How many of those the plan changes or removes."""
+    max_change_share: float = Field(ge=0, le=1)
+    """`Policy.MaxChangeShare`."""
+    min_objects: int = Field(ge=0)
+    """`Policy.MinObjectsForThreshold`."""
+
+
+def checksum_of(operations: Sequence[dict[str, Any]]) -> str:
+    """SHA-256 of the canonical JSON of the operations: what `apply --plan` replays."""
+    blob = json.dumps(list(operations), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class PlanDocument(_Part):
+    """The plan as `plan --out` writes it and `apply --plan` replays it."""
+
+    version: Literal[1]
+    """The plan format: `1`."""
+    source: SourceInfo | None
+    """Where the desired state came from; `null` only for plans made through the Python API."""
+    desired_digest: str | None = Field(pattern=_HEX64)
+    """SHA-256 over the desired-state files; `apply --plan` refuses on a mismatch."""
+    live: LiveInfo
+    summary: Summary
+    changes: list[Change]
+    """The operations, in the order they are applied (one atomic write)."""
+    unmanaged: list[str]
+    """Live objects neither named by the desired state nor listed in the inventory: never touched."""
+    blocked: list[str]
+    """Removals the desired state implies but does not state, one sentence each."""
+    inventory_after: list[str]
+    """The inventory's objects after applying, sorted."""
+    safety: Safety
+    changed_domains: list[str]
+    """Domains created or changed that exist afterwards (their DNS records may change)."""
+    checksum: str = Field(pattern=_HEX64)
+    """SHA-256 of the canonical JSON of `changes[].operation`."""
+    base_ref: str | None = None
+    """Only in plans made with `plan --base-ref REF`: the REF (such plans cannot be applied)."""
+
+    @model_serializer(mode="wrap")
+    def _without_absent_base_ref(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("base_ref") is None:
+            data.pop("base_ref", None)
+        return data
+
+    def to_json(self) -> dict[str, Any]:
+        """The document as plain JSON data (docs/plan-format.md's keys, in its order)."""
+        return self.model_dump(mode="json")
+
+    def dumps(self) -> str:
+        """The document as `plan --out` writes it."""
+        return json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n"
+
+    def has_redacted_secrets(self) -> bool:
+        """Operations that show a secret as `<redacted>` (replaying them would write that text)."""
+        return "<redacted>" in json.dumps([c.operation.to_json() for c in self.changes])
+
+    @functools.cached_property
+    def operations(self) -> tuple[Operation, ...]:
+        """The changes' operations as typed primitives (raises PlanFileError naming the change)."""
+        ops = []
+        for i, c in enumerate(self.changes):
+            try:
+                ops.append(c.operation.decode())
+            except PlanFileError as e:
+                raise PlanFileError(f"changes[{i}].operation: {e}") from None
+        return tuple(ops)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading a plan file
+
+
+def _where(loc: Sequence[int | str]) -> str:
+    """A pydantic error location as a field path: changes[2].operation.op."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
+    return out or "(document)"
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+            type(None): "null"}.get(type(value), "a number")
+
+
+def parse_plan(data: Any) -> PlanDocument:
+    """A plan document from JSON data; PlanFileError says which field is wrong and why."""
+    if not isinstance(data, dict):
+        raise PlanFileError(f"not a plan file: expected a JSON object, found {_json_type(data)}")
+    version = data.get("version")
+    if "version" in data and (type(version) is not int or version != PLAN_VERSION):
+        raise PlanFileError(f"plan file version {json.dumps(version)} is not supported "
+                            f"(this is version {PLAN_VERSION})")
+    try:
+        doc = PlanDocument.model_validate(data)
+    except ValidationError as e:
+        first = e.errors(include_url=False)[0]
+        more = e.error_count() - 1
+        message = first["msg"].removeprefix("Value error, ")
+        raise PlanFileError(f"{_where(first['loc'])}: {message}"
+                            + (f" (and {more} more problem{'s' if more != 1 else ''})" if more else "")) from None
+    doc.operations  # noqa: B018 - decode every operation now, so a bad one is reported before anything runs
+    if checksum_of([c.operation.to_json() for c in doc.changes]) != doc.checksum:
+        raise PlanFileError("checksum: does not match the operations (the file was edited or damaged); "
+                            "make a new plan")
+    return doc
+
+
+def read_plan_file(path: Path) -> PlanDocument:
+    """Read and check a plan file (`apply --plan`): one message naming the file and the field."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise PlanFileError(f"{path}: not a plan file: not UTF-8 text") from None
+    except OSError as e:
+        raise PlanFileError(f"{path}: cannot read plan file: {e.strerror or e}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise PlanFileError(f"{path}:{e.lineno}:{e.colno}: not a plan file: invalid JSON: {e.msg}") from None
+    try:
+        return parse_plan(data)
+    except PlanFileError as e:
+        raise PlanFileError(f"{path}: {e}") from None
+
