@@ -4,31 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-FIXTURES = Path(__file__).parent / "fixtures"
-GOLDEN = FIXTURES / "golden"
-GOLDEN_STEPS = sorted(p for p in (GOLDEN / "steps").iterdir() if p.is_dir())
+from . import moxserver
+from .golden import FIXTURES, GOLDEN, GOLDEN_STEPS, build_step_config, golden_step
 
-
-def build_step_config(step: Path, dest: Path) -> Path:
-    """Rebuild a golden step's config dir as the golden README says; returns mox.conf's path."""
-    config = dest / "config"
-    shutil.copytree(GOLDEN / "instance" / "config", config)
-    (dest / "data").mkdir(exist_ok=True)
-    shutil.copyfile(step / "domains.conf", config / "domains.conf")
-    for line in (step / "dkim-files.txt").read_text().splitlines():
-        if not line.strip():
-            continue
-        rel = line.split()[0]
-        target = config / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(GOLDEN / "dkim-keys" / Path(rel).name, target)
-    return config / "mox.conf"
+__all__ = ["FIXTURES", "GOLDEN", "GOLDEN_STEPS", "build_step_config"]  # tests import them from here too
 
 
 @pytest.fixture
@@ -36,7 +20,7 @@ def golden_config(tmp_path: Path) -> Callable[[str], Path]:
     """Returns a function: step name prefix (e.g. "17") -> mox.conf of a scratch copy of that step."""
 
     def make(prefix: str) -> Path:
-        (step,) = [s for s in GOLDEN_STEPS if s.name.startswith(prefix)]
+        step = golden_step(prefix)
         return build_step_config(step, tmp_path / step.name)
 
     return make
@@ -65,3 +49,36 @@ def isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if any(w in name.upper() for w in ("TOKEN", "PASSWORD", "PASSWD", "SECRET", "CREDENTIAL")):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def mox_instance() -> Iterator[Callable[[str], moxserver.MoxInstance]]:
+    """Returns a function: golden step prefix (e.g. "00") -> a fresh loopback mox instance (config
+    dir, data dir, free ports, admin password), not yet served; all removed after the test.
+    Skips when there is no mox v0.0.17 (see tests/moxserver.py)."""
+    made: list[moxserver.MoxInstance] = []
+
+    def make(step: str = "00") -> moxserver.MoxInstance:
+        made.append(moxserver.build_instance(step))
+        return made[-1]
+
+    yield make
+    for instance in made:
+        instance.remove()
+
+
+@pytest.fixture(scope="module")
+def served_mox() -> Iterator[moxserver.ServedMox]:
+    """A real `mox serve` of the golden bootstrap (step 00: domain mail.example.org, account
+    admin), shared by the tests of one module: give what you add names of your own. Failed
+    logins count against mox's limit of 10 a minute per IP; tests with more need their own.
+    Skips when mox cannot be served here (no mox v0.0.17, not root, no namespaces)."""
+    reason = moxserver.serve_reason()
+    if reason:
+        pytest.skip(reason)
+    instance = moxserver.build_instance("00")
+    try:
+        with moxserver.serve(instance) as served:
+            yield served
+    finally:
+        instance.remove()

@@ -44,3 +44,43 @@ class PrimitiveError(MoxError):
 
 class RecordsError(MoxError):
     """DNS records cannot be made: unknown domain, unreadable or unusable key file, bad config value."""
+
+
+class CtlError(MoxError):
+    """Talking to a running mox over its control socket failed (see `mox.ctl`).
+
+    Messages name the socket and what to do; they never contain a secret parameter (a password).
+    The keyword attributes have defaults so that the errors pickle (they cross process borders)."""
+
+    def __init__(self, message: str, *, path: str = "") -> None:
+        self.path = path
+        super().__init__(message)
+
+
+class CtlUnavailable(CtlError):
+    """No connection to mox: it is not running, or this process may not use its socket."""
+
+
+class CtlNotRunning(CtlUnavailable):
+    """The socket is missing or refuses connections: no mox serves this data directory."""
+
+
+class CtlPermissionDenied(CtlUnavailable):
+    """The socket (or its directory) belongs to mox's user and this process is someone else."""
+
+
+class CtlTimeout(CtlError):
+    """mox accepted the connection but did not answer in time."""
+
+
+class CtlProtocolError(CtlError):
+    """The other side does not speak mox's `ctlv0` protocol, or broke off mid-answer."""
+
+
+class CtlCommandFailed(CtlError):
+    """mox ran the command and answered with an error (its text, as mox's CLI prints it)."""
+
+    def __init__(self, message: str, *, path: str = "", command: str = "", reply: str = "") -> None:
+        self.command = command
+        self.reply = reply
+        super().__init__(message, path=path)
