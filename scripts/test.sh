@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install everything the tests need (virtualenv, the package with its test extra, BIND 9 for
-# the DNS tests) and run lint, type checks and the test suite. Safe to re-run.
+# the DNS tests, the real mox as $MOX_BIN) and run lint, type checks and the test suite. Safe to re-run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +18,19 @@ if ! command -v named >/dev/null 2>&1 && [ ! -x /usr/sbin/named ]; then
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bind9 bind9-utils >/dev/null
     else
         echo "note: BIND 9 (named) is not installed; the DNS server tests will be skipped" >&2
+    fi
+fi
+
+# The real mox v0.0.17 for the tests that need mox itself (tests/moxserver.py): shared/mox/get-mox
+# next to the repository (CI: ../shared) or next to a directory above it (a worktree). Without it
+# those tests skip, each saying why.
+if [ -z "${MOX_BIN:-}" ]; then
+    dir=$(cd .. && pwd)
+    while [ ! -x "$dir/shared/mox/get-mox" ] && [ "$dir" != / ]; do dir=$(dirname "$dir"); done
+    if [ -x "$dir/shared/mox/get-mox" ] && MOX_BIN=$("$dir/shared/mox/get-mox"); then
+        export MOX_BIN
+    else
+        echo "note: no usable shared/mox/get-mox above $(pwd); the real-mox tests will be skipped" >&2
     fi
 fi
 

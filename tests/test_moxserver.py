@@ -107,5 +107,5 @@ def test_admin_password_logs_in_to_the_admin_api(mox_instance: Callable[[str], M
         domains = served.admin_api().call("Domains")
         assert sorted(d["Domain"]["ASCII"] for d in domains) == ["example.org", "mail.example.org"]
         wrong = moxserver.WebAPI(served.ports["http"], "/admin/api/")
-        with pytest.raises(RuntimeError, match="^Login: invalid credentials$"):
+        with pytest.raises(RuntimeError, match=r"^Login: invalid credentials$"):
             wrong.login(served.admin_password + "x")
