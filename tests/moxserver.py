@@ -30,6 +30,7 @@ import secrets
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import tempfile
 import time
@@ -232,6 +233,10 @@ def build_instance(step: str = "00", *, base: Path | None = None) -> MoxInstance
     root = Path(tempfile.mkdtemp(prefix="mox-", dir=base))
     try:
         root.chmod(0o755)
+        closed = [d for d in root.parents if not os.stat(d).st_mode & stat.S_IXOTH]
+        if closed:
+            raise RuntimeError(f"{closed[0]} is not searchable by others, so mox's uid {MOX_UID} cannot reach "
+                               f"{root}: choose another base directory (or TMPDIR)")
         build_step_config(golden_step(step), root)
         conf = (root / "config" / "mox.conf").read_text()
         if not ipv6_loopback():

@@ -70,6 +70,15 @@ def test_instance_has_its_own_ports_and_admin_password(mox_instance: Callable[[s
         assert os.stat(d).st_mode & stat.S_IXOTH, d
 
 
+def test_instance_in_a_directory_mox_cannot_reach_is_refused(tmp_path: Path) -> None:
+    moxserver.mox_bin()
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    with pytest.raises(RuntimeError, match=f"^{closed} is not searchable by others, so mox's uid 1000 cannot reach"):
+        moxserver.build_instance("00", base=closed)
+    assert list(closed.iterdir()) == []  # nothing left behind
+
+
 def test_serve_runs_as_mox_user_with_loopback_resolver_and_stops_without_leftovers(
         mox_instance: Callable[[str], MoxInstance]) -> None:
     instance = mox_instance("00")
