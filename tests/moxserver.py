@@ -438,7 +438,11 @@ def start(instance: MoxInstance, *, timeout: float = START_TIMEOUT, attempts: in
         pytest.skip(reason)
     for attempt in range(attempts):
         served = _launch(instance)
-        outcome = _wait_ready(served, timeout)
+        try:
+            outcome = _wait_ready(served, timeout)
+        except BaseException:  # interrupted: leave nothing running
+            served.stop()
+            raise
         if not outcome:
             init = _children(served.proc.pid)
             served.pids = tuple(init + [c for p in init for c in _children(p)])
