@@ -45,6 +45,7 @@ import pytest
 
 from reconciler.mox.ctl import Ctl
 from reconciler.mox.errors import CtlError
+from reconciler.mox.live import ConfigPaths
 
 from .golden import build_step_config, golden_step
 
@@ -182,6 +183,11 @@ class MoxInstance:
     @property
     def domains_conf(self) -> Path:
         return self.config_dir / "domains.conf"
+
+    @property
+    def config_paths(self) -> ConfigPaths:
+        """The reconciler's view of where this instance keeps its config."""
+        return ConfigPaths(self.mox_conf)
 
     @property
     def data_dir(self) -> Path:

@@ -23,7 +23,7 @@ from reconciler.mox.errors import (
     CtlTimeout,
     CtlUnavailable,
 )
-from reconciler.mox.live import locate, read_live
+from reconciler.mox.live import read_live
 
 from .asuser import MOX_UID, STRANGER_UID, run_as
 from .moxserver import ServedMox
@@ -49,7 +49,7 @@ def test_version_line_and_accountlist_match_domains_conf(served_mox: ServedMox) 
     ctl = served_mox.ctl()
     assert ctl.version() == "ctlv0"
     accounts = ctl.account_list()
-    live = read_live(locate(str(served_mox.instance.mox_conf)))
+    live = read_live(served_mox.instance.config_paths)
     assert [a.name for a in accounts] == sorted(live.dynamic.Accounts)
     assert AccountEntry("admin", login_disabled=False) in accounts
 
@@ -73,7 +73,7 @@ def test_domainadd_accountadd_addressadd_visible_through_the_socket(served_mox: 
     assert ctl.address_account("dave.two@ctl-a.example") == "ctldave"
     assert ctl.alias_list("ctl-a.example") == []
     # mox wrote it, and mox accepts what it wrote.
-    live = read_live(locate(str(served_mox.instance.mox_conf)))
+    live = read_live(served_mox.instance.config_paths)
     assert "ctl-a.example" in live.dynamic.Domains
     assert "dave.two@ctl-a.example" in live.dynamic.Accounts["ctldave"].Destinations
     assert served_mox.instance.config_test().ok
@@ -115,7 +115,7 @@ def test_alias_commands_round_trip(served_mox: ServedMox) -> None:
 
 def test_domain_disable_remove_and_account_remove(served_mox: ServedMox) -> None:
     ctl = served_mox.ctl()
-    paths = locate(str(served_mox.instance.mox_conf))
+    paths = served_mox.instance.config_paths
     ctl.domain_add("ctl-c.example", "admin")  # an existing account: no localpart
     ctl.domain_set_disabled("ctl-c.example", True)
     assert read_live(paths).dynamic.Domains["ctl-c.example"].Disabled
