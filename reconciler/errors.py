@@ -44,7 +44,12 @@ class DesiredStateError(ReconcilerError):
 
 
 class UnsafePlan(ReconcilerError):
-    """A plan that needs --force (too many changes, or a destructive operation)."""
+    """A plan that needs --force; `problem` says why (a `reconciler.plan.safety.SafetyProblem`:
+    unstated removals, or too large a share of change)."""
+
+    def __init__(self, problem: object) -> None:
+        self.problem = problem
+        super().__init__(str(problem))
 
 
 class StalePlan(ReconcilerError):

@@ -24,7 +24,7 @@ from reconciler.apply.batch import BatchResult, Progress, apply_batch
 from reconciler.desired.models import DesiredState, load_desired
 from reconciler.desired.source import Source, materialize, resolve_source
 from reconciler.dns.formats import render_zone, write_reports
-from reconciler.errors import REPORTED, ConfigInvalid, LiveConfigError, ReconcilerError, StalePlan, UnsafePlan
+from reconciler.errors import REPORTED, ConfigInvalid, LiveConfigError, ReconcilerError, StalePlan
 from reconciler.mox import config as mc
 from reconciler.mox import keygen
 from reconciler.mox.admin import Operation, now_local
@@ -34,8 +34,10 @@ from reconciler.mox.live import ConfigPaths, LiveConfig, read_live, read_static
 from reconciler.mox.validate import validate_dynamic
 from reconciler.plan.document import PlanDocument, SourceInfo
 from reconciler.plan.inventory import Inventory, read_inventory, write_inventory, write_json_atomic
-from reconciler.plan.planner import Plan, PlanInput, make_plan, plan_document, safety_problem
+from reconciler.plan.objects import ObjectRef
+from reconciler.plan.planner import Plan, PlanInput, make_plan, plan_document
 from reconciler.plan.render import DNSSection
+from reconciler.plan.safety import require_safe
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +145,7 @@ def prepare_base_ref(paths: ConfigPaths, source: Source, base_ref: str, *, now: 
         base = load_desired(base_path / source.path.name if source.path.is_file() else base_path)
     head = load_desired(source.path)
     base_live = base.to_dynamic(static, None, when)
-    inventory = Inventory.of([f"domain/{d}" for d in base.Domains] + [f"account/{a}" for a in base.Accounts])
+    inventory = Inventory.of([*map(ObjectRef.domain, base.Domains), *map(ObjectRef.account, base.Accounts)])
     plan = make_plan(PlanInput(head, static, base_live, inventory, when))
     doc = plan_document(plan, source=source, live_path=f"(desired state at {base_ref})",
                         live_digest=hashlib.sha256(base_ref.encode()).hexdigest(),
@@ -189,9 +191,8 @@ class Outcome:
 
 
 def check_safety(doc: PlanDocument, *, force: bool) -> None:
-    problem = safety_problem(doc.safety, doc.blocked)
-    if problem and not force:
-        raise UnsafePlan(problem)
+    """Refuse a plan that needs --force (from the document's own numbers), unless forced."""
+    require_safe(doc.safety_problem(), force=force)
 
 
 def _finish(paths: ConfigPaths, ops: tuple[Operation, ...], doc: PlanDocument, *, force: bool,

@@ -301,3 +301,21 @@ def test_watch_filter() -> None:
     assert desired_change(None, "/r/domain-a.yaml") and desired_change(None, "/r/sub/x.yml")
     assert desired_change(None, "/r/.git/HEAD") and desired_change(None, "/r/.git/refs/heads/main")
     assert not desired_change(None, "/r/.git/objects/ab/cdef") and not desired_change(None, "/r/README.md")
+
+
+def test_run_values_are_the_enums_everywhere() -> None:
+    """Status file, history, metrics and /healthz name results, reasons, stages and triggers with
+    the same enums; a run given their text holds the enums."""
+    from reconciler.loop.run import FAILURE_REASONS, Reason, Result, Stage, Trigger
+
+    r = _run("failed", reason="PlanUnsafe")
+    assert (r.trigger, r.result, r.reason, r.stage) == (Trigger.RESYNC, Result.FAILED, Reason.PLAN_UNSAFE, Stage.DONE)
+    assert type(r.result) is Result and not r.ok
+    with pytest.raises(ValueError):
+        _run("exploded")
+    text = Metrics().render().decode()
+    for result in Result:
+        assert f'mox_reconciler_reconcile_total{{result="{result}"}} 0.0' in text
+    for reason in Reason:
+        assert (f'mox_reconciler_reconcile_errors_total{{reason="{reason}"}} 0.0' in text) == (reason in FAILURE_REASONS)
+    assert set(FAILURE_REASONS) == set(Reason) - {Reason.SUCCEEDED, Reason.SUSPENDED}

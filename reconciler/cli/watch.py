@@ -12,7 +12,8 @@ from reconciler.cli.logs import use_timestamps
 from reconciler.cli.source_args import add_source_options, resolve_from_args
 from reconciler.desired.source import Source
 from reconciler.loop.metrics import Health, Metrics, MetricsServer
-from reconciler.loop.status import RunResult, StatusBook, status_path
+from reconciler.loop.run import RunResult, Trigger
+from reconciler.loop.status import StatusBook, status_path
 from reconciler.loop.watch import FileWatcher, Schedule, Wakeup, WatchOptions, reconcile_once, run_loop, watch_paths
 from reconciler.mox.golang import parse_duration
 from reconciler.mox.live import locate
@@ -77,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.time()
     if args.once:
         book.set_watcher("once", started, started)
-        return 0 if reconcile_once(opts, book, "once").ok else 1
+        return 0 if reconcile_once(opts, book, Trigger.ONCE).ok else 1
 
     metrics = Metrics()
     health = Health(args.health_grace if args.health_grace is not None else 3 * args.interval)
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda _signo, _frame: waker.request_stop_from_signal())
     files: FileWatcher | None = None
 
-    def one(trigger: str) -> RunResult:
+    def one(trigger: Trigger) -> RunResult:
         nonlocal files
         book.set_watcher("running", started, time.time())
         result = reconcile_once(opts, book, trigger)

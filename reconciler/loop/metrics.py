@@ -17,7 +17,9 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 
 from reconciler.errors import ReconcilerError
-from reconciler.loop.status import FAILURE_REASONS, RunResult, iso
+from reconciler.loop.run import FAILURE_REASONS, Result, RunResult
+from reconciler.loop.status import iso
+from reconciler.plan.objects import ObjectKind
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +48,11 @@ class Metrics:
                                registry=r)
         self.commit = Info(f"{NS}_last_applied_commit", "The commit the live config was last made to match.",
                            registry=r)
-        for result in ("applied", "unchanged", "planned", "failed"):
+        for result in Result:
             self.reconciles.labels(result)
         for reason in FAILURE_REASONS:
             self.errors.labels(reason)
-        for kind in ("domain", "account"):
+        for kind in (ObjectKind.DOMAIN, ObjectKind.ACCOUNT):
             self.managed.labels(kind)
 
     def observe(self, run: RunResult) -> None:
@@ -63,11 +65,11 @@ class Metrics:
         self.last_success.set(run.started + run.duration)
         if run.drift:
             self.drift.inc()
-        self.pending.set(run.counts.get("operations", 0) if run.result == "planned" else 0)
+        self.pending.set(run.counts.get("operations", 0) if run.result is Result.PLANNED else 0)
         if run.objects_managed is not None:
             for kind, n in run.objects_managed.items():
                 self.managed.labels(kind).set(n)
-        if run.result in ("applied", "unchanged"):
+        if run.result in (Result.APPLIED, Result.UNCHANGED):
             c: Mapping[str, Any] = run.commit or {}
             self.commit.info({"revision": run.revision or "", "sha": str(c.get("sha") or ""),
                               "subject": str(c.get("subject") or ""), "source": run.source or ""})

@@ -12,11 +12,11 @@ import json
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from reconciler.loop.run import STALLING, Reason, Result, RunResult
 from reconciler.plan.inventory import write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -24,24 +24,6 @@ log = logging.getLogger(__name__)
 STATUS_FILE = "mox-reconciler.status.json"
 VERSION = 1
 HISTORY = 10
-
-# Results of one run.
-APPLIED = "applied"  # operations were written
-UNCHANGED = "unchanged"  # the live config already matched
-PLANNED = "planned"  # suspended: planned only, changes pending
-FAILED = "failed"
-
-# Reasons (Flux-style, one per stage that can fail) and for success.
-SUCCEEDED = "ReconciliationSucceeded"
-SUSPENDED = "Suspended"
-SOURCE_FAILED = "SourceFailed"
-DESIRED_INVALID = "DesiredInvalid"
-LIVE_UNREADABLE = "LiveUnreadable"
-PLAN_UNSAFE = "PlanUnsafe"
-APPLY_FAILED = "ApplyFailed"
-FAILURE_REASONS = (SOURCE_FAILED, DESIRED_INVALID, LIVE_UNREADABLE, PLAN_UNSAFE, APPLY_FAILED)
-# Failures that retrying at the same revision cannot fix: a new commit (or --force) is needed.
-STALLING = (DESIRED_INVALID, PLAN_UNSAFE)
 
 
 def status_path(config_dir: Path) -> Path:
@@ -53,39 +35,11 @@ def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@dataclass(frozen=True)
-class RunResult:
-    """One reconcile: what triggered it, how far it got, and what it found or did."""
-
-    trigger: str  # start, change, resync, retry, once
-    started: float  # Unix time
-    duration: float  # seconds
-    result: str  # APPLIED, UNCHANGED, PLANNED or FAILED
-    reason: str  # SUCCEEDED, SUSPENDED or one of FAILURE_REASONS
-    stage: str  # the last stage entered: fetch, plan, safety, apply, done
-    message: str = ""
-    revision: str | None = None  # commit SHA (+ digest of uncommitted files), or sha256 of a plain dir
-    commit: Mapping[str, Any] | None = None
-    source: str | None = None  # location, redacted
-    counts: Mapping[str, int] = field(default_factory=dict)  # create/update/delete/operations
-    plan_checksum: str | None = None
-    objects_managed: Mapping[str, int] | None = None  # by kind (domain, account), after the run
-    drift: bool = False  # a run at the last applied revision found changes to make
-    suspended: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.result != FAILED
-
-    @property
-    def error(self) -> str | None:
-        return self.message if not self.ok else None
-
-    def history_entry(self) -> dict[str, Any]:
-        return {"time": iso(self.started), "trigger": self.trigger, "revision": self.revision,
-                "result": self.result, "reason": self.reason, "plan_checksum": self.plan_checksum,
-                "duration_seconds": round(self.duration, 3), "drift": self.drift,
-                "counts": dict(self.counts), "error": self.error}
+def history_entry(run: RunResult) -> dict[str, Any]:
+    return {"time": iso(run.started), "trigger": run.trigger, "revision": run.revision,
+            "result": run.result, "reason": run.reason, "plan_checksum": run.plan_checksum,
+            "duration_seconds": round(run.duration, 3), "drift": run.drift,
+            "counts": dict(run.counts), "error": run.error}
 
 
 def _condition(ctype: str, status: str, reason: str, message: str, now: float,
@@ -101,16 +55,17 @@ def conditions_for(run: RunResult, now: float, previous: list[Mapping[str, Any]]
                    suspend_file: Path | None = None) -> list[dict[str, Any]]:
     prev = {str(c.get("type")): c for c in previous if isinstance(c, Mapping)}
     n = int(run.counts.get("operations", 0))
-    if run.result in (APPLIED, UNCHANGED):
-        what = "Applied" if run.result == APPLIED else "Live config matches"
+    states: tuple[tuple[str, str, str, str], ...]  # (type, status, reason, message) of each condition
+    if run.result in (Result.APPLIED, Result.UNCHANGED):
+        what = "Applied" if run.result is Result.APPLIED else "Live config matches"
         msg = f"{what} revision {run.revision}" if run.revision else what
-        states = (("Ready", "True", SUCCEEDED, msg), ("Reconciling", "False", SUCCEEDED, msg),
-                  ("Stalled", "False", SUCCEEDED, msg))
-    elif run.result == PLANNED:
+        states = (("Ready", "True", Reason.SUCCEEDED, msg), ("Reconciling", "False", Reason.SUCCEEDED, msg),
+                  ("Stalled", "False", Reason.SUCCEEDED, msg))
+    elif run.result is Result.PLANNED:
         msg = (f"applying is suspended while {suspend_file} exists" if suspend_file else "applying is suspended")
         msg += f"; {n} operation{'s' if n != 1 else ''} pending at revision {run.revision}"
-        states = (("Ready", "Unknown", SUSPENDED, msg), ("Reconciling", "False", SUSPENDED, msg),
-                  ("Stalled", "False", SUSPENDED, msg))
+        states = (("Ready", "Unknown", Reason.SUSPENDED, msg), ("Reconciling", "False", Reason.SUSPENDED, msg),
+                  ("Stalled", "False", Reason.SUSPENDED, msg))
     elif run.reason in STALLING:
         states = (("Ready", "False", run.reason, run.message), ("Reconciling", "False", run.reason, run.message),
                   ("Stalled", "True", run.reason, run.message))
@@ -171,7 +126,7 @@ class StatusBook:
         if run.objects_managed is not None:
             d["objects_managed"] = dict(run.objects_managed)
         d["last_attempted_revision"] = run.revision if run.revision is not None else d["last_attempted_revision"]
-        if run.result in (APPLIED, UNCHANGED):
+        if run.result in (Result.APPLIED, Result.UNCHANGED):
             d["last_applied_revision"] = run.revision
             d["last_applied_time"] = iso(now)
         if run.ok:
@@ -180,7 +135,7 @@ class StatusBook:
         if run.drift:
             d["last_drift"] = {"time": iso(run.started), "revision": run.revision, "counts": dict(run.counts)}
         d["conditions"] = conditions_for(run, now, list(d.get("conditions") or []), self.suspend_file)
-        d["history"] = [run.history_entry(), *list(d.get("history") or [])][:HISTORY]
+        d["history"] = [history_entry(run), *list(d.get("history") or [])][:HISTORY]
         return d
 
     def set_watcher(self, state: str, started: float, now: float) -> None:

@@ -14,30 +14,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any, Protocol
 
 from reconciler.desired.source import Source
 from reconciler.errors import REPORTED, DesiredStateError, LiveConfigError, SourceError, UnsafePlan
-from reconciler.loop.status import (
-    APPLIED,
-    APPLY_FAILED,
-    DESIRED_INVALID,
-    FAILED,
-    LIVE_UNREADABLE,
-    PLAN_UNSAFE,
-    PLANNED,
-    SOURCE_FAILED,
-    SUCCEEDED,
-    SUSPENDED,
-    UNCHANGED,
-    RunResult,
-    StatusBook,
-)
+from reconciler.loop.run import Reason, Result, RunResult, Stage, Trigger
+from reconciler.loop.status import StatusBook
 from reconciler.mox.live import ConfigPaths
-from reconciler.pipeline import apply_prepared, check_safety, desired_digest, prepare
+from reconciler.pipeline import Prepared, apply_prepared, check_safety, desired_digest, prepare
+from reconciler.plan.objects import ObjectKind, ObjectRef
 
 log = logging.getLogger(__name__)
 
@@ -65,28 +53,30 @@ def revision_of(source: Source) -> str:
     return source.commit.sha
 
 
-def _managed(objects: Sequence[str]) -> dict[str, int]:
-    out = {"domain": 0, "account": 0}
+def _managed(objects: Iterable[ObjectRef]) -> dict[str, int]:
+    """Owned objects by kind, for the status file and the metrics."""
+    out = {str(ObjectKind.DOMAIN): 0, str(ObjectKind.ACCOUNT): 0}
     for o in objects:
-        kind = o.split("/", 1)[0]
-        out[kind] = out.get(kind, 0) + 1
+        out[o.kind] = out.get(o.kind, 0) + 1
     return out
 
 
-def _reason(stage: str, e: BaseException) -> str:
+def _reason(stage: Stage, e: BaseException) -> Reason:
+    """The reason of a failure: by the kind of error, else by the stage it happened in."""
     if isinstance(e, SourceError):
-        return SOURCE_FAILED
+        return Reason.SOURCE_FAILED
     if isinstance(e, LiveConfigError):
-        return LIVE_UNREADABLE
+        return Reason.LIVE_UNREADABLE
     if isinstance(e, UnsafePlan):
-        return PLAN_UNSAFE
+        return Reason.PLAN_UNSAFE
     if isinstance(e, DesiredStateError):
-        return DESIRED_INVALID
+        return Reason.DESIRED_INVALID
     # Anything else while planning means the desired state cannot be made from this live config.
-    return {"fetch": SOURCE_FAILED, "plan": DESIRED_INVALID, "safety": PLAN_UNSAFE}.get(stage, APPLY_FAILED)
+    by_stage = {Stage.FETCH: Reason.SOURCE_FAILED, Stage.PLAN: Reason.DESIRED_INVALID, Stage.SAFETY: Reason.PLAN_UNSAFE}
+    return by_stage.get(stage, Reason.APPLY_FAILED)
 
 
-def reconcile_once(opts: WatchOptions, book: StatusBook, trigger: str = "once", *,
+def reconcile_once(opts: WatchOptions, book: StatusBook, trigger: Trigger = Trigger.ONCE, *,
                    clock: Callable[[], float] = time.time) -> RunResult:
     """Fetch, plan, check safety, apply (unless suspended); record and write the status.
 
@@ -94,76 +84,126 @@ def reconcile_once(opts: WatchOptions, book: StatusBook, trigger: str = "once", 
     the status file. Only the stage that failed decides the reason, so SourceFailed means no
     desired state was even read.
     """
-    started = clock()
-    t0 = time.monotonic()
-    stage = "fetch"
-    ctx: dict[str, Any] = {"trigger": trigger}
-    at = ""  # " [<commit>]" in text log lines; JSON lines carry commit and revision fields
-    source: Source | None = None
-    revision: str | None = None
-    counts: dict[str, int] = {}
-    checksum: str | None = None
-    drift = False
-    managed: dict[str, int] | None = None
-    suspended = False  # looked at right before applying, so a file created mid-run still counts
-
-    def done(result: str, reason: str, message: str = "") -> RunResult:
-        run = RunResult(trigger=trigger, started=started, duration=time.monotonic() - t0, result=result,
-                        reason=reason, stage=stage, message=message, revision=revision,
-                        commit=source.commit.to_json() if source is not None and source.commit else None,
-                        source=source.location if source is not None else None, counts=counts,
-                        plan_checksum=checksum, objects_managed=managed, drift=drift,
-                        suspended=suspended or (result == FAILED and opts.suspend_file is not None
-                                                and opts.suspend_file.exists()))
-        book.record(run, clock())
-        book.write()
-        return run
-
+    run = _Run(opts, book, Trigger(trigger), clock)
     try:
-        source = opts.resolve()
-        revision = revision_of(source)
-        ctx.update(commit=source.commit.sha if source.commit else None, revision=revision)
-        at = f" [{source.commit.sha[:12]}]" if source.commit else ""
-        log.info("fetch: %s", source.describe(), extra={"stage": "fetch", **ctx})
-        stage = "plan"
-        prepared = prepare(opts.paths, source)
+        prepared = run.plan(run.fetch())
+        held = run.hold_if_suspended(prepared)
+        if held is not None:
+            return held
+        run.check_safety(prepared)
+        return run.apply(prepared)
+    except Exception as e:  # a long-running loop reports every failure and goes on
+        return run.failed(e)
+
+
+class _Run:
+    """One run's stages, each entered by name (`stage` is where a failure happened), and what
+    they found so far, which goes into the RunResult however the run ends."""
+
+    def __init__(self, opts: WatchOptions, book: StatusBook, trigger: Trigger, clock: Callable[[], float]) -> None:
+        self.opts = opts
+        self.book = book
+        self.trigger = trigger
+        self.clock = clock
+        self.started = clock()
+        self.t0 = time.monotonic()
+        self.stage = Stage.FETCH
+        self.source: Source | None = None
+        self.revision: str | None = None
+        self.counts: dict[str, int] = {}
+        self.checksum: str | None = None
+        self.drift = False
+        self.managed: dict[str, int] | None = None
+        self.suspended = False  # looked at right before applying, so a file created mid-run still counts
+
+    def _extra(self, stage: Stage, **fields: Any) -> dict[str, Any]:
+        """Log fields: the stage, the trigger and (once fetched) the commit and revision."""
+        extra: dict[str, Any] = {"stage": stage, **fields, "trigger": self.trigger}
+        if self.source is not None:
+            extra.update(commit=self.source.commit.sha if self.source.commit else None, revision=self.revision)
+        return extra
+
+    @property
+    def _at(self) -> str:
+        """" [<commit>]" in text log lines (JSON lines carry commit and revision fields)."""
+        commit = self.source.commit if self.source is not None else None
+        return f" [{commit.sha[:12]}]" if commit is not None else ""
+
+    def fetch(self) -> Source:
+        self.stage = Stage.FETCH
+        source = self.opts.resolve()
+        self.source, self.revision = source, revision_of(source)
+        log.info("fetch: %s", source.describe(), extra=self._extra(Stage.FETCH))
+        return source
+
+    def plan(self, source: Source) -> Prepared:
+        self.stage = Stage.PLAN
+        prepared = prepare(self.opts.paths, source)
         plan = prepared.plan
-        counts = {**plan.counts(), "operations": len(plan.steps)}
-        checksum = plan.checksum()
-        drift = not plan.empty and revision == book.last_applied_revision
-        log.info("plan%s: %s%s", at, plan.summary(), " (drift: the live config was changed outside the reconciler)"
-                 if drift else "", extra={"stage": "plan", "drift": drift, "plan_checksum": checksum, **ctx})
-        suspended = opts.suspend_file is not None and opts.suspend_file.exists()
-        if suspended:
-            stage = "done"
-            if plan.empty:
-                managed = _managed(sorted(plan.inventory_after))
-                return done(UNCHANGED, SUCCEEDED, "suspended; nothing to apply")
-            log.warning("apply%s: suspended while %s exists; %d operation(s) not applied", at, opts.suspend_file,
-                        len(plan.steps), extra={"stage": "apply", "suspended": True, **ctx})
-            return done(PLANNED, SUSPENDED, f"suspended while {opts.suspend_file} exists")
-        stage = "safety"
-        check_safety(prepared.doc, force=opts.force)
-        stage = "apply"
-        outcome = apply_prepared(prepared, force=opts.force, reports_dir=opts.reports_dir)
-        managed = _managed(outcome.doc.inventory_after)
-        stage = "done"
+        self.counts = {**plan.counts(), "operations": len(plan.steps)}
+        self.checksum = plan.checksum()
+        self.drift = not plan.empty and self.revision == self.book.last_applied_revision
+        log.info("plan%s: %s%s", self._at, plan.summary(),
+                 " (drift: the live config was changed outside the reconciler)" if self.drift else "",
+                 extra=self._extra(Stage.PLAN, drift=self.drift, plan_checksum=self.checksum))
+        return prepared
+
+    def hold_if_suspended(self, prepared: Prepared) -> RunResult | None:
+        """While the suspend file exists the run ends here: planned, nothing applied."""
+        suspend = self.opts.suspend_file
+        self.suspended = suspend is not None and suspend.exists()
+        if not self.suspended:
+            return None
+        self.stage = Stage.DONE
+        plan = prepared.plan
+        if plan.empty:
+            self.managed = _managed(plan.inventory_after)
+            return self.finish(Result.UNCHANGED, Reason.SUCCEEDED, "suspended; nothing to apply")
+        log.warning("apply%s: suspended while %s exists; %d operation(s) not applied", self._at, suspend,
+                    len(plan.steps), extra=self._extra(Stage.APPLY, suspended=True))
+        return self.finish(Result.PLANNED, Reason.SUSPENDED, f"suspended while {suspend} exists")
+
+    def check_safety(self, prepared: Prepared) -> None:
+        self.stage = Stage.SAFETY
+        check_safety(prepared.doc, force=self.opts.force)
+
+    def apply(self, prepared: Prepared) -> RunResult:
+        self.stage = Stage.APPLY
+        outcome = apply_prepared(prepared, force=self.opts.force, reports_dir=self.opts.reports_dir)
+        self.managed = _managed(outcome.doc.inventory_after)
+        self.stage = Stage.DONE
         if outcome.batch is None:
             if outcome.inventory_changed:
-                log.info("apply%s: inventory updated", at, extra={"stage": "apply", **ctx})
-            return done(UNCHANGED, SUCCEEDED)
-        log.info("apply%s: applied %d operation(s) to %s", at, len(outcome.operations), outcome.batch.path,
-                 extra={"stage": "apply", "operations": len(outcome.operations), **ctx})
+                log.info("apply%s: inventory updated", self._at, extra=self._extra(Stage.APPLY))
+            return self.finish(Result.UNCHANGED, Reason.SUCCEEDED)
+        log.info("apply%s: applied %d operation(s) to %s", self._at, len(outcome.operations), outcome.batch.path,
+                 extra=self._extra(Stage.APPLY, operations=len(outcome.operations)))
         for path in outcome.reports:
-            log.info("apply%s: DNS records written to %s", at, path, extra={"stage": "apply", **ctx})
-        return done(APPLIED, SUCCEEDED)
-    except Exception as e:  # a long-running loop reports every failure and goes on
-        reason = _reason(stage, e)
+            log.info("apply%s: DNS records written to %s", self._at, path, extra=self._extra(Stage.APPLY))
+        return self.finish(Result.APPLIED, Reason.SUCCEEDED)
+
+    def failed(self, e: Exception) -> RunResult:
+        reason = _reason(self.stage, e)
         message = str(e) if isinstance(e, REPORTED) else f"internal error: {type(e).__name__}: {e}"
-        log.error("%s%s: %s (%s)", stage if stage != "done" else "apply", at, message, reason,
-                  exc_info=not isinstance(e, REPORTED),
-                  extra={"stage": stage, "reason": reason, **ctx})
-        return done(FAILED, reason, message)
+        shown = self.stage if self.stage is not Stage.DONE else Stage.APPLY
+        log.error("%s%s: %s (%s)", shown, self._at, message, reason, exc_info=not isinstance(e, REPORTED),
+                  extra=self._extra(self.stage, reason=reason))
+        return self.finish(Result.FAILED, reason, message)
+
+    def finish(self, result: Result, reason: Reason, message: str = "") -> RunResult:
+        """The run's result, recorded in the status file."""
+        source = self.source
+        suspend = self.opts.suspend_file
+        run = RunResult(trigger=self.trigger, started=self.started, duration=time.monotonic() - self.t0,
+                        result=result, reason=reason, stage=self.stage, message=message, revision=self.revision,
+                        commit=source.commit.to_json() if source is not None and source.commit else None,
+                        source=source.location if source is not None else None, counts=self.counts,
+                        plan_checksum=self.checksum, objects_managed=self.managed, drift=self.drift,
+                        suspended=self.suspended or (result is Result.FAILED and suspend is not None
+                                                     and suspend.exists()))
+        self.book.record(run, self.clock())
+        self.book.write()
+        return run
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,10 +236,10 @@ class Schedule:
         """A change was seen: run once nothing more changed for `debounce` seconds."""
         self.change_at = now + self.debounce
 
-    def next(self) -> tuple[float, str]:
+    def next(self) -> tuple[float, Trigger]:
         if self.change_at is not None and self.change_at <= self.resync_at:
-            return self.change_at, "change"
-        return self.resync_at, "retry" if self.failures else "resync"
+            return self.change_at, Trigger.CHANGE
+        return self.resync_at, Trigger.RETRY if self.failures else Trigger.RESYNC
 
 
 class Waker(Protocol):
@@ -239,12 +279,12 @@ class Wakeup:
         return changed
 
 
-def run_loop(run: Callable[[str], RunResult], schedule: Schedule, waker: Waker,
+def run_loop(run: Callable[[Trigger], RunResult], schedule: Schedule, waker: Waker,
              monotonic: Callable[[], float] = time.monotonic) -> RunResult | None:
     """Run on start, then whenever due, until a stop is requested; returns the last result."""
     if waker.stopping():
         return None
-    last = run("start")
+    last = run(Trigger.START)
     delay = schedule.ran(monotonic(), last.ok)
     if not last.ok:
         log.info("retrying in %gs (failure %d)", delay, schedule.failures, extra={"retry_in": delay})

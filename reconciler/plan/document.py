@@ -33,7 +33,9 @@ from pydantic import (
 
 from reconciler.desired.source import Source
 from reconciler.mox.admin import OPERATIONS, Operation
+from reconciler.plan.objects import ObjectRef
 from reconciler.plan.opcodec import PlanFileError, op_from_json
+from reconciler.plan.safety import SafetyProblem, SafetyThreshold, safety_problem
 
 PLAN_VERSION = 1
 
@@ -138,10 +140,10 @@ class OperationSpec(_Part):
 
 
 class Change(_Part):
-    object: str
+    object: ObjectRef
     """`domain/<name>`, `account/<name>` or `config`."""
     action: Action = Field(strict=False)
-    creates: list[str]
+    creates: list[ObjectRef]
     """Objects the operation creates besides `object`."""
     destructive: bool
     """The operation removes something that exists before this plan."""
@@ -151,8 +153,8 @@ class Change(_Part):
 
 
 class Safety(_Part):
-    """The numbers of the change threshold (needs --force: managed >= min_objects and
-    touched / managed > max_change_share)."""
+    """The numbers of the change threshold (plan.safety: needs --force when managed >= min_objects
+    and touched / managed > max_change_share)."""
 
     managed: int = Field(ge=0)
     """Owned objects that exist in the live config."""
@@ -162,6 +164,15 @@ class Safety(_Part):
     """`Policy.MaxChangeShare`."""
     min_objects: int = Field(ge=0)
     """`Policy.MinObjectsForThreshold`."""
+
+    @classmethod
+    def of(cls, managed: int, touched: int, threshold: SafetyThreshold) -> Safety:
+        return cls(managed=managed, touched=touched, max_change_share=threshold.max_change_share,
+                   min_objects=threshold.min_objects)
+
+    @property
+    def threshold(self) -> SafetyThreshold:
+        return SafetyThreshold(self.max_change_share, self.min_objects)
 
 
 def checksum_of(operations: Sequence[dict[str, Any]]) -> str:
@@ -183,11 +194,11 @@ class PlanDocument(_Part):
     summary: Summary
     changes: list[Change]
     """The operations, in the order they are applied (one atomic write)."""
-    unmanaged: list[str]
+    unmanaged: list[ObjectRef]
     """Live objects neither named by the desired state nor listed in the inventory: never touched."""
     blocked: list[str]
     """Removals the desired state implies but does not state, one sentence each."""
-    inventory_after: list[str]
+    inventory_after: list[ObjectRef]
     """The inventory's objects after applying, sorted."""
     safety: Safety
     changed_domains: list[str]
@@ -211,6 +222,10 @@ class PlanDocument(_Part):
     def dumps(self) -> str:
         """The document as `plan --out` writes it."""
         return json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n"
+
+    def safety_problem(self) -> SafetyProblem | None:
+        """Why this plan needs --force, from its own numbers, or None."""
+        return safety_problem(self.safety.managed, self.safety.touched, self.safety.threshold, self.blocked)
 
     def has_redacted_secrets(self) -> bool:
         """Operations that show a secret as `<redacted>` (replaying them would write that text)."""

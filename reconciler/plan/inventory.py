@@ -1,7 +1,7 @@
 """The inventory: which live objects the reconciler owns (as Flux/Argo CD inventories).
 
-Objects are `domain/<name>` and `account/<name>`; addresses, aliases and DKIM selectors are
-parts of their domain or account. An object the desired state does not name and the inventory
+Objects are `domain/<name>` and `account/<name>` (`objects.ObjectRef`); addresses, aliases and
+DKIM selectors are parts of their domain or account. An object the desired state does not name and the inventory
 does not list is never touched. The file lives beside domains.conf so it moves with the config.
 """
 
@@ -15,32 +15,26 @@ from typing import Any
 
 from reconciler.errors import LiveConfigError
 from reconciler.fsutil import atomic_write
+from reconciler.plan.objects import ObjectRef
 
 INVENTORY_FILE = "mox-reconciler.inventory.json"
 VERSION = 1
 
 
-def domain_id(name: str) -> str:
-    return f"domain/{name}"
-
-
-def account_id(name: str) -> str:
-    return f"account/{name}"
-
-
 @dataclass(frozen=True, slots=True)
 class Inventory:
-    objects: frozenset[str] = field(default_factory=frozenset)
+    objects: frozenset[ObjectRef] = field(default_factory=frozenset)
 
-    def owns(self, object_id: str) -> bool:
-        return object_id in self.objects
+    def owns(self, ref: ObjectRef) -> bool:
+        return ref in self.objects
 
     def to_json(self, commit: dict[str, Any] | None = None) -> dict[str, Any]:
         return {"version": VERSION, "objects": sorted(self.objects), "commit": commit}
 
     @staticmethod
-    def of(ids: Iterable[str]) -> Inventory:
-        return Inventory(frozenset(ids))
+    def of(refs: Iterable[str]) -> Inventory:
+        """From references or their text (ValueError for text that is not one)."""
+        return Inventory(frozenset(ObjectRef.parse(r) for r in refs))
 
 
 def inventory_path(config_dir: Path) -> Path:
@@ -57,7 +51,10 @@ def read_inventory(config_dir: Path) -> Inventory:
         raise LiveConfigError(f"{path}: cannot read inventory: {e}") from None
     if not isinstance(data, dict) or data.get("version") != VERSION or not isinstance(data.get("objects"), list):
         raise LiveConfigError(f"{path}: not a version {VERSION} inventory file")
-    return Inventory(frozenset(str(o) for o in data["objects"]))
+    try:
+        return Inventory.of(str(o) for o in data["objects"])
+    except ValueError as e:
+        raise LiveConfigError(f"{path}: objects: {e}") from None
 
 
 def write_inventory(config_dir: Path, inventory: Inventory, commit: dict[str, Any] | None = None) -> None:

@@ -32,7 +32,7 @@ from typing import Any
 
 from reconciler.desired.models import DesiredState
 from reconciler.desired.source import Source
-from reconciler.errors import REPORTED, ReconcilerError, UnsafePlan
+from reconciler.errors import REPORTED, ReconcilerError
 from reconciler.mox import config as mc
 from reconciler.mox.admin import (
     AccountAdd,
@@ -71,7 +71,16 @@ from reconciler.plan.document import (
     Summary,
     checksum_of,
 )
-from reconciler.plan.inventory import Inventory, account_id, domain_id
+from reconciler.plan.inventory import Inventory
+from reconciler.plan.objects import CONFIG, ObjectKind, ObjectRef
+from reconciler.plan.safety import (
+    DEFAULT_THRESHOLD,
+    BlockedRemoval,
+    SafetyProblem,
+    SafetyThreshold,
+    require_safe,
+    safety_problem,
+)
 
 
 class PlanError(ReconcilerError):
@@ -83,9 +92,9 @@ class Step:
     """One operation of the plan and the object it changes."""
 
     op: Operation
-    object: str  # domain/<name> or account/<name> or config
+    object: ObjectRef
     action: Action
-    creates: tuple[str, ...] = ()  # objects this step creates besides `object` (DomainAdd's account)
+    creates: tuple[ObjectRef, ...] = ()  # objects this step creates besides `object` (DomainAdd's account)
     text: str = ""  # replaces the operation's own description where the plan knows better
 
     @property
@@ -107,12 +116,12 @@ class Plan:
     """The ordered operations plus what a reviewer and the safety check need to know."""
 
     steps: tuple[Step, ...]
-    unmanaged: tuple[str, ...]  # live objects neither desired nor in the inventory: left alone
-    blocked: tuple[str, ...]  # removals the desired state implies but does not state
-    managed_before: frozenset[str]  # owned objects that exist in the live config
-    inventory_after: frozenset[str]
+    unmanaged: tuple[ObjectRef, ...]  # live objects neither desired nor in the inventory: left alone
+    blocked: tuple[BlockedRemoval, ...]  # removals the desired state implies but does not state
+    managed_before: frozenset[ObjectRef]  # owned objects that exist in the live config
+    inventory_after: frozenset[ObjectRef]
     result: Dynamic  # the simulated config after applying (key files named at plan time)
-    thresholds: tuple[float, int] = (0.3, 10)
+    threshold: SafetyThreshold = DEFAULT_THRESHOLD
     new_keys: Mapping[str, str] = field(default_factory=dict)  # key files `result` names that apply creates -> kind
 
     @property
@@ -129,9 +138,9 @@ class Plan:
             c[s.action] += 1
         return c
 
-    def objects(self, action: Action | None = None) -> list[str]:
+    def objects(self, action: Action | None = None) -> list[ObjectRef]:
         """Objects touched by the plan (each once, in plan order), optionally by action."""
-        seen: dict[str, Action] = {}
+        seen: dict[ObjectRef, Action] = {}
         for s in self.steps:
             for obj, act in ((s.object, s.action), *((c, Action.CREATE) for c in s.creates)):
                 prev = seen.get(obj)
@@ -142,11 +151,7 @@ class Plan:
 
     def changed_domains(self) -> list[str]:
         """Domains whose DNS records may change: created or updated (not deleted) domains."""
-        out = []
-        for obj in self.objects():
-            if obj.startswith("domain/") and obj[len("domain/"):] in self.result.Domains:
-                out.append(obj[len("domain/"):])
-        return out
+        return [o.name for o in self.objects() if o.kind is ObjectKind.DOMAIN and o.exists_in(self.result)]
 
     def summary(self) -> str:
         if self.empty:
@@ -159,32 +164,20 @@ class Plan:
         """SHA-256 of the canonical JSON of the operations (what apply --plan replays)."""
         return checksum_of([s.op.to_json() for s in self.steps])
 
+    def touched(self) -> int:
+        """How many of the owned objects that exist the plan changes or removes."""
+        return sum(o in self.managed_before for o in self.objects())
+
     def safety(self) -> Safety:
         """The numbers the safety threshold looks at (kept in the plan file)."""
-        share, minimum = self.thresholds
-        touched = [o for o in self.objects() if o in self.managed_before]
-        return Safety(managed=len(self.managed_before), touched=len(touched),
-                      max_change_share=share, min_objects=minimum)
+        return Safety.of(len(self.managed_before), self.touched(), self.threshold)
+
+    def safety_problem(self) -> SafetyProblem | None:
+        return safety_problem(len(self.managed_before), self.touched(), self.threshold, self.blocked)
 
     def check_safety(self, *, force: bool = False) -> None:
         """Refuse (octoDNS-style) plans that change or remove too large a share of owned objects."""
-        problem = safety_problem(self.safety(), self.blocked)
-        if problem and not force:
-            raise UnsafePlan(problem)
-
-
-def safety_problem(safety: Safety, blocked: Iterable[str]) -> str | None:
-    """Why a plan needs --force, or None: unstated removals, or too large a share of change."""
-    blocked = list(blocked)
-    if blocked:
-        return ("the plan implies removals that are not stated (re-run with --force to apply the rest):\n  "
-                + "\n  ".join(blocked))
-    managed, touched = safety.managed, safety.touched
-    share, minimum = safety.max_change_share, safety.min_objects
-    if managed == 0 or managed < minimum or touched / managed <= share:
-        return None
-    return (f"too much change: the plan changes or removes {touched} of {managed} managed objects "
-            f"({touched / managed:.0%} > {share:.0%}, Policy.MaxChangeShare); re-run with --force to apply it")
+        require_safe(self.safety_problem(), force=force)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -245,7 +238,8 @@ class _Planner:
 
     # -- bookkeeping ------------------------------------------------------------------------------
 
-    def do(self, op: Operation, obj: str, action: Action, *, creates: tuple[str, ...] = (), text: str = "") -> None:
+    def do(self, op: Operation, obj: ObjectRef, action: Action, *, creates: tuple[ObjectRef, ...] = (),
+           text: str = "") -> None:
         try:
             eff = op.apply(self.sim, self.ctx)
         except REPORTED as e:
@@ -264,12 +258,12 @@ class _Planner:
         removed_accounts = set(desired.Removed.Accounts)
         prune = desired.Policy.Prune
 
-        unmanaged: list[str] = []
-        blocked: list[str] = []
+        unmanaged: list[ObjectRef] = []
+        blocked: list[BlockedRemoval] = []
         drop_domains: list[str] = []
         drop_accounts: list[str] = []
         for name in sorted(live.Domains):
-            oid = domain_id(name)
+            oid = ObjectRef.domain(name)
             if name in self.target_domains:
                 continue
             if name in removed_domains or (prune and inv.owns(oid)):
@@ -277,16 +271,13 @@ class _Planner:
             elif not inv.owns(oid):
                 unmanaged.append(oid)
         for name in sorted(live.Accounts):
-            oid = account_id(name)
+            oid = ObjectRef.account(name)
             if name in self.target_accounts:
                 continue
             if name in removed_accounts:
                 drop_accounts.append(name)
             elif inv.owns(oid) and prune:
-                blocked.append(
-                    f"{oid} left the desired state, but removing an account needs an explicit "
-                    f"statement: list it under Removed.Accounts"
-                )
+                blocked.append(BlockedRemoval(oid))
             elif not inv.owns(oid):
                 unmanaged.append(oid)
 
@@ -299,37 +290,26 @@ class _Planner:
         self.dkim_removed()
         for name in drop_accounts:
             self.drop_account_references(name, drop_domains)
-            self.do(AccountRemove(name), account_id(name), Action.DELETE)
+            self.do(AccountRemove(name), ObjectRef.account(name), Action.DELETE)
         for name in drop_domains:
-            self.do(DomainRemove(name), domain_id(name), Action.DELETE)
+            self.do(DomainRemove(name), ObjectRef.domain(name), Action.DELETE)
         self.global_settings()
         self.residuals()
         self.check_converged()
 
-        managed_before = frozenset(
-            o for o in inv.objects | {domain_id(n) for n in self.target_domains}
-            | {account_id(n) for n in self.target_accounts}
-            if (o.startswith("domain/") and o[7:] in live.Domains)
-            or (o.startswith("account/") and o[8:] in live.Accounts)
-        )
-        after = (
-            {o for o in inv.objects if not (o.startswith("domain/") and o[7:] in drop_domains)
-             and not (o.startswith("account/") and o[8:] in drop_accounts)}
-            | {domain_id(n) for n in self.target_domains}
-            | {account_id(n) for n in self.target_accounts}
-        )
-        after = {o for o in after if (o.startswith("domain/") and o[7:] in self.sim.Domains)
-                 or (o.startswith("account/") and o[8:] in self.sim.Accounts)}
-        pol = desired.Policy
+        named = ({ObjectRef.domain(n) for n in self.target_domains}
+                 | {ObjectRef.account(n) for n in self.target_accounts})
+        dropped = ({ObjectRef.domain(n) for n in drop_domains}
+                   | {ObjectRef.account(n) for n in drop_accounts})
         used = used_key_paths(self.sim)
         return Plan(
             steps=tuple(self.steps),
             unmanaged=tuple(unmanaged),
             blocked=tuple(blocked),
-            managed_before=managed_before,
-            inventory_after=frozenset(after),
+            managed_before=frozenset(o for o in inv.objects | named if o.exists_in(live)),
+            inventory_after=frozenset(o for o in (inv.objects - dropped) | named if o.exists_in(self.sim)),
             result=self.sim,
-            thresholds=(pol.MaxChangeShare, pol.MinObjectsForThreshold),
+            threshold=SafetyThreshold.of(desired.Policy),
             new_keys={p: k for p, k in self.born_keys.items() if p in used},
         )
 
@@ -342,21 +322,21 @@ class _Planner:
             for name in list(pending_accounts):
                 first = self._first_address(name, in_existing_domain=True)
                 if first is not None:
-                    self.do(AccountAdd(name, first), account_id(name), Action.CREATE)
+                    self.do(AccountAdd(name, first), ObjectRef.account(name), Action.CREATE)
                     pending_accounts.remove(name)
                     progress = True
             for name in list(pending_domains):
                 op = self._domain_add(name)
                 if op is None:
                     continue
-                creates = (account_id(op.account),) if op.localpart else ()
-                self.do(op, domain_id(name), Action.CREATE, creates=creates)
+                creates = (ObjectRef.account(op.account),) if op.localpart else ()
+                self.do(op, ObjectRef.domain(name), Action.CREATE, creates=creates)
                 pending_domains.remove(name)
                 if op.localpart:
                     pending_accounts.remove(op.account)
                 progress = True
             if not progress:
-                what = [domain_id(n) for n in pending_domains] + [account_id(n) for n in pending_accounts]
+                what = [ObjectRef.domain(n) for n in pending_domains] + [ObjectRef.account(n) for n in pending_accounts]
                 raise PlanError(
                     "cannot create " + ", ".join(what) + ": mox's AccountAdd needs a first address "
                     "(not a catchall) in an existing domain, and DomainAdd needs an existing account "
@@ -400,18 +380,18 @@ class _Planner:
                     continue
                 if current is not None and current in self.sim.Accounts:
                     self._remove_address(current, canon)
-                self.do(AddressAdd(key, name), account_id(name), Action.UPDATE)
+                self.do(AddressAdd(key, name), ObjectRef.account(name), Action.UPDATE)
                 owner[canon] = name
 
     def _remove_address(self, account: str, canon: str) -> None:
         """AddressRemove, or (for a key mox itself cannot remove: not canonical) AccountSave."""
         acc = self.sim.Accounts[account]
         if canon in acc.Destinations:
-            self.do(AddressRemove(canon), account_id(account), Action.UPDATE)
+            self.do(AddressRemove(canon), ObjectRef.account(account), Action.UPDATE)
             return
         keys = [k for k in acc.Destinations if _canon(self.sim, k) == canon]
         dests = {k: v for k, v in acc.Destinations.items() if k not in keys}
-        self.do(AccountSave(account, {"Destinations": dests}), account_id(account), Action.UPDATE)
+        self.do(AccountSave(account, {"Destinations": dests}), ObjectRef.account(account), Action.UPDATE)
 
     def dkim_added(self) -> None:
         for name, target in self.target_domains.items():
@@ -431,7 +411,7 @@ class _Planner:
                         seal=not want.DontSealHeaders, headers=tuple(want.Headers),
                         lifetime=_lifetime(want.Expiration),
                     ),
-                    domain_id(name), Action.UPDATE,
+                    ObjectRef.domain(name), Action.UPDATE,
                 )
 
     def _target_dkim(self, name: str) -> mc.DKIM:
@@ -455,12 +435,12 @@ class _Planner:
             if have != keep or cur.DKIM.Sign != filled.Sign:
                 # The operation names key files only where the desired state does (adoption):
                 # generated keys get their names at apply time, so "" = keep the selector's key.
-                self.do(DKIMSave(name, {s: raw.Selectors[s] for s in keep}, filled.Sign), domain_id(name),
+                self.do(DKIMSave(name, {s: raw.Selectors[s] for s in keep}, filled.Sign), ObjectRef.domain(name),
                         Action.UPDATE)
             changed = self._changed_fields(self.sim.Domains[name], self.target_domains[name],
                                            skip=("DKIM", "Aliases"))
             if changed:
-                self.do(DomainSave(name, changed), domain_id(name), Action.UPDATE)
+                self.do(DomainSave(name, changed), ObjectRef.domain(name), Action.UPDATE)
         for name, account in self.target_accounts.items():
             changed = self._changed_fields(self.sim.Accounts[name], account, skip=("Destinations",))
             acc = self.sim.Accounts[name]
@@ -469,7 +449,7 @@ class _Planner:
             if dests != dict(acc.Destinations):
                 changed["Destinations"] = dests
             if changed:
-                self.do(AccountSave(name, changed), account_id(name), Action.UPDATE)
+                self.do(AccountSave(name, changed), ObjectRef.account(name), Action.UPDATE)
 
     @staticmethod
     def _changed_fields(cur: Any, target: Any, skip: Iterable[str]) -> dict[str, Any]:
@@ -482,7 +462,7 @@ class _Planner:
 
     def aliases(self) -> None:
         for name, target in self.target_domains.items():
-            oid = domain_id(name)
+            oid = ObjectRef.domain(name)
             cur = self.sim.Domains[name].Aliases
             for key, want in sorted(target.Aliases.items()):
                 address = f"{key}@{name}"
@@ -522,7 +502,7 @@ class _Planner:
                     text = ""
                     if conf.PrivateKeyFile in self.born_keys:
                         text = f"drop DomainAdd's default DKIM selector {sel} of {name} (its key is never generated)"
-                    self.do(DKIMRemove(name, sel), domain_id(name), Action.UPDATE, text=text)
+                    self.do(DKIMRemove(name, sel), ObjectRef.domain(name), Action.UPDATE, text=text)
 
     def drop_account_references(self, account: str, dropping: list[str]) -> None:
         """Nothing to do but explain: references from kept objects make AccountRemove fail."""
@@ -545,7 +525,7 @@ class _Planner:
         if self.desired.MonitorDNSBLs is not None and tuple(self.desired.MonitorDNSBLs) != self.sim.MonitorDNSBLs:
             fields["MonitorDNSBLs"] = tuple(self.desired.MonitorDNSBLs)
         if fields:
-            self.do(ConfigSave(fields), "config", Action.UPDATE)
+            self.do(ConfigSave(fields), CONFIG, Action.UPDATE)
 
     def residuals(self) -> None:
         """Whatever the targeted operations left different (e.g. alias member order)."""
@@ -553,7 +533,7 @@ class _Planner:
             target = replace(self.target_domains[name], DKIM=self._target_dkim(name))
             changed = self._changed_fields(self.sim.Domains[name], target, skip=("DKIM",))
             if changed:
-                self.do(DomainSave(name, changed), domain_id(name), Action.UPDATE)
+                self.do(DomainSave(name, changed), ObjectRef.domain(name), Action.UPDATE)
 
     def check_converged(self) -> None:
         for name in self.target_domains:
