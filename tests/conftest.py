@@ -27,6 +27,14 @@ def golden_config(tmp_path: Path) -> Callable[[str], Path]:
 
 
 @pytest.fixture(autouse=True)
+def _no_option_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MOX_RECONCILER_* variables of the shell running the tests would change every CLI default."""
+    for name in list(os.environ):
+        if name.startswith("MOX_RECONCILER_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
 def _reset_reconciler_logger() -> Iterator[None]:
     """cli.main installs handlers and a level on the 'reconciler' logger; undo that after each
     test so later tests' caplog sees every record, whatever order the tests run in."""

@@ -7,21 +7,18 @@ import contextlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from reconciler.apply.batch import Progress
 from reconciler.cli.source_args import add_source_options, resolve_from_args
-from reconciler.mox.live import locate
-from reconciler.pipeline import Outcome, apply_plan_doc, apply_prepared, prepare
-from reconciler.plan.document import read_plan_file
-from reconciler.plan.render import render_text
+
+if TYPE_CHECKING:
+    from reconciler.apply.batch import Progress
+    from reconciler.pipeline import Outcome
 
 
-def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser(
-        "apply", help="apply the desired state (or a saved plan) to the mox config",
-        description="Plan, then apply the plan as one validated, atomic write of domains.conf. "
-        "Asks for confirmation on a terminal unless --yes.")
+def configure(p: argparse.ArgumentParser) -> None:
+    p.description = ("Plan, then apply the plan as one validated, atomic write of domains.conf. "
+                     "Asks for confirmation on a terminal unless --yes.")
     add_source_options(p)
     p.add_argument("--plan", type=Path, metavar="PLANFILE",
                    help="apply exactly this saved plan (`plan --out`); refused if stale. The plan's source "
@@ -84,6 +81,11 @@ def report(outcome: Outcome) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from reconciler.mox.live import locate
+    from reconciler.pipeline import apply_plan_doc, apply_prepared, prepare
+    from reconciler.plan.document import read_plan_file
+    from reconciler.plan.render import render_text
+
     paths = locate(args.config)
     if args.plan:
         doc = read_plan_file(args.plan)

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
-
-from reconciler.mox import sconf
-from reconciler.mox.live import locate, read_live
 
 
-def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser("config", help="check or print mox's config")
+def configure(p: argparse.ArgumentParser) -> None:
     verbs = p.add_subparsers(dest="config_command", metavar="VERB", required=True)
     t = verbs.add_parser("test", help="parse and validate mox.conf + domains.conf like `mox config test`")
     t.set_defaults(func=run_test)
@@ -20,6 +15,7 @@ def register(sub: Any) -> None:
 
 
 def run_test(args: argparse.Namespace) -> int:
+    from reconciler.mox.live import locate, read_live
     from reconciler.mox.validate import check_live
 
     paths = locate(args.config)
@@ -34,6 +30,9 @@ def run_test(args: argparse.Namespace) -> int:
 
 
 def run_dump(args: argparse.Namespace) -> int:
+    from reconciler.mox import sconf
+    from reconciler.mox.live import locate, read_live
+
     live = read_live(locate(args.config))
     try:
         data = sconf.write_bytes(live.dynamic)

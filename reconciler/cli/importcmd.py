@@ -11,16 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
-
-from reconciler.desired.importer import dump, import_files, import_live, write_files
-from reconciler.mox.live import locate, read_live
 
 
-def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser(
-        "import", help="write the desired state that describes the live config (--config)"
-    )
+def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "-o",
         "--output",
@@ -39,6 +32,9 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from reconciler.desired.importer import dump, import_files, import_live, write_files
+    from reconciler.mox.live import locate, read_live
+
     live = read_live(locate(args.config))
     out = args.output
     if out is None or out == "-":

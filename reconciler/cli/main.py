@@ -1,46 +1,55 @@
 """Command line: global options, one error boundary, and the verbs beside it.
 
-Every verb is a module of `reconciler.cli` with `register(subparsers)`; the function it
-sets as `func` gets the parsed arguments and returns the exit code. Known errors become one
-message on stderr and exit 1 (or the error's own code); a traceback only with `--debug`.
+Every verb is a module of `reconciler.cli` with `configure(parser)`, imported only when the verb
+is chosen (so `--version` and `--help` start fast); the function it sets as `func` gets the parsed
+arguments and returns the exit code. Every option's default can come from a `MOX_RECONCILER_*`
+variable (`reconciler.cli.parser`). Known errors become one message on stderr and exit 1 (or the
+error's own code); a traceback only with `--debug`.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from reconciler import __version__
+from reconciler.cli.parser import Parser, Verb, Verbs
 from reconciler.errors import REPORTED
-from reconciler.mox.live import DEFAULT_CONFIG
 
-# The verbs, in the order `--help` lists them.
-COMMAND_MODULES = [
-    "plan",
-    "apply",
-    "watch",
-    "validate",
-    "importcmd",
-    "records",
-    "config",
-]
+# The verbs, in the order `--help` lists them, with their one-line help.
+VERBS = (
+    Verb("plan", "reconciler.cli.plan", "show what apply would change (never writes the mox config)"),
+    Verb("apply", "reconciler.cli.apply", "apply the desired state (or a saved plan) to the mox config"),
+    Verb("watch", "reconciler.cli.watch", "reconcile continuously: on start, on every change, and every interval"),
+    Verb("validate", "reconciler.cli.validate",
+         "check a desired state (a directory of *.yaml or one file); needs no mox"),
+    Verb("import", "reconciler.cli.importcmd", "write the desired state that describes the live config (--config)"),
+    Verb("records", "reconciler.cli.records",
+         "DNS records for the hosted domains (like `mox config dnsrecords`), check, publish"),
+    Verb("config", "reconciler.cli.config", "check or print mox's config"),
+)
+# mox's own default (reconciler.mox.live.DEFAULT_CONFIG; not imported: it would load the config types).
+DEFAULT_CONFIG_HELP = "config/mox.conf"
 
 Handler = Callable[[argparse.Namespace], int]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser(environ: Mapping[str, str] | None = None) -> Parser:
+    """The parser; `environ` (default: os.environ) gives the MOX_RECONCILER_* option defaults."""
+    parser = Parser(
         prog="mox-reconciler",
         description="GitOps for the mox mail server: desired state in git, plan, apply, DNS records.",
+        epilog="Every option's default can be set with a MOX_RECONCILER_<OPTION> environment variable "
+        "(shown as [env: ...]); the command line wins.",
+        environ=environ,
     )
     parser.add_argument(
         "--config",
         metavar="PATH",
         default=None,
-        help=f"mox.conf; domains.conf is read beside it (default: $MOXCONF or {DEFAULT_CONFIG})",
+        help=f"mox.conf; domains.conf is read beside it (default: $MOXCONF or {DEFAULT_CONFIG_HELP})",
     )
     parser.add_argument("--version", action="version", version=f"mox-reconciler {__version__} (for mox v0.0.17)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
@@ -50,14 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-format", choices=["text", "json"], default="text", help="log line format (default: text)"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"reconciler.cli.{name}").register(sub)
+    assert isinstance(sub, Verbs)
+    for verb in VERBS:
+        sub.add_verb(verb)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Run one command; returns the exit code (0 ok, 1 error, 2 see the command)."""
-    parser = build_parser()
+    parser = build_parser(environ)
     args = parser.parse_args(argv)
     from reconciler.cli.logs import setup_logging
 

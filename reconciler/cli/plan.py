@@ -5,19 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from reconciler.cli.source_args import add_source_options, resolve_from_args
-from reconciler.mox.live import locate
-from reconciler.pipeline import plan_dns_sections, prepare, prepare_base_ref
 from reconciler.plan.render import FORMATS
 
 
-def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser(
-        "plan", help="show what apply would change (never writes the mox config)",
-        description="Compare the desired state with the live mox config and print the operations "
-        "apply would run. Exit 0; with --detailed-exitcode 0 = no changes, 2 = changes, 1 = error.")
+def configure(p: argparse.ArgumentParser) -> None:
+    p.description = ("Compare the desired state with the live mox config and print the operations "
+                     "apply would run. Exit 0; with --detailed-exitcode 0 = no changes, 2 = changes, 1 = error.")
     add_source_options(p)
     p.add_argument("--format", choices=sorted(FORMATS), default="text", help="output format (default: text)")
     p.add_argument("--out", type=Path, metavar="PLANFILE",
@@ -31,6 +26,9 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from reconciler.mox.live import locate
+    from reconciler.pipeline import plan_dns_sections, prepare, prepare_base_ref
+
     paths = locate(args.config)
     source = resolve_from_args(args)
     prepared = prepare_base_ref(paths, source, args.base_ref) if args.base_ref else prepare(paths, source)

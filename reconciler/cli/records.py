@@ -6,17 +6,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from reconciler.dns import formats
-from reconciler.errors import RecordsError
-from reconciler.mox import dnsrecords
-from reconciler.mox.live import LiveConfig, locate, read_live
+if TYPE_CHECKING:
+    from reconciler.mox import dnsrecords
+    from reconciler.mox.live import LiveConfig
 
 
-def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser(
-        "records", help="DNS records for the hosted domains (like `mox config dnsrecords`), check, publish")
+def configure(p: argparse.ArgumentParser) -> None:
+    from reconciler.dns import formats
+
     p.add_argument("--domain", action="append", default=[], metavar="D",
                    help="domain to report (repeatable; default: every domain in domains.conf)")
     p.add_argument("--format", choices=formats.FORMATS, default="mox",
@@ -51,6 +50,8 @@ def _dnssec(args: argparse.Namespace, domain_ascii: str) -> bool:
 
 
 def reports_for(args: argparse.Namespace, live: LiveConfig) -> list[dnsrecords.Report]:
+    from reconciler.mox import dnsrecords
+
     wanted = args.domain or sorted(live.dynamic.Domains)
     hk = dnsrecords.load_host_keys(live.paths, live.static)
     out = []
@@ -62,6 +63,11 @@ def reports_for(args: argparse.Namespace, live: LiveConfig) -> list[dnsrecords.R
 
 
 def run(args: argparse.Namespace) -> int:
+    from reconciler.dns import formats
+    from reconciler.errors import RecordsError
+    from reconciler.mox import dnsrecords
+    from reconciler.mox.live import locate, read_live
+
     if args.publish and not (args.server and args.zone and args.tsig_key_file):
         raise RecordsError("--publish rfc2136 needs --server, --zone and --tsig-key-file")
     if args.publish and args.check:
@@ -94,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _write(out: Path, fmt: str, reports: list[dnsrecords.Report]) -> list[Path]:
     import os
+
+    from reconciler.dns import formats
 
     out.mkdir(parents=True, exist_ok=True)
     paths = []

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from reconciler.desired.source import Source, resolve_source
+if TYPE_CHECKING:
+    from reconciler.desired.source import Source
 
 
 def add_source_options(p: argparse.ArgumentParser, *, positional: bool = True) -> None:
@@ -22,6 +24,8 @@ def add_source_options(p: argparse.ArgumentParser, *, positional: bool = True) -
 
 
 def resolve_from_args(args: argparse.Namespace, source: str | None = None) -> Source:
+    from reconciler.desired.source import resolve_source
+
     return resolve_source(
         source if source is not None else args.source,
         ref=args.ref,

@@ -5,16 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from reconciler.desired.models import DesiredState, load_desired
-from reconciler.errors import DesiredStateError
+if TYPE_CHECKING:
+    from reconciler.desired.models import DesiredState
 
 
-def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser(
-        "validate", help="check a desired state (a directory of *.yaml or one file); needs no mox"
-    )
+def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", nargs="?", default=".", help="desired state directory or file (default: .)")
     p.set_defaults(func=run)
 
@@ -32,6 +29,9 @@ def summary(state: DesiredState) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from reconciler.desired.models import load_desired
+    from reconciler.errors import DesiredStateError
+
     try:
         state = load_desired(Path(args.source))
     except DesiredStateError as e:

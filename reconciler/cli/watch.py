@@ -6,17 +6,14 @@ import argparse
 import signal
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from reconciler.cli.logs import use_timestamps
 from reconciler.cli.source_args import add_source_options, resolve_from_args
-from reconciler.desired.source import Source
-from reconciler.loop.metrics import Health, Metrics, MetricsServer
-from reconciler.loop.run import RunResult, Trigger
-from reconciler.loop.status import StatusBook, status_path
-from reconciler.loop.watch import FileWatcher, Schedule, Wakeup, WatchOptions, reconcile_once, run_loop, watch_paths
 from reconciler.mox.golang import parse_duration
-from reconciler.mox.live import locate
+
+if TYPE_CHECKING:
+    from reconciler.desired.source import Source
+    from reconciler.loop.run import RunResult
 
 NS = 1_000_000_000
 
@@ -32,10 +29,9 @@ def seconds(text: str) -> float:
     return value
 
 
-def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser(
-        "watch", help="reconcile continuously: on start, on every change, and every interval",
-        description="The controller loop: the same pipeline as `apply`, run on start, when the source "
+def configure(p: argparse.ArgumentParser) -> None:
+    p.description = (
+        "The controller loop: the same pipeline as `apply`, run on start, when the source "
         "changes (watchfiles for a local checkout, a fetch every interval for a remote) and as a full "
         "resync every interval that also corrects drift. Failures are retried with backoff; a bad "
         "commit is reported and nothing is written. SIGTERM/SIGINT stop it after the current run.")
@@ -62,6 +58,13 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from reconciler.cli.logs import use_timestamps
+    from reconciler.loop.metrics import Health, Metrics, MetricsServer
+    from reconciler.loop.run import Trigger
+    from reconciler.loop.status import StatusBook, status_path
+    from reconciler.loop.watch import FileWatcher, Schedule, Wakeup, WatchOptions, reconcile_once, run_loop, watch_paths
+    from reconciler.mox.live import locate
+
     use_timestamps()
     paths = locate(args.config)
     book = StatusBook(args.status_file or status_path(paths.config_dir), suspend_file=args.suspend_file)
