@@ -187,12 +187,13 @@ def kustomization() -> dict[str, Any]:
 # Command lines
 
 
-def parse_cli(argv: list[str], where: str) -> argparse.Namespace:
-    """Parse only (never run) with the real parser; a rejected line fails the test with argparse's message."""
+def parse_cli(argv: list[str], where: str, env: Mapping[str, str] | None = None) -> argparse.Namespace:
+    """Parse only (never run) with the real parser, option defaults from `env` (the MOX_RECONCILER_*
+    variables the command runs with); a rejected line fails the test with argparse's message."""
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err):
-            args = build_parser().parse_args(argv)
+            args = build_parser(env or {}).parse_args(argv)
     except SystemExit:
         pytest.fail(f"{where}: the CLI rejects {shlex.join(argv)}: {err.getvalue().strip()}")
     assert callable(getattr(args, "func", None)), f"{where}: no verb in {argv}"
@@ -200,7 +201,7 @@ def parse_cli(argv: list[str], where: str) -> argparse.Namespace:
 
 
 def verbs() -> set[str]:
-    (sub,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    (sub,) = [a for a in build_parser({})._actions if isinstance(a, argparse._SubParsersAction)]
     return set(sub.choices)
 
 
@@ -368,17 +369,34 @@ def test_every_deploy_area_is_there() -> None:
 # Every command line is accepted by the CLI
 
 
-def test_dockerfile_default_command_parses(dockerfile: Dockerfile) -> None:
+def test_dockerfile_default_command_parses(dockerfile: Dockerfile, image_env: dict[str, str]) -> None:
     assert dockerfile.exec_form("ENTRYPOINT") == ["mox-reconciler"]
-    args = parse_cli(dockerfile.exec_form("CMD"), "Dockerfile CMD")
+    args = parse_cli(dockerfile.exec_form("CMD"), "Dockerfile CMD", image_env)
     assert args.command == "watch"
+    assert args.source == "/desired" and args.interval == 60.0  # from the image's ENV
+    assert args.status_file == Path(image_env["MOX_RECONCILER_STATUS_FILE"])
 
 
-def test_kubernetes_commands_parse() -> None:
+def test_deploy_command_lines_expand_no_variables(dockerfile: Dockerfile) -> None:
+    """Options come from MOX_RECONCILER_* variables, not from shell expansion in command lines."""
+    lines = [(w, argv) for w, _, _, argv in k8s_container_commands()]
+    lines.append(("Dockerfile CMD", dockerfile.exec_form("CMD")))
+    (compose,) = load_yaml(COMPOSE)
+    lines.append(("compose.yaml", compose["services"]["reconciler"]["command"]))
+    for name, unit in systemd_units().items():
+        lines += [(name, shlex.split(cmd)) for cmd in unit.get("Service", {}).get("ExecStart", [])]
+    assert len(lines) == 6  # 2 Kubernetes workloads, the image, compose, 2 systemd units
+    for where, argv in lines:
+        assert not [a for a in argv if "$" in a], f"{where}: {argv}"
+
+
+def test_kubernetes_commands_parse(image_env: dict[str, str]) -> None:
     seen = set()
+    literals = dict(lit.split("=", 1) for g in kustomization()["configMapGenerator"] for lit in g["literals"])
     for where, doc, container, argv in k8s_container_commands():
-        env = k8s_env(container)
-        args = parse_cli([expand_k8s(a, env, where) for a in argv], where)
+        env = {**image_env, **k8s_env(container)}
+        args = parse_cli([expand_k8s(a, env, where) for a in argv], where, env)
+        assert (args.source, args.ref) == (literals["MOX_RECONCILER_SOURCE"], literals["MOX_RECONCILER_REF"]), where
         seen.add((doc["kind"], args.command))
         if args.command == "apply":
             assert args.yes, f"{where}: a Job has no terminal; pass --yes"
@@ -393,14 +411,16 @@ def test_kubernetes_commands_parse() -> None:
     assert ("Deployment", "watch") in seen
 
 
-def test_compose_commands_parse(dockerfile: Dockerfile) -> None:
+def test_compose_commands_parse(dockerfile: Dockerfile, image_env: dict[str, str]) -> None:
     (doc,) = load_yaml(COMPOSE)
     svc = doc["services"]["reconciler"]
     assert "entrypoint" not in svc  # the image's ENTRYPOINT
-    for env in ({}, read_env_file(COMPOSE.parent / "env.example")):
-        argv = [expand_sh(a, env, "compose.yaml") for a in svc["command"]]
-        args = parse_cli(argv, "compose.yaml services.reconciler.command")
+    for dotenv in ({}, read_env_file(COMPOSE.parent / "env.example")):
+        env = {**image_env, **{k: expand_sh(v, dotenv, "compose.yaml") for k, v in svc["environment"].items()}}
+        argv = [expand_sh(a, dotenv, "compose.yaml") for a in svc["command"]]
+        args = parse_cli(argv, "compose.yaml services.reconciler.command", env)
         assert args.command == "watch"
+        assert args.source == dotenv.get("MOX_RECONCILER_SOURCE", "/desired") and args.interval == 60.0
 
 
 def test_systemd_execstart_parses() -> None:
@@ -410,7 +430,11 @@ def test_systemd_execstart_parses() -> None:
         for cmd in unit.get("Service", {}).get("ExecStart", []):
             argv = expand_systemd(cmd.lstrip("-@:+!"), env, name)
             assert PurePosixPath(argv[0]).name == "mox-reconciler", f"{name}: ExecStart runs {argv[0]}"
-            verbs[name] = parse_cli(argv[1:], f"{name} ExecStart").command
+            args = parse_cli(argv[1:], f"{name} ExecStart", env)
+            verbs[name] = args.command
+            # The source options of the environment file reach both units.
+            assert (args.source, args.ref, args.subdir) == (env["MOX_RECONCILER_SOURCE"], env["MOX_RECONCILER_REF"],
+                                                            env["MOX_RECONCILER_SUBDIR"]), name
     assert verbs == {"mox-reconciler.service": "apply", "mox-reconciler-watch.service": "watch"}
 
 
@@ -475,7 +499,7 @@ def test_paths_agree(dockerfile: Dockerfile, image_env: dict[str, str]) -> None:
     assert image_env["MOX_RECONCILER_STATUS_FILE"] == f"{config_dir}/{STATUS_FILE}"
     run = " ".join(i.value for i in dockerfile.of("RUN", dockerfile.final))
     assert f"chown 1000:1000 {cache}" in run, "the cache dir must be writable by the image user"
-    default_source = dockerfile.exec_form("CMD")[1]
+    default_source = parse_cli(dockerfile.exec_form("CMD"), "Dockerfile CMD", image_env).source
     assert f"mkdir -p {cache} {default_source}" in run
 
     # Kubernetes: same mounts in both workloads; config read-write, data read-only, cache and
@@ -513,7 +537,8 @@ def test_paths_agree(dockerfile: Dockerfile, image_env: dict[str, str]) -> None:
     assert rec["/mox/data"] == f"{mox['/mox/data']}:/mox/data:ro"
     assert rec[cache].split(":")[0] in compose["volumes"]
     assert default_source in rec
-    assert expand_sh(compose["services"]["reconciler"]["command"][1], {}, "compose") == default_source
+    assert expand_sh(compose["services"]["reconciler"]["environment"]["MOX_RECONCILER_SOURCE"], {},
+                     "compose") == default_source
 
     # The gitconfig trusts the default source dir (a bind mount owned by another uid).
     gitconfig = (DEPLOY / "gitconfig").read_text()
@@ -536,7 +561,7 @@ def test_healthcheck_agrees_with_command(dockerfile: Dockerfile, image_env: dict
     module = load_healthcheck()
     assert image_env["MOX_RECONCILER_STATUS_FILE"] == module.STATUS_FILE
     assert image_env["MOX_RECONCILER_HEALTH_URL"] == module.HEALTH_URL
-    args = parse_cli(dockerfile.exec_form("CMD"), "Dockerfile CMD")
+    args = parse_cli(dockerfile.exec_form("CMD"), "Dockerfile CMD", image_env)
     port = args.metrics_addr.rpartition(":")[2]
     assert f"http://127.0.0.1:{port}/healthz" == module.HEALTH_URL
     assert [i.value for i in dockerfile.of("EXPOSE", dockerfile.final)] == [port]
@@ -757,7 +782,7 @@ def test_dockerfile_install_and_default_command(tmp_path: Path, dockerfile: Dock
     shutil.copytree(REPO / "examples/mox/config", fs(config_dir))
     shutil.copytree(REPO / "examples/mox/data", fs("/mox/data"))
     cmd = dockerfile.exec_form("CMD")
-    commit_tree(REPO / "examples/desired", fs(cmd[1]))
+    commit_tree(REPO / "examples/desired", fs(image_env["MOX_RECONCILER_SOURCE"]))
     for d in (image_env["XDG_CACHE_HOME"], image_env["HOME"]):
         fs(d).mkdir(parents=True, exist_ok=True)
 
