@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -33,17 +34,28 @@ LOCK_NAME = "domains.conf.lock"
 RELOAD_WINDOW = 1.2
 _PROCESS_LOCK = threading.Lock()
 
-# Test hook: a float number of seconds to sleep at each named point (see `checkpoint`), so a crash
-# test can kill the process inside every window. Unset in normal operation.
-SLOW_ENV = "MOX_RECONCILER_TEST_SLOW"
+# The named points of the write protocol (batch.py and `replace`), in the order a write passes them.
+CHECKPOINTS = ("key-file", "before-temp", "before-rename", "after-rename", "after-commit")
+# Test hook: `NAME` or `NAME:N` stops the process at the first (N-th) time it reaches checkpoint
+# NAME: it prints `checkpoint NAME:N` on stderr and waits to be killed, so a crash test kills it
+# inside every window without guessing a time. Unset in normal operation.
+STOP_ENV = "MOX_RECONCILER_TEST_STOP_AT"
+_reached: dict[str, int] = {}
 
 
 def checkpoint(name: str) -> None:
-    """A named point in the write protocol; sleeps when the test hook asks for it."""
-    delay = os.environ.get(SLOW_ENV)
-    if delay:
-        log.debug("checkpoint %s", name)
-        time.sleep(float(delay))
+    """A named point in the write protocol (one of CHECKPOINTS); stops here when the test hook says so."""
+    if name not in CHECKPOINTS:
+        raise ValueError(f"unknown checkpoint {name!r}")
+    stop = os.environ.get(STOP_ENV)
+    if not stop:
+        return
+    _reached[name] = n = _reached.get(name, 0) + 1
+    want, _, nth = stop.partition(":")
+    if want == name and n == int(nth or 1):
+        sys.stderr.write(f"checkpoint {name}:{n}\n")
+        sys.stderr.flush()
+        threading.Event().wait()  # until killed
 
 
 @contextmanager
