@@ -18,7 +18,17 @@ from reconciler.desired.source import Source, resolve_source
 from reconciler.errors import ConcurrentChange, ReconcilerError, SourceError
 from reconciler.loop.metrics import Health, Metrics, parse_addr
 from reconciler.loop.status import HISTORY, RunResult, StatusBook, status_path
-from reconciler.loop.watch import Schedule, WatchOptions, _reason, desired_change, reconcile_once, run_loop
+from reconciler.loop.watch import (
+    FileWatcher,
+    Schedule,
+    Wakeup,
+    WatchedSource,
+    WatchOptions,
+    _reason,
+    desired_change,
+    reconcile_once,
+    run_loop,
+)
 from reconciler.mox.live import locate, read_live
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -319,3 +329,39 @@ def test_run_values_are_the_enums_everywhere() -> None:
     for reason in Reason:
         assert (f'mox_reconciler_reconcile_errors_total{{reason="{reason}"}} 0.0' in text) == (reason in FAILURE_REASONS)
     assert set(FAILURE_REASONS) == set(Reason) - {Reason.SUCCEEDED, Reason.SUSPENDED}
+
+
+def test_file_watcher_sees_a_change_made_right_after_it_starts(tmp_path: Path) -> None:
+    """The OS watches are in place when FileWatcher returns: a change in the next instant wakes the
+    loop (no pause between starting the watcher and making the change)."""
+    waker = Wakeup()
+    files = FileWatcher([tmp_path], waker)
+    try:
+        (tmp_path / "domain-a.yaml").write_text("Domains: {}\n")
+        waker.wait(60)  # returns as soon as the change is seen; 60 s only bounds a failure
+        assert waker.take_changed()
+    finally:
+        files.close()
+
+
+def test_watched_source_starts_watching_before_the_first_read(tmp_path: Path) -> None:
+    waker = Wakeup()
+    calls: list[bool] = []
+
+    def resolve() -> Source:
+        calls.append(watched.files is not None)
+        return Source(location=str(tmp_path), path=tmp_path, commit=None, dirty=False)
+
+    watched = WatchedSource(resolve, waker)
+    try:
+        assert watched().path == tmp_path
+        # Resolved once to learn what to watch, then again with the watcher running.
+        assert calls == [False, True] and watched.files is not None and watched.files.paths == [tmp_path]
+        watched()
+        assert calls == [False, True, True]
+    finally:
+        watched.close()
+    remote = WatchedSource(lambda: Source(location="https://x/d.git", path=tmp_path, commit=None, dirty=False,
+                                          remote=True), waker)
+    remote()
+    assert remote.files is None  # a remote is fetched every interval, not watched

@@ -62,25 +62,21 @@ def run(args: argparse.Namespace) -> int:
     from reconciler.loop.metrics import Health, Metrics, MetricsServer
     from reconciler.loop.run import Trigger
     from reconciler.loop.status import StatusBook, status_path
-    from reconciler.loop.watch import FileWatcher, Schedule, Wakeup, WatchOptions, reconcile_once, run_loop, watch_paths
+    from reconciler.loop.watch import Schedule, Wakeup, WatchedSource, WatchOptions, reconcile_once, run_loop
     from reconciler.mox.live import locate
 
     use_timestamps()
     paths = locate(args.config)
     book = StatusBook(args.status_file or status_path(paths.config_dir), suspend_file=args.suspend_file)
-    source_seen: list[Source] = []
 
     def resolve() -> Source:
-        src = resolve_from_args(args)
-        source_seen.append(src)
-        del source_seen[:-1]
-        return src
+        return resolve_from_args(args)
 
-    opts = WatchOptions(paths, resolve, force=args.force, reports_dir=args.reports_dir,
-                        suspend_file=args.suspend_file)
     started = time.time()
     if args.once:
         book.set_watcher("once", started, started)
+        opts = WatchOptions(paths, resolve, force=args.force, reports_dir=args.reports_dir,
+                            suspend_file=args.suspend_file)
         return 0 if reconcile_once(opts, book, Trigger.ONCE).ok else 1
 
     metrics = Metrics()
@@ -89,23 +85,22 @@ def run(args: argparse.Namespace) -> int:
     waker = Wakeup()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda _signo, _frame: waker.request_stop_from_signal())
-    files: FileWatcher | None = None
+    # A local source's files are watched from its first resolve on, before they are read.
+    watched = WatchedSource(resolve, waker)
+    opts = WatchOptions(paths, watched, force=args.force, reports_dir=args.reports_dir,
+                        suspend_file=args.suspend_file)
 
     def one(trigger: Trigger) -> RunResult:
-        nonlocal files
         book.set_watcher("running", started, time.time())
         result = reconcile_once(opts, book, trigger)
         metrics.observe(result)
         health.observe(result)
-        if files is None and source_seen and (want := watch_paths(source_seen[-1])):
-            files = FileWatcher(want, waker)
         return result
 
     try:
         run_loop(one, Schedule(args.interval, args.debounce), waker)
     finally:
-        if files is not None:
-            files.close()
+        watched.close()
         if server is not None:
             server.close()
         now = time.time()

@@ -326,27 +326,65 @@ def watch_paths(source: Source) -> list[Path]:
 
 
 class FileWatcher:
-    """watchfiles on a daemon thread; every relevant change wakes the loop."""
+    """Watches `paths` from the moment it is constructed; every relevant change wakes the loop.
+
+    watchfiles' Rust watcher (`RustNotify`, what `watchfiles.watch` runs) is created here, so the
+    OS watches are in place when this returns (`watchfiles.watch` would only start watching when
+    its generator is first iterated, on the thread); a daemon thread collects the changes.
+    """
 
     def __init__(self, paths: Sequence[Path], waker: Wakeup) -> None:
-        import watchfiles
+        from watchfiles._rust_notify import RustNotify
 
         self._stop = threading.Event()
         self.paths = list(paths)
+        where = ", ".join(map(str, self.paths))
+        notify = RustNotify([str(p) for p in self.paths], False, False, 300, True, False)
 
         def loop() -> None:
             try:
-                for _ in watchfiles.watch(*self.paths, watch_filter=desired_change, debounce=200,
-                                          stop_event=self._stop, raise_interrupt=False, rust_timeout=1000):
-                    log.debug("change seen under %s", ", ".join(map(str, self.paths)))
-                    waker.notify_change()
+                while True:
+                    # Up to 200 ms of changes at a time; the stop event is checked every 50 ms.
+                    changes = notify.watch(200, 50, 5000, self._stop)
+                    if changes == "stop":
+                        return
+                    if isinstance(changes, set) and any(desired_change(c, p) for c, p in changes):
+                        log.debug("change seen under %s", where)
+                        waker.notify_change()
             except Exception as e:  # resyncs still run at the interval
                 log.warning("file watching stopped: %s; changes are picked up at the next interval", e)
+            finally:
+                notify.close()
 
         self._thread = threading.Thread(target=loop, name="watchfiles", daemon=True)
         self._thread.start()
-        log.info("watching %s for changes", ", ".join(map(str, self.paths)))
+        log.info("watching %s for changes", where)
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+
+
+class WatchedSource:
+    """The run's `resolve`, watching a local source's files before it reads them.
+
+    The first time a resolve names a local source, the file watcher starts and the source is
+    resolved again, so a change made at any time after that (even during the first run) wakes
+    the loop; a change made before it is in what the run reads.
+    """
+
+    def __init__(self, resolve: Callable[[], Source], waker: Wakeup) -> None:
+        self._resolve = resolve
+        self._waker = waker
+        self.files: FileWatcher | None = None
+
+    def __call__(self) -> Source:
+        source = self._resolve()
+        if self.files is None and (paths := watch_paths(source)):
+            self.files = FileWatcher(paths, self._waker)
+            source = self._resolve()
+        return source
+
+    def close(self) -> None:
+        if self.files is not None:
+            self.files.close()
