@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -79,18 +77,18 @@ MALFORMED = [
 @pytest.mark.parametrize(("name", "text", "line", "message"), MALFORMED, ids=[m[0] for m in MALFORMED])
 @pytest.mark.parametrize("verb", ["test", "dump"])
 def test_malformed_sconf_is_one_line_with_file_and_line(
-    name: str, text: str, line: int, message: str, verb: str, golden_config: Callable[[str], Path]
+    name: str, text: str, line: int, message: str, verb: str, golden_config: Callable[[str], Path],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     mox_conf = golden_config("00")
     domains = mox_conf.parent / "domains.conf"
     domains.write_text(text)
     before = domains.read_bytes()
-    proc = subprocess.run([sys.executable, "-m", "reconciler", "--config", str(mox_conf), "config", verb],
-                          capture_output=True, text=True, check=False)
-    assert proc.returncode == 1
-    assert proc.stdout == ""
-    assert proc.stderr == f"error: {domains}:{line}: {message}\n"
-    assert "Traceback" not in proc.stderr
+    assert main(["--config", str(mox_conf), "config", verb]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == f"error: {domains}:{line}: {message}\n"
+    assert "Traceback" not in err
     assert domains.read_bytes() == before
 
 

@@ -8,8 +8,8 @@ import stat
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -113,21 +113,22 @@ def test_concurrent_change_is_retried(tmp_path: Path) -> None:
     assert len(list((paths.config_dir / "dkim").glob("s1.*"))) == 1
 
 
-def test_read_stable_waits_for_a_complete_file(tmp_path: Path) -> None:
+def test_read_stable_waits_for_a_complete_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     paths = make_instance(tmp_path)
     dc = paths.domains_conf
     good = dc.read_bytes()
     dc.write_bytes(good[: len(good) // 3])  # mox caught mid-write: a truncated, unparsable file.
+    pauses: list[float] = []
 
-    def finish() -> None:
-        time.sleep(0.2)
-        with open(dc, "r+b") as f:
-            f.write(good)
-    t = threading.Thread(target=finish)
-    t.start()
+    def pause(seconds: float) -> None:  # mox finishes its write while read_stable pauses
+        pauses.append(seconds)
+        if len(pauses) == 2:
+            with open(dc, "r+b") as f:
+                f.write(good)
+    monkeypatch.setattr(writer, "time", SimpleNamespace(sleep=pause))
     snap = writer.read_stable(dc)
-    t.join()
     assert snap.data == good
+    assert len(pauses) >= 3  # the truncated reads, the completed file, then two agreeing reads
 
 
 def test_read_stable_gives_up_on_a_broken_file(tmp_path: Path) -> None:
@@ -140,20 +141,19 @@ def test_read_stable_gives_up_on_a_broken_file(tmp_path: Path) -> None:
 def test_lock_excludes_other_processes(tmp_path: Path) -> None:
     paths = make_instance(tmp_path)
     code = (
-        "import sys, time; from pathlib import Path; from reconciler.apply import writer\n"
+        "import sys; from pathlib import Path; from reconciler.apply import writer\n"
         "with writer.config_lock(Path(sys.argv[1])):\n"
-        "    print('locked', flush=True); time.sleep(30)\n"
+        "    print('locked', flush=True); sys.stdin.read()\n"  # holds the lock until killed
     )
-    p = subprocess.Popen([sys.executable, "-c", code, str(paths.config_dir)], stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen([sys.executable, "-c", code, str(paths.config_dir)], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
     try:
         assert p.stdout is not None and p.stdout.readline().strip() == "locked"
         with pytest.raises(LockTimeout, match="another process holds the config lock"):
             batch.apply_batch(paths, [AddressAdd("x@example.org", "alice")], lock_timeout=0.3)
     finally:
         p.kill()
-        p.wait()
-        if p.stdout is not None:
-            p.stdout.close()
+        p.communicate()
     batch.apply_batch(paths, [AddressAdd("x@example.org", "alice")], lock_timeout=5)
     assert "x@example.org" in paths.domains_conf.read_text()
 
@@ -178,19 +178,19 @@ def test_lock_serializes_threads(tmp_path: Path) -> None:
     assert all(f"t{i}@example.org: nil" in text for i in range(8))
 
 
-def test_verify_reports_lost_update(tmp_path: Path) -> None:
+def test_verify_reports_lost_update(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     paths = make_instance(tmp_path)
     res = batch.apply_batch(paths, [AddressAdd("v@example.org", "alice")], verify=True, verify_wait=0.05)
     assert res.verification is not None and res.verification.ok
     written = paths.domains_conf.read_bytes()
+    waited: list[float] = []
 
-    def clobber() -> None:  # mox writing its stale in-memory config within the reload window.
-        time.sleep(0.05)
+    def clobber(seconds: float) -> None:  # mox writing its stale in-memory config within the reload window.
+        waited.append(seconds)
         with open(paths.domains_conf, "r+b") as f:
             f.write(written.replace(b"\t\t\tv@example.org: nil\n", b""))
             f.truncate()
-    t = threading.Thread(target=clobber)
-    t.start()
+    monkeypatch.setattr(writer, "time", SimpleNamespace(sleep=clobber))
     v = writer.verify(paths.domains_conf, written, wait=0.3)
-    t.join()
+    assert waited == [0.3]
     assert not v.ok and "change was lost" in v.message

@@ -27,6 +27,7 @@ from typing import Any
 import git
 import pytest
 
+from reconciler.cli.main import main
 from reconciler.desired.importer import import_files
 from reconciler.mox import config as mc
 from reconciler.mox import sconf
@@ -311,20 +312,17 @@ def test_drift_is_corrected_and_shown(env: Env) -> None:
         assert w.stop() == 0
 
 
-def test_once_on_unchanged_source_writes_nothing(env: Env) -> None:
-    cmd = [sys.executable, "-m", "reconciler", "--config", str(env.mox_conf), "watch", str(env.bare),
-           "--cache-dir", str(env.tmp / "cache"), "--once"]
-    first = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    assert first.returncode == 0, first.stderr
+def test_once_on_unchanged_source_writes_nothing(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    """In process: `watch --once` is one run, no loop, no signals."""
+    argv = ["--config", str(env.mox_conf), "watch", str(env.bare), "--cache-dir", str(env.tmp / "cache"), "--once"]
+    assert main(argv) == 0, capsys.readouterr().err
     assert env.status()["result"] == "applied"
     before = env.domains_conf.read_bytes(), env.domains_conf.stat().st_mtime_ns
-    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    assert again.returncode == 0, again.stderr
+    assert main(argv) == 0, capsys.readouterr().err
     assert (env.domains_conf.read_bytes(), env.domains_conf.stat().st_mtime_ns) == before
     assert env.status()["result"] == "unchanged" and env.status()["watcher"]["state"] == "once"
     env.commit({"domain-example.org.yaml": "Domains: [\n"}, "broken")
-    failed = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    assert failed.returncode == 1
+    assert main(argv) == 1
     assert env.status()["reason"] == "DesiredInvalid"
     assert (env.domains_conf.read_bytes(), env.domains_conf.stat().st_mtime_ns) == before
 
