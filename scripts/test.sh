@@ -37,4 +37,5 @@ fi
 .venv/bin/ruff check reconciler tests bench
 .venv/bin/mypy
 .venv/bin/lint-imports --no-cache >/dev/null || .venv/bin/lint-imports --no-cache
-.venv/bin/python -m pytest "$@"
+# Every core (-n auto, pytest-xdist); pass -n 0 to run in one process.
+.venv/bin/python -m pytest -n auto "$@"
