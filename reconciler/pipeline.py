@@ -25,6 +25,7 @@ from reconciler.desired.models import DesiredState, load_desired
 from reconciler.desired.source import Source, materialize, resolve_source
 from reconciler.dns.formats import render_zone, write_reports
 from reconciler.errors import REPORTED, ConfigInvalid, LiveConfigError, ReconcilerError, StalePlan
+from reconciler.fsutil import atomic_write_json
 from reconciler.mox import config as mc
 from reconciler.mox import keygen
 from reconciler.mox.admin import Operation, now_local
@@ -33,7 +34,7 @@ from reconciler.mox.keyfiles import DKIMKey, KeyCache, load_dkim_private_key
 from reconciler.mox.live import ConfigPaths, LiveConfig, read_live, read_static
 from reconciler.mox.validate import validate_dynamic
 from reconciler.plan.document import PlanDocument, SourceInfo
-from reconciler.plan.inventory import Inventory, read_inventory, write_inventory, write_json_atomic
+from reconciler.plan.inventory import Inventory, read_inventory, write_inventory
 from reconciler.plan.objects import ObjectRef
 from reconciler.plan.planner import Plan, PlanInput, make_plan, plan_document
 from reconciler.plan.render import DNSSection
@@ -238,7 +239,7 @@ def _write_apply_report(out: Path, doc: PlanDocument, batch: BatchResult, live: 
     }
     path = out / APPLY_REPORT
     out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(path, report)
+    atomic_write_json(path, report)
     return path
 
 

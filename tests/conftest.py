@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-# Property tests must not depend on how busy the machine is: no per-example deadline, no
-# "data generation too slow" health check (both measure wall-clock time).
-settings.register_profile("no-wall-clock", deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("no-wall-clock")
-
 from . import moxserver
 from .golden import FIXTURES, GOLDEN, GOLDEN_STEPS, build_step_config, golden_step
 
 __all__ = ["FIXTURES", "GOLDEN", "GOLDEN_STEPS", "build_step_config"]  # tests import them from here too
+
+# Property tests must not depend on how busy the machine is: no per-example deadline, no
+# "data generation too slow" health check (both measure wall-clock time).
+settings.register_profile("no-wall-clock", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("no-wall-clock")
 
 
 @pytest.fixture

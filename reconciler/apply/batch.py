@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 
 from reconciler.apply import keyfiles, writer
 from reconciler.errors import REPORTED, ConcurrentChange, ConfigInvalid, LiveConfigError, ReconcilerError
+from reconciler.fsutil import fsync_dir
 from reconciler.mox import keygen, sconf
 from reconciler.mox.admin import Context, Effect, Operation, now_local, used_key_paths
 from reconciler.mox.config import Dynamic, Static
@@ -224,6 +225,8 @@ def apply_batch(
                             f"writing key file: creating file {config_dir / req.path}: {e.strerror or e}"
                         ) from None
                     attempt.created.append(new)
+                for key_dir in sorted({(config_dir / r.path).parent for r in effect.new_keys}):
+                    fsync_dir(key_dir)  # the new key files are durable before domains.conf names them
                 t0 = time.perf_counter()
                 try:
                     validate(static, effect.dynamic, config_dir)

@@ -2,9 +2,9 @@
 
 mox writes domains.conf in place (not atomically) and reloads it lazily when its mtime changes
 (mox-runtime.md §3). So: hold a lock for the whole read-modify-write, read until two reads agree
-and parse, refuse to replace a file that changed since it was read, write a temp file beside it
-(fsync, rename, fsync dir) with the old owner/group/mode and a different mtime, and optionally
-check after mox's reload window that nobody overwrote the change.
+and parse, refuse to replace a file that changed since it was read, write it with
+`fsutil.atomic_write` (temp file, fsync, rename, fsync dir) with the old owner/group/mode and a
+different mtime, and optionally check after mox's reload window that nobody overwrote the change.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 import filelock
 
 from reconciler.errors import ConcurrentChange, LiveConfigError, LockTimeout
-from reconciler.fsutil import fsync_dir, write_fully
+from reconciler.fsutil import atomic_write, fsync_dir
 from reconciler.mox import sconf
 from reconciler.mox.config import Dynamic
 
@@ -149,27 +149,15 @@ def replace(snap: Snapshot, data: bytes) -> os.stat_result:
     reloads on an mtime change. A crash at any point leaves the old or the new file.
     """
     path = snap.path
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    checkpoint("before-temp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        old = snap.stat
-        if (old.st_uid, old.st_gid) != (os.getuid(), os.getgid()):
-            os.fchown(fd, old.st_uid, old.st_gid)
-        os.fchmod(fd, old.st_mode & 0o7777)
-        write_fully(fd, data)
-    except BaseException:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    checkpoint("before-rename")
-    try:
+    old = snap.stat
+
+    def still_unchanged() -> None:
+        checkpoint("before-rename")
         check_unchanged(snap)
-        os.rename(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+
+    checkpoint("before-temp")
+    atomic_write(path, data, old.st_mode & 0o7777, exact_mode=True, owner=(old.st_uid, old.st_gid),
+                 before_rename=still_unchanged, sync_dir=False)
     checkpoint("after-rename")
     fsync_dir(path.parent)
     st = os.stat(path)

@@ -26,6 +26,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from reconciler.fsutil import atomic_write
     from reconciler.mox.live import locate
     from reconciler.pipeline import plan_dns_sections, prepare, prepare_base_ref
 
@@ -34,9 +35,7 @@ def run(args: argparse.Namespace) -> int:
     prepared = prepare_base_ref(paths, source, args.base_ref) if args.base_ref else prepare(paths, source)
     doc = prepared.doc
     if args.out:
-        tmp = args.out.with_name(f".{args.out.name}.tmp")
-        tmp.write_text(doc.dumps())
-        tmp.replace(args.out)
+        atomic_write(args.out, doc.dumps().encode(), 0o666)
     render = FORMATS[args.format]
     if args.format == "markdown":
         text = render(doc, plan_dns_sections(prepared))

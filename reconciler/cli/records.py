@@ -91,24 +91,9 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(render_findings(findings))
         return 0 if all_required_ok(findings) else 2
     if args.out is not None:
-        for path in _write(args.out, args.format, reports):
+        for path in formats.write_files(args.out, reports, [args.format], mode=0o666):
             print(path)
         return 0
     sys.stdout.write(formats.render(args.format, reports))
     return 0
 
-
-def _write(out: Path, fmt: str, reports: list[dnsrecords.Report]) -> list[Path]:
-    import os
-
-    from reconciler.dns import formats
-
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for rep in reports:
-        path = out / f"{rep.domain.ascii}.{formats.EXTENSIONS[fmt]}"
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(formats.render(fmt, [rep]), encoding="utf-8")
-        os.replace(tmp, path)
-        paths.append(path)
-    return paths

@@ -18,6 +18,7 @@ import yaml
 
 from reconciler.desired.models import DesiredAccount, DesiredDomain, account_to_mox, domain_to_mox
 from reconciler.errors import ReconcilerError
+from reconciler.fsutil import atomic_write, fsync_dir
 from reconciler.mox import config as mc
 from reconciler.mox.config import OPTIONAL, Dynamic, Static
 from reconciler.mox.golang import Duration, format_duration
@@ -162,7 +163,6 @@ def write_files(out: Path, files: Mapping[str, str], force: bool) -> list[Path]:
     if existing and not force:
         raise ImportTargetExists(f"{existing[0]}: exists (use --force to overwrite)")
     for p in paths:
-        tmp = p.with_name(p.name + ".tmp")
-        tmp.write_text(files[p.name], encoding="utf-8")
-        tmp.replace(p)
+        atomic_write(p, files[p.name].encode(), 0o666, sync_dir=False)
+    fsync_dir(out)
     return paths

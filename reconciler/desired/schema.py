@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from reconciler.desired.models import DesiredState
+from reconciler.fsutil import atomic_write
 
 SCHEMAS_DIR = Path(__file__).resolve().parent.parent.parent / "schemas"
 SCHEMA_PATH = SCHEMAS_DIR / "desired-state.schema.json"
@@ -32,7 +33,7 @@ def write_schema(text: str, default: Path, argv: list[str] | None) -> int:
     """Write a schema to the path given on the command line, else to `default`."""
     args = sys.argv[1:] if argv is None else argv
     target = Path(args[0]) if args else default
-    target.write_text(text, encoding="utf-8")
+    atomic_write(target, text.encode())
     print(f"wrote {target}")
     return 0
 

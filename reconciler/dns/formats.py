@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from reconciler.errors import RecordsError
-from reconciler.fsutil import atomic_write
+from reconciler.fsutil import atomic_write, fsync_dir
 from reconciler.mox.dnsrecords import Record, Report
 from reconciler.mox.live import LiveConfig
 
@@ -209,15 +209,23 @@ def write_reports(
     for fmt in formats:
         if fmt not in RENDERERS:
             raise RecordsError(f"unknown records format {fmt!r} (known: {', '.join(FORMATS)})")
-    out_dir.mkdir(parents=True, exist_ok=True)
     hk = load_host_keys(live.paths, live.static)
+    reports = [for_live(live, dom, dnssec=dnssec, acme_account_uri=acme_account_uri, host_keys=hk)
+               for dom in domains]
+    return write_files(out_dir, reports, formats)
+
+
+def write_files(out_dir: Path, reports: Sequence[Report], formats: Sequence[str], mode: int = 0o644) -> list[Path]:
+    """One file per report and format, `<ascii-domain>.<ext>`, in `out_dir` (created): each
+    replaced atomically, the directory fsynced once at the end."""
+    out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for dom in domains:
-        rep = for_live(live, dom, dnssec=dnssec, acme_account_uri=acme_account_uri, host_keys=hk)
+    for rep in reports:
         for fmt in formats:
             path = out_dir / f"{rep.domain.ascii}.{EXTENSIONS[fmt]}"
-            atomic_write(path, RENDERERS[fmt]([rep]).encode())
+            atomic_write(path, RENDERERS[fmt]([rep]).encode(), mode, sync_dir=False)
             written.append(path)
+    fsync_dir(out_dir)
     return written
 
 

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from reconciler.fsutil import atomic_write_json
 from reconciler.loop.run import STALLING, Reason, Result, RunResult
-from reconciler.plan.inventory import write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +144,6 @@ class StatusBook:
 
     def write(self) -> None:
         try:
-            write_json_atomic(self.path, self.doc)
+            atomic_write_json(self.path, self.doc)
         except OSError as e:  # the status must never stop the loop
             log.error("status: cannot write %s: %s", self.path, e)

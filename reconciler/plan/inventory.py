@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import LiveConfigError
-from reconciler.fsutil import atomic_write
+from reconciler.fsutil import atomic_write_json
 from reconciler.plan.objects import ObjectRef
 
 INVENTORY_FILE = "mox-reconciler.inventory.json"
@@ -58,10 +58,5 @@ def read_inventory(config_dir: Path) -> Inventory:
 
 
 def write_inventory(config_dir: Path, inventory: Inventory, commit: dict[str, Any] | None = None) -> None:
-    """Atomically replace the inventory file (temp file, fsync, rename)."""
-    write_json_atomic(inventory_path(config_dir), inventory.to_json(commit))
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    atomic_write(path, text.encode())
+    """Atomically and durably replace the inventory file."""
+    atomic_write_json(inventory_path(config_dir), inventory.to_json(commit))
