@@ -38,7 +38,8 @@ from reconciler.mox.config import (
     Selector,
     Static,
 )
-from reconciler.mox.validate import KeyCache, validate_dynamic
+from reconciler.mox.keyfiles import KeyCache
+from reconciler.mox.validate import validate_dynamic
 
 GOLDEN_MOXCONF = Path(__file__).resolve().parent.parent / "tests/fixtures/golden/instance/config/mox.conf"
 

@@ -9,17 +9,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from reconciler.mox.golang import nfc
 from reconciler.mox.names import (
     Address,
     Domain,
     ParseError,
     canonical_localpart,
     check_mailbox_nfc,
-    go_lower,
-    go_quote,
     is_international_localpart,
     localpart_string,
-    nfc,
     parse_address,
     parse_domain,
     parse_localpart,
@@ -134,46 +132,7 @@ def test_parse_domain_matches_idna_on_ascii(s: str) -> None:
 
 
 # --------------------------------------------------------------------------
-# go_lower, go_quote, nfc
-
-
-def test_go_lower_simple_case_mapping() -> None:
-    assert go_lower("İ") == "i"
-    assert "İ".lower() != "i"  # the reason go_lower exists
-    assert go_lower("ΟΔΟΣ") == "οδοσ"  # word-final sigma stays σ, not ς
-    assert "ΟΔΟΣ".lower() == "οδος"
-    assert go_lower("ΣΑ Σ") == "σα σ"
-    assert go_lower("Ab.C-D") == "ab.c-d"
-    assert go_lower("ÀÉÎ") == "àéî"
-    assert go_lower("ǅ") == "ǆ"  # title-case letter
-    assert go_lower("straße") == "straße"
-
-
-@given(st.text())
-def test_go_lower_keeps_length(s: str) -> None:
-    assert len(go_lower(s)) == len(s)
-
-
-@pytest.mark.parametrize(
-    ("given_text", "quoted"),
-    [
-        ("", '""'),
-        ("abc", '"abc"'),
-        ('a"b', '"a\\"b"'),
-        ("a\\b", '"a\\\\b"'),
-        ("\n\t\r", '"\\n\\t\\r"'),
-        ("\a\b\f\v", '"\\a\\b\\f\\v"'),
-        ("\x00\x1f\x7f", '"\\x00\\x1f\\x7f"'),
-        ("é ü", '"é ü"'),
-        ("\u00a0", '"\\u00a0"'),
-        ("\u200b", '"\\u200b"'),
-        ("😀", '"😀"'),
-        ("\U000e0001", '"\\U000e0001"'),
-        ("\udcff", '"\\xff"'),
-    ],
-)
-def test_go_quote(given_text: str, quoted: str) -> None:
-    assert go_quote(given_text) == quoted
+# Mailbox names
 
 
 def test_nfc_and_mailbox_check() -> None:

@@ -51,7 +51,6 @@ from reconciler.mox.keyfiles import KeyCache, KeyFileError, load_dkim_private_ke
 from reconciler.mox.live import ConfigPaths, read_live
 from reconciler.mox.validate import (
     check_live,
-    go_sprintf_noargs,
     require_valid,
     validate_dynamic,
     validate_static,
@@ -1230,12 +1229,6 @@ def test_bare_localpart_destination_indexed_with_account_domain(
     static0, dyn0, cdir = base
     st, dyn = dest("bob", "Robert")((static0, dyn0), tmp_path)
     assert validate_dynamic(st, dyn, cdir).addresses["robert@example.org"] == "bob"
-
-
-def test_go_sprintf_noargs() -> None:
-    assert go_sprintf_noargs("a %% b") == "a % b"
-    assert go_sprintf_noargs("x%d y%-5.2f z%") == "x%!d(MISSING) y%!f(MISSING) z%!(NOVERB)"
-    assert go_sprintf_noargs("plain") == "plain"
 
 
 # ---------------------------------------------------------------------------------------------

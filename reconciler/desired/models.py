@@ -38,13 +38,12 @@ from reconciler.desired.yamlload import Document, Location, YAMLProblem, dotted,
 from reconciler.errors import DesiredStateError
 from reconciler.mox import config as mc
 from reconciler.mox.config import Static
-from reconciler.mox.golang import Duration, GoSyntaxError, format_duration, parse_duration
+from reconciler.mox.golang import Duration, GoSyntaxError, format_duration, go_lower, parse_duration
 from reconciler.mox.names import (
     Domain,
     ParseError,
     canonical_localpart,
     check_mailbox_nfc,
-    go_lower,
     is_international_localpart,
     localpart_string,
     parse_address,

@@ -29,13 +29,12 @@ from reconciler.mox import config as mc
 from reconciler.mox import keygen
 from reconciler.mox.config import Account, Alias, Dynamic, Static
 from reconciler.mox.errors import PrimitiveError, RequestError
-from reconciler.mox.golang import Duration, format_duration, go_quote
+from reconciler.mox.golang import Duration, format_compact, format_duration, go_lower, go_quote
 from reconciler.mox.keygen import KeyRequest
 from reconciler.mox.names import (
     Address,
     ParseError,
     canonical_localpart,
-    go_lower,
     localpart_string,
     parse_address,
     parse_domain,
@@ -376,7 +375,7 @@ class DomainAdd(Operation):
             DMARC=mc.DMARC(Localpart="dmarcreports", Account=self.account, Mailbox="DMARC"),
             TLSRPT=mc.TLSRPT(Localpart="tlsreports", Account=self.account, Mailbox="TLSRPT"),
             MTASTS=mc.MTASTS(
-                PolicyID=keygen.timestamp(ctx.now.astimezone(UTC)),
+                PolicyID=format_compact(ctx.now.astimezone(UTC)),
                 Mode="enforce",
                 MaxAge=Duration(24 * 3600 * 10**9),
                 MX=(hostname.ascii,),

@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from reconciler.mox import config as mc
 from reconciler.mox import names
 from reconciler.mox.errors import RecordsError
+from reconciler.mox.golang import go_lower
 from reconciler.mox.live import ConfigPaths, LiveConfig
 
 TTL = 300
@@ -221,7 +222,7 @@ def _reporting(
         raise RecordsError(f"domain {own.name()}: {what}: {e}") from None
     conf = domains.get(addrdom.name(), own_conf) if dom_s else own_conf
     if not conf.LocalpartCaseSensitive:
-        lp = names.go_lower(lp)
+        lp = go_lower(lp)
     return lp, addrdom
 
 

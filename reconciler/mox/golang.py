@@ -1,38 +1,52 @@
-"""Go's scalar syntax, as mox's config files use it.
+"""Go's behaviour where mox's results depend on it: one home for every emulation of Go.
 
-sconf reads and writes scalars with Go's strconv/time/fmt rules, which differ from Python's
-(`int("1_000")`, `float(" 1")`, `"%f" % inf`, no duration type). Everything here follows Go so a
-value reads and writes exactly as mox would.
+mox is written in Go, and what it accepts, writes and says follows Go's standard library and
+x/ packages, which differ from Python's in many small ways (`int("1_000")`, `float(" 1")`,
+`"%f" % inf`, `repr` vs `%q`, `str.lower` vs `strings.ToLower`, IDNA2003 vs UTS #46, `re` vs
+RE2, no duration type). Everything here follows Go (1.27, as mox v0.0.17 is built) so the rest of
+the port can say "as mox does" and mean it. One section per Go package; each function names the
+Go function it stands for. Deliberate differences are listed in `reconciler/mox/README.md`.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import errno
+import functools
+import ipaddress
 import math
+import os
 import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 
-_INT_RE = re.compile(r"[+-]?[0-9]+\Z")
-_DEC_FLOAT_RE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
-_HEX_FLOAT_RE = re.compile(r"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)[pP][+-]?[0-9]+\Z")
-_SPECIAL_FLOATS = {"inf": math.inf, "infinity": math.inf, "nan": math.nan}
+import idna
 
 INT64_MIN = -(1 << 63)
 INT64_MAX = (1 << 63) - 1
 
 
 class GoSyntaxError(ValueError):
-    """A scalar that Go's parser rejects; the message is Go's."""
+    """A value that Go's parser rejects; the message is Go's."""
 
 
-class Duration(int):
-    """A Go time.Duration: whole nanoseconds, written as Go's Duration.String()."""
+# ---------------------------------------------------------------------------------------------
+# strconv: Quote (%q), ParseInt, ParseFloat; fmt: %f, Sprintf without arguments
 
-    __slots__ = ()
 
-    def __repr__(self) -> str:
-        return f"Duration({format_duration(self)!r})"
-
-    def __str__(self) -> str:
-        return format_duration(self)
+_GO_ESCAPES = {
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+}
 
 
 def _go_quote_char(c: str) -> str:
@@ -60,17 +74,6 @@ def _go_quote_char(c: str) -> str:
     return f"\\U{cp:08x}"
 
 
-_GO_ESCAPES = {
-    "\a": "\\a",
-    "\b": "\\b",
-    "\f": "\\f",
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "\v": "\\v",
-}
-
-
 def go_quote(s: str) -> str:
     """Quote like Go's ``strconv.Quote`` / ``%q``, the quoting in mox's error texts.
 
@@ -80,6 +83,12 @@ def go_quote(s: str) -> str:
     if s.isascii() and s.isprintable() and '"' not in s and "\\" not in s:
         return '"' + s + '"'
     return '"' + "".join(_go_quote_char(c) for c in s) + '"'
+
+
+_INT_RE = re.compile(r"[+-]?[0-9]+\Z")
+_DEC_FLOAT_RE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
+_HEX_FLOAT_RE = re.compile(r"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)[pP][+-]?[0-9]+\Z")
+_SPECIAL_FLOATS = {"inf": math.inf, "infinity": math.inf, "nan": math.nan}
 
 
 def parse_int(s: str) -> int:
@@ -121,6 +130,119 @@ def format_float(value: float) -> str:
 def float_is_zero(value: float) -> bool:
     """Go's reflect IsZero for floats: +0.0 only (-0.0 and NaN are not zero)."""
     return value == 0.0 and math.copysign(1.0, value) > 0
+
+
+_GO_VERB_RE = re.compile(r"%(%|[-+# 0]*(?:\d+|\*)?(?:\.(?:\d+|\*)?)?(.)?)", re.DOTALL)
+
+
+def sprintf_noargs(s: str) -> str:
+    """fmt.Sprintf(s) without arguments: `%%` becomes `%`, other verbs `%!x(MISSING)`.
+
+    mox builds some errors as addErrorf(fmt.Sprintf(...)), so a finished message is used as a
+    format string once more.
+    """
+    if "%" not in s:
+        return s
+
+    def repl(m: re.Match[str]) -> str:
+        if m.group(1) == "%":
+            return "%"
+        verb = m.group(2)
+        if verb is None:
+            return "%!(NOVERB)"
+        return f"%!{verb}(MISSING)"
+
+    return _GO_VERB_RE.sub(repl, s)
+
+
+# ---------------------------------------------------------------------------------------------
+# strings, unicode/utf8, x/text/unicode/norm: ToLower, SplitN, len, NFC, string order
+
+
+class _GoLowerTable(dict[int, str]):
+    """Lazily filled ``str.translate`` table with Go's simple lower-case mapping."""
+
+    def __missing__(self, cp: int) -> str:
+        c = chr(cp)
+        low = c.lower()
+        if len(low) != 1:
+            # Only U+0130 (İ) has a multi-character full lower-case mapping
+            # ("i" + U+0307); its simple mapping, which Go uses, is "i".
+            low = _GO_LOWER_SPECIAL.get(cp, low[0])
+        self[cp] = low
+        return low
+
+
+_GO_LOWER_SPECIAL = {0x130: "i"}
+_GO_LOWER_TABLE = _GoLowerTable()
+
+
+def go_lower(s: str) -> str:
+    """Lower-case like Go's ``strings.ToLower``: per code point, simple case mapping.
+
+    Python's ``str.lower`` uses full, context-sensitive mappings (``İ`` becomes
+    two code points, a word-final ``Σ`` becomes ``ς``); mox's canonical
+    localparts are computed with Go's mapping, so ours must be too.
+    """
+    if s.isascii():
+        return s.lower()
+    return s.translate(_GO_LOWER_TABLE)
+
+
+def split_first(s: str, sep: str) -> str:
+    """``strings.SplitN(s, sep, 2)[0]``, including Go's behaviour for an empty ``sep``."""
+    if sep == "":
+        # Go splits after the first UTF-8 sequence. (For s == "" Go would panic
+        # on the empty result; we return "".)
+        return s[:1]
+    i = s.find(sep)
+    return s if i < 0 else s[:i]
+
+
+def utf8_len(s: str) -> int:
+    """Length in octets, as Go's ``len`` on a string."""
+    if s.isascii():
+        return len(s)
+    return len(s.encode("utf-8", "surrogatepass"))
+
+
+def nfc(s: str) -> str:
+    """``norm.NFC.String(s)``: ``s`` in Unicode NFC (Python's tables, see the README)."""
+    if s.isascii():
+        return s
+    return unicodedata.normalize("NFC", s)
+
+
+def _string_order(s: str) -> bytes:
+    return s.encode("utf-8", "surrogateescape")
+
+
+def sorted_strings(keys: Iterable[str]) -> list[str]:
+    """``slices.Sort`` of strings: bytewise, as Go compares strings.
+
+    Python's code point order is the same for valid UTF-8; bytes kept as surrogate escapes
+    (invalid UTF-8 in a file) sort by their byte value, as in Go.
+    """
+    out = list(keys)
+    if all(k.isascii() for k in out):
+        return sorted(out)
+    return sorted(out, key=_string_order)
+
+
+# ---------------------------------------------------------------------------------------------
+# time: Duration (ParseDuration, String), Format layouts
+
+
+class Duration(int):
+    """A Go time.Duration: whole nanoseconds, written as Go's Duration.String()."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"Duration({format_duration(self)!r})"
+
+    def __str__(self) -> str:
+        return format_duration(self)
 
 
 _UNITS = {
@@ -262,3 +384,365 @@ def format_duration(ns: int) -> str:
             if u:
                 out = f"{u}h{out}"
     return ("-" if neg else "") + out
+
+
+def format_compact(t: datetime) -> str:
+    """``t.Format("20060102T150405")``, the layout of mox's key file names and MTA-STS policy IDs."""
+    return t.strftime("%Y%m%dT%H%M%S")
+
+
+def format_rfc3339(t: datetime) -> str:
+    """``t.Format(time.RFC3339)`` of an aware datetime: `Z` for UTC, else `+01:00`."""
+    off = t.utcoffset()
+    base = t.strftime("%Y-%m-%dT%H:%M:%S")
+    if off is None or off.total_seconds() == 0:
+        return base + "Z"
+    secs = int(off.total_seconds())
+    sign = "+" if secs >= 0 else "-"
+    secs = abs(secs)
+    return f"{base}{sign}{secs // 3600:02d}:{secs % 3600 // 60:02d}"
+
+
+# ---------------------------------------------------------------------------------------------
+# net: ParseIP, IP.To4
+
+
+IP = ipaddress.IPv4Address | ipaddress.IPv6Address
+_IPV4_CHARS_RE = re.compile(r"[0-9.]+")
+
+
+def parse_ip(s: str) -> IP | None:
+    """``net.ParseIP``: dotted IPv4 or IPv6 without zone, else None."""
+    if ":" in s:
+        if "%" in s:  # Go's ParseIP rejects zones; Python's ipaddress accepts them.
+            return None
+    elif not _IPV4_CHARS_RE.fullmatch(s):
+        return None
+    try:
+        return ipaddress.ip_address(s)
+    except ValueError:
+        return None
+
+
+def ip_to4(ip: IP) -> ipaddress.IPv4Address | None:
+    """``IP.To4``: the IPv4 address of an IPv4 or IPv4-mapped IPv6 address, else None."""
+    if isinstance(ip, ipaddress.IPv4Address):
+        return ip
+    return ip.ipv4_mapped
+
+
+# ---------------------------------------------------------------------------------------------
+# net/url: Parse
+
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _check_escapes(s: str) -> str | None:
+    i = s.find("%")
+    while i >= 0:
+        if i + 2 >= len(s) or s[i + 1] not in _HEX or s[i + 2] not in _HEX:
+            return f"invalid URL escape {go_quote(s[i : i + 3])}"
+        i = s.find("%", i + 3)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class URL:
+    """The parts of Go's url.URL that mox's checks look at."""
+
+    scheme: str
+    path: str
+
+
+def parse_url(raw: str) -> URL:
+    """The parts of Go's url.Parse mox's checks depend on; GoSyntaxError with Go's message.
+
+    Covers the errors a config can realistically hit (control characters, missing scheme,
+    colon in first path segment, bad port, bad escapes); Go's host-character checks are not
+    reproduced.
+    """
+
+    def fail(why: str) -> GoSyntaxError:
+        return GoSyntaxError(f"parse {go_quote(raw)}: {why}")
+
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in raw):
+        raise fail("net/url: invalid control character in URL")
+    u, _, frag = raw.partition("#")
+    scheme = ""
+    rest = u
+    for i, c in enumerate(u):
+        if c.isascii() and c.isalpha():
+            continue
+        if (c.isdigit() and c.isascii()) or c in "+-.":
+            if i == 0:
+                break
+            continue
+        if c == ":":
+            if i == 0:
+                raise fail("missing protocol scheme")
+            scheme, rest = u[:i].lower(), u[i + 1 :]
+        break
+    rest = rest[:-1] if rest.endswith("?") and rest.count("?") == 1 else rest.partition("?")[0]
+    if not rest.startswith("/") and scheme:
+        return URL(scheme, "")  # opaque
+    if not rest.startswith("/") and not scheme:
+        seg = rest.partition("/")[0]
+        if ":" in seg:
+            raise fail("first path segment in URL cannot contain colon")
+    path = rest
+    if (scheme and rest.startswith("//")) or (rest.startswith("//") and not scheme):
+        authority, slash, p = rest[2:].partition("/")
+        path = slash + p
+        host = authority.rpartition("@")[2]
+        if host.startswith("["):
+            close = host.find("]")
+            if close < 0:
+                raise fail("missing ']' in host")
+            port = host[close + 1 :]
+            if port and (not port.startswith(":") or (not port[1:].isdigit() and port != ":")):
+                raise fail(f"invalid port {go_quote(port)} after host")
+        elif ":" in host:
+            port = host[host.rfind(":") :]
+            if port != ":" and not (port[1:].isascii() and port[1:].isdigit()):
+                raise fail(f"invalid port {go_quote(port)} after host")
+        err = _check_escapes(authority)
+        if err:
+            raise fail(err)
+    err = _check_escapes(path) or _check_escapes(frag)
+    if err:
+        raise fail(err)
+    return URL(scheme, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# x/net/idna: Lookup.ToASCII and Lookup.ToUnicode (UTS #46, IDNA2008)
+
+
+class IDNAError(GoSyntaxError):
+    """A name x/net/idna's Lookup profile refuses; `str()` is Go's text, `stage` says which call."""
+
+    def __init__(self, stage: str, message: str) -> None:
+        super().__init__(message)
+        self.stage = stage  # "to ascii" or "to unicode"
+
+
+# Plain, already-canonical-when-lowered ASCII names: LDH labels of 1..63 chars,
+# no leading/trailing hyphen. Names with "--" anywhere (A-labels, hyphens in
+# positions 3-4) take the slow path so idna validates them.
+_FAST_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_FAST_DOMAIN_RE = re.compile(rf"{_FAST_LABEL}(?:\.{_FAST_LABEL})*")
+_LABEL_SPLIT_RE = re.compile("[.\u3002\uff0e\uff61]")
+
+
+def _idna_codepoint(exc: UnicodeError) -> int | None:
+    """The offending code point of an idna error (attribute in idna >= 3.11, else the text)."""
+    cp = getattr(exc, "codepoint", None)
+    if isinstance(cp, int):
+        return cp
+    m = re.search(r"U\+([0-9A-F]{4,6})", str(exc))
+    return int(m.group(1), 16) if m else None
+
+
+def _idna_error_text(s: str, exc: UnicodeError) -> str:
+    """Translate an ``idna`` exception into the message Go's x/net/idna would give.
+
+    Go reports the first code point that UTS #46 (with STD3 rules) disallows,
+    else the first invalid label (in mapped, lower-case form), quoted.
+    """
+    for c in s:
+        if c == ".":
+            continue
+        try:
+            idna.uts46_remap(c, std3_rules=True, transitional=False)
+        except UnicodeError:
+            return f"idna: disallowed rune U+{ord(c):04X}"
+
+    try:
+        mapped = idna.uts46_remap(s, std3_rules=True, transitional=False)
+    except UnicodeError:
+        mapped = s
+    if isinstance(exc, idna.IDNABidiError):
+        # Go reports bidi-rule failures with the whole mapped name as "label".
+        return f"idna: invalid label {go_quote(mapped)}"
+
+    for label in _LABEL_SPLIT_RE.split(mapped):
+        if not label:
+            return f"idna: empty label in {go_quote(s)}"
+        try:
+            idna.alabel(label)
+        except UnicodeError as lexc:
+            msg = str(lexc).lower()
+            if "too long" in msg:
+                return f"idna: label {go_quote(label)} longer than 63 octets"
+            if isinstance(lexc, idna.InvalidCodepoint) and not label.startswith("xn--"):
+                cp = _idna_codepoint(lexc)
+                if cp is not None:
+                    return f"idna: disallowed rune U+{cp:04X}"
+            shown = label
+            if label.startswith("xn--") and "canonical" not in msg:
+                # Go reports the decoded U-label when it fails validation.
+                try:
+                    shown = label[4:].encode("ascii").decode("punycode")
+                except UnicodeError:
+                    shown = label
+            return f"idna: invalid label {go_quote(shown)}"
+    if "domain too long" in str(exc).lower():
+        return f"idna: domain name {go_quote(s)} longer than 253 octets"
+    return f"idna: {str(exc).lower()}"
+
+
+def idna_lookup(s: str) -> tuple[str, str]:
+    """``idna.Lookup.ToASCII(s)`` and ``ToUnicode(s)``: the A-label and U-label forms.
+
+    Raises IDNAError with Go's message. Stricter than Go where Go is lax (see the README):
+    empty labels and over-long labels and names are refused.
+    """
+    if s == "":
+        return "", ""  # Go's idna accepts the empty name.
+    if s.isascii():
+        low = s.lower()  # For ASCII, UTS #46 mapping is exactly lower-casing.
+        if len(low) <= 253 and "--" not in low and _FAST_DOMAIN_RE.fullmatch(low):
+            return low, low
+    try:
+        ascii_name = idna.encode(s, uts46=True, std3_rules=True, transitional=False).decode("ascii")
+    except UnicodeError as exc:  # idna.IDNAError, or a codec error from punycode
+        raise IDNAError("to ascii", _idna_error_text(s, exc)) from None
+    try:
+        unicode_name = idna.decode(ascii_name)
+    except UnicodeError as exc:
+        raise IDNAError("to unicode", f"idna: {str(exc).lower()}") from None
+    return ascii_name, unicode_name
+
+
+# ---------------------------------------------------------------------------------------------
+# regexp: Compile (RE2 syntax)
+
+_RE2_OPTIONS = None
+
+
+@functools.lru_cache(maxsize=16384)
+def regexp_compile_error(pattern: str) -> str | None:
+    """regexp.Compile's verdict on `pattern` (RE2 syntax), decided by RE2 itself; Go's text or None."""
+    global _RE2_OPTIONS
+    import re2  # google-re2; imported lazily, it logs on import on some builds
+
+    if _RE2_OPTIONS is None:
+        opts = re2.Options()
+        opts.log_errors = False
+        _RE2_OPTIONS = opts
+    try:
+        re2.compile(pattern, _RE2_OPTIONS)
+    except Exception as e:  # re2.error; the C++ message as bytes
+        arg = e.args[0] if e.args else e
+        msg = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
+        return f"error parsing regexp: {msg}"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# encoding/base64, encoding/pem
+
+
+_RAWURL_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def base64_rawurl_error(buf: bytes) -> str | None:
+    """base64.RawURLEncoding.Decode's error, or None (Go skips CR and LF)."""
+    n = 0
+    for b in buf:
+        if b in (0x0A, 0x0D):
+            continue
+        if b not in _RAWURL_ALPHABET:
+            return f"illegal base64 data at input byte {n}"
+        n += 1
+    if n % 4 == 1:
+        return f"illegal base64 data at input byte {n}"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class PEMBlock:
+    """A decoded PEM block: its type (`PRIVATE KEY`) and DER bytes (headers are dropped)."""
+
+    type: str
+    der: bytes
+
+
+def pem_decode(data: bytes) -> PEMBlock | None:
+    """``pem.Decode``: the first well-formed block anywhere in `data`, or None.
+
+    Go skips text before `-----BEGIN `, needs a matching `-----END <type>-----` and valid base64;
+    a malformed block is skipped and the search continues after its BEGIN line. Headers
+    (`Key: value` lines) are allowed and ignored, like mox ignores them.
+    """
+    rest = data
+    while True:
+        i = rest.find(b"-----BEGIN ")
+        if i < 0:
+            return None
+        if i > 0 and rest[i - 1 : i] not in (b"\n",):
+            # Go requires BEGIN at the start of a line (or of the input).
+            rest = rest[i + 11 :]
+            continue
+        after = rest[i + 11 :]
+        eol = after.find(b"\n")
+        line = after if eol < 0 else after[:eol]
+        line = line.rstrip(b" \t\r")
+        if not line.endswith(b"-----"):
+            rest = after
+            continue
+        typ = line[:-5]
+        body = b"" if eol < 0 else after[eol + 1 :]
+        end_marker = b"-----END " + typ + b"-----"
+        j = body.find(b"\n" + end_marker)
+        if body.startswith(end_marker):
+            j = -1
+            content = b""
+        elif j < 0:
+            rest = after
+            continue
+        else:
+            content = body[:j]
+        lines = content.split(b"\n")
+        # Skip headers: lines containing ':' before the first blank line.
+        if any(b":" in ln for ln in lines[:1]):
+            k = 0
+            while k < len(lines) and lines[k].strip() and b":" in lines[k]:
+                k += 1
+            lines = lines[k:]
+        b64 = b"".join(ln.strip(b" \t\r") for ln in lines)
+        try:
+            der = base64.b64decode(b64, validate=True)
+        except (binascii.Error, ValueError):
+            rest = after
+            continue
+        return PEMBlock(typ.decode("ascii", "replace"), der)
+
+
+def pem_encode(block_type: str, der: bytes, headers: Mapping[str, str] | None = None) -> bytes:
+    """``pem.Encode``: headers (Proc-Type first, the others sorted), a blank line, base64 in 64 columns."""
+    b64 = base64.b64encode(der).decode("ascii")
+    body = "".join(b64[i : i + 64] + "\n" for i in range(0, len(b64), 64))
+    hdrs = headers or {}
+    keys = sorted(hdrs, key=lambda k: (k != "Proc-Type", k))
+    head = "".join(f"{k}: {hdrs[k]}\n" for k in keys)
+    if head:
+        head += "\n"
+    return f"-----BEGIN {block_type}-----\n{head}{body}-----END {block_type}-----\n".encode()
+
+
+# ---------------------------------------------------------------------------------------------
+# os: the text of ReadFile's errors
+
+
+def _errno_text(e: OSError) -> str:
+    """Go's syscall.Errno text: the C strerror, lower-cased first letter (e.g. `no such file ...`)."""
+    text = os.strerror(e.errno) if e.errno else str(e)
+    return text[:1].lower() + text[1:]
+
+
+def read_file_error(path: Path, e: OSError) -> str:
+    """os.ReadFile's error: `open <path>: <errno text>`, `read <path>: is a directory`."""
+    op = "read" if e.errno == errno.EISDIR else "open"
+    return f"{op} {path}: {_errno_text(e)}"

@@ -1,25 +1,33 @@
-"""DKIM private key files, loaded and judged exactly as mox's prepareDynamicConfig does.
+"""Private key files, read and judged exactly as mox does: DKIM keys and host keys.
 
-mox reads every selector's key on every config load and write, and refuses the whole config if
-one is unreadable, not PEM, not PKCS#8, RSA below 1024 bits, or of another type. We must refuse
-the same files with the same messages before writing a domains.conf that references them.
+DKIM (mox-/config.go prepareDynamicConfig): mox reads every selector's key on every config load
+and write, and refuses the whole config if one is unreadable, not PEM, not PKCS#8, RSA below
+1024 bits, or of another type. We must refuse the same files with the same messages before
+writing a domains.conf that references them.
+
+Host keys (mox-/config.go loadPrivateKeyFile and PrepareStaticConfig): a listener's
+HostPrivateKeyFiles, PKCS#8, PKCS#1 or SEC1; RSA-2048 and ECDSA P-256 keys are used for DANE,
+others are ignored (mox logs them).
 
 Error texts never contain key material: only the path, Go error wording and key sizes/types.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import errno
 import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import load_der_private_key
+
+from reconciler.mox.config import Static
+from reconciler.mox.golang import go_quote, pem_decode, read_file_error
+from reconciler.mox.live import ConfigPaths
 
 DKIMKey = RSAPrivateKey | Ed25519PrivateKey
 
@@ -32,76 +40,6 @@ _OID_X25519 = bytes.fromhex("2b656e")  # 1.3.101.110
 
 class KeyFileError(ValueError):
     """A key file mox would refuse; str() is mox's message (after the `selector %s: ` prefix)."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Go's error texts for file reads
-
-
-def _go_errno_text(e: OSError) -> str:
-    """Go's syscall.Errno text: the C strerror, lower-cased first letter (e.g. `no such file ...`)."""
-    text = os.strerror(e.errno) if e.errno else str(e)
-    return text[:1].lower() + text[1:]
-
-
-def go_read_error(path: Path, e: OSError) -> str:
-    """os.ReadFile's error: `open <path>: <errno text>`, `read <path>: is a directory`."""
-    op = "read" if e.errno == errno.EISDIR else "open"
-    return f"{op} {path}: {_go_errno_text(e)}"
-
-
-# ---------------------------------------------------------------------------------------------
-# PEM (Go encoding/pem.Decode: the first well-formed block, anywhere in the file)
-
-
-def _pem_first_block(data: bytes) -> bytes | None:
-    """DER bytes of the first PEM block as Go's pem.Decode finds it, or None.
-
-    Go skips text before `-----BEGIN `, needs a matching `-----END <type>-----` and valid base64;
-    a malformed block is skipped and the search continues after its BEGIN line. Headers
-    (`Key: value` lines) are allowed and ignored, like mox ignores them.
-    """
-    rest = data
-    while True:
-        i = rest.find(b"-----BEGIN ")
-        if i < 0:
-            return None
-        if i > 0 and rest[i - 1 : i] not in (b"\n",):
-            # Go requires BEGIN at the start of a line (or of the input).
-            rest = rest[i + 11 :]
-            continue
-        after = rest[i + 11 :]
-        eol = after.find(b"\n")
-        line = after if eol < 0 else after[:eol]
-        line = line.rstrip(b" \t\r")
-        if not line.endswith(b"-----"):
-            rest = after
-            continue
-        typ = line[:-5]
-        body = b"" if eol < 0 else after[eol + 1 :]
-        end_marker = b"-----END " + typ + b"-----"
-        j = body.find(b"\n" + end_marker)
-        if body.startswith(end_marker):
-            j = -1
-            content = b""
-        elif j < 0:
-            rest = after
-            continue
-        else:
-            content = body[:j]
-        lines = content.split(b"\n")
-        # Skip headers: lines containing ':' before the first blank line.
-        if any(b":" in ln for ln in lines[:1]):
-            k = 0
-            while k < len(lines) and lines[k].strip() and b":" in lines[k]:
-                k += 1
-            lines = lines[k:]
-        b64 = b"".join(ln.strip(b" \t\r") for ln in lines)
-        try:
-            return base64.b64decode(b64, validate=True)
-        except (binascii.Error, ValueError):
-            rest = after
-            continue
 
 
 # ---------------------------------------------------------------------------------------------
@@ -218,10 +156,10 @@ def parse_pkcs8(der: bytes) -> DKIMKey:
 
 def parse_dkim_pem(data: bytes) -> DKIMKey:
     """The key in PEM file contents, judged like mox (first PEM block, PKCS#8, RSA >= 1024 / Ed25519)."""
-    der = _pem_first_block(data)
-    if der is None:
+    block = pem_decode(data)
+    if block is None:
         raise KeyFileError("private key has no PEM block")
-    return parse_pkcs8(der)
+    return parse_pkcs8(block.der)
 
 
 def load_dkim_private_key(path: Path) -> DKIMKey:
@@ -229,8 +167,68 @@ def load_dkim_private_key(path: Path) -> DKIMKey:
     try:
         data = path.read_bytes()
     except OSError as e:
-        raise KeyFileError(f"reading private key: {go_read_error(path, e)}") from None
+        raise KeyFileError(f"reading private key: {read_file_error(path, e)}") from None
     return parse_dkim_pem(data)
+
+
+# ---------------------------------------------------------------------------------------------
+# Host keys (DANE)
+
+_HOST_KEY_PEM_TYPES = ("PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY")
+
+
+def load_private_key_file(path: Path) -> PrivateKeyTypes:
+    """mox's loadPrivateKeyFile (PKCS#8, PKCS#1 or SEC1 PEM); KeyFileError with mox's text."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise KeyFileError(f"reading host private key: {read_file_error(path, e)}") from None
+    block = pem_decode(data)
+    if block is None:
+        raise KeyFileError("parsing pem block for private key: %!v(<nil>)")
+    if block.type not in _HOST_KEY_PEM_TYPES:
+        raise KeyFileError(f"parsing private key: unknown pem type {go_quote(block.type)}")
+    try:
+        return load_der_private_key(block.der, None, unsafe_skip_rsa_key_validation=True)
+    except (ValueError, TypeError):
+        raise KeyFileError("parsing private key: x509: failed to parse private key") from None
+
+
+@dataclass(frozen=True, slots=True)
+class HostKeys:
+    """A listener's host keys as mox keeps them for DANE: ECDSA P-256 and RSA-2048, in file order."""
+
+    ecdsa_p256: tuple[ec.EllipticCurvePublicKey, ...] = ()
+    rsa2048: tuple[rsa.RSAPublicKey, ...] = ()
+    ignored: tuple[str, ...] = ()  # files mox ignores (other sizes/curves/types), for logging
+
+
+def load_host_keys(paths: ConfigPaths, static: Static, listener: str = "public") -> HostKeys:
+    """The listener's HostPrivateKeyFiles as PrepareStaticConfig loads them (other keys ignored).
+
+    KeyFileError carries mox's message for a file it cannot load (prefixed like mox's).
+    """
+    lis = static.Listeners.get(listener)
+    if lis is None or lis.TLS is None:
+        return HostKeys()
+    ecs: list[ec.EllipticCurvePublicKey] = []
+    rsas: list[rsa.RSAPublicKey] = []
+    ignored: list[str] = []
+    for name in lis.TLS.HostPrivateKeyFiles:
+        path = paths.resolve(name)
+        try:
+            key = load_private_key_file(path)
+        except KeyFileError as e:
+            raise KeyFileError(
+                f"listener {listener}: parsing host private key for DANE and ACME certificates: {e}"
+            ) from None
+        if isinstance(key, rsa.RSAPrivateKey) and key.key_size == 2048:
+            rsas.append(key.public_key())
+        elif isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP256R1):
+            ecs.append(key.public_key())
+        else:
+            ignored.append(str(path))
+    return HostKeys(tuple(ecs), tuple(rsas), tuple(ignored))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,7 +258,7 @@ class KeyCache:
         try:
             st = os.stat(path)
         except OSError as e:
-            raise KeyFileError(f"reading private key: {go_read_error(path, e)}") from None
+            raise KeyFileError(f"reading private key: {read_file_error(path, e)}") from None
         ident = (os.path.realpath(path), st.st_mtime_ns, st.st_size, st.st_ino)
         with self._lock:
             entry = self._entries.get(ident)

@@ -19,6 +19,14 @@ from reconciler.mox.errors import LiveConfigError
 DEFAULT_CONFIG = "config/mox.conf"
 
 
+def config_dir_path(config_dir: Path, name: str) -> Path:
+    """mox's configDirPath (mox-/dir.go): `name` itself when absolute, else joined to the
+    config dir and cleaned like Go's filepath.Join. Every file named in the config is found so."""
+    if os.path.isabs(name):
+        return Path(name)
+    return Path(os.path.normpath(config_dir / name))
+
+
 @dataclass(frozen=True, slots=True)
 class ConfigPaths:
     """Where a mox installation keeps its configuration."""
@@ -34,11 +42,20 @@ class ConfigPaths:
         return self.config_dir / "domains.conf"
 
     def resolve(self, name: str) -> Path:
-        """A file name from the config, relative to the config dir as mox resolves it."""
-        return self.config_dir / name
+        """A file name from mox.conf or domains.conf, as mox finds it (see `config_dir_path`)."""
+        return config_dir_path(self.config_dir, name)
 
     def data_dir(self, static: Static) -> Path:
+        """mox.conf's DataDir, resolved like every config file name (mox-/dir.go dataDirPath)."""
         return self.resolve(static.DataDir)
+
+
+def account_dirs(data_dir: Path) -> frozenset[str]:
+    """Names under DataDir/accounts: mox's AccountAdd refuses an account whose directory exists."""
+    try:
+        return frozenset(p.name for p in (data_dir / "accounts").iterdir())
+    except FileNotFoundError:
+        return frozenset()
 
 
 def locate(config: str | None = None) -> ConfigPaths:

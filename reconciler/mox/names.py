@@ -1,54 +1,35 @@
-"""Domain names, localparts and email addresses, parsed exactly like mox v0.0.17.
+"""mox's own name rules: domains, localparts, email addresses, mailbox names, canonical forms.
 
-This is a port of mox's Go packages ``dns`` (``ParseDomain``) and ``smtp``
-(``ParseLocalpart``, ``ParseAddress``, ``Localpart.String``), plus the small Go
-standard-library behaviours they rely on (``strings.ToLower``, ``%q``) and
-mox's ``CanonicalLocalpart``. The reconciler must compute the very same names
-and keys as mox: a destination that mox canonicalizes differently than we do
-is a destination we cannot find, compare or remove.
-
-Known, deliberate differences from mox (we are stricter, never more lenient):
-
-* Go's ``idna.Lookup`` does not verify DNS lengths, so mox accepts empty
-  labels (``a..b``, ``.a``), labels longer than 63 octets and names longer
-  than 253 octets. The ``idna`` package rejects them, and so do we. The empty
-  string itself is accepted, as in mox (it gives the zero ``Domain``).
-* Go treats UTS #46 "NV8/XV8" code points (symbols, emoji such as ``☕``) as
-  valid and implements no CONTEXTO rules; ``idna`` applies the IDNA2008
-  code point tables and CONTEXTO rules (e.g. ``a·b``), so we reject those.
-* Go applies the bidi rule to every label once any label is right-to-left;
-  ``idna`` checks each label on its own.
-* Case mapping and normalization use Python's Unicode tables (``unicodedata``)
-  and the ``idna`` package's tables, which may be a different Unicode version
-  than Go's; only code points new in one of those versions are affected.
+A port of mox v0.0.17's ``dns.ParseDomain`` (dns/dns.go), ``smtp.ParseLocalpart``,
+``smtp.ParseAddress`` and ``Localpart.String`` (smtp/address.go), ``CanonicalLocalpart``
+(mox-/lookup.go) and ``config.CheckMailboxName`` / ``checkMailboxNormf`` (config/config.go,
+mox-/config.go). The reconciler must compute the very same names and keys as mox: a destination
+that mox canonicalizes differently than we do is a destination we cannot find, compare or remove.
+The Go library behaviour underneath (IDNA, ``strings.ToLower``, NFC, ``%q``) is in `golang`.
 """
 
 from __future__ import annotations
 
 import functools
-import ipaddress
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import idna
-
-from reconciler.mox.golang import go_quote
+from reconciler.mox.golang import IDNAError, go_lower, go_quote, idna_lookup, nfc, parse_ip, split_first, utf8_len
 
 __all__ = [
+    "ZERO_DOMAIN",
     "Address",
     "Domain",
     "ParseError",
     "canonical_localpart",
+    "check_mailbox_name",
     "check_mailbox_nfc",
-    "go_lower",
-    "go_quote",
     "is_international_localpart",
     "localpart_string",
-    "nfc",
     "parse_address",
     "parse_domain",
+    "parse_domain_or_zero",
     "parse_localpart",
 ]
 
@@ -62,44 +43,7 @@ class ParseError(ValueError):
 
 
 # ---------------------------------------------------------------------------
-# Go helpers
-
-
-class _GoLowerTable(dict[int, str]):
-    """Lazily filled ``str.translate`` table with Go's simple lower-case mapping."""
-
-    def __missing__(self, cp: int) -> str:
-        c = chr(cp)
-        low = c.lower()
-        if len(low) != 1:
-            # Only U+0130 (İ) has a multi-character full lower-case mapping
-            # ("i" + U+0307); its simple mapping, which Go uses, is "i".
-            low = _GO_LOWER_SPECIAL.get(cp, low[0])
-        self[cp] = low
-        return low
-
-
-_GO_LOWER_SPECIAL = {0x130: "i"}
-_GO_LOWER_TABLE = _GoLowerTable()
-
-
-def go_lower(s: str) -> str:
-    """Lower-case like Go's ``strings.ToLower``: per code point, simple case mapping.
-
-    Python's ``str.lower`` uses full, context-sensitive mappings (``İ`` becomes
-    two code points, a word-final ``Σ`` becomes ``ς``); mox's canonical
-    localparts are computed with Go's mapping, so ours must be too.
-    """
-    if s.isascii():
-        return s.lower()
-    return s.translate(_GO_LOWER_TABLE)
-
-
-def nfc(s: str) -> str:
-    """Return ``s`` in Unicode NFC, the form mox keeps localparts and mailboxes in."""
-    if s.isascii():
-        return s
-    return unicodedata.normalize("NFC", s)
+# Mailbox names (config.CheckMailboxName, mox-/config.go checkMailboxNormf)
 
 
 def check_mailbox_nfc(what: str, mailbox: str) -> str | None:
@@ -113,6 +57,33 @@ def check_mailbox_nfc(what: str, mailbox: str) -> str | None:
     return (
         f"{what}: mailbox {go_quote(mailbox)} is not in NFC normalized form, should be {go_quote(normalized)}"
     )
+
+
+def check_mailbox_name(name: str, allow_inbox: bool) -> tuple[str, str | None]:
+    """config.CheckMailboxName: (INBOX-normalized name, error text or None)."""
+    t = name.split("/")
+    if (t[0].lower() == "inbox" and t[0].isascii()) or go_lower(t[0]) == "inbox":
+        if len(name.encode()) == len("inbox") and not allow_inbox:
+            return "", "special mailbox name Inbox not allowed"
+        name = "Inbox" + name[len("Inbox") :]
+    if nfc(name) != name:
+        return "", "non-unicode-normalized mailbox names not allowed"
+    for e in t:
+        if e == "":
+            return "", "empty mailbox name"
+        if e == ".":
+            return "", '"." not allowed'
+        if e == "..":
+            return "", '".." not allowed'
+    if name.startswith("/") or name.endswith("/") or "//" in name:
+        return "", "bad slashes in mailbox name"
+    if name.startswith("#"):
+        return "", "mailbox name cannot start with hash due to conflict with imap namespaces"
+    for c in name:
+        o = ord(c)
+        if o <= 0x1F or 0x7F <= o <= 0x9F or o in (0x2028, 0x2029):
+            return "", "control characters not allowed in mailbox name"
+    return name, None
 
 
 # ---------------------------------------------------------------------------
@@ -156,110 +127,17 @@ class Domain:
         return self.name()
 
 
-_IDNA_PREFIX = "idna: to ascii: idna: "
-# Plain, already-canonical-when-lowered ASCII names: LDH labels of 1..63 chars,
-# no leading/trailing hyphen. Names with "--" anywhere (A-labels, hyphens in
-# positions 3-4) take the slow path so idna validates them.
-_FAST_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_FAST_DOMAIN_RE = re.compile(rf"{_FAST_LABEL}(?:\.{_FAST_LABEL})*")
-_IPV4_CHARS_RE = re.compile(r"[0-9.]+")
-_LABEL_SPLIT_RE = re.compile("[.\u3002\uff0e\uff61]")
-
-
-def _is_ip(s: str) -> bool:
-    """Whether Go's ``net.ParseIP`` would accept ``s`` (dotted IPv4 or IPv6, no zone)."""
-    if ":" in s:
-        if "%" in s:  # Go's ParseIP rejects zones; Python's ipaddress accepts them.
-            return False
-    elif not _IPV4_CHARS_RE.fullmatch(s):
-        return False
-    try:
-        ipaddress.ip_address(s)
-    except ValueError:
-        return False
-    return True
-
-
-def _idna_codepoint(exc: UnicodeError) -> int | None:
-    """The offending code point of an idna error (attribute in idna >= 3.11, else the text)."""
-    cp = getattr(exc, "codepoint", None)
-    if isinstance(cp, int):
-        return cp
-    m = re.search(r"U\+([0-9A-F]{4,6})", str(exc))
-    return int(m.group(1), 16) if m else None
-
-
-def _idna_error(s: str, exc: UnicodeError) -> ParseError:
-    """Translate an ``idna`` exception into the message Go's x/net/idna would give.
-
-    Go reports the first code point that UTS #46 (with STD3 rules) disallows,
-    else the first invalid label (in mapped, lower-case form), quoted.
-    """
-    for c in s:
-        if c == ".":
-            continue
-        try:
-            idna.uts46_remap(c, std3_rules=True, transitional=False)
-        except UnicodeError:
-            return ParseError(f"{_IDNA_PREFIX}disallowed rune U+{ord(c):04X}")
-
-    try:
-        mapped = idna.uts46_remap(s, std3_rules=True, transitional=False)
-    except UnicodeError:
-        mapped = s
-    if isinstance(exc, idna.IDNABidiError):
-        # Go reports bidi-rule failures with the whole mapped name as "label".
-        return ParseError(f"{_IDNA_PREFIX}invalid label {go_quote(mapped)}")
-
-    for label in _LABEL_SPLIT_RE.split(mapped):
-        if not label:
-            return ParseError(f"{_IDNA_PREFIX}empty label in {go_quote(s)}")
-        try:
-            idna.alabel(label)
-        except UnicodeError as lexc:
-            msg = str(lexc).lower()
-            if "too long" in msg:
-                return ParseError(f"{_IDNA_PREFIX}label {go_quote(label)} longer than 63 octets")
-            if isinstance(lexc, idna.InvalidCodepoint) and not label.startswith("xn--"):
-                cp = _idna_codepoint(lexc)
-                if cp is not None:
-                    return ParseError(f"{_IDNA_PREFIX}disallowed rune U+{cp:04X}")
-            shown = label
-            if label.startswith("xn--") and "canonical" not in msg:
-                # Go reports the decoded U-label when it fails validation.
-                try:
-                    shown = label[4:].encode("ascii").decode("punycode")
-                except UnicodeError:
-                    shown = label
-            return ParseError(f"{_IDNA_PREFIX}invalid label {go_quote(shown)}")
-    if "domain too long" in str(exc).lower():
-        return ParseError(f"{_IDNA_PREFIX}domain name {go_quote(s)} longer than 253 octets")
-    return ParseError(f"{_IDNA_PREFIX}{str(exc).lower()}")
-
-
 @functools.lru_cache(maxsize=65536)
 def _parse_domain_cached(s: str) -> Domain:
     if s.endswith("."):
         raise ParseError("dns name has trailing dot")
-    if _is_ip(s):
+    if parse_ip(s) is not None:
         raise ParseError("ip address while name required")
-    if s == "":
-        return Domain("", "")  # Go's idna accepts the empty name.
-    if s.isascii():
-        low = s.lower()  # For ASCII, UTS #46 mapping is exactly lower-casing.
-        if len(low) <= 253 and "--" not in low and _FAST_DOMAIN_RE.fullmatch(low):
-            return Domain(low, "")
     try:
-        ascii_name = idna.encode(s, uts46=True, std3_rules=True, transitional=False).decode("ascii")
-    except UnicodeError as exc:  # idna.IDNAError, or a codec error from punycode
-        raise _idna_error(s, exc) from None
-    try:
-        unicode_name = idna.decode(ascii_name)
-    except UnicodeError as exc:
-        raise ParseError(f"idna: to unicode: idna: {str(exc).lower()}") from None
-    if unicode_name == ascii_name:
-        unicode_name = ""
-    return Domain(ascii_name, unicode_name)
+        ascii_name, unicode_name = idna_lookup(s)
+    except IDNAError as e:
+        raise ParseError(f"idna: {e.stage}: {e}") from None
+    return Domain(ascii_name, "" if unicode_name == ascii_name else unicode_name)
 
 
 def parse_domain(s: str) -> Domain:
@@ -270,6 +148,18 @@ def parse_domain(s: str) -> Domain:
     parses the same few domains for each of thousands of addresses.
     """
     return _parse_domain_cached(s)
+
+
+ZERO_DOMAIN = Domain("", "")
+
+
+def parse_domain_or_zero(s: str) -> tuple[Domain, str | None]:
+    """``d, err := dns.ParseDomain(s)`` as mox's validation uses it: the zero Domain and the error
+    text on failure (mox goes on with the zero value), else the domain and None."""
+    try:
+        return parse_domain(s), None
+    except ParseError as e:
+        return ZERO_DOMAIN, str(e)
 
 
 # ---------------------------------------------------------------------------
@@ -284,13 +174,6 @@ _ASCII_DOT_ATOM_RE = re.compile(rf"{_ATOM_CLASS}(?:\.{_ATOM_CLASS})*")
 def _is_atext(c: str) -> bool:
     """RFC 5321/6531 atext as mox accepts it: ASCII atext or any non-ASCII code point."""
     return c in _ATEXT_ASCII or ord(c) > 0x7F
-
-
-def _utf8_len(s: str) -> int:
-    """Length in octets, as Go's ``len`` on a string."""
-    if s.isascii():
-        return len(s)
-    return len(s.encode("utf-8", "surrogatepass"))
 
 
 class _LocalpartParser:
@@ -350,7 +233,7 @@ class _LocalpartParser:
                 self.o += 1
                 parts.append(self._atom())
             lp = ".".join(parts)
-        n = _utf8_len(lp)
+        n = utf8_len(lp)
         if (pedantic and n > 64) or n > 128:
             # mox says "64 octets" also when the (default) limit of 128 is exceeded.
             raise ParseError("localpart longer than 64 octets")
@@ -455,16 +338,6 @@ def parse_address(s: str, *, pedantic: bool = False) -> Address:
 # Canonical localparts (mox mox-/lookup.go CanonicalLocalpart)
 
 
-def _go_split_first(s: str, sep: str) -> str:
-    """``strings.SplitN(s, sep, 2)[0]``, including Go's behaviour for an empty ``sep``."""
-    if sep == "":
-        # Go splits after the first UTF-8 sequence. (For s == "" Go would panic
-        # on the empty result; we return "".)
-        return s[:1]
-    i = s.find(sep)
-    return s if i < 0 else s[:i]
-
-
 def _match_reporting(lp: str, rlp: str, separators: Sequence[str]) -> bool:
     """mox's matchReportingSeparators: ``rlp`` alone or followed by a separator."""
     if not lp.startswith(rlp):
@@ -505,5 +378,5 @@ def canonical_localpart(
     if tlsrpt_localpart is not None and _match_reporting(lp, tlsrpt_localpart, separators):
         return tlsrpt_localpart
     for sep in separators:
-        lp = _go_split_first(lp, sep)
+        lp = split_first(lp, sep)
     return lp

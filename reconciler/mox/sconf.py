@@ -1,11 +1,12 @@
 """The sconf codec: mox's config file format, read and written exactly as mox does.
 
 The file is only meaningful relative to a schema; here the schema is the dataclasses of
-`moxconfig` (field order, optional marks, Python types). The reader is a port of the state
+`reconciler.mox.config` (field order, optional marks, Python types). The reader is a port of the state
 machine of github.com/mjl-/sconf v0.0.8 (`parse.go`) so it accepts and rejects the same files,
 with the same messages and line numbers. The writer is `sconf.Write` (no comments, optional zero
 values left out, map keys sorted bytewise, `nil` for empty struct map values), plus guards that
-refuse to write what sconf would write but could not read back (reference §1.5, §7).
+refuse to write what sconf would write but could not read back (an empty required map becomes a
+placeholder `x:` entry, a key with `:` cannot be split again, a string `nil` reads back empty).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from reconciler.mox.golang import (
     parse_duration,
     parse_float,
     parse_int,
+    sorted_strings,
 )
 
 T = TypeVar("T")
@@ -358,10 +360,6 @@ def _is_empty_struct(kind: Kind, v: Any) -> bool:
     return all(f.optional and is_zero(f.kind, getattr(v, f.name)) for f in kind.fields)
 
 
-def _bytes_key(s: str) -> bytes:
-    return s.encode("utf-8", "surrogateescape")
-
-
 class _Writer:
     def __init__(self, keep_zero: bool = False) -> None:
         self.out: list[str] = []
@@ -431,8 +429,7 @@ class _Writer:
                 "required map is empty; sconf would write a placeholder entry 'x:' that mox "
                 "cannot read back (a config needs at least one domain and one account)"
             )
-        keys = sorted(v, key=_bytes_key) if not all(k.isascii() for k in v) else sorted(v)
-        for k in keys:
+        for k in sorted_strings(v):
             self.where.append(k)
             self._check_key(k)
             mv = v[k]

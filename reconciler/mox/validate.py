@@ -1,5 +1,4 @@
-"""Validation of mox's config, equivalent to mox v0.0.17's `prepareDynamicConfig` (domains.conf)
-and the config-only part of `PrepareStaticConfig` (mox.conf).
+"""Validation of domains.conf, equivalent to mox v0.0.17's `prepareDynamicConfig` (mox-/config.go).
 
 mox validates domains.conf on every load and before every write, and an invalid file keeps the old
 config running until mox's next own write overwrites it. So we must never write a file mox would
@@ -11,23 +10,17 @@ Determinism: mox iterates Go maps in random order. Here every map is iterated so
 on that order we pick a fixed, documented rule (see `_Validator._destination` and
 `_Validator._fromid_final`).
 
-Out of scope (not config-only): TLS public keys and queue contents (mox databases), the `User`
-lookup in /etc/passwd, loading TLS certificates (KeyCerts), ACME account registration.
+Out of scope (not config-only): TLS public keys and queue contents (mox databases). mox.conf's
+checks are in `validate_static`.
 """
 
 from __future__ import annotations
 
-import functools
-import ipaddress
-import os
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import load_der_private_key
 
 from reconciler.mox import keyfiles
 from reconciler.mox.config import (
@@ -38,38 +31,42 @@ from reconciler.mox.config import (
     Ruleset,
     Selector,
     Static,
-    Transport,
-    TransportSMTP,
     WebHandler,
 )
 from reconciler.mox.errors import ConfigInvalid
-from reconciler.mox.golang import GoSyntaxError, parse_duration
+from reconciler.mox.golang import (
+    URL,
+    GoSyntaxError,
+    go_lower,
+    go_quote,
+    parse_duration,
+    parse_url,
+    regexp_compile_error,
+    sprintf_noargs,
+)
 from reconciler.mox.keyfiles import KeyCache, KeyFileError
-from reconciler.mox.live import ConfigPaths, LiveConfig
+from reconciler.mox.live import LiveConfig, config_dir_path
 from reconciler.mox.names import (
+    ZERO_DOMAIN,
     Address,
     Domain,
     ParseError,
     canonical_localpart,
+    check_mailbox_name,
     check_mailbox_nfc,
-    go_lower,
-    go_quote,
+    is_international_localpart,
     localpart_string,
-    nfc,
     parse_address,
-    parse_domain,
+    parse_domain_or_zero,
     parse_localpart,
 )
-
-ZERO_DOMAIN = Domain("", "")
+from reconciler.mox.validate_static import validate_static
 
 __all__ = [
-    "KeyCache",
     "Validation",
     "check_live",
     "require_valid",
     "validate_dynamic",
-    "validate_static",
 ]
 
 
@@ -92,183 +89,7 @@ class Validation:
 
 
 # ---------------------------------------------------------------------------------------------
-# Go behaviours the messages depend on
-
-
-_GO_VERB_RE = re.compile(r"%(%|[-+# 0]*(?:\d+|\*)?(?:\.(?:\d+|\*)?)?(.)?)", re.DOTALL)
-
-
-def go_sprintf_noargs(s: str) -> str:
-    """Go's fmt.Sprintf(s) without arguments.
-
-    mox builds domain errors as addErrorf(fmt.Sprintf("domain %v: %s", ...)), so the finished
-    message is used as a format string once more: `%%` becomes `%`, other verbs `%!x(MISSING)`.
-    """
-    if "%" not in s:
-        return s
-
-    def repl(m: re.Match[str]) -> str:
-        if m.group(1) == "%":
-            return "%"
-        verb = m.group(2)
-        if verb is None:
-            return "%!(NOVERB)"
-        return f"%!{verb}(MISSING)"
-
-    return _GO_VERB_RE.sub(repl, s)
-
-
-def _parse_domain(s: str) -> tuple[Domain, str | None]:
-    """dns.ParseDomain: the domain (zero on error, as Go returns) and the error text."""
-    try:
-        return parse_domain(s), None
-    except ParseError as e:
-        return ZERO_DOMAIN, str(e)
-
-
-_RE2_OPTIONS = None
-
-
-@functools.lru_cache(maxsize=16384)
-def regexp_error(pattern: str) -> str | None:
-    """Go regexp.Compile's verdict on `pattern` (RE2 syntax), decided by RE2 itself."""
-    global _RE2_OPTIONS
-    import re2  # google-re2; imported lazily, it logs on import on some builds
-
-    if _RE2_OPTIONS is None:
-        opts = re2.Options()
-        opts.log_errors = False
-        _RE2_OPTIONS = opts
-    try:
-        re2.compile(pattern, _RE2_OPTIONS)
-    except Exception as e:  # re2.error; the C++ message as bytes
-        arg = e.args[0] if e.args else e
-        msg = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
-        return f"error parsing regexp: {msg}"
-    return None
-
-
-def _go_parse_ip(s: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """net.ParseIP: dotted IPv4 or IPv6 without zone."""
-    if "%" in s:
-        return None
-    try:
-        return ipaddress.ip_address(s)
-    except ValueError:
-        return None
-
-
-_HEX = frozenset("0123456789abcdefABCDEF")
-
-
-def _check_escapes(s: str) -> str | None:
-    i = s.find("%")
-    while i >= 0:
-        if i + 2 >= len(s) or s[i + 1] not in _HEX or s[i + 2] not in _HEX:
-            return f"invalid URL escape {go_quote(s[i : i + 3])}"
-        i = s.find("%", i + 3)
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class _URL:
-    scheme: str
-    path: str
-
-
-def go_url_parse(raw: str) -> _URL:
-    """The parts of Go's url.Parse mox's checks depend on; ValueError with Go's message.
-
-    Covers the errors a config can realistically hit (control characters, missing scheme,
-    colon in first path segment, bad port, bad escapes); Go's host-character checks are not
-    reproduced.
-    """
-
-    def fail(why: str) -> ValueError:
-        return ValueError(f"parse {go_quote(raw)}: {why}")
-
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in raw):
-        raise fail("net/url: invalid control character in URL")
-    u, _, frag = raw.partition("#")
-    scheme = ""
-    rest = u
-    for i, c in enumerate(u):
-        if c.isascii() and c.isalpha():
-            continue
-        if (c.isdigit() and c.isascii()) or c in "+-.":
-            if i == 0:
-                break
-            continue
-        if c == ":":
-            if i == 0:
-                raise fail("missing protocol scheme")
-            scheme, rest = u[:i].lower(), u[i + 1 :]
-        break
-    rest = rest[:-1] if rest.endswith("?") and rest.count("?") == 1 else rest.partition("?")[0]
-    if not rest.startswith("/") and scheme:
-        return _URL(scheme, "")  # opaque
-    if not rest.startswith("/") and not scheme:
-        seg = rest.partition("/")[0]
-        if ":" in seg:
-            raise fail("first path segment in URL cannot contain colon")
-    path = rest
-    if (scheme and rest.startswith("//")) or (rest.startswith("//") and not scheme):
-        authority, slash, p = rest[2:].partition("/")
-        path = slash + p
-        host = authority.rpartition("@")[2]
-        if host.startswith("["):
-            close = host.find("]")
-            if close < 0:
-                raise fail("missing ']' in host")
-            port = host[close + 1 :]
-            if port and (not port.startswith(":") or (not port[1:].isdigit() and port != ":")):
-                raise fail(f"invalid port {go_quote(port)} after host")
-        elif ":" in host:
-            port = host[host.rfind(":") :]
-            if port != ":" and not (port[1:].isascii() and port[1:].isdigit()):
-                raise fail(f"invalid port {go_quote(port)} after host")
-        err = _check_escapes(authority)
-        if err:
-            raise fail(err)
-    err = _check_escapes(path) or _check_escapes(frag)
-    if err:
-        raise fail(err)
-    return _URL(scheme, path)
-
-
-def check_mailbox_name(name: str, allow_inbox: bool) -> tuple[str, str | None]:
-    """config.CheckMailboxName: (INBOX-normalized name, error text or None)."""
-    t = name.split("/")
-    if (t[0].lower() == "inbox" and t[0].isascii()) or go_lower(t[0]) == "inbox":
-        if len(name.encode()) == len("inbox") and not allow_inbox:
-            return "", "special mailbox name Inbox not allowed"
-        name = "Inbox" + name[len("Inbox") :]
-    if nfc(name) != name:
-        return "", "non-unicode-normalized mailbox names not allowed"
-    for e in t:
-        if e == "":
-            return "", "empty mailbox name"
-        if e == ".":
-            return "", '"." not allowed'
-        if e == "..":
-            return "", '".." not allowed'
-    if name.startswith("/") or name.endswith("/") or "//" in name:
-        return "", "bad slashes in mailbox name"
-    if name.startswith("#"):
-        return "", "mailbox name cannot start with hash due to conflict with imap namespaces"
-    for c in name:
-        o = ord(c)
-        if o <= 0x1F or 0x7F <= o <= 0x9F or o in (0x2028, 0x2029):
-            return "", "control characters not allowed in mailbox name"
-    return name, None
-
-
-def _is_international(lp: str) -> bool:
-    return not lp.isascii()
-
-
-# ---------------------------------------------------------------------------------------------
-# domains.conf
+# The validator: phases in mox's order
 
 
 @dataclass
@@ -353,7 +174,7 @@ class _Validator:
                 lp = parse_localpart(st.HostTLSRPT.Localpart, self.pedantic)
             except ParseError:
                 lp = ""  # reported by validate_static
-            host, _ = _parse_domain(st.Hostname)
+            host, _ = parse_domain_or_zero(st.Hostname)
             key = str(Address(lp, host))
             self.addresses[key] = st.HostTLSRPT.Account
             self.host_tlsrpt_key = key
@@ -366,7 +187,7 @@ class _Validator:
                 if e == ".":
                     continue
                 e = e.removeprefix(".")
-                _, error = _parse_domain(e)
+                _, error = parse_domain_or_zero(e)
                 if error:
                     self.err(f"{descr}: invalid domain {e}: {error}")
             if r.Transport not in self.static.Transports:
@@ -378,16 +199,16 @@ class _Validator:
         conf = self.dyn.Domains[d]
 
         def derr(msg: str) -> None:
-            self.err(go_sprintf_noargs(f"domain {d}: {msg}"))
+            self.err(sprintf_noargs(f"domain {d}: {msg}"))
 
-        dom, error = _parse_domain(d)
+        dom, error = parse_domain_or_zero(d)
         if error:
             derr(f"parsing domain: {error}")
         elif dom.name() != d:
             derr(f"must be specified in unicode form, {dom.name()}")
 
         if conf.ClientSettingsDomain:
-            _, error = _parse_domain(conf.ClientSettingsDomain)
+            _, error = parse_domain_or_zero(conf.ClientSettingsDomain)
             if error:
                 derr(f"bad client settings domain {go_quote(conf.ClientSettingsDomain)}: {error}")
 
@@ -428,7 +249,7 @@ class _Validator:
         def serr(msg: str) -> None:
             derr(f"selector {name}: {msg}")
 
-        seld, error = _parse_domain(name)
+        seld, error = parse_domain_or_zero(name)
         if error:
             serr(f"parsing selector: {error}")
         elif seld.name() != name:
@@ -442,9 +263,7 @@ class _Validator:
         if hash_eff not in ("sha1", "sha256"):
             serr(f"unsupported hash {go_quote(hash_eff)}")
 
-        path = Path(sel.PrivateKeyFile)
-        if not path.is_absolute():
-            path = Path(os.path.normpath(self.config_dir / path))
+        path = config_dir_path(self.config_dir, sel.PrivateKeyFile)
         try:
             key = self.keys.load(path) if self.keys is not None else keyfiles.load_dkim_private_key(path)
         except KeyFileError as e:
@@ -465,7 +284,7 @@ class _Validator:
         def aerr(msg: str) -> None:
             self.err(f"account {go_quote(name)}: {msg}")
 
-        acc_dom, error = _parse_domain(acc.Domain)
+        acc_dom, error = parse_domain_or_zero(acc.Domain)
         if error:
             aerr(f"parsing domain {acc.Domain}: {error}")
 
@@ -497,7 +316,7 @@ class _Validator:
             ("NotJunkMailboxRegexp", ajf.NotJunkMailboxRegexp),
         ):
             if rx:
-                error = regexp_error(rx)
+                error = regexp_compile_error(rx)
                 if error:
                     aerr(f"invalid {what} regular expression: {error}")
 
@@ -536,7 +355,7 @@ class _Validator:
             if hook_url is None:
                 continue
             try:
-                u = go_url_parse(hook_url)
+                u = parse_url(hook_url)
                 if u.scheme not in ("http", "https"):
                     raise ValueError("scheme must be http or https")
             except ValueError as e:
@@ -608,7 +427,7 @@ class _Validator:
             self._ruleset(i + 1, rs, derr)
 
         if key.startswith("@"):
-            d, error = _parse_domain(key[1:])
+            d, error = parse_domain_or_zero(key[1:])
             if error:
                 derr(f"parsing domain {go_quote(key[1:])}")
                 return
@@ -667,17 +486,17 @@ class _Validator:
         count = 0
         if rs.SMTPMailFromRegexp:
             count += 1
-            error = regexp_error(rs.SMTPMailFromRegexp)
+            error = regexp_compile_error(rs.SMTPMailFromRegexp)
             if error:
                 rerr(f"invalid SMTPMailFrom regular expression: {error}")
         if rs.MsgFromRegexp:
             count += 1
-            error = regexp_error(rs.MsgFromRegexp)
+            error = regexp_compile_error(rs.MsgFromRegexp)
             if error:
                 rerr(f"invalid MsgFrom regular expression: {error}")
         if rs.VerifiedDomain:
             count += 1
-            _, error = _parse_domain(rs.VerifiedDomain)
+            _, error = parse_domain_or_zero(rs.VerifiedDomain)
             if error:
                 rerr(f"invalid VerifiedDomain: {error}")
         for k in sorted(rs.HeadersRegexp):
@@ -688,7 +507,7 @@ class _Validator:
             if go_lower(v) != v:
                 rerr(f"header value {go_quote(v)} must only have lower case characters")
             for rx in (k, v):
-                error = regexp_error(rx)
+                error = regexp_compile_error(rx)
                 if error:
                     rerr(f"invalid rule header regexp {go_quote(rx)}: {error}")
         if count == 0:
@@ -698,7 +517,7 @@ class _Validator:
         if rs.IsForward and (not rs.SMTPMailFromRegexp or not rs.VerifiedDomain):
             rerr("ruleset with IsForward must have both SMTPMailFromRegexp and VerifiedDomain too")
         if rs.ListAllowDomain:
-            _, error = _parse_domain(rs.ListAllowDomain)
+            _, error = parse_domain_or_zero(rs.ListAllowDomain)
             if error:
                 rerr(f"invalid ListAllowDomain {go_quote(rs.ListAllowDomain)}: {error}")
         msg = check_mailbox_nfc("rejects mailbox", rs.AcceptRejectsToMailbox)
@@ -744,7 +563,7 @@ class _Validator:
         except ParseError as e:
             derr(f"invalid {kind} localpart {go_quote(rep.Localpart)}: {e}")
             lp = ""
-        if _is_international(lp):
+        if is_international_localpart(lp):
             allowed = "possible" if kind == "DMARC" else "allowed"
             derr(
                 f"{kind} localpart {go_quote(localpart_string(lp))} is an internationalized address, "
@@ -753,7 +572,7 @@ class _Validator:
         own = self.doms[d]
         addrdom = own.domain
         if rep.Domain:
-            addrdom, error = _parse_domain(rep.Domain)
+            addrdom, error = parse_domain_or_zero(rep.Domain)
             if error:
                 derr(f"{kind} domain {go_quote(rep.Domain)}: {error}")
             elif addrdom.name() not in self.dyn.Domains:
@@ -845,10 +664,10 @@ class _Validator:
             def rerr(msg: str, frm: str = frm, to: str = to) -> None:
                 self.err(f"web redirect {frm} to {to}: {msg}")
 
-            fromdom, error = _parse_domain(frm)
+            fromdom, error = parse_domain_or_zero(frm)
             if error:
                 rerr(f"parsing domain for redirect {frm}: {error}")
-            todom, error = _parse_domain(to)
+            todom, error = parse_domain_or_zero(to)
             if error:
                 rerr(f"parsing domain for redirect {to}: {error}")
             elif fromdom == todom:
@@ -863,12 +682,12 @@ class _Validator:
         def herr(msg: str) -> None:
             self.err(f"webhandler {wh.Domain} {wh.PathRegexp}: {msg}")
 
-        _, error = _parse_domain(wh.Domain)
+        _, error = parse_domain_or_zero(wh.Domain)
         if error:
             herr(f"parsing domain: {error}")
         if not wh.PathRegexp.startswith("^"):
             herr("path regexp must start with a ^")
-        error = regexp_error(wh.PathRegexp)
+        error = regexp_compile_error(wh.PathRegexp)
         if error:
             herr(f"compiling regexp: {error}")
         n = 0
@@ -885,15 +704,15 @@ class _Validator:
             wr = wh.WebRedirect
             if wr.BaseURL:
                 try:
-                    u = go_url_parse(wr.BaseURL)
+                    u = parse_url(wr.BaseURL)
                 except ValueError as e:
                     herr(f"redirect: parsing redirect url {wr.BaseURL}: {e}")
-                    u = _URL("", "")
+                    u = URL("", "")
                 if u.path not in ("", "/"):
                     # mox passes a superfluous argument here; Go's fmt appends it like this.
                     herr(f"redirect: BaseURL must have empty path%!(EXTRA string={wr.BaseURL})")
             if wr.OrigPathRegexp and wr.ReplacePath:
-                error = regexp_error(wr.OrigPathRegexp)
+                error = regexp_compile_error(wr.OrigPathRegexp)
                 if error:
                     herr(f"compiling regexp {wr.OrigPathRegexp}: {error}")
             elif wr.OrigPathRegexp or wr.ReplacePath:
@@ -906,7 +725,7 @@ class _Validator:
             n += 1
             wf = wh.WebForward
             try:
-                go_url_parse(wf.URL)
+                parse_url(wf.URL)
             except ValueError as e:
                 herr(f"forward: parsing url {wf.URL}: {e}")
             for k in sorted(wf.ResponseHeaders):
@@ -925,7 +744,7 @@ class _Validator:
     def _dnsbls(self) -> None:
         zones: list[Domain] = []
         for s in self.dyn.MonitorDNSBLs:
-            d, error = _parse_domain(s)
+            d, error = parse_domain_or_zero(s)
             if error:
                 self.err(f"dnsbl {s}: parsing dnsbl zone: {error}")
                 continue
@@ -950,301 +769,6 @@ def require_valid(
     if v.errors:
         raise ConfigInvalid(v.errors)
     return v
-
-
-# ---------------------------------------------------------------------------------------------
-# mox.conf (config-only part of PrepareStaticConfig)
-
-_LOG_LEVELS = frozenset(
-    ("tracedata", "traceauth", "trace", "debug", "info", "warn", "error", "fatal", "print")
-)
-_TLS_VERSIONS = frozenset(("TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3"))
-_AUTH_MECHANISMS = frozenset(
-    ("SCRAM-SHA-256-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-1", "CRAM-MD5", "PLAIN")
-)
-_RAWURL_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-
-
-def _resolve(paths: ConfigPaths, name: str) -> Path:
-    p = Path(name)
-    return p if p.is_absolute() else Path(os.path.normpath(paths.config_dir / p))
-
-
-def _load_host_key(path: Path) -> str | None:
-    """mox's loadPrivateKeyFile (PKCS#8, PKCS#1 or SEC1 PEM); its error text or None."""
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        return f"reading host private key: {keyfiles.go_read_error(path, e)}"
-    m = re.search(rb"-----BEGIN ([^\n-]*)-----", data)
-    der = keyfiles._pem_first_block(data)  # the same PEM reading as for DKIM keys
-    if der is None or m is None:
-        return "parsing pem block for private key: %!v(<nil>)"
-    typ = m.group(1).decode("ascii", "replace")
-    if typ not in ("PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"):
-        return f"parsing private key: unknown pem type {go_quote(typ)}"
-    try:
-        load_der_private_key(der, None, unsafe_skip_rsa_key_validation=True)
-    except (ValueError, TypeError):
-        return "parsing private key: x509: failed to parse private key"
-    return None
-
-
-def _base64_rawurl_error(buf: bytes) -> str | None:
-    """base64.RawURLEncoding.Decode's error (Go skips CR and LF)."""
-    n = 0
-    for _i, b in enumerate(buf):
-        if b in (0x0A, 0x0D):
-            continue
-        if chr(b) not in _RAWURL_ALPHABET:
-            return f"illegal base64 data at input byte {n}"
-        n += 1
-    if n % 4 == 1:
-        return f"illegal base64 data at input byte {n}"
-    return None
-
-
-def _parent_mailbox(name: str) -> str:
-    i = name.rfind("/")
-    return "" if i < 0 else name[:i]
-
-
-def validate_static(static: Static, paths: ConfigPaths) -> list[str]:
-    """The config-only checks of mox's PrepareStaticConfig on mox.conf, mox's texts, sorted maps."""
-    errs: list[str] = []
-    c = static
-
-    def nfc_check(mailbox: str, what: str) -> None:
-        msg = check_mailbox_nfc(what, mailbox)
-        if msg:
-            errs.append(msg)
-
-    if c.LogLevel not in _LOG_LEVELS:
-        errs.append(f"invalid log level {go_quote(c.LogLevel)}")
-    for pkg in sorted(c.PackageLogLevels):
-        if c.PackageLogLevels[pkg] not in _LOG_LEVELS:
-            errs.append(f"invalid package log level {go_quote(c.PackageLogLevels[pkg])}")
-
-    hostname, error = _parse_domain(c.Hostname)
-    if error:
-        errs.append(f"parsing hostname: {error}")
-    elif hostname.name() != c.Hostname:
-        errs.append(
-            f"hostname must be in unicode form {go_quote(hostname.name())} instead of {go_quote(c.Hostname)}"
-        )
-
-    if c.HostTLSRPT.Account:
-        try:
-            lp = parse_localpart(c.HostTLSRPT.Localpart, c.Pedantic)
-        except ParseError as e:
-            errs.append(f"invalid localpart {go_quote(c.HostTLSRPT.Localpart)} for host tlsrpt: {e}")
-        else:
-            if _is_international(lp):
-                errs.append(
-                    f"host TLSRPT localpart {go_quote(localpart_string(lp))} "
-                    "is an internationalized address, "
-                    "only conventional ascii-only address allowed for interopability"
-                )
-
-    for name in sorted(c.ACME):
-        acme = c.ACME[name]
-        if acme.ExternalAccountBinding is not None:
-            p = _resolve(paths, acme.ExternalAccountBinding.KeyFile)
-            try:
-                buf = p.read_bytes()
-            except OSError as e:
-                errs.append(
-                    f"acme provider {name}: reading external account binding key: "
-                    + keyfiles.go_read_error(p, e)
-                )
-            else:
-                b64err = _base64_rawurl_error(buf)
-                if b64err:
-                    errs.append(
-                        f"acme provider {name}: parsing external account binding key as base64: {b64err}"
-                    )
-
-    for name in sorted(c.Listeners):
-        _check_listener(c, paths, name, errs)
-
-    if c.DefaultMailboxes and (
-        any(
-            (
-                c.InitialMailboxes.SpecialUse.Sent,
-                c.InitialMailboxes.SpecialUse.Archive,
-                c.InitialMailboxes.SpecialUse.Trash,
-                c.InitialMailboxes.SpecialUse.Draft,
-                c.InitialMailboxes.SpecialUse.Junk,
-            )
-        )
-        or c.InitialMailboxes.Regular
-    ):
-        errs.append("cannot have both DefaultMailboxes and InitialMailboxes")
-    for mb in c.DefaultMailboxes:
-        nfc_check(mb, "default mailbox")
-        if _parent_mailbox(mb):
-            errs.append("default mailbox cannot be a child mailbox")
-    su = c.InitialMailboxes.SpecialUse
-    for mb in (su.Archive, su.Draft, su.Junk, su.Sent, su.Trash):
-        if mb:
-            nfc_check(mb, "special-use initial mailbox")
-            if mb.lower() == "inbox":
-                errs.append("initial mailbox cannot be set to Inbox (Inbox is always created)")
-            if _parent_mailbox(mb):
-                errs.append("initial mailboxes cannot be child mailboxes")
-    for mb in c.InitialMailboxes.Regular:
-        nfc_check(mb, "regular initial mailbox")
-        if mb.lower() == "inbox":
-            errs.append("initial regular mailbox cannot be set to Inbox (Inbox is always created)")
-        if _parent_mailbox(mb):
-            errs.append("initial mailboxes cannot be child mailboxes")
-
-    for name in sorted(c.Transports):
-        _check_transport(name, c.Transports[name], errs)
-
-    if c.TLS.CA is not None:
-        for certfile in c.TLS.CA.CertFiles:
-            p = _resolve(paths, certfile)
-            try:
-                pem = p.read_bytes()
-            except OSError as e:
-                errs.append(f"reading TLS CA cert file: {keyfiles.go_read_error(p, e)}")
-                continue
-            try:
-                certs = x509.load_pem_x509_certificates(pem)
-            except ValueError:
-                certs = []
-            if not certs:
-                errs.append(f"no CA certs added from {go_quote(str(p))}")
-    return errs
-
-
-def _check_listener(c: Static, paths: ConfigPaths, name: str, errs: list[str]) -> None:
-    lst = c.Listeners[name]
-
-    def lerr(msg: str) -> None:
-        errs.append(f"listener {name}: {msg}")
-
-    if lst.Hostname:
-        _, error = _parse_domain(lst.Hostname)
-        if error:
-            lerr(f"parsing hostname {go_quote(lst.Hostname)}: {error}")
-    tls = lst.TLS
-    if tls is not None:
-        if tls.ACME and tls.KeyCerts:
-            lerr("cannot have ACME and static key/certificates")
-        elif tls.ACME:
-            if tls.ACME not in c.ACME:
-                lerr(f"unknown ACME provider {go_quote(tls.ACME)}")
-        elif not tls.KeyCerts:
-            lerr("cannot have TLS config without ACME and without static keys/certificates")
-        for keyfile in tls.HostPrivateKeyFiles:
-            error = _load_host_key(_resolve(paths, keyfile))
-            if error:
-                lerr(f"parsing host private key for DANE and ACME certificates: {error}")
-        if tls.MinVersion and tls.MinVersion not in _TLS_VERSIONS:
-            lerr(f"unknown TLS mininum version {go_quote(tls.MinVersion)}")  # sic
-    else:
-        needs = [
-            what
-            for what, on in (
-                ("IMAPS", lst.IMAPS.Enabled),
-                ("SMTP", lst.SMTP.Enabled and not lst.SMTP.NoSTARTTLS),
-                ("Submissions", lst.Submissions.Enabled),
-                ("Submission", lst.Submission.Enabled and not lst.Submission.NoRequireSTARTTLS),
-                ("AccountHTTPS", lst.AccountHTTPS.Enabled),
-                ("AdminHTTPS", lst.AdminHTTPS.Enabled),
-                ("AutoconfigHTTPS", lst.AutoconfigHTTPS.Enabled and not lst.AutoconfigHTTPS.NonTLS),
-                ("MTASTSHTTPS", lst.MTASTSHTTPS.Enabled and not lst.MTASTSHTTPS.NonTLS),
-                ("WebserverHTTPS", lst.WebserverHTTPS.Enabled),
-            )
-            if on
-        ]
-        if needs:
-            lerr(f"no tls config specified, but requires tls for {', '.join(needs)}")
-    ac, sts = lst.AutoconfigHTTPS, lst.MTASTSHTTPS
-    if ac.Enabled and sts.Enabled and ac.Port == sts.Port and ac.NonTLS != sts.NonTLS:
-        lerr("autoconfig and mta-sts enabled on same port but with both http and https")
-    if lst.SMTP.Enabled:
-        for ip in lst.IPs:
-            if _go_parse_ip(ip) is None:
-                lerr(f"invalid IP {go_quote(ip)}")
-    for zone in lst.SMTP.DNSBLs:
-        _, error = _parse_domain(zone)
-        if error:
-            lerr(f"parsing DNSBL zone {go_quote(zone)}: {error}")
-    if lst.IPsNATed and lst.NATIPs:
-        lerr("both IPsNATed and NATIPs configued (remove deprecated IPsNATed)")  # sic
-    for ipstr in lst.NATIPs:
-        natip = _go_parse_ip(ipstr)
-        if natip is None:
-            lerr(f"invalid ip {go_quote(ipstr)}")
-        elif natip.is_unspecified or natip.is_loopback:
-            lerr(f"NAT ip that is the unspecified or loopback address {ipstr}")
-    for kind in (
-        "AccountHTTP",
-        "AccountHTTPS",
-        "AdminHTTP",
-        "AdminHTTPS",
-        "WebmailHTTP",
-        "WebmailHTTPS",
-        "WebAPIHTTP",
-        "WebAPIHTTPS",
-    ):
-        app = getattr(lst, kind)
-        if app.Enabled and app.Path and not app.Path.startswith("/"):
-            lerr(f"{kind} with path {go_quote(app.Path)} that must start with a slash")
-
-
-def _check_transport(name: str, t: Transport, errs: list[str]) -> None:
-    def terr(msg: str) -> None:
-        errs.append(f"transport {name}: {msg}")
-
-    def smtp(is_tls: bool, ts: TransportSMTP) -> None:
-        _, error = _parse_domain(ts.Host)
-        if error:
-            terr(f"bad host {ts.Host}: {error}")
-        if is_tls and ts.STARTTLSInsecureSkipVerify:
-            terr("cannot have STARTTLSInsecureSkipVerify with immediate TLS")
-        if is_tls and ts.NoSTARTTLS:
-            terr("cannot have NoSTARTTLS with immediate TLS")
-        if ts.Auth is None:
-            return
-        seen: set[str] = set()
-        for m in ts.Auth.Mechanisms:
-            if m in seen:
-                terr(f"duplicate authentication mechanism {m}")
-            seen.add(m)
-            if m not in _AUTH_MECHANISMS:
-                terr(f"unknown authentication mechanism {m}")
-
-    n = 0
-    if t.Submissions is not None:
-        n += 1
-        smtp(True, t.Submissions)
-    if t.Submission is not None:
-        n += 1
-        smtp(False, t.Submission)
-    if t.SMTP is not None:
-        n += 1
-        smtp(False, t.SMTP)
-    if t.Socks is not None:
-        n += 1
-        _host, sep, _port = t.Socks.Address.rpartition(":")
-        if not sep:
-            terr(f"bad address {t.Socks.Address}: address {t.Socks.Address}: missing port in address")
-        for ipstr in t.Socks.RemoteIPs:
-            if _go_parse_ip(ipstr) is None:
-                terr(f"bad ip {ipstr}")
-        _, error = _parse_domain(t.Socks.RemoteHostname)
-        if error:
-            terr(f"bad hostname {t.Socks.RemoteHostname}: {error}")
-    if t.Direct is not None:
-        n += 1
-        if t.Direct.DisableIPv4 and t.Direct.DisableIPv6:
-            terr("both IPv4 and IPv6 are disabled, enable at least one")
-    if n > 1:
-        terr("cannot have multiple methods in a transport")
 
 
 def check_live(live: LiveConfig, *, keys: KeyCache | None = None) -> list[str]:

@@ -1,4 +1,4 @@
-"""Go scalar syntax: durations, integers, floats, quoting as Go prints them."""
+"""Go behaviour as mox relies on it: durations, integers, floats, quoting, case mapping, fmt."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from reconciler.mox.golang import (
     GoSyntaxError,
     format_duration,
     format_float,
+    go_lower,
     go_quote,
     parse_duration,
     parse_float,
     parse_int,
+    sprintf_noargs,
 )
 
 
@@ -110,3 +112,52 @@ def test_go_quote() -> None:
 def test_duration_repr_and_str() -> None:
     assert str(Duration(3600 * 10**9)) == "1h0m0s"
     assert repr(Duration(10**9)) == "Duration('1s')"
+
+
+# --------------------------------------------------------------------------
+# strings.ToLower, strconv.Quote
+
+
+def test_go_lower_simple_case_mapping() -> None:
+    assert go_lower("İ") == "i"
+    assert "İ".lower() != "i"  # the reason go_lower exists
+    assert go_lower("ΟΔΟΣ") == "οδοσ"  # word-final sigma stays σ, not ς
+    assert "ΟΔΟΣ".lower() == "οδος"
+    assert go_lower("ΣΑ Σ") == "σα σ"
+    assert go_lower("Ab.C-D") == "ab.c-d"
+    assert go_lower("ÀÉÎ") == "àéî"
+    assert go_lower("ǅ") == "ǆ"  # title-case letter
+    assert go_lower("straße") == "straße"
+
+
+@given(st.text())
+def test_go_lower_keeps_length(s: str) -> None:
+    assert len(go_lower(s)) == len(s)
+
+
+@pytest.mark.parametrize(
+    ("given_text", "quoted"),
+    [
+        ("", '""'),
+        ("abc", '"abc"'),
+        ('a"b', '"a\\"b"'),
+        ("a\\b", '"a\\\\b"'),
+        ("\n\t\r", '"\\n\\t\\r"'),
+        ("\a\b\f\v", '"\\a\\b\\f\\v"'),
+        ("\x00\x1f\x7f", '"\\x00\\x1f\\x7f"'),
+        ("é ü", '"é ü"'),
+        ("\u00a0", '"\\u00a0"'),
+        ("\u200b", '"\\u200b"'),
+        ("😀", '"😀"'),
+        ("\U000e0001", '"\\U000e0001"'),
+        ("\udcff", '"\\xff"'),
+    ],
+)
+def test_go_quote_table(given_text: str, quoted: str) -> None:
+    assert go_quote(given_text) == quoted
+
+
+def test_sprintf_noargs() -> None:
+    assert sprintf_noargs("a %% b") == "a % b"
+    assert sprintf_noargs("x%d y%-5.2f z%") == "x%!d(MISSING) y%!f(MISSING) z%!(NOVERB)"
+    assert sprintf_noargs("plain") == "plain"
