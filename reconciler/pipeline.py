@@ -24,12 +24,13 @@ from reconciler.apply.batch import BatchResult, Progress, apply_batch
 from reconciler.desired.models import DesiredState, load_desired
 from reconciler.desired.source import Source, materialize, resolve_source
 from reconciler.dns.formats import render_zone, write_reports
+from reconciler.dns.reports import records_for_plan
 from reconciler.errors import REPORTED, ConfigInvalid, LiveConfigError, ReconcilerError, StalePlan
 from reconciler.fsutil import atomic_write_json
 from reconciler.mox import config as mc
 from reconciler.mox import keygen
 from reconciler.mox.admin import Operation, now_local
-from reconciler.mox.dnsrecords import Report, records_for_plan
+from reconciler.mox.dnsrecords import Report
 from reconciler.mox.keyfiles import DKIMKey, KeyCache, load_dkim_private_key
 from reconciler.mox.live import ConfigPaths, LiveConfig, read_live, read_static
 from reconciler.mox.validate import validate_dynamic

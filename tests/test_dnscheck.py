@@ -11,6 +11,7 @@ import dns.update
 import pytest
 
 from reconciler.cli.main import main
+from reconciler.dns import reports as dnsreports
 from reconciler.dns.check import DNSCheckError, Server, check, dnssec_status, parse_server
 from reconciler.dns.publish import load_tsig_key, publish
 from reconciler.mox import dnsrecords
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.dns
 
 def _records(moxconf: Path) -> list[dnsrecords.Record]:
     live = read_live(locate(str(moxconf)))
-    return dnsrecords.merge([dnsrecords.for_live(live, "example.org", dnssec=True)])
+    return dnsreports.merge([dnsreports.for_live(live, "example.org", dnssec=True)])
 
 
 def _update(server: BindServer, fill: Callable[[dns.update.UpdateMessage], None]) -> None:

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from reconciler.cli.main import main
+from reconciler.dns import reports as dnsreports
 from reconciler.dns.check import Server, check, lookup
 from reconciler.dns.publish import PublishError, build_update, load_tsig_key, plan, publish
 from reconciler.mox import dnsrecords
@@ -41,7 +42,7 @@ def serial(server: BindServer) -> int:
 
 def report_records(moxconf: Path, dnssec: bool = True) -> list[dnsrecords.Record]:
     live = read_live(locate(str(moxconf)))
-    return dnsrecords.merge([dnsrecords.for_live(live, "example.org", dnssec=dnssec)])
+    return dnsreports.merge([dnsreports.for_live(live, "example.org", dnssec=dnssec)])
 
 
 def publish_args(moxconf: Path, server: BindServer, *extra: str) -> list[str]:

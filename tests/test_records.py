@@ -17,8 +17,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from reconciler.cli.main import main
 from reconciler.dns import formats
+from reconciler.dns import reports as dnsreports
 from reconciler.mox import config as mc
 from reconciler.mox import dnsrecords
+from reconciler.mox.errors import RecordsError
 from reconciler.mox.live import locate, read_live
 from tests.conftest import GOLDEN_STEPS, build_step_config
 
@@ -47,7 +49,7 @@ def test_golden_byte_exact_all_domains(step: Path, tmp_path: Path) -> None:
     assert files
     for f in files:
         domain, dnssec = _domain_of(f)
-        rep = dnsrecords.for_live(live, domain, dnssec=dnssec)
+        rep = dnsreports.for_live(live, domain, dnssec=dnssec)
         assert rep.text() == f.read_text(encoding="utf-8"), f"{step.name}/{f.name}"
 
 
@@ -92,7 +94,7 @@ def test_missing_dkim_key_file_names_the_file(golden_config: Callable[[str], Pat
 def step17(tmp_path: Path) -> list[dnsrecords.Report]:
     (step,) = [s for s in GOLDEN_STEPS if s.name.startswith("17")]
     live = read_live(locate(str(build_step_config(step, tmp_path))))
-    return [dnsrecords.for_live(live, d, dnssec=True) for d in sorted(live.dynamic.Domains)]
+    return [dnsreports.for_live(live, d, dnssec=True) for d in sorted(live.dynamic.Domains)]
 
 
 def test_structured_records_parse_and_split_long_txt(step17: list[dnsrecords.Report]) -> None:
@@ -113,10 +115,10 @@ def test_structured_records_parse_and_split_long_txt(step17: list[dnsrecords.Rep
 def test_tlsa_not_published_without_dnssec(tmp_path: Path) -> None:
     (step,) = [s for s in GOLDEN_STEPS if s.name.startswith("17")]
     live = read_live(locate(str(build_step_config(step, tmp_path))))
-    rep = dnsrecords.for_live(live, "example.org", dnssec=False)
+    rep = dnsreports.for_live(live, "example.org", dnssec=False)
     tlsa = [r for r in rep.records if r.type == "TLSA"]
     assert tlsa and not any(r.publish for r in tlsa)
-    assert all(r.type != "TLSA" for r in dnsrecords.merge([rep]))
+    assert all(r.type != "TLSA" for r in dnsreports.merge([rep]))
 
 
 def test_zone_format_loads_with_dnspython(step17: list[dnsrecords.Report]) -> None:
@@ -238,18 +240,18 @@ def test_records_for_plan_marks_unknown_dkim_keys(tmp_path: Path) -> None:
     (step,) = [s for s in GOLDEN_STEPS if s.name.startswith("17")]
     live = read_live(locate(str(build_step_config(step, tmp_path))))
     conf = live.dynamic.Domains["example.org"]
-    new = dnsrecords.records_for_plan("new.example", conf, live.static, paths=live.paths)
+    new = dnsreports.records_for_plan("new.example", conf, live.static, paths=live.paths)
     dkim = [r for r in new.records if "._domainkey." in r.name]
     assert [r.name for r in dkim] == ["202611e._domainkey.new.example.", "2026a._domainkey.new.example."]
     assert all(r.placeholder and "generated at apply" in r.value for r in dkim)
     assert 'TXT "v=DKIM1;h=sha256;p=(generated at apply)"' in new.text()
     assert "generated at apply" in formats.render_markdown([new])
-    assert not any("._domainkey." in r.name for r in dnsrecords.merge([new]))
+    assert not any("._domainkey." in r.name for r in dnsreports.merge([new]))
     zone = formats.render_zone([new])
     assert all(line.startswith(";") for line in zone.splitlines() if "_domainkey" in line)
     # With the keys known, a planned domain's records are what mox prints once it exists.
-    keys = dnsrecords.load_dkim_keys(live.paths, conf)
-    same = dnsrecords.records_for_plan("example.org", conf, live.static, paths=live.paths, dkim=keys,
+    keys = dnsreports.load_dkim_keys(live.paths, conf)
+    same = dnsreports.records_for_plan("example.org", conf, live.static, paths=live.paths, dkim=keys,
                                     domains=live.dynamic.Domains)
     assert same.text() == (step / "dnsrecords/example.org.txt").read_text()
 
@@ -279,14 +281,33 @@ def test_host_keys_formats_filter_and_order(tmp_path: Path) -> None:
     tls = dataclasses.replace(public.TLS, HostPrivateKeyFiles=tuple(f"hostkeys/{c}.pem" for c in "abcde"))
     static = dataclasses.replace(live.static, Listeners={
         **live.static.Listeners, "public": dataclasses.replace(public, TLS=tls)})
-    hk = dnsrecords.load_host_keys(live.paths, static)
+    hk = dnsreports.load_host_keys(live.paths, static)
     assert len(hk.ecdsa_p256) == 1 and len(hk.rsa2048) == 1 and len(hk.ignored) == 3
     rep = dnsrecords.generate(dnsrecords.Inputs(
-        dnsrecords.find_domain(live.dynamic, "example.org")[0], live.dynamic.Domains["example.org"], static,
-        dnsrecords.load_dkim_keys(live.paths, live.dynamic.Domains["example.org"]), hk, dnssec=True))
+        dnsreports.find_domain(live.dynamic, "example.org")[0], live.dynamic.Domains["example.org"], static,
+        dnsreports.load_dkim_keys(live.paths, live.dynamic.Domains["example.org"]), hk, dnssec=True))
     tlsa = [r.value for r in rep.records if r.type == "TLSA"]
     assert tlsa == [dnsrecords.tlsa_value(p256.public_key()), dnsrecords.tlsa_value(rsa2048.public_key())]
     assert f"_25._tcp.mail.example.org.      TLSA {tlsa[0]}" in rep.lines
+
+
+def test_unreadable_host_key_is_one_error_in_mox_words(tmp_path: Path) -> None:
+    """A host key mox could not load stops the records with mox's own message, naming the file."""
+    (step,) = [s for s in GOLDEN_STEPS if s.name.startswith("17")]
+    moxconf = build_step_config(step, tmp_path)
+    (moxconf.parent / "hostkeys" / "x.pem").write_text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+    live = read_live(locate(str(moxconf)))
+    public = live.static.Listeners["public"]
+    assert public.TLS is not None
+    for name, why in (("hostkeys/missing.pem", "reading host private key: open "),
+                      ("hostkeys/x.pem", 'parsing private key: unknown pem type "CERTIFICATE"')):
+        tls = dataclasses.replace(public.TLS, HostPrivateKeyFiles=(name,))
+        static = dataclasses.replace(live.static, Listeners={
+            **live.static.Listeners, "public": dataclasses.replace(public, TLS=tls)})
+        with pytest.raises(RecordsError) as exc:
+            dnsreports.load_host_keys(live.paths, static)
+        assert str(exc.value).startswith(
+            "listener public: parsing host private key for DANE and ACME certificates: " + why)
 
 
 def test_caa_with_acme_matches_mox_layout(tmp_path: Path) -> None:
@@ -302,8 +323,8 @@ def test_caa_with_acme_matches_mox_layout(tmp_path: Path) -> None:
             public, TLS=dataclasses.replace(public.TLS, ACME="le", KeyCerts=()))})
     assert dnsrecords.cert_issuer(static) == "letsencrypt.org"
     conf = live.dynamic.Domains["example.org"]
-    d = dnsrecords.find_domain(live.dynamic, "example.org")[0]
-    rep = dnsrecords.generate(dnsrecords.Inputs(d, conf, static, dnsrecords.load_dkim_keys(live.paths, conf),
+    d = dnsreports.find_domain(live.dynamic, "example.org")[0]
+    rep = dnsrecords.generate(dnsrecords.Inputs(d, conf, static, dnsreports.load_dkim_keys(live.paths, conf),
                                           dnssec=True, cert_issuer="letsencrypt.org",
                                           acme_account_uri="https://acme/acct/123"))
     x = 'CAA 0 issue "letsencrypt.org; accounturi=https://acme/acct/123; validationmethods=tls-alpn-01,http-01"'
@@ -326,6 +347,6 @@ def test_caa_with_acme_matches_mox_layout(tmp_path: Path) -> None:
     assert [r.publish for r in caa] == [True, False, False, False, False]
     # Without an account URL: the note instead of the variants.
     rep2 = dnsrecords.generate(dataclasses.replace(
-        dnsrecords.Inputs(d, conf, static, dnsrecords.load_dkim_keys(live.paths, conf)),
+        dnsrecords.Inputs(d, conf, static, dnsreports.load_dkim_keys(live.paths, conf)),
         cert_issuer="letsencrypt.org"))
     assert rep2.lines[-1] == "; that restrict issuance to the account will be suggested."

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from reconciler.mox import dnsrecords
+    from reconciler.mox.dnsrecords import Report
     from reconciler.mox.live import LiveConfig
 
 
@@ -19,7 +19,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--domain", action="append", default=[], metavar="D",
                    help="domain to report (repeatable; default: every domain in domains.conf)")
     p.add_argument("--format", choices=formats.FORMATS, default="mox",
-                   help="mox: exactly mox's text; zone: BIND fragment; json (docs/dnsrecords.md); "
+                   help="mox: exactly mox's text; zone: BIND fragment; json (docs/records.md); "
                         "markdown; octodns: YamlProvider YAML (default: mox)")
     p.add_argument("--out", metavar="DIR", type=Path, help="write one file per domain into DIR")
     p.add_argument("--dnssec", nargs="?", const="on", default="off", choices=["on", "off", "auto"],
@@ -49,23 +49,23 @@ def _dnssec(args: argparse.Namespace, domain_ascii: str) -> bool:
     return bool(args.dnssec == "on")
 
 
-def reports_for(args: argparse.Namespace, live: LiveConfig) -> list[dnsrecords.Report]:
-    from reconciler.mox import dnsrecords
+def reports_for(args: argparse.Namespace, live: LiveConfig) -> list[Report]:
+    from reconciler.dns import reports as dnsreports
 
     wanted = args.domain or sorted(live.dynamic.Domains)
-    hk = dnsrecords.load_host_keys(live.paths, live.static)
+    hk = dnsreports.load_host_keys(live.paths, live.static)
     out = []
     for dom in wanted:
-        d, _ = dnsrecords.find_domain(live.dynamic, dom)
-        out.append(dnsrecords.for_live(live, dom, dnssec=_dnssec(args, d.ascii),
+        d, _ = dnsreports.find_domain(live.dynamic, dom)
+        out.append(dnsreports.for_live(live, dom, dnssec=_dnssec(args, d.ascii),
                                     acme_account_uri=args.acme_account_uri, host_keys=hk))
     return out
 
 
 def run(args: argparse.Namespace) -> int:
     from reconciler.dns import formats
+    from reconciler.dns.reports import merge
     from reconciler.errors import RecordsError
-    from reconciler.mox import dnsrecords
     from reconciler.mox.live import locate, read_live
 
     if args.publish and not (args.server and args.zone and args.tsig_key_file):
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         from reconciler.dns.publish import describe, load_tsig_key, publish
 
         key = load_tsig_key(args.tsig_key_file)
-        result = publish(dnsrecords.merge(reports), args.zone, parse_server(args.server), key,
+        result = publish(merge(reports), args.zone, parse_server(args.server), key,
                          dry_run=args.dry_run)
         sys.stdout.write(describe(result))
         return 0
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         from reconciler.dns.check import all_required_ok, check, parse_server, render_findings
 
         server = parse_server(args.resolver)
-        findings = check(dnsrecords.merge(reports), server)
+        findings = check(merge(reports), server)
         sys.stdout.write(render_findings(findings))
         return 0 if all_required_ok(findings) else 2
     if args.out is not None:

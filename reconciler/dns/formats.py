@@ -186,7 +186,7 @@ def octodns_zone(records: Sequence[Record], zone: str) -> dict[str, Any]:
 
 def render_octodns(reports: Sequence[Report], zone: str | None = None) -> str:
     """YAML for octoDNS's YamlProvider: the zone of the (first) domain, or `zone`."""
-    from reconciler.mox.dnsrecords import merge
+    from reconciler.dns.reports import merge
 
     if not reports:
         return "--- {}\n"
@@ -204,7 +204,7 @@ def write_reports(
 
     Called after every apply for the changed domains, so the records to publish are an artifact.
     """
-    from reconciler.mox.dnsrecords import for_live, load_host_keys
+    from reconciler.dns.reports import for_live, load_host_keys
 
     for fmt in formats:
         if fmt not in RENDERERS:

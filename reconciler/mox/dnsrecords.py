@@ -1,10 +1,13 @@
 """DNS records for a hosted domain: mox's `config dnsrecords` text, byte for byte, plus structure.
 
-`generate` is pure: it takes the domain's config, mox.conf, the public keys and the DNSSEC flag,
-and returns both the exact lines mox prints (admin/dnsrecords.go `DomainRecords`, v0.0.17) and
-one `Record` per DNS record (name, type, TTL, value, purpose, level). The structured records are
-what the renderers, the DNS check and the RFC 2136 publisher use; they are built in the same pass
-as the text so the two cannot drift apart. Loading keys from disk is separate (`load_inputs`).
+A port of mox v0.0.17's `DomainRecords` (admin/dnsrecords.go) with its value builders
+(`mox.TXTStrings` in mox-/txt.go, `mox.DomainSPFIPs` in mox-/ip.go, the DKIM, DMARC, SPF and
+TLSRPT record types). `generate` is pure: it takes the domain's config, mox.conf, the public keys
+and the DNSSEC flag, and returns both the exact lines mox prints and one `Record` per DNS record
+(name, type, TTL, value, purpose, level). The structured records are what the renderers, the DNS
+check and the RFC 2136 publisher use; they are built in the same pass as the text, one method per
+group of records in mox's order, so the two cannot drift apart. Reading the inputs from disk for a
+live config or a plan is `reconciler.dns.reports`.
 
 Go iterates maps in random order; where that shows (SPF with several SMTP listeners or SOCKS
 transports) we use the config file's order, which is one of the orders mox can print.
@@ -14,10 +17,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import ipaddress
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import dns.rdata
@@ -29,8 +30,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from reconciler.mox import config as mc
 from reconciler.mox import names
 from reconciler.mox.errors import RecordsError
-from reconciler.mox.golang import go_lower
-from reconciler.mox.live import ConfigPaths, LiveConfig
+from reconciler.mox.golang import go_lower, ip_to4, parse_ip, sorted_strings
+from reconciler.mox.keyfiles import HostKeys
 
 TTL = 300
 LETSENCRYPT_DIRECTORY = "https://acme-v02.api.letsencrypt.org/directory"
@@ -98,15 +99,6 @@ def _quote_txt(chunk: bytes) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class HostKeys:
-    """Public host keys of the `public` listener, for DANE: ECDSA P-256 and RSA-2048 in file order."""
-
-    ecdsa_p256: tuple[ec.EllipticCurvePublicKey, ...] = ()
-    rsa2048: tuple[rsa.RSAPublicKey, ...] = ()
-    ignored: tuple[str, ...] = ()  # files mox ignores (other sizes/curves/types), for logging
-
-
-@dataclass(frozen=True, slots=True)
 class Inputs:
     """Everything `DomainRecords` reads, made explicit.
 
@@ -142,7 +134,7 @@ class Report:
 
 
 # ---------------------------------------------------------------------------------------------
-# Value builders (reference §6.2)
+# Value builders (mox.TXTStrings, dkim.Record, DANE's TLSA, mox.DomainSPFIPs + spf.Record)
 
 
 def txt_strings_mox(s: str) -> str:
@@ -157,6 +149,7 @@ def txt_strings_mox(s: str) -> str:
 
 
 def dkim_value(key: PublicKey | None) -> str:
+    """dkim.Record of a selector's public key (sha256 only, k=ed25519 for Ed25519); a placeholder for None."""
     if key is None:
         return "v=DKIM1;h=sha256;p=" + DKIM_PLACEHOLDER
     if isinstance(key, ed25519.Ed25519PublicKey):
@@ -167,21 +160,18 @@ def dkim_value(key: PublicKey | None) -> str:
 
 
 def tlsa_value(key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey) -> str:
+    """DANE-EE, SPKI, SHA2-256 of a host key: the TLSA rdata mox suggests."""
     der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return "3 1 1 " + hashlib.sha256(der).hexdigest()
 
 
-def _go_ip(s: str) -> tuple[str, str] | None:
-    """(mechanism, text) as Go's net.IP prints it; None for unparsable or unspecified addresses."""
-    try:
-        ip = ipaddress.ip_address(s)
-    except ValueError:
+def _spf_ip(s: str) -> tuple[str, str] | None:
+    """(mechanism, address) of one IP as spf.Record prints it; None for unparsable or unspecified."""
+    ip = parse_ip(s)
+    if ip is None or ip.is_unspecified:
         return None
-    if ip.is_unspecified:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return "ip4", str(ip.ipv4_mapped)
-    return ("ip4" if ip.version == 4 else "ip6"), str(ip)
+    v4 = ip_to4(ip)
+    return ("ip4", str(v4)) if v4 is not None else ("ip6", str(ip))
 
 
 def spf_value(static: mc.Static) -> str:
@@ -196,7 +186,7 @@ def spf_value(static: mc.Static) -> str:
         if t is not None and t.Socks is not None:
             ips.extend(t.Socks.RemoteIPs)
     for s in ips:
-        got = _go_ip(s)
+        got = _spf_ip(s)
         if got is not None:
             parts.append(f"{got[0]}:{got[1]}")
     parts += ["mx", "~all"]
@@ -204,6 +194,7 @@ def spf_value(static: mc.Static) -> str:
 
 
 def _mailto(lp: str, domain: names.Domain, escape: str) -> str:
+    """A `mailto:` reporting URI as dmarc.URI / tlsrpt.RUA print it (`,` and `!` and `;` escaped)."""
     addr = names.localpart_string(lp) + "@" + domain.ascii
     for c in escape:
         addr = addr.replace(c, f"%{ord(c):02X}")
@@ -227,7 +218,9 @@ def _reporting(
 
 
 def cert_issuer(static: mc.Static) -> str:
-    """The CA's CAA domain when the public listener gets certificates by ACME (Let's Encrypt default)."""
+    """The CA's CAA domain when the public listener gets certificates by ACME, as `mox config
+    dnsrecords` passes it (main.go cmdConfigDNSRecords; Let's Encrypt's default from
+    PrepareStaticConfig)."""
     public = static.Listeners.get("public")
     if public is None or public.TLS is None or not public.TLS.ACME:
         return ""
@@ -249,43 +242,68 @@ def _owner(s: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# The generator (reference §6.3, admin/dnsrecords.go)
+# The generator: admin/dnsrecords.go DomainRecords, one method per group of records in mox's order
 
 
 def generate(inp: Inputs) -> Report:
     """mox's DomainRecords: the text lines and the structured records, in mox's order."""
-    try:
-        host = names.parse_domain(inp.static.Hostname)
-    except names.ParseError as e:
-        raise RecordsError(f"mox.conf: Hostname {inp.static.Hostname!r}: {e}") from None
-    conf = inp.config
-    d = inp.domain.ascii
-    h = host.ascii
-    csd = h
-    if conf.ClientSettingsDomain:
+    return _Generator(inp).report()
+
+
+class _Generator:
+    """One DomainRecords run: the names it derives once, and the lines and records it appends."""
+
+    def __init__(self, inp: Inputs) -> None:
         try:
-            csd_dom = names.parse_domain(conf.ClientSettingsDomain)
+            self.host = names.parse_domain(inp.static.Hostname)
         except names.ParseError as e:
-            raise RecordsError(f"domain {inp.domain.name()}: ClientSettingsDomain: {e}") from None
-        if csd_dom != host:
-            csd = csd_dom.ascii
-    L = len(d)
-    lines: list[str] = [
-        "; Time To Live of 5 minutes, may be recognized if importing as a zone file.",
-        "; Once your setup is working, you may want to increase the TTL.",
-        "$TTL 300",
-        "",
-    ]
-    recs: list[Record] = []
+            raise RecordsError(f"mox.conf: Hostname {inp.static.Hostname!r}: {e}") from None
+        self.inp = inp
+        self.conf = inp.config
+        self.d = inp.domain.ascii  # mox's d, h and csd: the domain, the host, the client settings host
+        self.h = self.host.ascii
+        self.csd = self.h
+        if self.conf.ClientSettingsDomain:
+            try:
+                csd_dom = names.parse_domain(self.conf.ClientSettingsDomain)
+            except names.ParseError as e:
+                raise RecordsError(f"domain {inp.domain.name()}: ClientSettingsDomain: {e}") from None
+            if csd_dom != self.host:
+                self.csd = csd_dom.ascii
+        self.pad = len(self.d)  # mox aligns columns with 20+len(d)
+        self.lines: list[str] = []
+        self.records: list[Record] = []
 
-    def rec(name: str, rtype: str, value: str, purpose: str, level: Level, publish: bool = True,
+    def report(self) -> Report:
+        for group in (self.header, self.dane, self.host_spf, self.host_tlsrpt, self.mx, self.dkim,
+                      self.spf_dmarc, self.mtasts, self.tlsrpt, self.client_settings, self.autoconfig,
+                      self.caa):
+            group()
+        report = Report(self.inp.domain, self.host, self.inp.dnssec, tuple(self.lines), tuple(self.records))
+        for r in report.records:
+            if not r.placeholder:
+                r.rdata()  # every value must be valid DNS
+        return report
+
+    def rec(self, name: str, rtype: str, value: str, purpose: str, level: Level, publish: bool = True,
             placeholder: bool = False) -> None:
-        recs.append(Record(name, rtype, value, purpose, level, publish=publish, placeholder=placeholder))
+        self.records.append(Record(name, rtype, value, purpose, level, publish=publish, placeholder=placeholder))
 
-    hk = inp.host_keys
-    public = inp.static.Listeners.get("public")
-    if public is not None and public.TLS is not None and (hk.ecdsa_p256 or hk.rsa2048):
-        lines += [
+    def header(self) -> None:
+        self.lines += [
+            "; Time To Live of 5 minutes, may be recognized if importing as a zone file.",
+            "; Once your setup is working, you may want to increase the TTL.",
+            "$TTL 300",
+            "",
+        ]
+
+    def dane(self) -> None:
+        """TLSA records for the public listener's host keys (commented out without DNSSEC)."""
+        hk, h, pad = self.inp.host_keys, self.h, self.pad
+        public = self.inp.static.Listeners.get("public")
+        if public is None or public.TLS is None or not (hk.ecdsa_p256 or hk.rsa2048):
+            return
+        self.lines += [
             "; DANE: These records indicate that a remote mail server trying to deliver email",
             "; with SMTP (TCP port 25) must verify the TLS certificate with DANE-EE (3), based",
             '; on the certificate public key ("SPKI", 1) that is SHA2-256-hashed (1) to the',
@@ -296,8 +314,8 @@ def generate(inp: Inputs) -> Report:
             "; NOTE: Create the records below only once: They are for the machine, and apply",
             "; to all hosted domains.",
         ]
-        if not inp.dnssec:
-            lines += [
+        if not self.inp.dnssec:
+            self.lines += [
                 ";",
                 "; WARNING: Domain does not appear to be DNSSEC-signed. To enable DANE, first",
                 "; enable DNSSEC on your domain, then add the TLSA records. Records below have been",
@@ -306,89 +324,117 @@ def generate(inp: Inputs) -> Report:
         host_pubs: list[ec.EllipticCurvePublicKey | rsa.RSAPublicKey] = [*hk.ecdsa_p256, *hk.rsa2048]
         for hkey in host_pubs:
             tlsa = tlsa_value(hkey)
-            if inp.dnssec:
-                lines.append("_25._tcp." + (h + ".").ljust(20 + L - 9) + " TLSA " + tlsa)
+            if self.inp.dnssec:
+                self.lines.append("_25._tcp." + (h + ".").ljust(20 + pad - 9) + " TLSA " + tlsa)
             else:
-                lines.append(";; _25._tcp." + (h + ".").ljust(20 + L - 12) + " TLSA " + tlsa)
-            rec(f"_25._tcp.{h}.", "TLSA", tlsa, "DANE: TLS public key of the mail host (SMTP)",
-                "recommended", publish=inp.dnssec)
-        lines.append("")
+                self.lines.append(";; _25._tcp." + (h + ".").ljust(20 + pad - 12) + " TLSA " + tlsa)
+            self.rec(f"_25._tcp.{h}.", "TLSA", tlsa, "DANE: TLS public key of the mail host (SMTP)",
+                     "recommended", publish=self.inp.dnssec)
+        self.lines.append("")
 
-    if d != h:
-        lines += [
+    def host_spf(self) -> None:
+        """SPF for the mail host itself (its DSNs), once per machine."""
+        d, h = self.d, self.h
+        if d == h:
+            return
+        self.lines += [
             "; For the machine, only needs to be created once, for the first domain added:",
             "; ",
             "; SPF-allow host for itself, resulting in relaxed DMARC pass for (postmaster)",
             "; messages (DSNs) sent from host:",
-            (h + ".").ljust(20 + L) + ' TXT "v=spf1 a -all"',
+            (h + ".").ljust(20 + self.pad) + ' TXT "v=spf1 a -all"',
             "",
         ]
-        rec(f"{h}.", "TXT", "v=spf1 a -all", "host SPF: mail host may send its own DSNs", "recommended")
-    htr = inp.static.HostTLSRPT
-    if d != h and htr.Account:
+        self.rec(f"{h}.", "TXT", "v=spf1 a -all", "host SPF: mail host may send its own DSNs", "recommended")
+
+    def host_tlsrpt(self) -> None:
+        """TLSRPT for the mail host (mox.conf HostTLSRPT), once per machine."""
+        d, h = self.d, self.h
+        htr = self.inp.static.HostTLSRPT
+        if d == h or not htr.Account:
+            return
         try:
             hlp = names.parse_localpart(htr.Localpart)
         except names.ParseError as e:
             raise RecordsError(f"mox.conf: HostTLSRPT.Localpart {htr.Localpart!r}: {e}") from None
-        if hlp:
-            v = "v=TLSRPTv1; rua=" + _mailto(hlp, host, ",!;")
-            lines += [
-                "; For the machine, only needs to be created once, for the first domain added:",
-                "; ",
-                "; Request reporting about success/failures of TLS connections to (MX) host, for DANE.",
-                "_smtp._tls." + (h + ".").ljust(20 + L - 11) + "         TXT \"" + v + '"',
+        if not hlp:
+            return
+        v = "v=TLSRPTv1; rua=" + _mailto(hlp, self.host, ",!;")
+        self.lines += [
+            "; For the machine, only needs to be created once, for the first domain added:",
+            "; ",
+            "; Request reporting about success/failures of TLS connections to (MX) host, for DANE.",
+            "_smtp._tls." + (h + ".").ljust(20 + self.pad - 11) + "         TXT \"" + v + '"',
+            "",
+        ]
+        self.rec(f"_smtp._tls.{h}.", "TXT", v, "host TLSRPT: reports about TLS to the mail host", "recommended")
+
+    def mx(self) -> None:
+        d, h = self.d, self.h
+        self.lines += [
+            "; Deliver email for the domain to this host.",
+            f"{d}.                    MX 10 {h}.",
+            "",
+        ]
+        self.rec(f"{d}.", "MX", f"10 {h}.", "MX: deliver email for the domain to the mail host", "required")
+
+    def dkim(self) -> None:
+        """One TXT record per selector, sorted (placeholders for keys generated at apply)."""
+        d = self.d
+        self.lines += [
+            "; Outgoing messages will be signed with the first two DKIM keys. The other two",
+            "; configured for backup, switching to them is just a config change.",
+        ]
+        for sel in sorted_strings(self.conf.DKIM.Selectors):
+            key = self.inp.dkim.get(sel)
+            txt = dkim_value(key)
+            if len(txt) > 100:
+                self.lines += [
+                    "; NOTE: The following is a single long record split over several lines for use",
+                    "; in zone files. When adding through a DNS operator web interface, combine the",
+                    "; strings into a single string, without ().",
+                ]
+            self.lines.append(f"{sel}._domainkey.{d}.   TXT {txt_strings_mox(txt)}")
+            self.rec(_owner(f"{sel}._domainkey.{d}"), "TXT", txt, f"DKIM public key, selector {sel}", "required",
+                     placeholder=key is None)
+
+    def spf_dmarc(self) -> None:
+        """The domain's SPF (listener and SOCKS IPs, mx, ~all) and DMARC (p=reject, reports)."""
+        d, conf, inp = self.d, self.conf, self.inp
+        dmarc = "v=DMARC1;p=reject"
+        if conf.DMARC is not None:
+            lp, adom = _reporting("DMARC", conf.DMARC.Localpart, conf.DMARC.Domain, inp.domain, conf,
+                                  inp.domains)
+            dmarc += ";rua=" + _mailto(lp, adom, ",!") + "!10m"
+        spf = spf_value(inp.static)
+        self.lines += [
+            "",
+            "; Specify the MX host is allowed to send for our domain and for itself (for DSNs).",
+            "; ~all means softfail for anything else, which is done instead of -all to prevent older",
+            "; mail servers from rejecting the message because they never get to looking for a dkim/dmarc pass.",
+            f'{d}.                    TXT "{spf}"',
+            "",
+            "; Emails that fail the DMARC check (without aligned DKIM and without aligned SPF)",
+            "; should be rejected, and request reports. If you email through mailing lists that",
+            "; strip DKIM-Signature headers and don't rewrite the From header, you may want to",
+            "; set the policy to p=none.",
+            f'_dmarc.{d}.             TXT "{dmarc}"',
+            "",
+        ]
+        self.rec(f"{d}.", "TXT", spf, "SPF: the mail host may send for the domain", "required")
+        self.rec(f"_dmarc.{d}.", "TXT", dmarc, "DMARC policy and aggregate reports", "required")
+
+    def mtasts(self) -> None:
+        d, h = self.d, self.h
+        if self.conf.MTASTS is None:
+            self.lines += [
+                "; Note: No MTA-STS to indicate TLS should be used. Either because disabled for the",
+                "; domain or because mox.conf does not have a listener with MTA-STS configured.",
                 "",
             ]
-            rec(f"_smtp._tls.{h}.", "TXT", v, "host TLSRPT: reports about TLS to the mail host",
-                "recommended")
-
-    lines += [
-        "; Deliver email for the domain to this host.",
-        f"{d}.                    MX 10 {h}.",
-        "",
-        "; Outgoing messages will be signed with the first two DKIM keys. The other two",
-        "; configured for backup, switching to them is just a config change.",
-    ]
-    rec(f"{d}.", "MX", f"10 {h}.", "MX: deliver email for the domain to the mail host", "required")
-    for sel in sorted(conf.DKIM.Selectors, key=lambda s: s.encode()):
-        key = inp.dkim.get(sel)
-        txt = dkim_value(key)
-        if len(txt) > 100:
-            lines += [
-                "; NOTE: The following is a single long record split over several lines for use",
-                "; in zone files. When adding through a DNS operator web interface, combine the",
-                "; strings into a single string, without ().",
-            ]
-        lines.append(f"{sel}._domainkey.{d}.   TXT {txt_strings_mox(txt)}")
-        rec(_owner(f"{sel}._domainkey.{d}"), "TXT", txt, f"DKIM public key, selector {sel}", "required",
-            placeholder=key is None)
-
-    dmarc = "v=DMARC1;p=reject"
-    if conf.DMARC is not None:
-        lp, adom = _reporting("DMARC", conf.DMARC.Localpart, conf.DMARC.Domain, inp.domain, conf,
-                              inp.domains)
-        dmarc += ";rua=" + _mailto(lp, adom, ",!") + "!10m"
-    spf = spf_value(inp.static)
-    lines += [
-        "",
-        "; Specify the MX host is allowed to send for our domain and for itself (for DSNs).",
-        "; ~all means softfail for anything else, which is done instead of -all to prevent older",
-        "; mail servers from rejecting the message because they never get to looking for a dkim/dmarc pass.",
-        f'{d}.                    TXT "{spf}"',
-        "",
-        "; Emails that fail the DMARC check (without aligned DKIM and without aligned SPF)",
-        "; should be rejected, and request reports. If you email through mailing lists that",
-        "; strip DKIM-Signature headers and don't rewrite the From header, you may want to",
-        "; set the policy to p=none.",
-        f'_dmarc.{d}.             TXT "{dmarc}"',
-        "",
-    ]
-    rec(f"{d}.", "TXT", spf, "SPF: the mail host may send for the domain", "required")
-    rec(f"_dmarc.{d}.", "TXT", dmarc, "DMARC policy and aggregate reports", "required")
-
-    if conf.MTASTS is not None:
-        sts = f"v=STSv1; id={conf.MTASTS.PolicyID}"
-        lines += [
+            return
+        sts = f"v=STSv1; id={self.conf.MTASTS.PolicyID}"
+        self.lines += [
             "; Remote servers can use MTA-STS to verify our TLS certificate with the",
             "; WebPKI pool of CA's (certificate authorities) when delivering over SMTP with",
             "; STARTTLS.",
@@ -396,236 +442,102 @@ def generate(inp: Inputs) -> Report:
             f'_mta-sts.{d}.           TXT "{sts}"',
             "",
         ]
-        rec(f"mta-sts.{d}.", "CNAME", f"{h}.", "MTA-STS policy host", "recommended")
-        rec(f"_mta-sts.{d}.", "TXT", sts, "MTA-STS policy version", "recommended")
-    else:
-        lines += [
-            "; Note: No MTA-STS to indicate TLS should be used. Either because disabled for the",
-            "; domain or because mox.conf does not have a listener with MTA-STS configured.",
-            "",
-        ]
+        self.rec(f"mta-sts.{d}.", "CNAME", f"{h}.", "MTA-STS policy host", "recommended")
+        self.rec(f"_mta-sts.{d}.", "TXT", sts, "MTA-STS policy version", "recommended")
 
-    if conf.TLSRPT is not None:
+    def tlsrpt(self) -> None:
+        d, conf, inp = self.d, self.conf, self.inp
+        if conf.TLSRPT is None:
+            return
         lp, adom = _reporting("TLSRPT", conf.TLSRPT.Localpart, conf.TLSRPT.Domain, inp.domain, conf,
                               inp.domains)
         v = "v=TLSRPTv1; rua=" + _mailto(lp, adom, ",!;")
-        lines += ["; Request reporting about TLS failures.", f'_smtp._tls.{d}.         TXT "{v}"', ""]
-        rec(f"_smtp._tls.{d}.", "TXT", v, "TLSRPT: reports about TLS to the domain", "recommended")
+        self.lines += ["; Request reporting about TLS failures.", f'_smtp._tls.{d}.         TXT "{v}"', ""]
+        self.rec(f"_smtp._tls.{d}.", "TXT", v, "TLSRPT: reports about TLS to the domain", "recommended")
 
-    if csd != h:
-        lines += [
+    def client_settings(self) -> None:
+        """A CNAME for the client settings host, when it is not the mail host."""
+        csd, h = self.csd, self.h
+        if csd == h:
+            return
+        self.lines += [
             "; Client settings will reference a subdomain of the hosted domain, making it",
             "; easier to migrate to a different server in the future by not requiring settings",
             "; in all clients to be updated.",
-            (csd + ".").ljust(20 + L) + f" CNAME {h}.",
+            (csd + ".").ljust(20 + self.pad) + f" CNAME {h}.",
             "",
         ]
-        rec(f"{csd}.", "CNAME", f"{h}.", "client settings host name", "recommended")
+        self.rec(f"{csd}.", "CNAME", f"{h}.", "client settings host name", "recommended")
 
-    lines += [
-        "; Autoconfig is used by Thunderbird. Autodiscover is (in theory) used by Microsoft.",
-        f"autoconfig.{d}.         CNAME {h}.",
-        f"_autodiscover._tcp.{d}. SRV 0 1 443 {h}.",
-        "",
-        "; For secure IMAP and submission autoconfig, point to mail host.",
-        f"_imaps._tcp.{d}.        SRV 0 1 993 {csd}.",
-        f"_submissions._tcp.{d}.  SRV 0 1 465 {csd}.",
-        "",
-        "; Next records specify POP3 and non-TLS ports are not to be used.",
-        "; These are optional and safe to leave out (e.g. if you have to click a lot in a",
-        "; DNS admin web interface).",
-        f"_imap._tcp.{d}.         SRV 0 0 0 .",
-        f"_submission._tcp.{d}.   SRV 0 0 0 .",
-        f"_pop3._tcp.{d}.         SRV 0 0 0 .",
-        f"_pop3s._tcp.{d}.        SRV 0 0 0 .",
-    ]
-    rec(f"autoconfig.{d}.", "CNAME", f"{h}.", "autoconfig (Thunderbird)", "recommended")
-    rec(f"_autodiscover._tcp.{d}.", "SRV", f"0 1 443 {h}.", "autodiscover (Microsoft)", "recommended")
-    rec(f"_imaps._tcp.{d}.", "SRV", f"0 1 993 {csd}.", "IMAP with TLS for mail clients", "recommended")
-    rec(f"_submissions._tcp.{d}.", "SRV", f"0 1 465 {csd}.", "submission with TLS for mail clients",
-        "recommended")
-    for svc in ("imap", "submission", "pop3", "pop3s"):
-        rec(f"_{svc}._tcp.{d}.", "SRV", "0 0 0 .", f"{svc} not offered", "optional")
+    def autoconfig(self) -> None:
+        """Autoconfig/autodiscover, and the SRV records for mail clients (RFC 6186)."""
+        d, h, csd = self.d, self.h, self.csd
+        self.lines += [
+            "; Autoconfig is used by Thunderbird. Autodiscover is (in theory) used by Microsoft.",
+            f"autoconfig.{d}.         CNAME {h}.",
+            f"_autodiscover._tcp.{d}. SRV 0 1 443 {h}.",
+            "",
+            "; For secure IMAP and submission autoconfig, point to mail host.",
+            f"_imaps._tcp.{d}.        SRV 0 1 993 {csd}.",
+            f"_submissions._tcp.{d}.  SRV 0 1 465 {csd}.",
+            "",
+            "; Next records specify POP3 and non-TLS ports are not to be used.",
+            "; These are optional and safe to leave out (e.g. if you have to click a lot in a",
+            "; DNS admin web interface).",
+            f"_imap._tcp.{d}.         SRV 0 0 0 .",
+            f"_submission._tcp.{d}.   SRV 0 0 0 .",
+            f"_pop3._tcp.{d}.         SRV 0 0 0 .",
+            f"_pop3s._tcp.{d}.        SRV 0 0 0 .",
+        ]
+        self.rec(f"autoconfig.{d}.", "CNAME", f"{h}.", "autoconfig (Thunderbird)", "recommended")
+        self.rec(f"_autodiscover._tcp.{d}.", "SRV", f"0 1 443 {h}.", "autodiscover (Microsoft)", "recommended")
+        self.rec(f"_imaps._tcp.{d}.", "SRV", f"0 1 993 {csd}.", "IMAP with TLS for mail clients", "recommended")
+        self.rec(f"_submissions._tcp.{d}.", "SRV", f"0 1 465 {csd}.", "submission with TLS for mail clients",
+                 "recommended")
+        for svc in ("imap", "submission", "pop3", "pop3s"):
+            self.rec(f"_{svc}._tcp.{d}.", "SRV", "0 0 0 .", f"{svc} not offered", "optional")
 
-    issuer = inp.cert_issuer
-    if issuer:
-        lines += [
+    def caa(self) -> None:
+        """CAA for the ACME CA, and (commented out) the variants bound to mox's ACME account."""
+        d, h, csd, pad = self.d, self.h, self.csd, self.pad
+        issuer = self.inp.cert_issuer
+        if not issuer:
+            return
+        self.lines += [
             "",
             "; Optional:",
             "; You could mark Let's Encrypt as the only Certificate Authority allowed to",
             "; sign TLS certificates for your domain.",
             f'{d}.                    CAA 0 issue "{issuer}"',
         ]
-        rec(f"{d}.", "CAA", f'0 issue "{issuer}"', "CAA: only this CA may issue certificates", "optional")
-        uri = inp.acme_account_uri
-        if uri:
-            x = f"{issuer}; accounturi={uri}; validationmethods=tls-alpn-01,http-01"
-            caa = f'0 issue "{x}"'
-            lines += [
-                ";",
-                "; Optionally limit certificates for this domain to the account ID and methods used by mox.",
-                f";; {d}.                 CAA {caa}",
-                ";",
-                "; Or alternatively only limit for email-specific subdomains, so you can use",
-                "; other accounts/methods for other subdomains.",
-                f";; autoconfig.{d}.      CAA {caa}",
-                f";; mta-sts.{d}.         CAA {caa}",
-            ]
-            purpose = "CAA variant: only mox's ACME account"
-            rec(f"{d}.", "CAA", caa, purpose, "optional", publish=False)
-            rec(f"autoconfig.{d}.", "CAA", caa, purpose, "optional", publish=False)
-            rec(f"mta-sts.{d}.", "CAA", caa, purpose, "optional", publish=False)
-            if csd != h:
-                lines.append(";; " + csd.ljust(17 + L) + f" CAA {caa}")
-                rec(f"{csd}.", "CAA", caa, purpose, "optional", publish=False)
-            if h.endswith("." + d):
-                lines += [";", "; And the mail hostname.", ";; " + (h + ".").ljust(17 + L) + f" CAA {caa}"]
-                rec(f"{h}.", "CAA", caa, purpose, "optional", publish=False)
-        else:
-            lines += [
+        self.rec(f"{d}.", "CAA", f'0 issue "{issuer}"', "CAA: only this CA may issue certificates", "optional")
+        uri = self.inp.acme_account_uri
+        if not uri:
+            self.lines += [
                 ";",
                 "; Note: After starting up, once an ACME account has been created, CAA records",
                 "; that restrict issuance to the account will be suggested.",
             ]
-    report = Report(inp.domain, host, inp.dnssec, tuple(lines), tuple(recs))
-    for r in report.records:
-        if not r.placeholder:
-            r.rdata()  # every value must be valid DNS
-    return report
-
-
-# ---------------------------------------------------------------------------------------------
-# Keys from disk
-
-
-def load_host_keys(paths: ConfigPaths, static: mc.Static) -> HostKeys:
-    """The `public` listener's HostPrivateKeyFiles as mox loads them (first PEM block only)."""
-    public = static.Listeners.get("public")
-    if public is None or public.TLS is None:
-        return HostKeys()
-    ecs: list[ec.EllipticCurvePublicKey] = []
-    rsas: list[rsa.RSAPublicKey] = []
-    ignored: list[str] = []
-    for name in public.TLS.HostPrivateKeyFiles:
-        path = paths.resolve(name)
-        key = _load_host_key(path)
-        if isinstance(key, rsa.RSAPrivateKey) and key.key_size == 2048:
-            rsas.append(key.public_key())
-        elif isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP256R1):
-            ecs.append(key.public_key())
-        else:
-            ignored.append(str(path))
-    return HostKeys(tuple(ecs), tuple(rsas), tuple(ignored))
-
-
-def _load_host_key(path: Path) -> object:
-    what = f"{path}: host private key for DANE"
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise RecordsError(f"{what}: {e.strerror or e}") from None
-    begin = data.find(b"-----BEGIN ")
-    if begin < 0:
-        raise RecordsError(f"{what}: no PEM block")
-    end_of_type = data.find(b"-----", begin + 11)
-    pem_type = data[begin + 11 : end_of_type].decode("ascii", "replace")
-    end_marker = f"-----END {pem_type}-----".encode()
-    end = data.find(end_marker, begin)
-    if end < 0:
-        raise RecordsError(f"{what}: unterminated PEM block")
-    block = data[begin : end + len(end_marker)]
-    if pem_type not in ("PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"):
-        raise RecordsError(f"{what}: unknown pem type {pem_type!r}")
-    try:
-        return serialization.load_pem_private_key(block, password=None)
-    except (ValueError, TypeError, Exception) as e:
-        raise RecordsError(f"{what}: parsing private key: {e}") from None
-
-
-def load_dkim_keys(paths: ConfigPaths, conf: mc.Domain) -> dict[str, PublicKey]:
-    """Public keys of every selector, read from the key files like mox does on config load."""
-    from reconciler.mox.keyfiles import KeyFileError, load_dkim_private_key
-
-    out: dict[str, PublicKey] = {}
-    for sel, s in conf.DKIM.Selectors.items():
-        try:
-            key = load_dkim_private_key(paths.resolve(s.PrivateKeyFile))
-        except KeyFileError as e:
-            raise RecordsError(f"DKIM selector {sel!r}: {e}") from None
-        pub = key.public_key()
-        if not isinstance(pub, rsa.RSAPublicKey | ed25519.Ed25519PublicKey):
-            raise RecordsError(f"unrecognized private key for DKIM selector {sel!r}: {type(key).__name__}")
-        out[sel] = pub
-    return out
-
-
-def find_domain(dynamic: mc.Dynamic, s: str) -> tuple[names.Domain, mc.Domain]:
-    """A domain of the config by any spelling (`café.example`, `xn--caf-dma.example`, `Example.ORG`)."""
-    try:
-        d = names.parse_domain(s)
-    except names.ParseError as e:
-        raise RecordsError(f"domain {s!r}: {e}") from None
-    conf = dynamic.Domains.get(d.name())
-    if d.name() not in dynamic.Domains:
-        raise RecordsError(f"unknown domain {d.name()!r} (not in domains.conf)")
-    return d, conf if conf is not None else mc.Domain()
-
-
-def for_live(
-    live: LiveConfig, domain: str, *, dnssec: bool = False, acme_account_uri: str = "",
-    host_keys: HostKeys | None = None,
-) -> Report:
-    """The report for a domain of the live config, keys read from disk (what `mox config dnsrecords` does)."""
-    d, conf = find_domain(live.dynamic, domain)
-    hk = host_keys if host_keys is not None else load_host_keys(live.paths, live.static)
-    return generate(Inputs(
-        domain=d, config=conf, static=live.static, dkim=load_dkim_keys(live.paths, conf), host_keys=hk,
-        dnssec=dnssec, cert_issuer=cert_issuer(live.static), acme_account_uri=acme_account_uri,
-        domains={k: (v if v is not None else mc.Domain()) for k, v in live.dynamic.Domains.items()},
-    ))
-
-
-def records_for_plan(
-    domain: str, conf: mc.Domain, static: mc.Static, *,
-    paths: ConfigPaths | None = None, dkim: Mapping[str, PublicKey | None] | None = None,
-    dnssec: bool = False, domains: Mapping[str, mc.Domain] | None = None,
-) -> Report:
-    """Records a domain will need after a plan is applied, before it exists in the live config.
-
-    DKIM keys not given (not generated yet) become placeholders marked "generated at apply"; with
-    `paths`, the host keys for DANE are read from the installation.
-    """
-    try:
-        d = names.parse_domain(domain)
-    except names.ParseError as e:
-        raise RecordsError(f"domain {domain!r}: {e}") from None
-    keys: dict[str, PublicKey | None] = dict.fromkeys(conf.DKIM.Selectors)
-    keys.update(dkim or {})
-    hk = load_host_keys(paths, static) if paths is not None else HostKeys()
-    return generate(Inputs(d, conf, static, keys, hk, dnssec, cert_issuer(static), "",
-                           dict(domains or {})))
-
-
-def merge(reports: Sequence[Report]) -> list[Record]:
-    """Published records of several domains (no placeholders), deduplicated, as one zone needs them.
-
-    The host SPF `v=spf1 a -all` suggested for the mail host gives way to the full domain SPF when
-    the mail host name is itself a hosted domain: one name must not have two SPF records.
-    """
-    out: list[Record] = []
-    seen: set[tuple[str, str, str]] = set()
-    domain_spf = {
-        r.name for rep in reports for r in rep.records if r.type == "TXT" and r.tag() == "v=spf1"
-        and r.name == rep.domain.ascii + "."
-    }
-    for rep in reports:
-        for r in rep.records:
-            if not r.publish or r.placeholder:
-                continue
-            if r.type == "TXT" and r.value == "v=spf1 a -all" and r.name in domain_spf:
-                continue
-            k = (r.name, r.type, r.value)
-            if k not in seen:
-                seen.add(k)
-                out.append(r)
-    return out
+            return
+        x = f"{issuer}; accounturi={uri}; validationmethods=tls-alpn-01,http-01"
+        caa = f'0 issue "{x}"'
+        self.lines += [
+            ";",
+            "; Optionally limit certificates for this domain to the account ID and methods used by mox.",
+            f";; {d}.                 CAA {caa}",
+            ";",
+            "; Or alternatively only limit for email-specific subdomains, so you can use",
+            "; other accounts/methods for other subdomains.",
+            f";; autoconfig.{d}.      CAA {caa}",
+            f";; mta-sts.{d}.         CAA {caa}",
+        ]
+        purpose = "CAA variant: only mox's ACME account"
+        self.rec(f"{d}.", "CAA", caa, purpose, "optional", publish=False)
+        self.rec(f"autoconfig.{d}.", "CAA", caa, purpose, "optional", publish=False)
+        self.rec(f"mta-sts.{d}.", "CAA", caa, purpose, "optional", publish=False)
+        if csd != h:
+            self.lines.append(";; " + csd.ljust(17 + pad) + f" CAA {caa}")
+            self.rec(f"{csd}.", "CAA", caa, purpose, "optional", publish=False)
+        if h.endswith("." + d):
+            self.lines += [";", "; And the mail hostname.", ";; " + (h + ".").ljust(17 + pad) + f" CAA {caa}"]
+            self.rec(f"{h}.", "CAA", caa, purpose, "optional", publish=False)
