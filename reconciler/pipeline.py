@@ -11,7 +11,6 @@ import contextlib
 import functools
 import hashlib
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,7 +31,7 @@ from reconciler.mox import keygen
 from reconciler.mox.admin import Operation, now_local
 from reconciler.mox.dnsrecords import Report
 from reconciler.mox.keyfiles import DKIMKey, KeyCache, load_dkim_private_key
-from reconciler.mox.live import ConfigPaths, LiveConfig, read_live, read_static
+from reconciler.mox.live import ConfigPaths, LiveConfig, account_dirs, config_dir_path, read_live, read_static
 from reconciler.mox.validate import validate_dynamic
 from reconciler.plan.document import PlanDocument, SourceInfo
 from reconciler.plan.inventory import Inventory, read_inventory, write_inventory
@@ -61,14 +60,6 @@ def desired_digest(root: Path) -> str:
     return h.hexdigest()
 
 
-def account_dirs(data_dir: Path) -> frozenset[str]:
-    """Names under DataDir/accounts: mox refuses AccountAdd for those."""
-    try:
-        return frozenset(p.name for p in (data_dir / "accounts").iterdir())
-    except FileNotFoundError:
-        return frozenset()
-
-
 @dataclass(frozen=True)
 class Prepared:
     """Everything a plan was computed from, and the plan."""
@@ -90,10 +81,10 @@ class _PlannedKeys(KeyCache):
 
     def __init__(self, config_dir: Path, new_keys: Mapping[str, str]) -> None:
         super().__init__()
-        self._new = {os.path.normpath(config_dir / p): kind for p, kind in new_keys.items()}
+        self._new = {config_dir_path(config_dir, p): kind for p, kind in new_keys.items()}
 
     def load(self, path: Path) -> DKIMKey:
-        kind = self._new.get(os.path.normpath(path))
+        kind = self._new.get(path)
         if kind is None:
             return super().load(path)
         return _stand_in_key(kind)

@@ -1,8 +1,11 @@
 """Apply a list of primitives as one transaction: fold in memory, make keys, validate once, write once.
 
-Order on disk (mox-runtime.md §3): new DKIM key files first (final names, O_EXCL, 0640), then the
-validated domains.conf (atomic replace), then retired keys move to `dkim/old/`. Any failure before
-the replace removes the new key files again, so a failed batch leaves nothing behind.
+Order on disk: new DKIM key files first (final names, O_EXCL, 0640), because mox reads every
+selector's key when it loads domains.conf (mox-/config.go prepareDynamicConfig) and writes its own
+keys before the config (admin/admin.go MakeDomainConfig, DKIMAdd); then the validated domains.conf
+(atomic replace); then retired keys move to `dkim/old/` (admin/admin.go DKIMRemove, DomainRemove).
+Any failure before the replace removes the new key files again, so a failed batch leaves nothing
+behind.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from reconciler.mox import keygen, sconf
 from reconciler.mox.admin import Context, Effect, Operation, now_local, used_key_paths
 from reconciler.mox.config import Dynamic, Static
 from reconciler.mox.keygen import KeyRequest
-from reconciler.mox.live import ConfigPaths, read_static
+from reconciler.mox.live import ConfigPaths, account_dirs, read_static
 
 log = logging.getLogger(__name__)
 
@@ -111,13 +114,6 @@ class BatchResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _account_dirs(data_dir: Path) -> frozenset[str]:
-    try:
-        return frozenset(p.name for p in (data_dir / "accounts").iterdir())
-    except FileNotFoundError:
-        return frozenset()
-
-
 def _cleanup_temp_files(config_dir: Path) -> None:
     """Remove temp files of a crashed earlier write (only ours: `.domains.conf.<pid>.tmp`)."""
     for p in config_dir.glob(".domains.conf.*.tmp"):
@@ -202,8 +198,8 @@ def apply_batch(
         with writer.config_lock(config_dir, lock_timeout):
             _cleanup_temp_files(config_dir)
             snap = writer.read_stable(paths.domains_conf)
-            data_dir = Path(os.path.normpath(paths.data_dir(static)))  # Like Go's filepath.Join.
-            ctx = Context(static, now or now_local(), data_dir, _account_dirs(data_dir))
+            data_dir = paths.data_dir(static)
+            ctx = Context(static, now or now_local(), data_dir, account_dirs(data_dir))
             effect = fold(ops, snap.dynamic, ctx)
             if not effect.dynamic.Domains or not effect.dynamic.Accounts:
                 raise ReconcilerError("refusing to write a domains.conf without domains or accounts")

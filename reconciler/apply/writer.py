@@ -1,10 +1,11 @@
 """Locked, atomic, verified replacement of domains.conf.
 
-mox writes domains.conf in place (not atomically) and reloads it lazily when its mtime changes
-(mox-runtime.md §3). So: hold a lock for the whole read-modify-write, read until two reads agree
-and parse, refuse to replace a file that changed since it was read, write it with
-`fsutil.atomic_write` (temp file, fsync, rename, fsync dir) with the old owner/group/mode and a
-different mtime, and optionally check after mox's reload window that nobody overwrote the change.
+mox writes domains.conf in place (not atomically; mox-/config.go WriteDynamicLocked) and reloads it
+lazily, at most once a second, when its mtime changes (mox-/config.go Config.DynamicLockUnlock).
+So: hold a lock for the whole read-modify-write, read until two reads agree and parse, refuse to
+replace a file that changed since it was read, write it with `fsutil.atomic_write` (temp file,
+fsync, rename, fsync dir) with the old owner/group/mode and a different mtime, and optionally
+check after mox's reload window that nobody overwrote the change.
 """
 
 from __future__ import annotations

@@ -33,8 +33,8 @@ from reconciler.mox.golang import Duration, format_compact, format_duration, go_
 from reconciler.mox.keygen import KeyRequest
 from reconciler.mox.names import (
     Address,
+    LocalpartRules,
     ParseError,
-    canonical_localpart,
     localpart_string,
     parse_address,
     parse_domain,
@@ -74,43 +74,46 @@ class Effect:
 # Helpers: mox's address index and canonical forms.
 
 
-def effective_separators(d: mc.Domain) -> tuple[str, ...]:
-    seps = tuple(d.LocalpartCatchallSeparators)
-    return (*seps, d.LocalpartCatchallSeparator) if d.LocalpartCatchallSeparator else seps
+def reporting_address(domains: Mapping[str, mc.Domain], own: str, rep: mc.DMARC | mc.TLSRPT) -> Address:
+    """A DMARC/TLSRPT reporting address as mox keeps it once loaded (prepareDynamicConfig's
+    ParsedLocalpart and DNSDomain): the localpart lower-cased unless the address's domain is a
+    configured case-sensitive one (an unknown domain, which validation rejects, keeps it as is).
+    Raises ParseError for a localpart or domain mox would reject."""
+    lp = parse_localpart(rep.Localpart)
+    if rep.Domain:
+        addr_domain = parse_domain(rep.Domain)
+        target = domains.get(addr_domain.name())
+    else:
+        addr_domain = parse_domain(own)
+        target = domains.get(own)
+    if target is not None and not target.LocalpartCaseSensitive:
+        lp = go_lower(lp)
+    return Address(lp, addr_domain)
 
 
-def _reporting_localpart(dyn: Dynamic, dom_name: str, lp: str, rdomain: str) -> str | None:
-    """The parsed reporting localpart as mox keeps it: lower-cased unless its domain is case-sensitive."""
+def _reporting_localpart(domains: Mapping[str, mc.Domain], own: str, rep: mc.DMARC | mc.TLSRPT | None) -> str | None:
+    if rep is None:
+        return None
     try:
-        plp = parse_localpart(lp)
+        return reporting_address(domains, own, rep).localpart
     except ParseError:
         return None
-    addr_dom = dom_name
-    if rdomain:
-        try:
-            addr_dom = parse_domain(rdomain).name()
-        except ParseError:
-            return None
-    ad = dyn.Domains.get(addr_dom)
-    if ad is not None and ad.LocalpartCaseSensitive:
-        return plp
-    return go_lower(plp)
+
+
+def localpart_rules(domains: Mapping[str, mc.Domain], name: str) -> LocalpartRules:
+    """What CanonicalLocalpart (mox-/lookup.go) reads from the config of domain `name`."""
+    d = domains[name]
+    return LocalpartRules(
+        case_sensitive=d.LocalpartCaseSensitive,
+        separators=d.separators(),
+        dmarc_localpart=_reporting_localpart(domains, name, d.DMARC),
+        tlsrpt_localpart=_reporting_localpart(domains, name, d.TLSRPT),
+    )
 
 
 def canonical_lp(dyn: Dynamic, domain: DNSDomain, lp: str) -> str:
     """mox's CanonicalLocalpart of `lp` for a configured domain."""
-    d = dyn.Domains[domain.name()]
-    dmarc = _reporting_localpart(dyn, domain.name(), d.DMARC.Localpart, d.DMARC.Domain) if d.DMARC else None
-    tlsrpt = (
-        _reporting_localpart(dyn, domain.name(), d.TLSRPT.Localpart, d.TLSRPT.Domain) if d.TLSRPT else None
-    )
-    return canonical_localpart(
-        lp,
-        case_sensitive=d.LocalpartCaseSensitive,
-        separators=effective_separators(d),
-        dmarc_localpart=dmarc,
-        tlsrpt_localpart=tlsrpt,
-    )
+    return localpart_rules(dyn.Domains, domain.name()).canonical(lp)
 
 
 def canonical_address(dyn: Dynamic, addr: Address) -> str:
@@ -137,10 +140,8 @@ def _destination_address(key: str, account_domain: str) -> Address | None:
 
 
 @functools.lru_cache(maxsize=1 << 17)
-def _canonical_string(addr: Address, params: tuple[bool, tuple[str, ...], str | None, str | None]) -> str:
-    lp = canonical_localpart(addr.localpart, case_sensitive=params[0], separators=params[1],
-                             dmarc_localpart=params[2], tlsrpt_localpart=params[3])
-    return str(Address(lp, addr.domain))
+def _canonical_string(addr: Address, rules: LocalpartRules) -> str:
+    return str(Address(rules.canonical(addr.localpart), addr.domain))
 
 
 # Indexes of the last few configs (kept alive here, so identity is a safe key): a plan or a
@@ -154,7 +155,7 @@ def _remember_index(static: Static, dyn: Dynamic, index: dict[str, str]) -> None
 
 
 def address_index(static: Static, dyn: Dynamic) -> dict[str, str]:
-    """mox's AccountDestinationsLocked (reference §3.6): canonical address -> account.
+    """mox's AccountDestinationsLocked (mox-/config.go prepareDynamicConfig): canonical address -> account.
 
     Built leniently: entries mox would reject in validation are skipped (validation reports them).
     The result is shared (memoized per config object): do not modify it.
@@ -172,19 +173,16 @@ def _build_address_index(static: Static, dyn: Dynamic) -> dict[str, str]:
     host_address = _host_tlsrpt_address(static)
     if host_address is not None:
         index[host_address] = static.HostTLSRPT.Account
-    canon_params: dict[str, tuple[bool, tuple[str, ...], str | None, str | None]] = {}
+    rules: dict[str, LocalpartRules] = {}
 
     def canonical(addr: Address) -> str:
         # The per-domain inputs of CanonicalLocalpart, computed once per domain per index: this
         # runs for every destination, and plans and batches build the index once per operation.
         name = addr.domain.name()
-        params = canon_params.get(name)
-        if params is None:
-            d = dyn.Domains[name]
-            dmarc = _reporting_localpart(dyn, name, d.DMARC.Localpart, d.DMARC.Domain) if d.DMARC else None
-            tlsrpt = _reporting_localpart(dyn, name, d.TLSRPT.Localpart, d.TLSRPT.Domain) if d.TLSRPT else None
-            params = canon_params[name] = (d.LocalpartCaseSensitive, effective_separators(d), dmarc, tlsrpt)
-        return _canonical_string(addr, params)
+        r = rules.get(name)
+        if r is None:
+            r = rules[name] = localpart_rules(dyn.Domains, name)
+        return _canonical_string(addr, r)
 
     for acc_name in sorted(dyn.Accounts):
         acc = dyn.Accounts[acc_name]
@@ -220,14 +218,10 @@ def _reporting_index(dyn: Dynamic) -> dict[str, str]:
         for rep in (d.DMARC, d.TLSRPT):
             if rep is None:
                 continue
-            lp = _reporting_localpart(dyn, dom_name, rep.Localpart, rep.Domain)
-            if lp is None:
-                continue
             try:
-                rdom = parse_domain(rep.Domain) if rep.Domain else parse_domain(dom_name)
+                out[str(reporting_address(dyn.Domains, dom_name, rep))] = rep.Account
             except ParseError:
                 continue
-            out[str(Address(lp, rdom))] = rep.Account
     return out
 
 
@@ -254,7 +248,7 @@ def check_address_available(static: Static, dyn: Dynamic, addr: Address) -> None
     canon = Address(lp, addr.domain)
     if str(canon) in address_index(static, dyn):
         raise RequestError(f"address not available: canonicalized address {canon} already configured")
-    for sep in effective_separators(d):
+    for sep in d.separators():
         if sep in addr.localpart:
             raise RequestError(
                 f"address not available: localpart cannot include domain catchall separator {sep}"
@@ -272,7 +266,7 @@ def _with_account(dyn: Dynamic, name: str, a: Account) -> Dynamic:
 
 
 def make_account_config(dest_key: str, domain: DNSDomain) -> Account:
-    """mox's MakeAccountConfig (reference §5.3) for a destination key in `domain`."""
+    """mox's MakeAccountConfig (admin/admin.go) for a destination key in `domain`."""
     return Account(
         Domain=domain.name(),
         Destinations={dest_key: mc.Destination()},
@@ -291,6 +285,42 @@ def make_account_config(dest_key: str, domain: DNSDomain) -> Account:
         ),
         NoCustomPassword=True,
     )
+
+
+def make_domain_config(
+    domain: DNSDomain, hostname: DNSDomain, account: str, with_mtasts: bool, now: datetime
+) -> tuple[mc.Domain, tuple[KeyRequest, ...]]:
+    """mox's MakeDomainConfig (admin/admin.go): the config DomainAdd writes, and its two keys.
+
+    Two RSA-2048 selectors `<year>a`/`<year>b` (Expiration 72h, signing with the first), catchall
+    separator `+`, client settings at `mail.<domain>`, DMARC and TLSRPT reports to `account`, and
+    MTA-STS (enforce, 24h, the host as MX) when a listener serves MTA-STS. `now` is an aware local
+    time (key names, the year); the MTA-STS policy ID is its UTC form.
+    """
+    year = now.strftime("%Y")
+    keys = tuple(KeyRequest(year + s, domain.ascii, keygen.RSA2048, now) for s in ("a", "b"))
+    selectors = {k.selector: mc.Selector(Expiration="72h", PrivateKeyFile=k.path) for k in keys}
+    conf = mc.Domain(
+        ClientSettingsDomain="mail." + domain.name(),
+        LocalpartCatchallSeparator="+",
+        DKIM=mc.DKIM(Selectors=selectors, Sign=(year + "a",)),
+        DMARC=mc.DMARC(Localpart="dmarcreports", Account=account, Mailbox="DMARC"),
+        TLSRPT=mc.TLSRPT(Localpart="tlsreports", Account=account, Mailbox="TLSRPT"),
+        MTASTS=mc.MTASTS(
+            PolicyID=format_compact(now.astimezone(UTC)),
+            Mode="enforce",
+            MaxAge=Duration(24 * 3600 * 10**9),
+            MX=(hostname.ascii,),
+        )
+        if with_mtasts
+        else None,
+    )
+    return conf, keys
+
+
+def mtasts_listener(static: Static) -> bool:
+    """Whether a listener serves MTA-STS policies (DomainAdd then configures MTA-STS)."""
+    return any(lst.MTASTSHTTPS.Enabled for lst in static.Listeners.values())
 
 
 def used_key_paths(dyn: Dynamic) -> set[str]:
@@ -362,27 +392,9 @@ class DomainAdd(Operation):
                 raise RequestError(f"parsing localpart: {e}") from None
         if domain.name() in dyn.Domains:
             raise RequestError("domain already present")
-        with_mtasts = any(lst.MTASTSHTTPS.Enabled for lst in ctx.static.Listeners.values())
-        year = ctx.now.strftime("%Y")
-        keys = tuple(KeyRequest(year + s, domain.ascii, keygen.RSA2048, ctx.now) for s in ("a", "b"))
-        selectors = {k.selector: mc.Selector(Expiration="72h", PrivateKeyFile=k.path) for k in keys}
         hostname = parse_domain(ctx.static.Hostname)
-        conf = mc.Domain(
-            Disabled=self.disabled,
-            ClientSettingsDomain="mail." + domain.name(),
-            LocalpartCatchallSeparator="+",
-            DKIM=mc.DKIM(Selectors=selectors, Sign=(year + "a",)),
-            DMARC=mc.DMARC(Localpart="dmarcreports", Account=self.account, Mailbox="DMARC"),
-            TLSRPT=mc.TLSRPT(Localpart="tlsreports", Account=self.account, Mailbox="TLSRPT"),
-            MTASTS=mc.MTASTS(
-                PolicyID=format_compact(ctx.now.astimezone(UTC)),
-                Mode="enforce",
-                MaxAge=Duration(24 * 3600 * 10**9),
-                MX=(hostname.ascii,),
-            )
-            if with_mtasts
-            else None,
-        )
+        conf, keys = make_domain_config(domain, hostname, self.account, mtasts_listener(ctx.static), ctx.now)
+        conf = replace(conf, Disabled=self.disabled)
         exists = self.account in dyn.Accounts
         if exists and lp:
             raise RequestError(

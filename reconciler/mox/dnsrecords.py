@@ -29,9 +29,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from reconciler.mox import config as mc
 from reconciler.mox import names
+from reconciler.mox.admin import reporting_address
 from reconciler.mox.errors import RecordsError
-from reconciler.mox.golang import go_lower, ip_to4, parse_ip, sorted_strings
+from reconciler.mox.golang import ip_to4, parse_ip, sorted_strings
 from reconciler.mox.keyfiles import HostKeys
+from reconciler.mox.names import Address
 
 TTL = 300
 LETSENCRYPT_DIRECTORY = "https://acme-v02.api.letsencrypt.org/directory"
@@ -201,20 +203,13 @@ def _mailto(lp: str, domain: names.Domain, escape: str) -> str:
     return "mailto:" + addr
 
 
-def _reporting(
-    what: str, lp_s: str, dom_s: str, own: names.Domain, own_conf: mc.Domain,
-    domains: Mapping[str, mc.Domain],
-) -> tuple[str, names.Domain]:
-    """Parsed reporting localpart and address domain, lower-cased unless case-sensitive (mox)."""
+def _reporting(what: str, rep: mc.DMARC | mc.TLSRPT, inp: Inputs) -> Address:
+    """The reporting address as mox keeps it (see `admin.reporting_address`); RecordsError if invalid."""
+    own = inp.domain.name()
     try:
-        lp = names.parse_localpart(lp_s)
-        addrdom = names.parse_domain(dom_s) if dom_s else own
+        return reporting_address({**inp.domains, own: inp.config}, own, rep)
     except names.ParseError as e:
-        raise RecordsError(f"domain {own.name()}: {what}: {e}") from None
-    conf = domains.get(addrdom.name(), own_conf) if dom_s else own_conf
-    if not conf.LocalpartCaseSensitive:
-        lp = go_lower(lp)
-    return lp, addrdom
+        raise RecordsError(f"domain {own}: {what}: {e}") from None
 
 
 def cert_issuer(static: mc.Static) -> str:
@@ -403,9 +398,8 @@ class _Generator:
         d, conf, inp = self.d, self.conf, self.inp
         dmarc = "v=DMARC1;p=reject"
         if conf.DMARC is not None:
-            lp, adom = _reporting("DMARC", conf.DMARC.Localpart, conf.DMARC.Domain, inp.domain, conf,
-                                  inp.domains)
-            dmarc += ";rua=" + _mailto(lp, adom, ",!") + "!10m"
+            addr = _reporting("DMARC", conf.DMARC, inp)
+            dmarc += ";rua=" + _mailto(addr.localpart, addr.domain, ",!") + "!10m"
         spf = spf_value(inp.static)
         self.lines += [
             "",
@@ -449,9 +443,8 @@ class _Generator:
         d, conf, inp = self.d, self.conf, self.inp
         if conf.TLSRPT is None:
             return
-        lp, adom = _reporting("TLSRPT", conf.TLSRPT.Localpart, conf.TLSRPT.Domain, inp.domain, conf,
-                              inp.domains)
-        v = "v=TLSRPTv1; rua=" + _mailto(lp, adom, ",!;")
+        addr = _reporting("TLSRPT", conf.TLSRPT, inp)
+        v = "v=TLSRPTv1; rua=" + _mailto(addr.localpart, addr.domain, ",!;")
         self.lines += ["; Request reporting about TLS failures.", f'_smtp._tls.{d}.         TXT "{v}"', ""]
         self.rec(f"_smtp._tls.{d}.", "TXT", v, "TLSRPT: reports about TLS to the domain", "recommended")
 

@@ -21,6 +21,7 @@ __all__ = [
     "ZERO_DOMAIN",
     "Address",
     "Domain",
+    "LocalpartRules",
     "ParseError",
     "canonical_localpart",
     "check_mailbox_name",
@@ -346,6 +347,25 @@ def _match_reporting(lp: str, rlp: str, separators: Sequence[str]) -> bool:
         return True
     rest = lp[len(rlp) :]
     return any(rest.startswith(sep) for sep in separators)
+
+
+@dataclass(frozen=True, slots=True)
+class LocalpartRules:
+    """What CanonicalLocalpart reads from a domain's config; see `canonical_localpart`."""
+
+    case_sensitive: bool = False
+    separators: tuple[str, ...] = ()
+    dmarc_localpart: str | None = None
+    tlsrpt_localpart: str | None = None
+
+    def canonical(self, lp: str) -> str:
+        return canonical_localpart(
+            lp,
+            case_sensitive=self.case_sensitive,
+            separators=self.separators,
+            dmarc_localpart=self.dmarc_localpart,
+            tlsrpt_localpart=self.tlsrpt_localpart,
+        )
 
 
 def canonical_localpart(
