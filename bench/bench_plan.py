@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from reconciler.apply import keyfiles
 from reconciler.cli.main import main as cli_main
 from reconciler.desired.importer import dump, import_live
-from reconciler.desired.models import load_desired
+from reconciler.desired.load import load_desired
 from reconciler.mox import config as mc
 from reconciler.mox import keygen, sconf
 from reconciler.mox.admin import make_account_config

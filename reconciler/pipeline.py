@@ -20,7 +20,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from reconciler.apply.batch import BatchResult, Progress, apply_batch
-from reconciler.desired.models import DesiredState, load_desired
+from reconciler.desired.load import load_desired
+from reconciler.desired.models import DesiredState
 from reconciler.desired.source import Source, materialize, resolve_source
 from reconciler.dns.formats import render_zone, write_reports
 from reconciler.dns.reports import records_for_plan

@@ -13,7 +13,7 @@ import yaml
 
 from reconciler.cli.main import main
 from reconciler.desired import schema as schema_mod
-from reconciler.desired.models import load_desired
+from reconciler.desired.load import load_desired
 from reconciler.mox import config as mc
 from reconciler.mox.live import ConfigPaths, read_live
 from reconciler.mox.validate import validate_dynamic

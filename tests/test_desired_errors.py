@@ -247,6 +247,21 @@ CASES: list[tuple[str, dict[str, str], str]] = [
         "a.yaml:4:22: Domains.example.org.DMARC.Account: account 'carol' is not defined under Accounts",
     ),
     (
+        "separator-duplicate",
+        {
+            "a.yaml": BASE.replace(
+                "    ReportsAccount: alice\n",
+                "    ReportsAccount: alice\n    LocalpartCatchallSeparators: [+, '-', +]\n",
+            )
+        },
+        'a.yaml:4:43: Domains.example.org.LocalpartCatchallSeparators.2: duplicate localpart catchall separator "+"',
+    ),
+    (
+        "rejects-mailbox-inbox",
+        {"a.yaml": BASE + "    RejectsMailbox: INBOX\n"},
+        "a.yaml:8:21: Accounts.alice.RejectsMailbox: cannot set RejectsMailbox to inbox, messages will be removed",
+    ),
+    (
         "dkim-sign-unknown",
         {
             "a.yaml": BASE.replace(
@@ -266,7 +281,7 @@ CASES: list[tuple[str, dict[str, str], str]] = [
                 "        s1: {Algorithm: ed25519, Hash: sha1}\n",
             )
         },
-        "a.yaml:6:40: Domains.example.org.DKIM.Selectors.s1.Hash: hash algorithm sha1 is not supported with ed25519",
+        "a.yaml:6:40: Domains.example.org.DKIM.Selectors.s1.Hash: hash algorithm \"sha1\" is not supported with ed25519",
     ),
     (
         "dkim-headers-without-from",

@@ -9,7 +9,7 @@ import pytest
 
 from reconciler.cli.main import main
 from reconciler.desired import importer
-from reconciler.desired.models import load_desired
+from reconciler.desired.load import load_desired
 from reconciler.mox import sconf
 from reconciler.mox.config import Dynamic
 from reconciler.mox.live import ConfigPaths, read_live

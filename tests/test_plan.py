@@ -19,8 +19,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from reconciler.apply.batch import fold
+from reconciler.desired.checks import check
 from reconciler.desired.importer import import_live
-from reconciler.desired.models import DesiredState, check
+from reconciler.desired.models import DesiredState
 from reconciler.errors import UnsafePlan
 from reconciler.mox import sconf
 from reconciler.mox.admin import Context

@@ -29,7 +29,7 @@ def summary(state: DesiredState) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reconciler.desired.models import load_desired
+    from reconciler.desired.load import load_desired
     from reconciler.errors import DesiredStateError
 
     try:

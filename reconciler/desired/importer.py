@@ -16,7 +16,8 @@ from typing import Any
 
 import yaml
 
-from reconciler.desired.models import DesiredAccount, DesiredDomain, account_to_mox, domain_to_mox
+from reconciler.desired.models import DesiredAccount, DesiredDomain
+from reconciler.desired.tomox import account_to_mox, domain_to_mox
 from reconciler.errors import ReconcilerError
 from reconciler.fsutil import atomic_write, fsync_dir
 from reconciler.mox import config as mc

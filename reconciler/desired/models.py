@@ -1,26 +1,24 @@
-"""The desired state: pydantic models with domains.conf's field names, and `load_desired`.
+"""The desired state: pydantic models with domains.conf's field names.
 
-A mox operator must recognise every key, so the models mirror `moxconfig` field for field.
-The differences, all documented in docs/desired-state.md:
+A mox operator must recognise every key, so the models mirror `reconciler.mox.config` field for
+field. The differences, all documented in docs/desired-state.md:
 
 * Omitted top-level fields of a domain or account take what mox's DomainAdd / AccountAdd
-  (MakeDomainConfig / MakeAccountConfig) would write; inside a block that is given, omitted
-  keys are Go zero values, exactly as in domains.conf. An explicit `null` means "none".
+  (MakeDomainConfig / MakeAccountConfig, `reconciler.mox.admin`) would write; inside a block that
+  is given, omitted keys are Go zero values, exactly as in domains.conf. An explicit `null` means
+  "none".
 * Reconciler-only keys: `ReportsAccount` (domain), `Algorithm` (DKIM selector to generate;
   `PrivateKeyFile` adopts an existing key instead), `Policy`, `Removed`.
-* The planner compares field by field: `DesiredState.domain_to_mox` / `account_to_mox` give
-  the moxconfig object a desired domain/account stands for.
+
+Loading and merging files is `load`, the cross-checks are `checks`, and `tomox` gives the mox
+config object a desired domain/account stands for (`DesiredState.domain_to_mox` and friends).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
-from collections.abc import Mapping
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -30,26 +28,34 @@ from pydantic import (
     Field,
     PlainSerializer,
     PrivateAttr,
-    ValidationError,
     WithJsonSchema,
 )
 
-from reconciler.desired.yamlload import Document, Location, YAMLProblem, dotted, load_file, problems_of, source_files
-from reconciler.errors import DesiredStateError
+from reconciler.desired.yamlload import Location
 from reconciler.mox import config as mc
+from reconciler.mox.admin import make_account_config, make_domain_config
 from reconciler.mox.config import Static
-from reconciler.mox.golang import Duration, GoSyntaxError, format_duration, go_lower, parse_duration
-from reconciler.mox.names import (
-    Domain,
-    ParseError,
-    canonical_localpart,
-    check_mailbox_nfc,
-    is_international_localpart,
-    localpart_string,
-    parse_address,
-    parse_domain,
-    parse_localpart,
+from reconciler.mox.golang import Duration, GoSyntaxError, format_duration, parse_duration
+from reconciler.mox.names import Domain
+
+# What mox's DomainAdd and AccountAdd write (admin/admin.go MakeDomainConfig, MakeAccountConfig):
+# the defaults below are taken from them, so mox's values live in one place.
+_DOMAIN_TEMPLATE, _ = make_domain_config(
+    Domain("example.org"), Domain("mail.example.org"), "", True, datetime(2000, 1, 1).astimezone()
 )
+_ACCOUNT_TEMPLATE = make_account_config("", Domain("example.org"))
+_T = TypeVar("_T")
+
+
+def _present(value: _T | None) -> _T:
+    assert value is not None
+    return value
+
+
+_DMARC_TEMPLATE = _present(_DOMAIN_TEMPLATE.DMARC)
+_TLSRPT_TEMPLATE = _present(_DOMAIN_TEMPLATE.TLSRPT)
+_MTASTS_TEMPLATE = _present(_DOMAIN_TEMPLATE.MTASTS)
+
 
 # ---------------------------------------------------------------------------------------------
 # Scalars
@@ -89,6 +95,9 @@ class _Model(BaseModel):
     """Unknown keys are errors (typo protection); models are values."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+_M = TypeVar("_M", bound=_Model)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -133,17 +142,17 @@ class DKIM(_Model):
 class DMARC(_Model):
     """A reporting address; omitted keys take DomainAdd's values (Account: ReportsAccount)."""
 
-    Localpart: str = "dmarcreports"
+    Localpart: str = _DMARC_TEMPLATE.Localpart
     Domain: str = ""
     Account: str | None = Field(default=None, description="Default: the domain's ReportsAccount.")
-    Mailbox: str = "DMARC"
+    Mailbox: str = _DMARC_TEMPLATE.Mailbox
 
 
 class TLSRPT(_Model):
-    Localpart: str = "tlsreports"
+    Localpart: str = _TLSRPT_TEMPLATE.Localpart
     Domain: str = ""
     Account: str | None = Field(default=None, description="Default: the domain's ReportsAccount.")
-    Mailbox: str = "TLSRPT"
+    Mailbox: str = _TLSRPT_TEMPLATE.Mailbox
 
 
 class MTASTS(_Model):
@@ -152,8 +161,8 @@ class MTASTS(_Model):
         description="Empty: keep the live policy ID while the policy is unchanged, else a new "
         "UTC timestamp (YYYYMMDDTHHMMSS) as mox's DomainAdd.",
     )
-    Mode: Literal["none", "testing", "enforce"] = "enforce"
-    MaxAge: GoDuration = Field(default="24h0m0s", validate_default=True)
+    Mode: Literal["none", "testing", "enforce"] = _MTASTS_TEMPLATE.Mode  # type: ignore[assignment]
+    MaxAge: GoDuration = Field(default=format_duration(_MTASTS_TEMPLATE.MaxAge), validate_default=True)
     MX: list[str] | None = Field(default=None, description="Default: [the host name from mox.conf].")
 
 
@@ -283,17 +292,17 @@ _SubjectPass = SubjectPass
 _AutomaticJunkFlags = AutomaticJunkFlags
 _JunkFilter = JunkFilter
 
-# MakeAccountConfig's values (reference §5.3).
-_TEMPLATE_SUBJECTPASS = SubjectPass.model_validate({"Period": "12h0m0s"})
-_TEMPLATE_JUNKFLAGS = AutomaticJunkFlags(
-    Enabled=True,
-    JunkMailboxRegexp="^(junk|spam)",
-    NeutralMailboxRegexp="^(inbox|introbox|neutral|postmaster|dmarc|tlsrpt|rejects)",
-)
-_TEMPLATE_JUNKFILTER = JunkFilter(
-    Threshold=0.95,
-    Params=JunkParams(Onegrams=True, MaxPower=0.01, TopWords=10, IgnoreWords=0.1, RareWords=2),
-)
+
+
+def _from_mox(value: Any, model: type[_M]) -> _M:
+    """A mox config value as the desired model of the same shape (for defaults taken from mox)."""
+    return model.model_validate(dataclasses.asdict(value))
+
+
+# MakeAccountConfig's values.
+_TEMPLATE_SUBJECTPASS = _from_mox(_ACCOUNT_TEMPLATE.SubjectPass, SubjectPass)
+_TEMPLATE_JUNKFLAGS = _from_mox(_ACCOUNT_TEMPLATE.AutomaticJunkFlags, AutomaticJunkFlags)
+_TEMPLATE_JUNKFILTER = _from_mox(_present(_ACCOUNT_TEMPLATE.JunkFilter), JunkFilter)
 
 
 class DesiredAccount(_Model):
@@ -313,7 +322,7 @@ class DesiredAccount(_Model):
     )
     SubjectPass: _SubjectPass = _TEMPLATE_SUBJECTPASS
     QuotaMessageSize: int = 0
-    RejectsMailbox: str = "Rejects"
+    RejectsMailbox: str = _ACCOUNT_TEMPLATE.RejectsMailbox
     KeepRejects: bool = False
     Introbox: str = ""
     AutomaticJunkFlags: _AutomaticJunkFlags = _TEMPLATE_JUNKFLAGS
@@ -321,7 +330,7 @@ class DesiredAccount(_Model):
     MaxOutgoingMessagesPerDay: int = 0
     MaxFirstTimeRecipientsPerDay: int = 0
     NoFirstTimeSenderDelay: bool = False
-    NoCustomPassword: bool = True
+    NoCustomPassword: bool = _ACCOUNT_TEMPLATE.NoCustomPassword
     IMAPCapabilitiesDisabled: list[str] = Field(default_factory=list)
     Routes: list[Route] = Field(default_factory=list)
 
@@ -389,7 +398,7 @@ class DesiredState(_Model):
         """Where `path` was written (its key; list items: the item), e.g. where("Domains", "example.org")."""
         return self._origins.get(tuple(path))
 
-    # -- what it means in mox terms ------------------------------------------------------------
+    # -- what it means in mox terms (reconciler.desired.tomox) ----------------------------------
 
     def domain_to_mox(
         self, name: str, static: Static, existing: mc.Domain | None = None, now: datetime | None = None
@@ -401,10 +410,14 @@ class DesiredState(_Model):
         Key files still to be generated have PrivateKeyFile "" (apply creates them); `now` gives
         the year of DomainAdd's default selectors and new MTA-STS policy IDs ("" without it).
         """
+        from reconciler.desired.tomox import domain_to_mox
+
         return domain_to_mox(name, self.Domains[name], static, existing, now)
 
     def account_to_mox(self, name: str) -> mc.Account:
         """The domains.conf entry the desired account stands for."""
+        from reconciler.desired.tomox import account_to_mox
+
         return account_to_mox(self.Accounts[name])
 
     def to_dynamic(
@@ -412,638 +425,6 @@ class DesiredState(_Model):
     ) -> mc.Dynamic:
         """The whole domains.conf after reconciling: desired objects, plus live objects the
         desired state does not mention (kept unless listed in Removed or Policy.Prune)."""
-        live = existing or mc.Dynamic()
-        prune = self.Policy.Prune
-        removed_d, removed_a = set(self.Removed.Domains), set(self.Removed.Accounts)
-        domains = {
-            k: v
-            for k, v in live.Domains.items()
-            if not prune and k not in removed_d and k not in self.Domains
-        }
-        for k in self.Domains:
-            domains[k] = self.domain_to_mox(k, static, live.Domains.get(k), now)
-        accounts = {
-            k: v
-            for k, v in live.Accounts.items()
-            if not prune and k not in removed_a and k not in self.Accounts
-        }
-        for k in self.Accounts:
-            accounts[k] = self.account_to_mox(k)
-        routes = live.Routes if self.Routes is None else tuple(_convert(r, mc.Route) for r in self.Routes)
-        dnsbls = live.MonitorDNSBLs if self.MonitorDNSBLs is None else tuple(self.MonitorDNSBLs)
-        return dataclasses.replace(
-            live,
-            Domains=dict(sorted(domains.items())),
-            Accounts=dict(sorted(accounts.items())),
-            Routes=routes,
-            MonitorDNSBLs=dnsbls,
-        )
+        from reconciler.desired.tomox import to_dynamic
 
-
-# ---------------------------------------------------------------------------------------------
-# Conversion to moxconfig
-
-
-def _dataclass_of(tp: Any) -> type[Any] | None:
-    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
-        for arg in typing.get_args(tp):
-            if dataclasses.is_dataclass(arg):
-                return arg  # type: ignore[return-value]
-        return None
-    return tp if isinstance(tp, type) and dataclasses.is_dataclass(tp) else None
-
-
-_HINTS: dict[type[Any], dict[str, Any]] = {}
-
-
-def _hints(cls: type[Any]) -> dict[str, Any]:
-    if cls not in _HINTS:
-        _HINTS[cls] = typing.get_type_hints(cls, vars(mc), vars(mc))
-    return _HINTS[cls]
-
-
-def _convert(value: Any, tp: Any) -> Any:
-    """A desired sub-model (same field names as moxconfig) as the moxconfig value of type `tp`."""
-    cls = _dataclass_of(tp)
-    if value is None:
-        is_optional = isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union
-        return None if is_optional or cls is None else cls()
-    if isinstance(value, BaseModel):
-        assert cls is not None, tp
-        hints = _hints(cls)
-        return cls(
-            **{f.name: _convert(getattr(value, f.name), hints[f.name]) for f in dataclasses.fields(cls)}
-        )
-    args = typing.get_args(tp)
-    if isinstance(value, list):
-        return tuple(_convert(v, args[0] if args else Any) for v in value)
-    if isinstance(value, dict):
-        return {k: _convert(v, args[1] if len(args) == 2 else Any) for k, v in value.items()}
-    if tp is Duration:
-        return Duration(value)
-    return value
-
-
-def _default_selectors(now: datetime | None) -> mc.DKIM:
-    """MakeDomainConfig's two RSA-2048 selectors <year>a/<year>b, key files still to generate."""
-    if now is None:
-        return mc.DKIM()
-    year = now.astimezone().strftime("%Y")
-    sel = mc.Selector(Expiration="72h")
-    return mc.DKIM(Selectors={f"{year}a": sel, f"{year}b": sel}, Sign=(f"{year}a",))
-
-
-def _mtasts_listener(static: Static) -> bool:
-    return any(lis.MTASTSHTTPS.Enabled for lis in static.Listeners.values())
-
-
-def _hostname_ascii(static: Static) -> str:
-    try:
-        return parse_domain(static.Hostname).ascii
-    except ParseError:
-        return static.Hostname
-
-
-def domain_to_mox(
-    name: str, d: DesiredDomain, static: Static, existing: mc.Domain | None, now: datetime | None
-) -> mc.Domain:
-    """See DesiredState.domain_to_mox."""
-    if "DKIM" not in d.model_fields_set:
-        dkim = existing.DKIM if existing is not None else _default_selectors(now)
-    elif d.DKIM is None:
-        dkim = mc.DKIM()
-    else:
-        live_sel = existing.DKIM.Selectors if existing is not None else {}
-        sels = {}
-        for sname, s in d.DKIM.Selectors.items():
-            key = s.PrivateKeyFile or (live_sel[sname].PrivateKeyFile if sname in live_sel else "")
-            sels[sname] = mc.Selector(
-                Hash=s.Hash,
-                Canonicalization=_convert(s.Canonicalization, mc.Canonicalization),
-                Headers=tuple(s.Headers),
-                DontSealHeaders=s.DontSealHeaders,
-                Expiration=s.Expiration,
-                PrivateKeyFile=key,
-            )
-        dkim = mc.DKIM(Selectors=sels, Sign=tuple(d.DKIM.Sign))
-
-    dmarc = None
-    if d.DMARC is not None:
-        dmarc = mc.DMARC(
-            d.DMARC.Localpart, d.DMARC.Domain, d.DMARC.Account or d.ReportsAccount, d.DMARC.Mailbox
-        )
-    tlsrpt = None
-    if d.TLSRPT is not None:
-        tlsrpt = mc.TLSRPT(
-            d.TLSRPT.Localpart, d.TLSRPT.Domain, d.TLSRPT.Account or d.ReportsAccount, d.TLSRPT.Mailbox
-        )
-
-    mtasts: mc.MTASTS | None = None
-    want = d.MTASTS
-    if "MTASTS" not in d.model_fields_set:
-        want = MTASTS() if _mtasts_listener(static) else None
-    if want is not None:
-        mx = tuple(want.MX) if want.MX is not None else (_hostname_ascii(static),)
-        mtasts = mc.MTASTS(want.PolicyID, want.Mode, Duration(want.MaxAge), mx)
-        if not want.PolicyID:
-            old = existing.MTASTS if existing is not None else None
-            if old is not None and (old.Mode, old.MaxAge, old.MX) == (mtasts.Mode, mtasts.MaxAge, mtasts.MX):
-                policy_id = old.PolicyID
-            else:
-                policy_id = now.astimezone(UTC).strftime("%Y%m%dT%H%M%S") if now is not None else ""
-            mtasts = dataclasses.replace(mtasts, PolicyID=policy_id)
-
-    separator = d.LocalpartCatchallSeparator
-    if separator is None:
-        separator = "" if d.LocalpartCatchallSeparators else "+"
-    client = d.ClientSettingsDomain
-    if client is None:
-        client = "mail." + name
-    return mc.Domain(
-        Disabled=d.Disabled,
-        Description=d.Description,
-        ClientSettingsDomain=client,
-        LocalpartCatchallSeparator=separator,
-        LocalpartCatchallSeparators=tuple(d.LocalpartCatchallSeparators),
-        LocalpartCaseSensitive=d.LocalpartCaseSensitive,
-        DKIM=dkim,
-        DMARC=dmarc,
-        MTASTS=mtasts,
-        TLSRPT=tlsrpt,
-        Routes=tuple(_convert(r, mc.Route) for r in d.Routes),
-        Aliases={k: _convert(v, mc.Alias) for k, v in d.Aliases.items()},
-    )
-
-
-def default_account_domain(a: DesiredAccount) -> str:
-    """AccountAdd's Domain: the domain of the (first) address."""
-    for key in a.Destinations:
-        try:
-            if key.startswith("@"):
-                return parse_domain(key[1:]).name()
-            return parse_address(key).domain.name()
-        except ParseError:
-            continue
-    return ""
-
-
-def account_to_mox(a: DesiredAccount) -> mc.Account:
-    """See DesiredState.account_to_mox."""
-    acc: mc.Account = _convert(a, mc.Account)
-    if not a.Domain:
-        acc = dataclasses.replace(acc, Domain=default_account_domain(a))
-    return acc
-
-
-# ---------------------------------------------------------------------------------------------
-# Loading: files -> merged data -> models -> cross-checks, every problem at once
-
-
-_MERGED_MAPS = ("Domains", "Accounts")
-_MERGED_LISTS = ("Removed",)
-# Maps whose keys are names (problems with such an entry point at its key).
-_NAME_MAPS = frozenset(("Domains", "Accounts", "Destinations", "Aliases", "Selectors", "HeadersRegexp"))
-
-
-class _Merged:
-    """The merged data of all files and the location of every key/value path."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, Any] = {}
-        self.keys: dict[tuple[str | int, ...], Location] = {}
-        self.values: dict[tuple[str | int, ...], Location] = {}
-        self.problems: list[tuple[Location, str, str]] = []
-        self._index: dict[tuple[int, str, int], dict[tuple[str | int, ...], list[tuple[Any, Location]]]] = {}
-
-    def _take(self, doc: Document, src: tuple[str | int, ...], dst: tuple[str | int, ...]) -> None:
-        """Copy the locations under `src` in `doc` to `dst` here."""
-        n = len(src)
-        for which, mine in (("keys", self.keys), ("values", self.values)):
-            for p, loc in self._under(doc, which, n).get(src, ()):
-                mine[dst + p[n:]] = loc
-
-    def _under(self, doc: Document, which: str, n: int) -> dict[tuple[str | int, ...], list[tuple[Any, Location]]]:
-        """The locations of `doc` grouped by their first `n` path elements (built once per doc):
-        copying an object's locations must not scan the whole file, or 10,000 domains take minutes."""
-        cache_key = (id(doc), which, n)
-        index = self._index.get(cache_key)
-        if index is None:
-            index = {}
-            table: dict[tuple[str | int, ...], Location] = getattr(doc, which)
-            for p, loc in table.items():
-                if len(p) >= n:
-                    index.setdefault(p[:n], []).append((p, loc))
-            self._index[cache_key] = index
-        return index
-
-    def _define(self, doc: Document, path: tuple[str, ...], target: dict[str, Any], value: Any) -> None:
-        key = path[-1]
-        if key in target:
-            first = self.keys[path]
-            self.problems.append(
-                (
-                    doc.keys[path],
-                    dotted(path),
-                    f"defined twice: here and at {first.file}:{first.line}:{first.col}",
-                )
-            )
-            return
-        target[key] = value
-        self._take(doc, path, path)
-
-    def add(self, doc: Document) -> None:
-        for top, value in doc.data.items():
-            if top in _MERGED_MAPS and isinstance(value, dict):
-                if top not in self.data:
-                    self.data[top] = {}
-                    self.keys[(top,)] = doc.keys[(top,)]
-                    self.values[(top,)] = doc.values[(top,)]
-                if not isinstance(self.data[top], dict):
-                    self._define(doc, (top,), self.data, value)
-                    continue
-                for name, obj in value.items():
-                    self._define(doc, (top, name), self.data[top], obj)
-            elif top in _MERGED_LISTS and isinstance(value, dict) and isinstance(self.data.get(top), dict):
-                mine = self.data[top]
-                for kind, items in value.items():
-                    if isinstance(items, list) and isinstance(mine.get(kind), list):
-                        offset = len(mine[kind])
-                        mine[kind] = mine[kind] + items
-                        for i in range(len(items)):
-                            self._take(doc, (top, kind, i), (top, kind, offset + i))
-                    else:
-                        self._define(doc, (top, kind), mine, items)
-            else:
-                self._define(doc, (top,), self.data, value)
-
-    def locate(self, path: tuple[str | int, ...], *, key: bool = False) -> Location:
-        """Where `path` was written: its value, or its key when the problem is about the key
-        (`key`, or a name in a map of names such as Domains), else its nearest written ancestor."""
-        if path and not key and not (len(path) >= 2 and path[-2] in _NAME_MAPS) and path in self.values:
-            return self.values[path]
-        for n in range(len(path), 0, -1):
-            p = path[:n]
-            if p in self.keys:
-                return self.keys[p]
-            if p in self.values:
-                return self.values[p]
-        return next(iter(self.values.values()), Location("?", 1, 1))
-
-
-def _data_path(data: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
-    """A pydantic error location as a path in the data (union branch names dropped)."""
-    out: list[str | int] = []
-    for i, part in enumerate(loc):
-        in_dict = isinstance(data, dict) and part in data
-        in_list = isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)
-        if in_dict or in_list:
-            data = data[part]
-            out.append(part)
-        elif i == len(loc) - 1 and isinstance(part, str) and isinstance(data, dict):
-            out.append(part)  # a missing key
-        elif isinstance(part, str) and part.endswith("[key]"):
-            continue
-    return tuple(out)
-
-
-def _message(err: Mapping[str, Any]) -> str:
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        return "unknown key (not a mox or reconciler field; typo?)"
-    if kind == "missing":
-        return "required key missing"
-    msg = str(err["msg"])
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
-    return msg
-
-
-def load_desired(source: Path) -> DesiredState:
-    """Load, merge and check a desired state (a directory of *.yaml, or one file).
-
-    Raises DesiredStateError listing every problem as `file:line:col: field.path: message`.
-    """
-    if not source.exists():
-        raise DesiredStateError([f"{source}: no such file or directory"])
-    files = source_files(source)
-    if not files:
-        raise DesiredStateError([f"{source}: no *.yaml files in this directory"])
-    merged = _Merged()
-    problems: list[tuple[Location, str, str]] = []
-    for f in files:
-        try:
-            merged.add(load_file(f))
-        except YAMLProblem as e:
-            problems.extend((p.where, p.field, p.message) for p in problems_of(e))
-    problems.extend(merged.problems)
-    if problems:
-        raise DesiredStateError(_format(problems))
-    try:
-        state = DesiredState.model_validate(merged.data)
-    except ValidationError as e:
-        for err in e.errors():
-            path = _data_path(merged.data, tuple(err["loc"]))
-            at_key = err["type"] in ("extra_forbidden", "missing")
-            problems.append((merged.locate(path, key=at_key), dotted(path), _message(err)))
-        raise DesiredStateError(_format(problems)) from None
-    state._origins.update(merged.values)
-    state._origins.update(merged.keys)
-    state._files.extend(str(f) for f in files)
-    for path, msg in check(state):
-        problems.append((merged.locate(path), dotted(path), msg))
-    if problems:
-        raise DesiredStateError(_format(problems))
-    return state
-
-
-def _format(problems: list[tuple[Location, str, str]]) -> list[str]:
-    def order(p: tuple[Location, str, str]) -> tuple[str, int, int, str]:
-        return (p[0].file, p[0].line, p[0].col, p[2])
-
-    out = []
-    for where, field, msg in sorted(set(problems), key=order):
-        out.append(f"{where}: {field}: {msg}" if field else f"{where}: {msg}")
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
-# Cross-checks: what mox's validation would reject, found before anything touches the live config
-
-_P = tuple[str | int, ...]
-
-
-def _unsafe_file_name(name: str) -> str | None:
-    """Why `name` cannot be used as a file name component (account data dirs), or None."""
-    if name in ("", ".", ".."):
-        return "must not be empty, . or .."
-    if any(c in name for c in "/\\") or any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
-        return "must not contain /, \\ or control characters (it names a directory under the data dir)"
-    return None
-
-
-def _unsafe_relative_path(p: str) -> str | None:
-    if p.startswith("/") or p.startswith("\\"):
-        return "must be relative to the config dir"
-    if any(part == ".." for part in p.replace("\\", "/").split("/")):
-        return "must not contain .. (it would leave the config dir)"
-    return None
-
-
-def _domain_key_problem(key: str) -> str | None:
-    """mox's rule for config keys: ParseDomain, and spelled as its Name() (lower-case, Unicode)."""
-    try:
-        d = parse_domain(key)
-    except ParseError as e:
-        return f"invalid domain name: {e}"
-    if d.is_zero():
-        return "invalid domain name: empty"
-    if d.name() != key:
-        return f"must be specified in unicode form, {d.name()}"
-    return None
-
-
-class _Checker:
-    def __init__(self, state: DesiredState) -> None:
-        self.s = state
-        self.problems: list[tuple[_P, str]] = []
-        self.domains: dict[str, Domain] = {}  # desired key -> parsed
-        self.index: dict[str, _P] = {}  # canonical address -> where defined
-
-    def err(self, path: _P, msg: str) -> None:
-        self.problems.append((path, msg))
-
-    def run(self) -> list[tuple[_P, str]]:
-        s = self.s
-        for name in s.Domains:
-            why = _domain_key_problem(name)
-            if why:
-                self.err(("Domains", name), why)
-            else:
-                self.domains[name] = parse_domain(name)
-        for name in s.Accounts:
-            why = _unsafe_file_name(name)
-            if why:
-                self.err(("Accounts", name), f"account name {why}")
-        for kind, defined in (("Domains", s.Domains), ("Accounts", s.Accounts)):
-            for i, name in enumerate(getattr(s.Removed, kind)):
-                if name in defined:
-                    self.err(("Removed", kind, i), f"{name} is both defined and listed as removed")
-        for name, d in s.Domains.items():
-            self.domain(name, d)
-        for name, a in s.Accounts.items():
-            self.account(name, a)
-        for name, d in s.Domains.items():
-            self.reporting_addresses(name, d)
-        for name, d in s.Domains.items():
-            self.aliases(name, d)
-        return self.problems
-
-    # -- domains -----------------------------------------------------------------------------
-
-    def separators(self, d: DesiredDomain) -> tuple[str, ...]:
-        sep = d.LocalpartCatchallSeparator
-        if sep is None:
-            sep = "" if d.LocalpartCatchallSeparators else "+"
-        return (*d.LocalpartCatchallSeparators, sep) if sep else tuple(d.LocalpartCatchallSeparators)
-
-    def domain(self, name: str, d: DesiredDomain) -> None:
-        base: _P = ("Domains", name)
-        if d.ClientSettingsDomain:
-            try:
-                parse_domain(d.ClientSettingsDomain)
-            except ParseError as e:
-                self.err((*base, "ClientSettingsDomain"), f"invalid domain name: {e}")
-        if d.LocalpartCatchallSeparator and d.LocalpartCatchallSeparators:
-            self.err(
-                (*base, "LocalpartCatchallSeparator"),
-                "cannot have both LocalpartCatchallSeparator and LocalpartCatchallSeparators",
-            )
-        seen: set[str] = set()
-        for i, sep in enumerate(d.LocalpartCatchallSeparators):
-            if sep in seen:
-                self.err(
-                    (*base, "LocalpartCatchallSeparators", i),
-                    f"duplicate localpart catchall separator {sep!r}",
-                )
-            seen.add(sep)
-        if d.DKIM is not None:
-            self.dkim(base, d.DKIM)
-        defaulted = []
-        for key, rep in (("DMARC", d.DMARC), ("TLSRPT", d.TLSRPT)):
-            if rep is None:
-                continue
-            if not rep.Account:
-                defaulted.append(key)
-            elif rep.Account not in self.s.Accounts:
-                self.err((*base, key, "Account"), f"account {rep.Account!r} is not defined under Accounts")
-            try:
-                lp = parse_localpart(rep.Localpart)
-                if is_international_localpart(lp):
-                    self.err((*base, key, "Localpart"), "reporting localpart must be ASCII")
-            except ParseError as e:
-                self.err((*base, key, "Localpart"), f"invalid {key} localpart: {e}")
-            if rep.Domain and rep.Domain not in self.s.Domains:
-                self.err((*base, key, "Domain"), f"domain {rep.Domain!r} is not defined under Domains")
-            self.mailbox((*base, key, "Mailbox"), rep.Mailbox)
-        if defaulted and not d.ReportsAccount:
-            what = " and ".join(defaulted)
-            self.err(
-                (*base, "ReportsAccount"),
-                f"needed for the default {what} reporting address (or set their Account, or null)",
-            )
-        if d.ReportsAccount and d.ReportsAccount not in self.s.Accounts:
-            self.err((*base, "ReportsAccount"), f"account {d.ReportsAccount!r} is not defined under Accounts")
-
-    def dkim(self, base: _P, dkim: DKIM) -> None:
-        for sname, sel in dkim.Selectors.items():
-            p: _P = (*base, "DKIM", "Selectors", sname)
-            why = _domain_key_problem(sname)
-            if why:
-                self.err(p, why.replace("domain name", "selector name"))
-            if sel.PrivateKeyFile and sel.Algorithm:
-                self.err(
-                    (*p, "Algorithm"), "give either Algorithm (generate a key) or PrivateKeyFile (adopt one)"
-                )
-            if sel.PrivateKeyFile:
-                why = _unsafe_relative_path(sel.PrivateKeyFile)
-                if why:
-                    self.err((*p, "PrivateKeyFile"), why)
-            if sel.Algorithm == "ed25519" and sel.Hash == "sha1":
-                self.err((*p, "Hash"), "hash algorithm sha1 is not supported with ed25519, only sha256 is")
-            if sel.Headers and not any(h.lower() == "from" for h in sel.Headers):
-                self.err((*p, "Headers"), "From-field must always be DKIM-signed")
-        for i, sign in enumerate(dkim.Sign):
-            if sign not in dkim.Selectors:
-                self.err((*base, "DKIM", "Sign", i), f"unknown selector {sign} for signing")
-
-    def mailbox(self, path: _P, mailbox: str) -> None:
-        why = check_mailbox_nfc(str(path[-1]), mailbox)
-        if why:
-            self.err(path, why)
-
-    def canonical(self, dom: str, lp: str) -> str:
-        d = self.s.Domains[dom]
-        return canonical_localpart(
-            lp,
-            case_sensitive=d.LocalpartCaseSensitive,
-            separators=self.separators(d),
-            dmarc_localpart=self.report_lp(d.DMARC, dom),
-            tlsrpt_localpart=self.report_lp(d.TLSRPT, dom),
-        )
-
-    def report_lp(self, rep: DMARC | TLSRPT | None, dom: str) -> str | None:
-        if rep is None:
-            return None
-        try:
-            lp = parse_localpart(rep.Localpart)
-        except ParseError:
-            return None
-        target = self.s.Domains.get(rep.Domain or dom)
-        return lp if target is not None and target.LocalpartCaseSensitive else go_lower(lp)
-
-    # -- accounts ----------------------------------------------------------------------------
-
-    def known_domain(self, d: Domain) -> str | None:
-        return d.name() if d.name() in self.domains else None
-
-    def account(self, name: str, a: DesiredAccount) -> None:
-        base: _P = ("Accounts", name)
-        if a.Domain:
-            try:
-                parse_domain(a.Domain)
-            except ParseError as e:
-                self.err((*base, "Domain"), f"invalid domain name: {e}")
-        if a.RejectsMailbox.lower() == "inbox":
-            self.err((*base, "RejectsMailbox"), "cannot set RejectsMailbox to inbox")
-        for key, dest in a.Destinations.items():
-            p: _P = (*base, "Destinations", key)
-            if key.startswith("@"):
-                try:
-                    dom = parse_domain(key[1:])
-                except ParseError as e:
-                    self.err(p, f"invalid catchall domain: {e}")
-                    continue
-                if self.known_domain(dom) is None:
-                    self.err(p, f"domain {dom.name()} is not defined under Domains")
-                    continue
-                self.enter("@" + dom.name(), p, "catchall destination")
-            else:
-                try:
-                    addr = parse_address(key)
-                except ParseError as e:
-                    self.err(p, f"{e} (write the full address localpart@domain)")
-                    continue
-                dname = self.known_domain(addr.domain)
-                if dname is None:
-                    self.err(p, f"domain {addr.domain.name()} is not defined under Domains")
-                    continue
-                for sep in self.separators(self.s.Domains[dname]):
-                    if sep in addr.localpart:
-                        self.err(p, f"localpart of address {key} includes domain catchall separator {sep}")
-                        break
-                else:
-                    self.enter(
-                        localpart_string(self.canonical(dname, addr.localpart)) + "@" + dname,
-                        p,
-                        "destination address",
-                    )
-            if dest is not None:
-                self.mailbox((*p, "Mailbox"), dest.Mailbox)
-
-    def enter(self, canon: str, path: _P, what: str) -> None:
-        if canon in self.index:
-            first = self.index[canon]
-            loc = self.s.where(*first)
-            at = f" (first at {loc.file}:{loc.line}:{loc.col})" if loc else f" (first at {dotted(first)})"
-            self.err(path, f"duplicate canonicalized {what} {canon}{at}")
-            return
-        self.index[canon] = path
-
-    def reporting_addresses(self, name: str, d: DesiredDomain) -> None:
-        """Reporting addresses join the index without a duplicate check, as in mox (§3.5)."""
-        for rep in (d.DMARC, d.TLSRPT):
-            lp = self.report_lp(rep, name)
-            if rep is not None and lp is not None:
-                self.index.setdefault(localpart_string(lp) + "@" + (rep.Domain or name), ("Domains", name))
-
-    def aliases(self, name: str, d: DesiredDomain) -> None:
-        seen_alias: dict[str, str] = {}
-        for key, alias in d.Aliases.items():
-            p: _P = ("Domains", name, "Aliases", key)
-            try:
-                lp = parse_localpart(key)
-            except ParseError as e:
-                self.err(p, f"parsing alias: {e}")
-                continue
-            if any(sep in lp for sep in self.separators(d)):
-                self.err(p, "alias contains localpart catchall separator")
-                continue
-            canon = localpart_string(self.canonical(name, lp)) + "@" + name
-            if canon in seen_alias:
-                self.err(p, f"duplicate alias address {canon} (also alias {seen_alias[canon]})")
-            elif canon in self.index:
-                self.err(p, f"alias {canon} already present as regular address")
-            seen_alias[canon] = key
-            members: set[str] = set()
-            for i, member in enumerate(alias.Addresses):
-                mp: _P = (*p, "Addresses", i)
-                try:
-                    addr = parse_address(member)
-                except ParseError as e:
-                    self.err(mp, f"alias member: {e}")
-                    continue
-                as_key = localpart_string(addr.localpart) + "@" + addr.domain.name()
-                if as_key not in self.index:
-                    self.err(
-                        mp,
-                        f"alias member {member} is not an address of any account "
-                        "(members must be written in canonical form, e.g. lower-case)",
-                    )
-                if as_key in members:
-                    self.err(mp, f"duplicate alias member {member}")
-                members.add(as_key)
-
-
-def check(state: DesiredState) -> list[tuple[_P, str]]:
-    """Problems mox would reject, with the data path of each (no live config needed)."""
-    return _Checker(state).run()
+        return to_dynamic(self, static, existing, now)

@@ -16,7 +16,7 @@ checks are in `validate_static`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from reconciler.mox.config import (
     Static,
     WebHandler,
 )
+from reconciler.mox.config import Domain as DomainConfig
 from reconciler.mox.errors import ConfigInvalid
 from reconciler.mox.golang import (
     URL,
@@ -86,6 +87,63 @@ class Validation:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+
+# ---------------------------------------------------------------------------------------------
+# Rules of one value, in mox's words: the validator below uses them, and so do the desired-state
+# checks (reconciler.desired.checks), which attach the YAML location.
+
+
+def both_separators_error(conf: DomainConfig) -> str | None:
+    if conf.LocalpartCatchallSeparator and conf.LocalpartCatchallSeparators:
+        return "cannot have both LocalpartCatchallSeparator and LocalpartCatchallSeparators"
+    return None
+
+
+def duplicate_separators(separators: Sequence[str]) -> list[tuple[int, str]]:
+    """(position, error) of each separator that repeats an earlier one."""
+    seen: set[str] = set()
+    out: list[tuple[int, str]] = []
+    for i, sep in enumerate(separators):
+        if sep in seen:
+            out.append((i, f"duplicate localpart catchall separator {go_quote(sep)}"))
+        seen.add(sep)
+    return out
+
+
+def unknown_sign_selectors(selectors: Collection[str], sign: Sequence[str]) -> list[tuple[int, str]]:
+    """(position in Sign, error) of each signing selector that is not configured."""
+    return [(i, f"unknown selector {s} for signing") for i, s in enumerate(sign) if s not in selectors]
+
+
+def dkim_headers_error(headers: Sequence[str]) -> str | None:
+    if headers and not any(h.lower() == "from" for h in headers):
+        return "From-field must always be DKIM-signed"
+    return None
+
+
+def ed25519_hash_error(hash_name: str) -> str | None:
+    """An ed25519 key signs with sha256 only (`hash_name` "" means sha256)."""
+    hash_eff = hash_name or "sha256"
+    if hash_eff != "sha256":
+        return f"hash algorithm {go_quote(hash_eff)} is not supported with ed25519, only sha256 is"
+    return None
+
+
+def rejects_mailbox_error(mailbox: str) -> str | None:
+    if mailbox.lower() == "inbox":
+        return "cannot set RejectsMailbox to inbox, messages will be removed automatically from the rejects mailbox"
+    return None
+
+
+def separator_in_address_errors(address: str, localpart: str, separators: Sequence[str]) -> list[str]:
+    """A destination's localpart must not contain a catchall separator (one error per separator)."""
+    return [f"localpart of address {address} includes domain catchall separator {sep}"
+            for sep in separators if sep in localpart]
+
+
+def separator_in_alias_errors(localpart: str, separators: Sequence[str]) -> list[str]:
+    return ["alias contains localpart catchall separator" for sep in separators if sep in localpart]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -212,14 +270,12 @@ class _Validator:
             if error:
                 derr(f"bad client settings domain {go_quote(conf.ClientSettingsDomain)}: {error}")
 
-        if conf.LocalpartCatchallSeparator and conf.LocalpartCatchallSeparators:
-            derr("cannot have both LocalpartCatchallSeparator and LocalpartCatchallSeparators")
+        error = both_separators_error(conf)
+        if error:
+            derr(error)
         seps = conf.separators()
-        seen: set[str] = set()
-        for sep in seps:
-            if sep in seen:
-                derr(f"duplicate localpart catchall separator {go_quote(sep)}")
-            seen.add(sep)
+        for _, error in duplicate_separators(seps):
+            derr(error)
         self.doms[d] = _Dom(
             dom,
             seps,
@@ -228,9 +284,8 @@ class _Validator:
             "" if conf.TLSRPT is not None else None,
         )
 
-        for sign in conf.DKIM.Sign:
-            if sign not in conf.DKIM.Selectors:
-                derr(f"unknown selector {sign} for signing")
+        for _, error in unknown_sign_selectors(conf.DKIM.Selectors, conf.DKIM.Sign):
+            derr(error)
         for name in sorted(conf.DKIM.Selectors):
             self._selector(name, conf.DKIM.Selectors[name], derr)
 
@@ -272,11 +327,13 @@ class _Validator:
             if msg.startswith(("reading private key", "private key has no PEM", "parsing private key")):
                 return  # mox stops checking this selector here
             key = None
-        if isinstance(key, Ed25519PrivateKey) and hash_eff != "sha256":
-            serr(f"hash algorithm {go_quote(hash_eff)} is not supported with ed25519, only sha256 is")
-
-        if sel.Headers and not any(h.lower() == "from" for h in sel.Headers):
-            serr("From-field must always be DKIM-signed")
+        if isinstance(key, Ed25519PrivateKey):
+            error = ed25519_hash_error(sel.Hash)
+            if error:
+                serr(error)
+        error = dkim_headers_error(sel.Headers)
+        if error:
+            serr(error)
 
     # -- 3.4 accounts
 
@@ -288,11 +345,9 @@ class _Validator:
         if error:
             aerr(f"parsing domain {acc.Domain}: {error}")
 
-        if acc.RejectsMailbox.lower() == "inbox":
-            aerr(
-                "cannot set RejectsMailbox to inbox, "
-                "messages will be removed automatically from the rejects mailbox"
-            )
+        error = rejects_mailbox_error(acc.RejectsMailbox)
+        if error:
+            aerr(error)
         self.nfc("rejects mailbox", acc.RejectsMailbox)
 
         if acc.Introbox:
@@ -463,12 +518,10 @@ class _Validator:
         dn = addr.domain.name()
         self.domain_has_address.add(dn)
         dom = self.doms.get(dn)
-        has_sep = False
-        for sep in dom.separators if dom else ():
-            if sep in addr.localpart:
-                has_sep = True
-                derr(f"localpart of address {addr} includes domain catchall separator {sep}")
-        if not has_sep:
+        sep_errors = separator_in_address_errors(str(addr), addr.localpart, dom.separators if dom else ())
+        for error in sep_errors:
+            derr(error)
+        if not sep_errors:
             addr = Address(self._canonical(addr.localpart, dom), addr.domain)
         full = str(addr)
         if full in self.addresses:
@@ -612,12 +665,10 @@ class _Validator:
             except ParseError as e:
                 aerr(f"parsing alias: {e}")
                 continue
-            has_sep = False
-            for sep in dom.separators:
-                if sep in lp:
-                    aerr("alias contains localpart catchall separator")
-                    has_sep = True
-            if has_sep:
+            sep_errors = separator_in_alias_errors(lp, dom.separators)
+            for error in sep_errors:
+                aerr(error)
+            if sep_errors:
                 continue
             addr = str(Address(self._canonical(lp, dom), dom.domain))
             if addr in self.aliases:

@@ -1,0 +1,242 @@
+"""The desired state in mox's terms: the domains.conf entries a desired domain or account stands for.
+
+The planner compares field by field, so every default must come out exactly as mox would write it:
+an omitted field of a domain takes what mox's DomainAdd writes (`admin.make_domain_config`, the
+one copy of MakeDomainConfig), an omitted field of an account takes MakeAccountConfig's value (the
+model defaults in `models`, taken from `admin.make_account_config`). Fields given in a block are
+converted as written; the sub-models carry mox's field names, so conversion is by name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from reconciler.desired.models import MTASTS, DesiredAccount, DesiredDomain, DesiredState
+from reconciler.mox import config as mc
+from reconciler.mox.admin import make_domain_config, mtasts_listener
+from reconciler.mox.config import Static
+from reconciler.mox.golang import Duration
+from reconciler.mox.names import Domain, ParseError, parse_address, parse_domain
+
+# A time for the template when the caller has none (no selectors or policy ID come from it then).
+_NO_TIME = datetime(2000, 1, 1).astimezone()
+
+
+def _dataclass_of(tp: Any) -> type[Any] | None:
+    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+        for arg in typing.get_args(tp):
+            if dataclasses.is_dataclass(arg):
+                return arg  # type: ignore[return-value]
+        return None
+    return tp if isinstance(tp, type) and dataclasses.is_dataclass(tp) else None
+
+
+_HINTS: dict[type[Any], dict[str, Any]] = {}
+
+
+def _hints(cls: type[Any]) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls, vars(mc), vars(mc))
+    return _HINTS[cls]
+
+
+def convert(value: Any, tp: Any) -> Any:
+    """A desired sub-model (same field names as mox's config) as the mox config value of type `tp`."""
+    cls = _dataclass_of(tp)
+    if value is None:
+        is_optional = isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union
+        return None if is_optional or cls is None else cls()
+    if isinstance(value, BaseModel):
+        assert cls is not None, tp
+        hints = _hints(cls)
+        return cls(
+            **{f.name: convert(getattr(value, f.name), hints[f.name]) for f in dataclasses.fields(cls)}
+        )
+    args = typing.get_args(tp)
+    if isinstance(value, list):
+        return tuple(convert(v, args[0] if args else Any) for v in value)
+    if isinstance(value, dict):
+        return {k: convert(v, args[1] if len(args) == 2 else Any) for k, v in value.items()}
+    if tp is Duration:
+        return Duration(value)
+    return value
+
+
+def _dns_domain(name: str) -> Domain:
+    """`name` parsed; a name mox would refuse (reported by the checks) is kept as it is."""
+    try:
+        return parse_domain(name)
+    except ParseError:
+        return Domain(name)
+
+
+def domain_template(name: str, d: DesiredDomain, static: Static, now: datetime | None) -> mc.Domain:
+    """What mox's DomainAdd would write for this domain (reports to its ReportsAccount), without
+    key files: the selectors' keys are generated at apply. No selectors and no MTA-STS policy ID
+    without `now`."""
+    when = now.astimezone() if now is not None else _NO_TIME  # the year of the selectors is local
+    conf, _ = make_domain_config(_dns_domain(name), _dns_domain(static.Hostname), d.ReportsAccount,
+                                 mtasts_listener(static), when)
+    sels = {k: dataclasses.replace(s, PrivateKeyFile="") for k, s in conf.DKIM.Selectors.items()}
+    dkim = dataclasses.replace(conf.DKIM, Selectors=sels) if now is not None else mc.DKIM()
+    mtasts = conf.MTASTS
+    if mtasts is not None and now is None:
+        mtasts = dataclasses.replace(mtasts, PolicyID="")
+    return dataclasses.replace(conf, DKIM=dkim, MTASTS=mtasts)
+
+
+def _catchall_separator(d: DesiredDomain, template: mc.Domain) -> str:
+    """LocalpartCatchallSeparator: as given, else DomainAdd's `+` unless the list form is used
+    (mox refuses both at once)."""
+    if d.LocalpartCatchallSeparator is not None:
+        return d.LocalpartCatchallSeparator
+    return "" if d.LocalpartCatchallSeparators else template.LocalpartCatchallSeparator
+
+
+def _reporting(d: DesiredDomain) -> tuple[mc.DMARC | None, mc.TLSRPT | None]:
+    """DMARC and TLSRPT; an omitted Account is the domain's ReportsAccount (DomainAdd's ACCOUNT)."""
+    dmarc = None
+    if d.DMARC is not None:
+        dmarc = mc.DMARC(
+            d.DMARC.Localpart, d.DMARC.Domain, d.DMARC.Account or d.ReportsAccount, d.DMARC.Mailbox
+        )
+    tlsrpt = None
+    if d.TLSRPT is not None:
+        tlsrpt = mc.TLSRPT(
+            d.TLSRPT.Localpart, d.TLSRPT.Domain, d.TLSRPT.Account or d.ReportsAccount, d.TLSRPT.Mailbox
+        )
+    return dmarc, tlsrpt
+
+
+# The separator default does not depend on the domain: one template serves `names_to_mox`.
+_NAMES_TEMPLATE, _ = make_domain_config(Domain("example.org"), Domain("mail.example.org"), "", False, _NO_TIME)
+
+
+def names_to_mox(d: DesiredDomain) -> mc.Domain:
+    """The part of `domain_to_mox` that mox's name rules read (catchall separators, case
+    sensitivity, reporting addresses), cheap enough to make for every domain of a large state."""
+    dmarc, tlsrpt = _reporting(d)
+    return mc.Domain(
+        LocalpartCatchallSeparator=_catchall_separator(d, _NAMES_TEMPLATE),
+        LocalpartCatchallSeparators=tuple(d.LocalpartCatchallSeparators),
+        LocalpartCaseSensitive=d.LocalpartCaseSensitive,
+        DMARC=dmarc,
+        TLSRPT=tlsrpt,
+    )
+
+
+def domain_to_mox(
+    name: str, d: DesiredDomain, static: Static, existing: mc.Domain | None, now: datetime | None
+) -> mc.Domain:
+    """See DesiredState.domain_to_mox."""
+    template = domain_template(name, d, static, now)
+    if "DKIM" not in d.model_fields_set:
+        dkim = existing.DKIM if existing is not None else template.DKIM
+    elif d.DKIM is None:
+        dkim = mc.DKIM()
+    else:
+        live_sel = existing.DKIM.Selectors if existing is not None else {}
+        sels = {}
+        for sname, s in d.DKIM.Selectors.items():
+            key = s.PrivateKeyFile or (live_sel[sname].PrivateKeyFile if sname in live_sel else "")
+            sels[sname] = mc.Selector(
+                Hash=s.Hash,
+                Canonicalization=convert(s.Canonicalization, mc.Canonicalization),
+                Headers=tuple(s.Headers),
+                DontSealHeaders=s.DontSealHeaders,
+                Expiration=s.Expiration,
+                PrivateKeyFile=key,
+            )
+        dkim = mc.DKIM(Selectors=sels, Sign=tuple(d.DKIM.Sign))
+
+    dmarc, tlsrpt = _reporting(d)
+
+    mtasts: mc.MTASTS | None = None
+    want = d.MTASTS
+    if "MTASTS" not in d.model_fields_set:
+        want = MTASTS() if template.MTASTS is not None else None
+    if want is not None:
+        mx = tuple(want.MX) if want.MX is not None else (_dns_domain(static.Hostname).ascii,)
+        mtasts = mc.MTASTS(want.PolicyID, want.Mode, Duration(want.MaxAge), mx)
+        if not want.PolicyID:
+            old = existing.MTASTS if existing is not None else None
+            if old is not None and (old.Mode, old.MaxAge, old.MX) == (mtasts.Mode, mtasts.MaxAge, mtasts.MX):
+                policy_id = old.PolicyID
+            else:
+                policy_id = template.MTASTS.PolicyID if template.MTASTS is not None else ""
+            mtasts = dataclasses.replace(mtasts, PolicyID=policy_id)
+
+    client = d.ClientSettingsDomain
+    if client is None:
+        client = template.ClientSettingsDomain
+    return mc.Domain(
+        Disabled=d.Disabled,
+        Description=d.Description,
+        ClientSettingsDomain=client,
+        LocalpartCatchallSeparator=_catchall_separator(d, template),
+        LocalpartCatchallSeparators=tuple(d.LocalpartCatchallSeparators),
+        LocalpartCaseSensitive=d.LocalpartCaseSensitive,
+        DKIM=dkim,
+        DMARC=dmarc,
+        MTASTS=mtasts,
+        TLSRPT=tlsrpt,
+        Routes=tuple(convert(r, mc.Route) for r in d.Routes),
+        Aliases={k: convert(v, mc.Alias) for k, v in d.Aliases.items()},
+    )
+
+
+def default_account_domain(a: DesiredAccount) -> str:
+    """AccountAdd's Domain: the domain of the (first) address."""
+    for key in a.Destinations:
+        try:
+            if key.startswith("@"):
+                return parse_domain(key[1:]).name()
+            return parse_address(key).domain.name()
+        except ParseError:
+            continue
+    return ""
+
+
+def account_to_mox(a: DesiredAccount) -> mc.Account:
+    """See DesiredState.account_to_mox."""
+    acc: mc.Account = convert(a, mc.Account)
+    if not a.Domain:
+        acc = dataclasses.replace(acc, Domain=default_account_domain(a))
+    return acc
+
+
+def to_dynamic(state: DesiredState, static: Static, existing: mc.Dynamic | None,
+               now: datetime | None = None) -> mc.Dynamic:
+    """See DesiredState.to_dynamic."""
+    live = existing or mc.Dynamic()
+    prune = state.Policy.Prune
+    removed_d, removed_a = set(state.Removed.Domains), set(state.Removed.Accounts)
+    domains = {
+        k: v
+        for k, v in live.Domains.items()
+        if not prune and k not in removed_d and k not in state.Domains
+    }
+    for k in state.Domains:
+        domains[k] = domain_to_mox(k, state.Domains[k], static, live.Domains.get(k), now)
+    accounts = {
+        k: v
+        for k, v in live.Accounts.items()
+        if not prune and k not in removed_a and k not in state.Accounts
+    }
+    for k in state.Accounts:
+        accounts[k] = account_to_mox(state.Accounts[k])
+    routes = live.Routes if state.Routes is None else tuple(convert(r, mc.Route) for r in state.Routes)
+    dnsbls = live.MonitorDNSBLs if state.MonitorDNSBLs is None else tuple(state.MonitorDNSBLs)
+    return dataclasses.replace(
+        live,
+        Domains=dict(sorted(domains.items())),
+        Accounts=dict(sorted(accounts.items())),
+        Routes=routes,
+        MonitorDNSBLs=dnsbls,
+    )
