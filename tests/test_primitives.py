@@ -254,7 +254,7 @@ def test_never_remove_last_domain_or_account() -> None:
 
 
 def test_account_names_must_be_directory_names() -> None:
-    for bad in ("../x", ".", "a/b"):
+    for bad in ("../x", ".", "a/b", "a\\b", "x\ny", ""):
         assert "invalid account name" in err(AccountAdd(bad, "x@example.org"), S17)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from reconciler.desired.models import DKIM, DesiredAccount, DesiredDomain, DesiredState
 from reconciler.desired.tomox import names_to_mox
 from reconciler.desired.yamlload import dotted
-from reconciler.mox.admin import localpart_rules, reporting_address
+from reconciler.mox.admin import account_name_problem, localpart_rules, reporting_address
 from reconciler.mox.names import (
     Domain,
     LocalpartRules,
@@ -37,15 +37,6 @@ from reconciler.mox.validate import (
 )
 
 _P = tuple[str | int, ...]
-
-
-def _unsafe_file_name(name: str) -> str | None:
-    """Why `name` cannot be used as a file name component (account data dirs), or None."""
-    if name in ("", ".", ".."):
-        return "must not be empty, . or .."
-    if any(c in name for c in "/\\") or any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
-        return "must not contain /, \\ or control characters (it names a directory under the data dir)"
-    return None
 
 
 def _unsafe_relative_path(p: str) -> str | None:
@@ -92,7 +83,7 @@ class _Checker:
             else:
                 self.domains[name] = parse_domain(name)
         for name in s.Accounts:
-            why = _unsafe_file_name(name)
+            why = account_name_problem(name)
             if why:
                 self.err(("Accounts", name), f"account name {why}")
         for kind, defined in (("Domains", s.Domains), ("Accounts", s.Accounts)):

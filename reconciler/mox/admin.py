@@ -520,10 +520,20 @@ class DKIMRemove(Operation):
 # Accounts and addresses.
 
 
+def account_name_problem(name: str) -> str | None:
+    """Why `name` cannot be an account name, or None. mox does not check account names, but each
+    becomes a directory under DataDir/accounts: refuse what is unsafe as one."""
+    if name in ("", ".", ".."):
+        return "must not be empty, . or .."
+    if any(c in name for c in "/\\") or any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+        return "must not contain /, \\ or control characters (it names a directory under the data dir)"
+    return None
+
+
 def _check_account_name(name: str) -> None:
-    """mox does not validate account names, but they become directory names: refuse unsafe ones."""
-    if not name or name in (".", "..") or "/" in name or "\0" in name or "\n" in name:
-        raise RequestError(f"invalid account name {go_quote(name)}: must be usable as a directory name")
+    why = account_name_problem(name)
+    if why:
+        raise RequestError(f"invalid account name {go_quote(name)}: {why}")
 
 
 def _dest_key(dyn: Dynamic, addr: Address, as_typed: bool) -> str:

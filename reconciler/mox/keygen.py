@@ -16,7 +16,6 @@ from reconciler.mox.golang import format_compact, format_rfc3339, pem_encode
 
 RSA2048 = "rsa2048"
 ED25519 = "ed25519"
-KINDS = (RSA2048, ED25519)
 # The kind as mox writes it in the Note header.
 _NOTE_KIND = {RSA2048: "rsa-2048", ED25519: "ed25519"}
 
