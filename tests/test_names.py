@@ -15,6 +15,7 @@ from reconciler.mox.names import (
     Domain,
     ParseError,
     canonical_localpart,
+    check_mailbox_name,
     check_mailbox_nfc,
     is_international_localpart,
     localpart_string,
@@ -133,6 +134,16 @@ def test_parse_domain_matches_idna_on_ascii(s: str) -> None:
 
 # --------------------------------------------------------------------------
 # Mailbox names
+
+
+def test_mailbox_name_inbox_is_ascii_case_insensitive_only() -> None:
+    """config.CheckMailboxName compares with strings.EqualFold: only ASCII letters fold to "inbox"
+    (Go's simple folding has no mapping from İ or ı to i), so "İnbox" is an ordinary mailbox."""
+    assert check_mailbox_name("INBOX", False) == ("", "special mailbox name Inbox not allowed")
+    assert check_mailbox_name("iNbOx/Sub", False) == ("Inbox/Sub", None)
+    assert check_mailbox_name("INBOX", True) == ("Inbox", None)
+    assert check_mailbox_name("İnbox", False) == ("İnbox", None)
+    assert check_mailbox_name("ınbox/x", False) == ("ınbox/x", None)
 
 
 def test_nfc_and_mailbox_check() -> None:

@@ -63,7 +63,8 @@ def check_mailbox_nfc(what: str, mailbox: str) -> str | None:
 def check_mailbox_name(name: str, allow_inbox: bool) -> tuple[str, str | None]:
     """config.CheckMailboxName: (INBOX-normalized name, error text or None)."""
     t = name.split("/")
-    if (t[0].lower() == "inbox" and t[0].isascii()) or go_lower(t[0]) == "inbox":
+    # strings.EqualFold(t[0], "inbox"): no non-ASCII letter folds to one of "inbox" in Go.
+    if t[0].isascii() and t[0].lower() == "inbox":
         if len(name.encode()) == len("inbox") and not allow_inbox:
             return "", "special mailbox name Inbox not allowed"
         name = "Inbox" + name[len("Inbox") :]
