@@ -1404,3 +1404,38 @@ def test_static_rules(mut: Callable[[Static], Static], expected: str, tmp_path: 
     assert _static_errors(lambda s: s, tmp_path / "ok") == []
     errors = _static_errors(mut, tmp_path / "bad")
     assert any(expected in e for e in errors), errors
+
+
+def _with_host_key(s: Static, name: str) -> Static:
+    public = s.Listeners["public"]
+    assert public.TLS is not None
+    return replace(s, Listeners={**s.Listeners, "public": replace(public, TLS=replace(public.TLS, HostPrivateKeyFiles=(name,)))})
+
+
+@pytest.mark.parametrize(
+    ("pem_type", "fmt", "error"),
+    [
+        ("PRIVATE KEY", serialization.PrivateFormat.TraditionalOpenSSL, "use ParsePKCS1PrivateKey instead"),
+        ("RSA PRIVATE KEY", serialization.PrivateFormat.PKCS8, "use ParsePKCS8PrivateKey instead"),
+        ("EC PRIVATE KEY", serialization.PrivateFormat.PKCS8, "use ParsePKCS8PrivateKey instead"),
+        ("RSA PRIVATE KEY", serialization.PrivateFormat.TraditionalOpenSSL, ""),
+        ("PRIVATE KEY", serialization.PrivateFormat.PKCS8, ""),
+    ],
+)
+def test_host_key_pem_type_must_match_its_contents(
+    pem_type: str, fmt: serialization.PrivateFormat, error: str, tmp_path: Path
+) -> None:
+    """mox's loadPrivateKeyFile parses by PEM type (PKCS#8, PKCS#1, SEC1); Go's x509 refuses a
+    block whose contents are another format, naming the parser to use."""
+    key = rsa.generate_private_key(65537, 2048)
+    body = key.private_bytes(serialization.Encoding.PEM, fmt, serialization.NoEncryption()).decode().splitlines()[1:-1]
+    path = tmp_path / "hostkey.pem"  # the key's base64 under a PEM type of our choosing
+    path.write_text(f"-----BEGIN {pem_type}-----\n" + "\n".join(body) + f"\n-----END {pem_type}-----\n")
+    errors = _static_errors(lambda s: _with_host_key(s, str(path)), tmp_path / "cfg")
+    if error:
+        assert errors == [
+            "listener public: parsing host private key for DANE and ACME certificates: "
+            f"parsing private key: x509: failed to parse private key ({error} for this key format)"
+        ]
+    else:
+        assert errors == []

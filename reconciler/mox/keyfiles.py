@@ -174,7 +174,9 @@ def load_dkim_private_key(path: Path) -> DKIMKey:
 # ---------------------------------------------------------------------------------------------
 # Host keys (DANE)
 
-_HOST_KEY_PEM_TYPES = ("PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY")
+# loadPrivateKeyFile's parser per PEM type, by the DER format it parses (see `_classify`).
+_HOST_KEY_FORMATS = {"PRIVATE KEY": "pkcs8", "RSA PRIVATE KEY": "pkcs1", "EC PRIVATE KEY": "sec1"}
+_GO_PARSERS = {"pkcs8": "ParsePKCS8PrivateKey", "pkcs1": "ParsePKCS1PrivateKey", "sec1": "ParseECPrivateKey"}
 
 
 def load_private_key_file(path: Path) -> PrivateKeyTypes:
@@ -186,8 +188,16 @@ def load_private_key_file(path: Path) -> PrivateKeyTypes:
     block = pem_decode(data)
     if block is None:
         raise KeyFileError("parsing pem block for private key: %!v(<nil>)")
-    if block.type not in _HOST_KEY_PEM_TYPES:
+    want = _HOST_KEY_FORMATS.get(block.type)
+    if want is None:
         raise KeyFileError(f"parsing private key: unknown pem type {go_quote(block.type)}")
+    have, _ = _classify(block.der)
+    if have != want and have in _GO_PARSERS:
+        # Go's parser for this PEM type recognises the other formats and says which parser fits.
+        raise KeyFileError(
+            "parsing private key: x509: failed to parse private key "
+            f"(use {_GO_PARSERS[have]} instead for this key format)"
+        )
     try:
         return load_der_private_key(block.der, None, unsafe_skip_rsa_key_validation=True)
     except (ValueError, TypeError):
