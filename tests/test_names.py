@@ -1,4 +1,4 @@
-"""Tests for reconciler.names: mox's domain, localpart and address parsing."""
+"""Tests for reconciler.mox.names: mox's domain, localpart, address and mailbox name rules."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The primitives against mox's golden vectors, and every precondition error of reference §5."""
+"""The primitives against mox's golden vectors, and every precondition error of admin/admin.go."""
 
 from __future__ import annotations
 

@@ -311,7 +311,7 @@ def test_unreadable_host_key_is_one_error_in_mox_words(tmp_path: Path) -> None:
 
 
 def test_caa_with_acme_matches_mox_layout(tmp_path: Path) -> None:
-    """The CAA block of the reference's verified sample (d=example.org, h=mail.example.com)."""
+    """The CAA block as admin/dnsrecords.go DomainRecords prints it (d=example.org, h=mail.example.com)."""
     (step,) = [s for s in GOLDEN_STEPS if s.name.startswith("17")]
     live = read_live(locate(str(build_step_config(step, tmp_path))))
     public = live.static.Listeners["public"]

@@ -1,4 +1,5 @@
-"""reconciler.validate against mox's rules (reference §3): golden configs pass, every rule rejects.
+"""reconciler.mox.validate(_static) against mox's rules (mox-/config.go prepareDynamicConfig,
+PrepareStaticConfig): golden configs pass, every rule rejects.
 
 Each rule has an invalid variant (must give the expected mox message) and a valid twin built the
 same way (must give no error at all), on a real golden config dir with real key files.

@@ -93,7 +93,7 @@ def generate_keys(reqs: Sequence[KeyRequest], workers: int | None = None,
 
 
 def default_validator(static: Static, dynamic: Dynamic, config_dir: Path) -> None:
-    """mox's full validation (reconciler.validate), raising ConfigInvalid."""
+    """mox's full validation (reconciler.mox.validate), raising ConfigInvalid."""
     from reconciler.mox.validate import require_valid  # Late: keeps `batch` importable without the validator's deps.
 
     require_valid(static, dynamic, config_dir)

@@ -38,7 +38,7 @@ def _zero(f: dataclasses.Field[Any]) -> Any:
 
 
 def to_data(value: Any) -> Any:
-    """A moxconfig value as YAML data, leaving out optional fields that are zero (like sconf)."""
+    """A mox config value as YAML data, leaving out optional fields that are zero (like sconf)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out: dict[str, Any] = {}
         full = isinstance(value, _ALL_FIELDS)

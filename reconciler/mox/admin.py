@@ -1,4 +1,4 @@
-"""mox's config mutation primitives (package admin, reference §5) as pure functions over the config.
+"""mox's config mutation primitives (admin/admin.go, v0.0.17) as pure functions over the config.
 
 Each operation is a frozen value object named after the mox primitive. `op.apply(dynamic, ctx)`
 composes a new `Dynamic` without touching the old one and returns it with its side-effect intents
@@ -240,7 +240,7 @@ def _parse_address_req(s: str, what: str = "parsing email address") -> Address:
 
 
 def check_address_available(static: Static, dyn: Dynamic, addr: Address) -> None:
-    """mox's checkAddressAvailable, raising `address not available: <reason>`."""
+    """mox's checkAddressAvailable (admin/admin.go), raising `address not available: <reason>`."""
     d = dyn.Domains.get(addr.domain.name())
     if d is None:
         raise RequestError("address not available: domain does not exist")
@@ -370,7 +370,7 @@ class Operation:
 
 @dataclass(frozen=True, slots=True)
 class DomainAdd(Operation):
-    """mox `config domain add [-disabled] domain account [localpart]` (reference §5.5)."""
+    """mox `config domain add [-disabled] domain account [localpart]` (admin/admin.go DomainAdd)."""
 
     domain: str
     account: str
@@ -417,7 +417,7 @@ class DomainAdd(Operation):
 
 @dataclass(frozen=True, slots=True)
 class DomainRemove(Operation):
-    """mox `config domain rm` (reference §5.6); refused for the last domain."""
+    """mox `config domain rm` (admin/admin.go DomainRemove); refused for the last domain."""
 
     destructive: ClassVar[bool] = True
     domain: str
@@ -447,7 +447,7 @@ _ALGORITHMS = {"rsa": keygen.RSA2048, "ed25519": keygen.ED25519}
 
 @dataclass(frozen=True, slots=True)
 class DKIMAdd(Operation):
-    """mox admin DKIMAdd (web admin `DomainDKIMAdd`, reference §5.7); not added to Sign."""
+    """mox's DKIMAdd (admin/admin.go; web admin `DomainDKIMAdd`); not added to Sign."""
 
     domain: str
     selector: str
@@ -490,7 +490,7 @@ class DKIMAdd(Operation):
 
 @dataclass(frozen=True, slots=True)
 class DKIMRemove(Operation):
-    """mox admin DKIMRemove (reference §5.8): selector out of Selectors and Sign, key to old/."""
+    """mox's DKIMRemove (admin/admin.go): selector out of Selectors and Sign, key to old/."""
 
     destructive: ClassVar[bool] = True
     domain: str
@@ -542,7 +542,7 @@ def _dest_key(dyn: Dynamic, addr: Address, as_typed: bool) -> str:
 
 @dataclass(frozen=True, slots=True)
 class AccountAdd(Operation):
-    """mox `config account add account address` (reference §5.9)."""
+    """mox `config account add account address` (admin/admin.go AccountAdd)."""
 
     account: str
     address: str
@@ -566,7 +566,7 @@ class AccountAdd(Operation):
 
 @dataclass(frozen=True, slots=True)
 class AccountRemove(Operation):
-    """mox `config account rm` (reference §5.12), but the data directory is kept, never deleted."""
+    """mox `config account rm` (admin/admin.go AccountRemove), but the data directory is kept, never deleted."""
 
     destructive: ClassVar[bool] = True
     account: str
@@ -594,7 +594,7 @@ class AccountRemove(Operation):
 
 @dataclass(frozen=True, slots=True)
 class AddressAdd(Operation):
-    """mox `config address add address account` (reference §5.10); `@domain` adds a catchall."""
+    """mox `config address add address account` (admin/admin.go AddressAdd); `@domain` adds a catchall."""
 
     address: str
     account: str
@@ -629,7 +629,8 @@ class AddressAdd(Operation):
 
 @dataclass(frozen=True, slots=True)
 class AddressRemove(Operation):
-    """mox `config address rm address` (reference §5.11): exact canonical spelling, also out of aliases."""
+    """mox `config address rm address` (admin/admin.go AddressRemove): exact canonical spelling, also out of
+    aliases."""
 
     destructive: ClassVar[bool] = True
     address: str
@@ -949,7 +950,7 @@ def now_local() -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class DKIMSave(Operation):
-    """mox web admin `DomainDKIMSave`: selector settings and the Sign list (reference §5.13).
+    """mox web admin `DomainDKIMSave` (webadmin/admin.go): selector settings and the Sign list.
 
     Like mox it cannot create keys or remove selectors (DKIMAdd/DKIMRemove do): a selector given
     with an empty PrivateKeyFile keeps its key file; a selector that does not exist yet is added

@@ -1,7 +1,7 @@
 """Operations to and from JSON, so `apply --plan FILE` replays exactly what was reviewed.
 
 `Operation.to_json()` writes `{"version", "op", <fields>}` with config values as plain JSON;
-here they are turned back into the typed values (moxconfig dataclasses, tuples, Durations) using
+here they are turned back into the typed values (reconciler.mox.config dataclasses, tuples, Durations) using
 the type hints of the operation and, for the generic savers, of the mox type being saved.
 """
 
