@@ -278,7 +278,7 @@ def test_parse_address() -> None:
     a = parse_address("User@München.DE")
     assert a == Address("User", Domain("xn--mnchen-3ya.de", "münchen.de"))
     assert str(a) == "User@münchen.de"
-    assert a.pack_ascii() == "User@xn--mnchen-3ya.de"
+    assert a.pack(False) == "User@xn--mnchen-3ya.de"
     q = parse_address('"a b"@example.com')
     assert q.localpart == "a b"
     assert str(q) == '"a b"@example.com'

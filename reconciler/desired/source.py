@@ -43,7 +43,6 @@ __all__ = [
     "fetch",
     "materialize",
     "redact",
-    "resolve_commit",
     "resolve_source",
 ]
 
@@ -592,15 +591,6 @@ def _repo_of(source: Source) -> Any:
     if source.repo_dir is None:
         raise SourceError(f"{source.location}: not in a git repository, so no other ref can be read")
     return _open_repo(source.repo_dir, source.location)
-
-
-def resolve_commit(source: Source | str, ref: str) -> Commit:
-    """The commit `ref` names in the source's repository (no fetch, no signature check)."""
-    src = resolve_source(source) if isinstance(source, str) else source
-    with _repo_of(src) as repo:
-        head = src.commit.sha if src.commit else None
-        sha = _resolve_ref(repo, ref, remote=src.remote, location=src.location, head=head)
-        return _commit_info(repo, sha)
 
 
 @contextlib.contextmanager

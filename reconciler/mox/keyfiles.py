@@ -284,6 +284,3 @@ class KeyCache:
             raise KeyFileError(entry.error)
         assert entry.key is not None
         return entry.key
-
-    def __len__(self) -> int:
-        return len(self._entries)

@@ -312,10 +312,6 @@ class Address:
             return ""
         return localpart_string(self.localpart) + "@" + self.domain.xname(smtputf8)
 
-    def pack_ascii(self) -> str:
-        """Address with the ASCII (A-label) domain, mox's ``Pack(false)``."""
-        return self.pack(False)
-
     def __str__(self) -> str:
         """Address with Unicode domain: the canonical spelling of mox's address keys."""
         return self.pack(True)

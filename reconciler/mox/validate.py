@@ -84,10 +84,6 @@ class Validation:
     # Domain keys with no address of their own, only reports (mox's ReportsOnly).
     reports_only: set[str] = field(default_factory=set)
 
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
 
 # ---------------------------------------------------------------------------------------------
 # Rules of one value, in mox's words: the validator below uses them, and so do the desired-state
