@@ -12,6 +12,8 @@ Deliberate differences from mox, all for safety:
 * AddressAdd/AccountAdd/AliasAdd/AliasAddressesAdd write addresses in canonical form
   (lower-case localpart unless the domain is case-sensitive), so they stay removable; pass
   `as_typed=True` to store the spelling as given, as mox does.
+* Account names must be usable as directory names (`account_name_problem`).
+The port's full list of differences is in reconciler/mox/README.md.
 """
 
 from __future__ import annotations
