@@ -65,7 +65,7 @@ def check_mailbox_name(name: str, allow_inbox: bool) -> tuple[str, str | None]:
     t = name.split("/")
     # strings.EqualFold(t[0], "inbox"): no non-ASCII letter folds to one of "inbox" in Go.
     if t[0].isascii() and t[0].lower() == "inbox":
-        if len(name.encode()) == len("inbox") and not allow_inbox:
+        if utf8_len(name) == len("inbox") and not allow_inbox:
             return "", "special mailbox name Inbox not allowed"
         name = "Inbox" + name[len("Inbox") :]
     if nfc(name) != name:

@@ -44,6 +44,7 @@ from reconciler.mox.golang import (
     parse_url,
     regexp_compile_error,
     sprintf_noargs,
+    utf8_len,
 )
 from reconciler.mox.keyfiles import KeyCache, KeyFileError
 from reconciler.mox.live import LiveConfig, config_dir_path
@@ -353,7 +354,7 @@ class _Validator:
             elif introbox == acc.RejectsMailbox:
                 aerr("cannot set Introbox and RejectsMailbox to the same mailbox")
 
-        if len(acc.LoginDisabled.encode()) > 256:
+        if utf8_len(acc.LoginDisabled) > 256:
             aerr("message for disabled login must be <256 characters")
         for c in acc.LoginDisabled:
             if c < " " or ord(c) >= 0x7F:
@@ -455,7 +456,7 @@ class _Validator:
             derr(msg)
 
         if dest.SMTPError:
-            if len(dest.SMTPError.encode()) > 256:
+            if utf8_len(dest.SMTPError) > 256:
                 derr("smtp error must be smaller than 256 bytes")
             if any(c < " " or ord(c) >= 0x7F for c in dest.SMTPError):
                 derr("smtp error cannot contain contain control characters (including newlines) or non-ascii")
@@ -466,7 +467,7 @@ class _Validator:
             if dest.SMTPError.split(" ", 1)[0] not in ("421", "550"):
                 derr(f"smtp error must be 421 or 550 (with optional message), not {go_quote(dest.SMTPError)}")
         if dest.MessageAuthRequiredSMTPError:
-            if len(dest.MessageAuthRequiredSMTPError.encode()) > 256:
+            if utf8_len(dest.MessageAuthRequiredSMTPError) > 256:
                 derr("message authentication required smtp error must be smaller than 256 bytes")
             if any(c < " " or ord(c) >= 0x7F for c in dest.MessageAuthRequiredSMTPError):
                 derr(
