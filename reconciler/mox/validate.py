@@ -52,8 +52,8 @@ from reconciler.mox.names import (
     ZERO_DOMAIN,
     Address,
     Domain,
+    LocalpartRules,
     ParseError,
-    canonical_localpart,
     check_mailbox_name,
     check_mailbox_nfc,
     is_international_localpart,
@@ -427,13 +427,7 @@ class _Validator:
     def _canonical(self, lp: str, dom: _Dom | None) -> str:
         if dom is None:
             return go_lower(lp)
-        return canonical_localpart(
-            lp,
-            case_sensitive=dom.case_sensitive,
-            separators=dom.separators,
-            dmarc_localpart=dom.dmarc_lp,
-            tlsrpt_localpart=dom.tlsrpt_lp,
-        )
+        return LocalpartRules(dom.case_sensitive, dom.separators, dom.dmarc_lp, dom.tlsrpt_lp).canonical(lp)
 
     def _destination(
         self,
