@@ -14,6 +14,7 @@ import yaml
 from reconciler.cli.main import main
 from reconciler.desired import schema as schema_mod
 from reconciler.desired.load import load_desired
+from reconciler.desired.tomox import domain_to_mox, names_to_mox
 from reconciler.mox import config as mc
 from reconciler.mox.live import ConfigPaths, read_live
 from reconciler.mox.validate import validate_dynamic
@@ -112,6 +113,19 @@ def test_example_desired_means_valid_mox_config() -> None:
     dyn2 = mc.Dynamic(Domains=domains, Accounts=dyn.Accounts)
     # the ed25519 selector gets an RSA placeholder: only its sha256 hash matters for validation
     assert validate_dynamic(live.static, dyn2, EXAMPLE_CONF.parent).errors == []
+
+
+def test_checks_see_the_same_name_rules_as_the_conversion() -> None:
+    """The checks apply mox's name rules to `names_to_mox`, the cheap part of `domain_to_mox`:
+    separators, case sensitivity and reporting addresses must come out the same."""
+    live = read_live(ConfigPaths(EXAMPLE_CONF))
+    state = load_desired(EXAMPLE_DESIRED)
+    for name, d in state.Domains.items():
+        full = domain_to_mox(name, d, live.static, live.dynamic.Domains.get(name), NOW)
+        names = names_to_mox(d)
+        assert names.separators() == full.separators()
+        assert (names.LocalpartCaseSensitive, names.DMARC, names.TLSRPT) == (
+            full.LocalpartCaseSensitive, full.DMARC, full.TLSRPT)
 
 
 def _fields(obj: object) -> dict[str, object]:
