@@ -61,6 +61,10 @@ class Context:
     data_dir: Path = Path("data")
     account_dirs: frozenset[str] = frozenset()
 
+    def account_dir(self, account: str) -> Path:
+        """Where mox keeps the account's mail: `filepath.Join(mox.DataDirPath("accounts"), account)`."""
+        return self.data_dir / "accounts" / account
+
 
 @dataclass(frozen=True, slots=True)
 class Effect:
@@ -559,8 +563,7 @@ class AccountAdd(Operation):
             raise RequestError("account already present")
         _check_account_name(self.account)
         if self.account in ctx.account_dirs:
-            path = str(ctx.data_dir / "accounts" / self.account)
-            raise RequestError(f"account directory {go_quote(path)} already/still exists")
+            raise RequestError(f"account directory {go_quote(str(ctx.account_dir(self.account)))} already/still exists")
         check_address_available(ctx.static, dyn, addr)
         acc = make_account_config(_dest_key(dyn, addr, self.as_typed), addr.domain)
         return Effect(_with_account(dyn, self.account, acc))
@@ -585,7 +588,7 @@ class AccountRemove(Operation):
                 "and mox cannot read a domains.conf without accounts"
             )
         nd = replace(dyn, Accounts={k: v for k, v in dyn.Accounts.items() if k != self.account})
-        path = ctx.data_dir / "accounts" / self.account
+        path = ctx.account_dir(self.account)
         note = (
             f"account {self.account} removed from domains.conf; its mail data directory {path} was left "
             "in place (remove it yourself once no longer needed; while it exists mox refuses to add "
