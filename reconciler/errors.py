@@ -19,12 +19,14 @@ __all__ = [
     "LiveConfigError",
     "LockTimeout",
     "MoxError",
+    "PermissionProblem",
     "PrimitiveError",
     "ReconcilerError",
     "RecordsError",
     "RequestError",
     "SourceError",
     "StalePlan",
+    "UnsafePath",
     "UnsafePlan",
 ]
 
@@ -62,6 +64,16 @@ class LockTimeout(ReconcilerError):
 
 class ConcurrentChange(ReconcilerError):
     """domains.conf changed between read and write; nothing was written."""
+
+
+class PermissionProblem(ReconcilerError):
+    """A file the reconciler must write belongs to another user; the message names the path, its
+    owner and what to do."""
+
+
+class UnsafePath(ReconcilerError):
+    """A symbolic link (or other surprise) where the reconciler creates, replaces or reads a file
+    in a directory others can write, or in a desired-state source; nothing is followed."""
 
 
 class SourceError(ReconcilerError):

@@ -23,12 +23,13 @@ from reconciler.apply.batch import BatchResult, Progress, apply_batch
 from reconciler.desired.load import load_desired
 from reconciler.desired.models import DesiredState
 from reconciler.desired.source import Source, materialize, resolve_source
-from reconciler.dns.formats import render_zone, write_reports
+from reconciler.desired.yamlload import YAMLProblem, read_source_file, source_files
+from reconciler.dns.formats import remove_stale_reports, render_zone, write_reports
 from reconciler.dns.reports import records_for_plan
-from reconciler.errors import REPORTED, ConfigInvalid, LiveConfigError, ReconcilerError, StalePlan
-from reconciler.fsutil import atomic_write_json
+from reconciler.errors import REPORTED, ConfigInvalid, DesiredStateError, LiveConfigError, ReconcilerError, StalePlan
+from reconciler.fsutil import SharedDir
 from reconciler.mox import config as mc
-from reconciler.mox import keygen
+from reconciler.mox import keygen, names
 from reconciler.mox.admin import Operation, now_local
 from reconciler.mox.dnsrecords import Report
 from reconciler.mox.keyfiles import DKIMKey, KeyCache, load_dkim_private_key
@@ -52,12 +53,15 @@ def reports_dir_default(paths: ConfigPaths) -> Path:
 
 
 def desired_digest(root: Path) -> str:
-    """SHA-256 over the desired-state files (names and bytes): detects edits in a plain directory."""
+    """SHA-256 over the desired-state files (names and bytes), exactly the files `load_desired`
+    reads (never through a link): detects edits in a plain directory."""
     h = hashlib.sha256()
-    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml"))
-    for p in files:
+    for p in source_files(root):
         h.update(str(p.relative_to(root) if root.is_dir() else p.name).encode() + b"\0")
-        h.update(p.read_bytes() + b"\0")
+        try:
+            h.update(read_source_file(p) + b"\0")
+        except YAMLProblem as e:
+            raise DesiredStateError([e.text()]) from None
     return h.hexdigest()
 
 
@@ -182,6 +186,8 @@ class Outcome:
     inventory_changed: bool
     reports: tuple[Path, ...]
     doc: PlanDocument
+    # Domains no longer hosted whose reports were removed: the records to delete from DNS.
+    records_to_delete: Mapping[str, list[str]] = field(default_factory=dict)
 
 
 def check_safety(doc: PlanDocument, *, force: bool) -> None:
@@ -200,21 +206,32 @@ def _finish(paths: ConfigPaths, ops: tuple[Operation, ...], doc: PlanDocument, *
     if after != before:
         write_inventory(paths.config_dir, after, commit.model_dump(mode="json") if commit is not None else None)
     written: list[Path] = []
+    stale: dict[str, list[str]] = {}
     domains = list(doc.changed_domains)
     if batch is not None:
         out = reports_dir or reports_dir_default(paths)
+        shared = SharedDir.of(paths.domains_conf)
         live = read_live(paths)
         if domains:
-            written = write_reports(live, domains, out, REPORT_FORMATS)
-        written.append(_write_apply_report(out, doc, batch, live, written))
-    return Outcome(ops, batch, after != before, tuple(written), doc)
+            written = write_reports(live, domains, out, REPORT_FORMATS, shared=shared)
+        stale = remove_stale_reports(out, [_ascii(d) for d in live.dynamic.Domains], REPORT_FORMATS, shared=shared)
+        written.append(_write_apply_report(out, doc, batch, live, written, stale, shared))
+    return Outcome(ops, batch, after != before, tuple(written), doc, stale)
+
+
+def _ascii(domain: str) -> str:
+    """A config's domain key in the ASCII form its report files are named by."""
+    try:
+        return names.parse_domain(domain).ascii
+    except names.ParseError:
+        return domain
 
 
 APPLY_REPORT = "last-apply.json"
 
 
 def _write_apply_report(out: Path, doc: PlanDocument, batch: BatchResult, live: LiveConfig,
-                        records: list[Path]) -> Path:
+                        records: list[Path], to_delete: Mapping[str, list[str]], shared: SharedDir) -> Path:
     """The artifact of an apply: which commit was applied, what was done, and the DNS reports."""
     report = {
         "version": 1,
@@ -229,10 +246,12 @@ def _write_apply_report(out: Path, doc: PlanDocument, batch: BatchResult, live: 
         "notes": list(batch.notes),
         "changed_domains": list(doc.changed_domains),
         "dns_reports": [p.name for p in records],
+        "dns_records_to_delete": {d: list(lines) for d, lines in to_delete.items()},
     }
     path = out / APPLY_REPORT
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(path, report)
+    if shared.relative(out) is None:
+        out.mkdir(parents=True, exist_ok=True)
+    shared.write_json(path, report)
     return path
 
 

@@ -104,7 +104,7 @@ def test_bad_variable_is_one_error_naming_it(argv: list[str], var: str, value: s
                                              capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as e:
         main(argv, environ={f"MOX_RECONCILER_{var}": value})
-    assert e.value.code == 2
+    assert e.value.code == 1  # a usage error; 2 means "changes" / "mismatches"
     err = capsys.readouterr().err
     assert err.count("\n") == 1, err
     assert f"error: environment variable MOX_RECONCILER_{var}={value!r}: " in err and why in err
@@ -127,6 +127,6 @@ def test_entry_point_runs_as_a_process() -> None:
     assert out.returncode == 0 and out.stdout.startswith("mox-reconciler ")
     out = subprocess.run([sys.executable, "-m", "reconciler", "watch"], capture_output=True, text=True, cwd=ROOT,
                          env={"PATH": "/usr/bin:/bin", "MOX_RECONCILER_INTERVAL": "0s"})
-    assert out.returncode == 2
+    assert out.returncode == 1
     assert out.stderr == ("mox-reconciler watch: error: environment variable MOX_RECONCILER_INTERVAL='0s': "
                           "duration '0s' must be positive\n")

@@ -66,8 +66,6 @@ def test_before_rename_can_abort(tmp_path: Path) -> None:
 # What writes a file without fsutil: Path.write_text/write_bytes, os.replace/os.rename,
 # open(..., "w"/"a"/"x"), os.open(..., O_WRONLY/O_RDWR/O_CREAT).
 ALLOWED = {
-    # Moving a retired DKIM key to old/ (mox's moveAwayKeys) moves a file, it writes none.
-    ("reconciler/apply/batch.py", "_move_to_old", "rename"),
     # The source cache: a tree extracted under a temporary name and renamed into place; a cache,
     # so a crash costs a re-extraction, never a wrong or partial tree (the rename is atomic).
     ("reconciler/desired/source.py", "_cached_tree", "rename"),

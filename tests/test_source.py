@@ -428,10 +428,21 @@ def test_symlink_out_of_the_tree_refused(tmp_path: Path, checkout: git.Repo) -> 
     (root / "desired" / "passwd.yaml").symlink_to("/etc/passwd")
     checkout.git.add("-A")
     checkout.git.commit("-q", "-m", "evil link")
-    with pytest.raises(SourceError, match="cannot extract commit"):
-        resolve_source(str(root), ref="HEAD", cache_dir=tmp_path / "c")
-    with pytest.raises(SourceError, match="cannot extract commit"), materialize(str(root), "HEAD"):
+    link = "desired/passwd.yaml is a symbolic link at commit"
+    with pytest.raises(SourceError, match=link):
+        resolve_source(str(root / "desired"), ref="HEAD", cache_dir=tmp_path / "c")
+    with pytest.raises(SourceError, match=link):
+        resolve_source(str(root), subdir="desired", ref="HEAD", cache_dir=tmp_path / "c")
+    (root / "desired" / "passwd.yaml").unlink()  # uncommitted: the work tree is clean of links now
+    src = resolve_source(str(root / "desired"))
+    with pytest.raises(SourceError, match=link), materialize(src, "HEAD"):
         pass
+    (root / "desired" / "passwd.yaml").symlink_to("/etc/passwd")
+    with pytest.raises(SourceError, match=r"passwd\.yaml is a symbolic link"):  # the work tree too
+        resolve_source(str(root / "desired"))
+    # Elsewhere in the repository a link is not part of the desired state: never extracted.
+    whole = resolve_source(str(root), ref="HEAD", cache_dir=tmp_path / "c")
+    assert not os.path.lexists(whole.path / "desired" / "passwd.yaml")
 
 
 # --- signatures -------------------------------------------------------------------------------
@@ -490,14 +501,26 @@ def test_require_signed_commits(tmp_path: Path, ssh_keys: tuple[Path, Path, Path
             resolve_source(str(root), require_signed=True, allowed_signers=tmp_path / "nope")
 
 
-def test_require_signed_refuses_uncommitted_changes(tmp_path: Path, ssh_keys: tuple[Path, Path, Path]) -> None:
+def test_require_signed_reads_only_the_verified_commit(tmp_path: Path, ssh_keys: tuple[Path, Path, Path]) -> None:
+    """Modified, untracked and git-ignored files are not what the signature covers: the desired
+    state is read from the verified commit's tree, never from the work tree."""
     good, _, allowed = ssh_keys
     root = tmp_path / "signed"
     with signing_repo(root, good) as repo:
-        commit(repo, {"a.yaml": "1\n"}, "signed", "-S")
-        write(root, {"a.yaml": "edited\n"})
-        with pytest.raises(SourceError, match="uncommitted changes"):
-            resolve_source(str(root), require_signed=True, allowed_signers=allowed)
+        signed = commit(repo, {"a.yaml": "1\n", ".gitignore": "ignored.yaml\n"}, "signed", "-S")
+        write(root, {"a.yaml": "edited\n", "untracked.yaml": "u\n", "ignored.yaml": "i\n"})
+        src = resolve_source(str(root), require_signed=True, allowed_signers=allowed, cache_dir=tmp_path / "c")
+        assert src.commit is not None and src.commit.sha == signed and not src.dirty
+        assert sorted(p.name for p in src.path.iterdir()) == [".gitignore", "a.yaml"]
+        assert (src.path / "a.yaml").read_text() == "1\n"
+        assert not src.path.is_relative_to(root)
+
+        # A link in a signed commit leads to content nobody signed: refused, naming it.
+        (tmp_path / "unsigned.yaml").write_text("Domains: {}\n")
+        (root / "b.yaml").symlink_to(tmp_path / "unsigned.yaml")
+        linked = commit(repo, {}, "signed link", "-S")
+        with pytest.raises(SourceError, match=rf"b.yaml is a symbolic link at commit {linked[:12]}"):
+            resolve_source(str(root), require_signed=True, allowed_signers=allowed, cache_dir=tmp_path / "c")
 
 
 def test_require_signed_remote(tmp_path: Path, ssh_keys: tuple[Path, Path, Path]) -> None:

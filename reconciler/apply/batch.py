@@ -21,8 +21,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 from reconciler.apply import keyfiles, writer
-from reconciler.errors import REPORTED, ConcurrentChange, ConfigInvalid, LiveConfigError, ReconcilerError
-from reconciler.fsutil import fsync_dir
+from reconciler.errors import REPORTED, ConcurrentChange, ConfigInvalid, LiveConfigError, MoxError, ReconcilerError
 from reconciler.mox import keygen, sconf
 from reconciler.mox.admin import Context, Effect, Operation, now_local, used_key_paths
 from reconciler.mox.config import Dynamic, Static
@@ -116,35 +115,37 @@ class BatchResult:
 
 def _cleanup_temp_files(config_dir: Path) -> None:
     """Remove temp files of a crashed earlier write (only ours: `.domains.conf.<pid>.tmp`)."""
-    for p in config_dir.glob(".domains.conf.*.tmp"):
-        log.info("apply: removing %s left by an interrupted write", p)
-        p.unlink(missing_ok=True)
+    for name in writer.config_dir_of(config_dir).remove_temps(config_dir / "domains.conf"):
+        log.info("apply: removed %s left by an interrupted write", config_dir / name)
 
 
-def _move_to_old(config_dir: Path, relpath: str) -> tuple[bool, str]:
-    """Move a key file to `<dir>/old/<name>` like mox's moveAwayKeys; never overwrite, never delete."""
+def _move_to_old(config_dir: Path, relpath: str, like: os.stat_result | None) -> tuple[bool, str]:
+    """Move a key file to `<dir>/old/<name>` like mox's moveAwayKeys; never overwrite, never delete,
+    never through a link (`old/` is created owned like `like`, domains.conf)."""
     rel = PurePosixPath(relpath)
     src = config_dir / rel
     dst = config_dir / rel.parent / "old" / rel.name
-    if dst.exists():
-        return False, f"not moving {src} to {dst}: destination already exists"
-    if not src.exists():
-        return False, f"not moving {src}: file does not exist"
     try:
-        like = os.stat(src)
-        keyfiles.make_dirs(dst.parent, config_dir, like)
-        os.rename(src, dst)
+        keyfiles.key_dir(config_dir, like).move(src, dst)
+    except FileExistsError:
+        return False, f"not moving {src} to {dst}: destination already exists"
+    except FileNotFoundError:
+        return False, f"not moving {src}: file does not exist"
+    except ValueError:
+        return False, f"not moving {src}: not inside the config dir {config_dir}"
+    except REPORTED as e:
+        return False, f"moving {src} to {dst}: {e}"
     except OSError as e:
         return False, f"moving {src} to {dst}: {e.strerror or e}"
     return True, ""
 
 
-def _park_orphan(config_dir: Path, relpath: str) -> None:
+def _park_orphan(config_dir: Path, relpath: str, like: os.stat_result) -> None:
     """A key file at a name we are about to create, unreferenced by the config: left by a crashed batch.
 
     Move it to old/ rather than delete it (key files are never deleted).
     """
-    moved, why = _move_to_old(config_dir, relpath)
+    moved, why = _move_to_old(config_dir, relpath, like)
     if not moved:
         raise LiveConfigError(f"{config_dir / relpath}: already exists and cannot be moved away ({why})")
     log.warning("apply: moved unreferenced key file %s (left by an interrupted run) to old/", relpath)
@@ -159,13 +160,13 @@ class _Attempt:
         self.created: list[Path] = []
 
     def remove_created(self) -> None:
+        shared = writer.config_dir_of(self.paths.config_dir)
         for p in reversed(self.created):
             try:
-                p.unlink()
-            except FileNotFoundError:
-                pass
-            except OSError as e:
-                log.error("apply: cannot remove new key file %s after failure: %s", p, e.strerror)
+                shared.remove(p)
+            except (ReconcilerError, MoxError, OSError) as e:
+                log.error("apply: cannot remove new key file %s after failure: %s", p,
+                          getattr(e, "strerror", None) or e)
         self.created.clear()
 
 
@@ -211,18 +212,21 @@ def apply_batch(
                 timings["keygen"] += time.perf_counter() - t0
                 referenced = used_key_paths(snap.dynamic)
                 for req in effect.new_keys:
-                    if (config_dir / req.path).exists() and req.path not in referenced:
-                        _park_orphan(config_dir, req.path)
+                    if os.path.lexists(config_dir / req.path) and req.path not in referenced:
+                        _park_orphan(config_dir, req.path, snap.stat)
                     writer.checkpoint("key-file")
                     try:
                         new = keyfiles.write_key_file(config_dir, req.path, pems[req.path], snap.stat)
+                    except REPORTED:
+                        raise
                     except OSError as e:
                         raise LiveConfigError(
                             f"writing key file: creating file {config_dir / req.path}: {e.strerror or e}"
                         ) from None
                     attempt.created.append(new)
+                shared = writer.config_dir_of(config_dir)
                 for key_dir in sorted({(config_dir / r.path).parent for r in effect.new_keys}):
-                    fsync_dir(key_dir)  # the new key files are durable before domains.conf names them
+                    shared.fsync(key_dir)  # the new key files are durable before domains.conf names them
                 t0 = time.perf_counter()
                 try:
                     validate(static, effect.dynamic, config_dir)
@@ -253,7 +257,7 @@ def apply_batch(
                 if not rel or str(PurePosixPath(rel)) in still_used:
                     left.append(rel)
                     continue
-                moved, why = _move_to_old(config_dir, rel)
+                moved, why = _move_to_old(config_dir, rel, snap.stat)
                 if moved:
                     retired.append(rel)
                 else:

@@ -10,6 +10,7 @@ check after mox's reload window that nobody overwrote the change.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -21,10 +22,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import filelock
-
 from reconciler.errors import ConcurrentChange, LiveConfigError, LockTimeout
-from reconciler.fsutil import atomic_write, fsync_dir
+from reconciler.fsutil import Owner, SharedDir
 from reconciler.mox import sconf
 from reconciler.mox.config import Dynamic
 
@@ -59,23 +58,21 @@ def checkpoint(name: str) -> None:
         threading.Event().wait()  # until killed
 
 
+def config_dir_of(config_dir: Path) -> SharedDir:
+    """mox's config dir as a directory shared with mox's user: what we create there belongs to
+    the owner of domains.conf."""
+    return SharedDir.of(config_dir / "domains.conf")
+
+
 @contextmanager
 def config_lock(config_dir: Path, timeout: float = 30.0) -> Iterator[None]:
-    """One writer at a time: a thread lock in this process plus `domains.conf.lock` across processes."""
+    """One writer at a time: a thread lock in this process plus `domains.conf.lock` across processes
+    (a flock: mox's user and root share the file, so it is owned like domains.conf, mode 0660)."""
     if not _PROCESS_LOCK.acquire(timeout=timeout):
         raise LockTimeout(f"{config_dir / LOCK_NAME}: another thread holds the config lock for > {timeout}s")
     try:
-        lock = filelock.FileLock(str(config_dir / LOCK_NAME), timeout=timeout)
-        try:
-            lock.acquire()
-        except filelock.Timeout:
-            raise LockTimeout(
-                f"{config_dir / LOCK_NAME}: another process holds the config lock for > {timeout}s"
-            ) from None
-        try:
+        with config_dir_of(config_dir).lock(config_dir / LOCK_NAME, timeout):
             yield
-        finally:
-            lock.release()
     finally:
         _PROCESS_LOCK.release()
 
@@ -99,7 +96,17 @@ class Snapshot:
 
 
 def _read_once(path: Path) -> tuple[bytes, os.stat_result]:
-    with open(path, "rb") as f:
+    """domains.conf's bytes and stat, never through a link: the write renames a new file over
+    the name, which would replace a link instead of the file it points to."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise LiveConfigError(
+                f"{path}: is a symbolic link; the reconciler replaces domains.conf by renaming a new file "
+                "over it, which would replace the link: point --config at the directory it links to") from None
+        raise
+    with os.fdopen(fd, "rb") as f:
         st = os.fstat(f.fileno())
         return f.read(), st
 
@@ -157,10 +164,11 @@ def replace(snap: Snapshot, data: bytes) -> os.stat_result:
         check_unchanged(snap)
 
     checkpoint("before-temp")
-    atomic_write(path, data, old.st_mode & 0o7777, exact_mode=True, owner=(old.st_uid, old.st_gid),
-                 before_rename=still_unchanged, sync_dir=False)
+    shared = SharedDir.of(path)
+    shared.write(path, data, old.st_mode & 0o7777, owner=Owner.of(old), before_rename=still_unchanged,
+                 sync_dir=False)
     checkpoint("after-rename")
-    fsync_dir(path.parent)
+    shared.fsync(path.parent)
     st = os.stat(path)
     if st.st_mtime_ns == snap.mtime_ns:
         bumped = snap.mtime_ns + 1_000_000  # 1 ms: visible on coarse-timestamp filesystems too.

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.cli.source_args import add_source_options, resolve_from_args
+from reconciler.errors import ReconcilerError
 
 if TYPE_CHECKING:
     from reconciler.apply.batch import Progress
@@ -33,8 +34,20 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=run)
 
 
-def _confirm(args: argparse.Namespace) -> bool:
-    if args.yes or not sys.stdin.isatty():
+class NotConfirmed(ReconcilerError):
+    """apply without --yes and without a terminal to ask on: nothing is written."""
+
+
+def _confirm(args: argparse.Namespace, changes: bool) -> bool:
+    """--yes, or 'yes' typed on a terminal (asked only when there are changes). Without a terminal
+    (cron, CI, `ssh host cmd`) there is no one to ask, so an unattended apply must say --yes:
+    refuse (exit 1) whatever the plan, as Terraform does, so a job that lacks --yes fails at once."""
+    if args.yes:
+        return True
+    if not sys.stdin.isatty():
+        raise NotConfirmed("not applying: --yes was not given and standard input is not a terminal to ask on; "
+                           "nothing was written. Pass --yes (or MOX_RECONCILER_YES=1) to apply unattended")
+    if not changes:
         return True
     answer = input("Apply these changes? Only 'yes' is accepted: ")
     return answer.strip() == "yes"
@@ -78,6 +91,10 @@ def report(outcome: Outcome) -> None:
         print("Inventory updated.")
     for path in outcome.reports:
         print(f"DNS records: {path}")
+    for domain, records in outcome.records_to_delete.items():
+        print(f"DNS records to delete: {domain} is no longer hosted (its reports were removed):")
+        for line in records:
+            print(f"  {line}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plan:
         doc = read_plan_file(args.plan)
         sys.stdout.write(render_text(doc, color=sys.stdout.isatty()))
-        if doc.changes and not _confirm(args):
+        if not _confirm(args, bool(doc.changes)):
             print("Apply cancelled.")
             return 1
         source = args.source if args.source != "." else None
@@ -103,9 +120,9 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.write(render_text(prepared.doc, color=sys.stdout.isatty()))
     if not prepared.plan.empty:
         prepared.plan.check_safety(force=args.force)
-        if not _confirm(args):
-            print("Apply cancelled.")
-            return 1
+    if not _confirm(args, not prepared.plan.empty):
+        print("Apply cancelled.")
+        return 1
     with key_progress() as progress:
         outcome = apply_prepared(prepared, force=args.force, reports_dir=args.reports_dir, verify=args.verify,
                                  progress=progress)

@@ -13,11 +13,13 @@ import argparse
 import importlib
 import os
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 ENV_PREFIX = "MOX_RECONCILER_"
+USAGE_EXIT = 1  # a bad command line or option variable; 2 is kept for "changes" / "mismatches"
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 # The actions whose default a variable can give: a value, a flag, a list (`--domain a --domain b`).
@@ -138,7 +140,13 @@ class Parser(argparse.ArgumentParser):
         return result
 
     def _env_error(self, var: str, raw: str, why: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: environment variable {var}={raw!r}: {why}\n")
+        self.exit(USAGE_EXIT, f"{self.prog}: error: environment variable {var}={raw!r}: {why}\n")
+
+    def error(self, message: str) -> NoReturn:
+        """A usage error: argparse's message, exit 1 (argparse's own 2 means "changes" or
+        "mismatches" here: `plan --detailed-exitcode`, `records --check`)."""
+        self.print_usage(sys.stderr)
+        self.exit(USAGE_EXIT, f"{self.prog}: error: {message}\n")
 
 
 class Verbs(argparse._SubParsersAction):  # type: ignore[type-arg]

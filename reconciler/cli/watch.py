@@ -59,6 +59,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from reconciler.cli.logs import use_timestamps
+    from reconciler.fsutil import SharedDir
     from reconciler.loop.metrics import Health, Metrics, MetricsServer
     from reconciler.loop.run import Trigger
     from reconciler.loop.status import StatusBook, status_path
@@ -67,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
 
     use_timestamps()
     paths = locate(args.config)
-    book = StatusBook(args.status_file or status_path(paths.config_dir), suspend_file=args.suspend_file)
+    book = StatusBook(args.status_file or status_path(paths.config_dir), suspend_file=args.suspend_file,
+                      shared=SharedDir.of(paths.domains_conf))
 
     def resolve() -> Source:
         return resolve_from_args(args)

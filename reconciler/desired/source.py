@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import tarfile
 import tempfile
 from collections.abc import Iterator
@@ -160,8 +161,12 @@ def redact(text: str) -> str:
 # Running git
 
 
+_DUBIOUS = re.compile(r"detected dubious ownership in repository at '([^']*)'")
+
+
 def _git_message(e: Exception) -> str:
-    """git's own error lines from a failed command, redacted, on one line."""
+    """git's own error lines from a failed command, redacted, on one line; for git's refusal of a
+    repository another user owns, what to do about it."""
     if isinstance(e, git.GitCommandError):
         raw = str(e.stderr).strip()
         if raw.startswith("stderr: '") and raw.endswith("'"):
@@ -169,9 +174,26 @@ def _git_message(e: Exception) -> str:
         lines = [ln.strip() for ln in raw.splitlines() if ln.strip()]
         important = [ln for ln in lines if ln.startswith(("fatal:", "error:"))] or lines
         text = "; ".join(important) or f"git exited with status {e.status}"
+        dubious = _DUBIOUS.search(raw)
+        if dubious:
+            text = _dubious_message(Path(dubious.group(1)))
+    elif isinstance(e, BrokenPipeError):
+        text = "git exited before reading its input (run with --debug to see git's command)"
     else:
         text = str(e)
     return redact(text)
+
+
+def _dubious_message(path: Path) -> str:
+    """git's safe.directory refusal, with who owns what and the remedy."""
+    try:
+        owner = f"uid {os.stat(path).st_uid}"
+    except OSError:
+        owner = "another user"
+    return (f"git refuses the repository {path}: it belongs to {owner} and this process runs as uid "
+            f"{os.geteuid()} (git's safe.directory check against repositories of other users). If you "
+            f"trust it, run as this user: git config --global --add safe.directory {path} (the container "
+            "image trusts /desired in /etc/gitconfig), or run as the repository's owner")
 
 
 def _run(repo: Any, *args: str, what: str, timeout: float | None = None) -> str:
@@ -257,15 +279,13 @@ def _cache_lock(cache_dir: Path, location: str) -> Iterator[None]:
 # Commits, refs and signatures
 
 
-def _commit_info(repo: Any, sha: str) -> Commit:
-    c = repo.commit(sha)
-    subject = c.summary if isinstance(c.summary, str) else c.summary.decode("utf-8", "replace")
-    return Commit(
-        sha=c.hexsha,
-        author=f"{c.author.name} <{c.author.email}>",
-        date=c.authored_datetime.isoformat(),
-        subject=subject,
-    )
+def _commit_info(repo: Any, sha: str, location: str = "") -> Commit:
+    """The commit's id, author, date and subject, from one `git show` (not GitPython's object
+    database, whose long-running `git cat-file` child fails as a broken pipe)."""
+    out = _run(repo, "show", "-s", "--no-show-signature", "--format=%H%x00%an%x00%ae%x00%aI%x00%B", sha,
+               what=f"{location or 'source'}: cannot read commit {sha[:12]}")
+    full, name, email, date, message = (out.lstrip("\n") + "\0" * 4).split("\0")[:5]
+    return Commit(sha=full.strip(), author=f"{name} <{email}>", date=date, subject=message.strip().split("\n", 1)[0])
 
 
 def _rev_parse(repo: Any, name: str) -> str | None:
@@ -364,16 +384,25 @@ def _verify_signature(repo: Any, commit: Commit, allowed_signers: Path | None, l
 # Trees
 
 
+def _plain_files(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+    """Extract regular files and directories only (tarfile's "data" filter: no absolute or
+    escaping names, no device files); links are left out, so nothing read from a tree can lead
+    outside it. The desired state's own links are refused before (`_refuse_links`)."""
+    if member.issym() or member.islnk():
+        return None
+    return tarfile.data_filter(member, dest)
+
+
 def _extract(repo: Any, sha: str, dest: Path, location: str) -> None:
-    """Write the tree of `sha` into the existing directory `dest` (git archive | tar, no symlinks
-    out of the tree, no device files: tarfile's "data" filter)."""
+    """Write the tree of `sha` into the existing directory `dest` (git archive | tar, plain
+    files and directories only)."""
     try:
         proc = repo.git.execute(["git", "archive", "--format=tar", sha], env=_ENV, as_process=True)
     except git.GitCommandError as e:
         raise SourceError(f"{location}: {_git_message(e)}") from None
     try:
         with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
-            tar.extractall(dest, filter="data")
+            tar.extractall(dest, filter=_plain_files)
     except (tarfile.TarError, OSError) as e:
         proc.proc.kill()
         with contextlib.suppress(git.GitCommandError):
@@ -404,6 +433,48 @@ def _cached_tree(repo: Any, sha: str, cache_dir: Path, location: str) -> Path:
     for stale in old[KEEP_TREES - 1:]:
         shutil.rmtree(stale, ignore_errors=True)
     return dest
+
+
+_LINK_MODE = "120000"  # a symbolic link in a git tree
+_DESIRED_SUFFIXES = (".yaml", ".yml")
+
+
+def _link_problem(location: str, name: str, where: str) -> SourceError:
+    return SourceError(f"{location}: {name} is a symbolic link{where}; the desired state must be plain files "
+                       "inside the source (a link could lead anywhere on this machine), so nothing is read: "
+                       "replace the link with the file itself")
+
+
+def _refuse_links(repo: Any, sha: str, subdir: str, location: str) -> None:
+    """A link on the way to the desired-state directory (`subdir` or a directory above it), or a
+    `*.yaml`/`*.yml` link in it, at commit `sha` is an error naming it."""
+    parts = PurePosixPath(subdir).parts if subdir else ()
+    ways = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    paths = ["--", *ways, f"{subdir}/"] if subdir else []
+    listing = _run(repo, "ls-tree", "-z", "--full-tree", sha, *paths, what=f"{location}: cannot list commit {sha[:12]}")
+    for entry in filter(None, listing.split("\0")):
+        meta, _, name = entry.partition("\t")
+        if meta.split(" ", 1)[0] != _LINK_MODE:
+            continue
+        if name in ways or (PurePosixPath(name).suffix in _DESIRED_SUFFIXES
+                            and str(PurePosixPath(name).parent) == (subdir or ".")):
+            raise _link_problem(location, name, f" at commit {sha[:12]}")
+
+
+def _refuse_links_on_disk(root: Path, rel: str, location: str) -> None:
+    """The same rule for files on disk: no link from `root` down to `root/rel`, no `*.yaml` link in it."""
+    path = root
+    for part in PurePosixPath(rel).parts if rel else ():
+        path = path / part
+        if path.is_symlink():
+            raise _link_problem(location, str(path), "")
+    try:
+        entries = list(os.scandir(path))
+    except OSError:
+        return  # reported as a missing directory by the caller
+    for entry in entries:
+        if entry.is_symlink() and PurePosixPath(entry.name).suffix in _DESIRED_SUFFIXES:
+            raise _link_problem(location, str(path / entry.name), "")
 
 
 def _inside(root: Path, subdir: str, commit: Commit, location: str) -> Path:
@@ -476,9 +547,10 @@ def _resolve_remote(req: _Request, subdir: str) -> Source:
         with repo:
             ref = _remote_default_branch(repo, location) if req.ref in (None, "HEAD") else str(req.ref)
             sha = _resolve_ref(repo, ref, remote=True, location=location)
-            commit = _commit_info(repo, sha)
+            commit = _commit_info(repo, sha, location)
             if req.require_signed:
                 commit = _verify_signature(repo, commit, req.allowed_signers, location)
+            _refuse_links(repo, sha, subdir, location)
             tree = _cached_tree(repo, sha, cache_dir, location)
     return Source(location=location, path=_inside(tree, subdir, commit, location), commit=commit,
                   dirty=False, ref=req.ref, remote=True, repo_dir=cache_dir / "repo.git", subdir=subdir,
@@ -489,62 +561,142 @@ def _resolve_remote(req: _Request, subdir: str) -> Source:
 # Local directories
 
 
+class _TrustingGit(git.Git):
+    """GitPython's command runner with `-c NAME=VALUE` options before every git command."""
+
+    def __init__(self, working_dir: str, config: list[str]) -> None:
+        super().__init__(working_dir)
+        self._config = config
+
+    def execute(self, command: Any, *args: Any, **kwargs: Any) -> Any:
+        if self._config and isinstance(command, list) and command[:1] == ["git"]:
+            command = ["git", *self._config, *command[1:]]
+        return super().execute(command, *args, **kwargs)
+
+
+class _LocalRepo:
+    """A work tree the reconciler runs git in (as `repo.git.execute`, like a GitPython Repo).
+
+    git refuses a repository another user owns (safe.directory). One owned by root through a
+    path only root can change is trusted without that setting: root already controls what this
+    process runs, so its repository cannot be used against it (mox's user reading root's checkout)."""
+
+    def __init__(self, root: Path) -> None:
+        config = ["-c", f"safe.directory={root}"] if _root_controlled(root) else []
+        self.root = root
+        self.git = _TrustingGit(str(root), config)
+
+    def __enter__(self) -> _LocalRepo:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.git.clear_cache()
+
+
+def _root_controlled(root: Path) -> bool:
+    """Only root can change `root/.git`'s config: it, `.git` and every directory above are owned by
+    root and not writable by others (or sticky, like /tmp). Never needed when we are root."""
+    if os.geteuid() == 0:
+        return False
+    try:
+        checks = [root / ".git" / "config", root / ".git", *[root, *root.parents]]
+        for i, p in enumerate(checks):
+            st = os.lstat(p)
+            if st.st_uid != 0 or stat.S_ISLNK(st.st_mode):
+                return False
+            sticky_dir = i >= 2 and st.st_mode & stat.S_ISVTX
+            if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not sticky_dir:
+                return False
+    except OSError:
+        return False
+    return True
+
+
+def _work_tree_of(start: Path) -> Path | None:
+    """The top of the git work tree `start` is in (the nearest directory with a `.git`), or None."""
+    for d in (start, *start.parents):
+        if os.path.lexists(d / ".git"):
+            return d
+    return None
+
+
+def _head(repo: _LocalRepo, location: str) -> str | None:
+    """The commit HEAD names, or None in a repository without commits; any other failure of git
+    (a repository it refuses, a broken one) is an error, never taken as "not a checkout"."""
+    status, out, err = repo.git.execute(["git", "rev-parse", "--verify", "--quiet", "HEAD^{commit}"], env=_ENV,
+                                        with_exceptions=False, with_extended_output=True)
+    if status == 0 and str(out).strip():
+        return str(out).strip()
+    if status == 1 and not str(err).strip():
+        return None
+    raise SourceError(f"{location}: {_git_message(git.GitCommandError(['git', 'rev-parse'], status, err))}")
+
+
 def _resolve_local(req: _Request, subdir: str) -> Source:
     start = Path(req.source).expanduser().resolve()
     location = str(start)
     if not start.is_dir():
         raise SourceError(f"{location}: no such directory")
-    try:
-        repo = git.Repo(start, search_parent_directories=True)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        repo = None
-    except git.GitError as e:
-        raise SourceError(f"{location}: {_git_message(e)}") from None
-    if repo is None or repo.working_tree_dir is None:
-        if repo is not None:
-            repo.close()
+    top = _work_tree_of(start)
+    if top is None:
         if req.ref is not None or req.require_signed:
             raise SourceError(f"{location}: not in a git repository, so "
                               + ("--ref" if req.ref is not None else "signature checks") + " cannot apply")
         path = start / subdir if subdir else start
+        _refuse_links_on_disk(start, subdir, location)
         if not path.is_dir():
             raise SourceError(f"{path}: no such directory")
         return Source(location=location, path=path, commit=None, dirty=False, _request=req)
-    with repo:
-        root = Path(repo.working_tree_dir).resolve()
+    with _LocalRepo(top) as repo:
+        shown = _run(repo, "rev-parse", "--show-toplevel", what=f"{location}: git cannot read the checkout {top}")
+        root = Path(shown.strip()).resolve()
         rel = PurePosixPath(start.relative_to(root).as_posix()) / subdir if subdir else \
             PurePosixPath(start.relative_to(root).as_posix())
         rel_s = "" if str(rel) == "." else str(rel)
         if req.ref is not None:
             sha = _resolve_ref(repo, req.ref, remote=False, location=location)
         else:
-            try:
-                sha = repo.head.commit.hexsha
-            except ValueError:  # no commit yet
+            head = _head(repo, location)
+            if head is None:  # no commit yet: the work tree as it is
                 if req.require_signed:
-                    raise SourceError(f"{location}: the repository has no commit to verify") from None
+                    raise SourceError(f"{location}: the repository has no commit to verify")
+                _refuse_links_on_disk(root, rel_s, location)
                 path = root / rel_s if rel_s else root
                 return Source(location=location, path=path, commit=None, dirty=True, repo_dir=root,
                               subdir=rel_s, _request=req)
-        commit = _commit_info(repo, sha)
+            sha = head
+        commit = _commit_info(repo, sha, location)
         if req.require_signed:
             commit = _verify_signature(repo, commit, req.allowed_signers, location)
-        if req.ref is not None:
-            # Read the ref's files from the cache, never by checking it out in the user's tree.
+        if req.ref is not None or req.require_signed:
+            # The files of that commit (for a signed one: only what the signature covers, never
+            # untracked, ignored or modified files), from the cache; the user's tree is not touched.
+            _refuse_links(repo, sha, rel_s, location)
+            if req.require_signed and req.ref is None and _dirty(repo, rel_s, location):
+                log.warning("source: %s: uncommitted changes under %s are not read: signed commits are required, "
+                            "so the desired state is the verified commit's files", location, rel_s or ".")
             cache_dir = req.cache_dir or default_cache_dir(str(root))
             with _cache_lock(cache_dir, location):
                 tree = _cached_tree(repo, sha, cache_dir, location)
             return Source(location=location, path=_inside(tree, rel_s, commit, location), commit=commit,
                           dirty=False, ref=req.ref, repo_dir=root, subdir=rel_s, _request=req)
+        _refuse_links_on_disk(root, rel_s, location)
         path = root / rel_s if rel_s else root
         if not path.is_dir():
             raise SourceError(f"{path}: no such directory")
-        dirty = bool(repo.is_dirty(untracked_files=True, path=rel_s or None))
-        if dirty and req.require_signed:
-            raise SourceError(f"{location}: uncommitted changes under {rel_s or '.'}; signed commits are "
-                              "required, and uncommitted files are not part of the signed commit")
+        dirty = _dirty(repo, rel_s, location)
     return Source(location=location, path=path, commit=commit, dirty=dirty, repo_dir=root, subdir=rel_s,
                   _request=req)
+
+
+def _dirty(repo: Any, rel: str, location: str) -> bool:
+    """Uncommitted (staged, modified or untracked) files under `rel`."""
+    out = _run(repo, "status", "--porcelain", "--untracked-files=all", "--", rel or ".",
+               what=f"{location}: git status failed")
+    return bool(out.strip())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -590,6 +742,8 @@ def fetch(source: Source) -> Source:
 def _repo_of(source: Source) -> Any:
     if source.repo_dir is None:
         raise SourceError(f"{source.location}: not in a git repository, so no other ref can be read")
+    if not source.remote:
+        return _LocalRepo(source.repo_dir)
     return _open_repo(source.repo_dir, source.location)
 
 
@@ -601,7 +755,8 @@ def _materialize(source: Source | str, ref: str) -> Iterator[Path]:
         with _repo_of(src) as repo:
             head = src.commit.sha if src.commit else None
             sha = _resolve_ref(repo, ref, remote=src.remote, location=src.location, head=head)
-            commit = _commit_info(repo, sha)
+            commit = _commit_info(repo, sha, src.location)
+            _refuse_links(repo, sha, src.subdir, src.location)
             _extract(repo, sha, tmp, src.location)
         yield _inside(tmp, src.subdir, commit, src.location)
     finally:

@@ -10,6 +10,9 @@ defined in two files is an error naming both places.
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,18 +140,35 @@ def _decode(path: Path, data: bytes) -> str:
         raise YAMLProblem(Location(str(path), line, col), "", "not valid UTF-8 text") from None
 
 
+def read_source_file(path: Path, display: str | None = None) -> bytes:
+    """The bytes of one desired-state file: a regular file, never a link (it could lead anywhere:
+    the desired state comes from a repository others write), at most MAX_FILE_BYTES."""
+    name = display or str(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise YAMLProblem(Location(name, 1, 1), "", "is a symbolic link; the desired state must be plain files "
+                              "inside the source, so it is not read: replace the link with the file itself") from None
+        raise YAMLProblem(Location(name, 1, 1), "", f"cannot read: {e.strerror or e}") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise YAMLProblem(Location(name, 1, 1), "", "not a regular file")
+        if st.st_size > MAX_FILE_BYTES:
+            raise YAMLProblem(
+                Location(name, 1, 1), "", f"file too large ({st.st_size} bytes, limit {MAX_FILE_BYTES})"
+            )
+        try:
+            return f.read(MAX_FILE_BYTES + 1)
+        except OSError as e:
+            raise YAMLProblem(Location(name, 1, 1), "", f"cannot read: {e.strerror or e}") from None
+
+
 def load_file(path: Path, display: str | None = None) -> Document:
     """Read one YAML file (a mapping at the top). Raises YAMLProblem, or a list via `.problems`."""
     name = display or str(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise YAMLProblem(
-                Location(name, 1, 1), "", f"file too large ({size} bytes, limit {MAX_FILE_BYTES})"
-            )
-        raw = path.read_bytes()
-    except OSError as e:
-        raise YAMLProblem(Location(name, 1, 1), "", f"cannot read: {e.strerror or e}") from None
+    raw = read_source_file(path, display)
     text = _decode(Path(name), raw)
     fast = _compose_fast(text)
     if fast is not None:
@@ -218,7 +238,8 @@ def problems_of(e: YAMLProblem) -> list[YAMLProblem]:
 
 
 def source_files(source: Path) -> list[Path]:
-    """The files of a desired state: SOURCE itself, or the `*.yaml`/`*.yml` in it (sorted)."""
+    """The files of a desired state: SOURCE itself, or the `*.yaml`/`*.yml` in it (sorted; links
+    included, so that reading them is refused by name)."""
     if source.is_dir():
-        return sorted(p for p in source.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+        return sorted(p for p in source.iterdir() if p.suffix in (".yaml", ".yml") and (p.is_symlink() or p.is_file()))
     return [source]

@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from reconciler.errors import RecordsError
-from reconciler.fsutil import atomic_write, fsync_dir
+from reconciler.errors import ReconcilerError, RecordsError
+from reconciler.fsutil import FILE_MODE, SharedDir, atomic_write, fsync_dir
 from reconciler.mox.dnsrecords import Record, Report
 from reconciler.mox.live import LiveConfig
 
@@ -198,9 +198,10 @@ def render_octodns(reports: Sequence[Report], zone: str | None = None) -> str:
 
 def write_reports(
     live: LiveConfig, domains: Sequence[str], out_dir: Path, formats: Sequence[str], *,
-    dnssec: bool = False, acme_account_uri: str = "",
+    dnssec: bool = False, acme_account_uri: str = "", shared: SharedDir | None = None,
 ) -> list[Path]:
-    """Write one file per domain and format (`<ascii-domain>.<ext>`) into `out_dir`, atomically.
+    """Write one file per domain and format (`<ascii-domain>.<ext>`) into `out_dir`, atomically
+    (through `shared`, the config dir, when it is inside it).
 
     Called after every apply for the changed domains, so the records to publish are an artifact.
     """
@@ -212,21 +213,66 @@ def write_reports(
     hk = load_host_keys(live.paths, live.static)
     reports = [for_live(live, dom, dnssec=dnssec, acme_account_uri=acme_account_uri, host_keys=hk)
                for dom in domains]
-    return write_files(out_dir, reports, formats)
+    return write_files(out_dir, reports, formats, shared=shared)
 
 
-def write_files(out_dir: Path, reports: Sequence[Report], formats: Sequence[str], mode: int = 0o644) -> list[Path]:
+def write_files(out_dir: Path, reports: Sequence[Report], formats: Sequence[str], mode: int = 0o644, *,
+                shared: SharedDir | None = None) -> list[Path]:
     """One file per report and format, `<ascii-domain>.<ext>`, in `out_dir` (created): each
-    replaced atomically, the directory fsynced once at the end."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    replaced atomically, the directory fsynced once at the end. Inside `shared` (mox's config
+    dir) the files are 0640 and owned like domains.conf, and no link is followed."""
+    inside = shared if shared is not None and shared.relative(out_dir) is not None else None
+    if inside is None:
+        out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for rep in reports:
         for fmt in formats:
             path = out_dir / f"{rep.domain.ascii}.{EXTENSIONS[fmt]}"
-            atomic_write(path, RENDERERS[fmt]([rep]).encode(), mode, sync_dir=False)
+            data = RENDERERS[fmt]([rep]).encode()
+            if inside is not None:
+                inside.write(path, data, FILE_MODE, sync_dir=False)
+            else:
+                atomic_write(path, data, mode, sync_dir=False)
             written.append(path)
-    fsync_dir(out_dir)
+    if inside is not None:
+        inside.fsync(out_dir)
+    else:
+        fsync_dir(out_dir)
     return written
+
+
+def remove_stale_reports(out_dir: Path, hosted: Sequence[str], formats: Sequence[str], *,
+                         shared: SharedDir | None = None) -> dict[str, list[str]]:
+    """Remove the reports of domains that are no longer hosted (`hosted`: ASCII names) from
+    `out_dir`; returns, per removed domain, the records its JSON report said to publish in its
+    zone (zone-file lines): what to delete from DNS now. Only reports this package wrote (a
+    `<domain>.json` of our format naming that domain) are touched."""
+    dest = shared if shared is not None else SharedDir(out_dir)
+    keep = {d.lower() for d in hosted}
+    names = set(dest.names(out_dir))
+    stale: dict[str, list[str]] = {}
+    for name in sorted(names):
+        domain, ext = name[: -len(".json")], name.endswith(".json")
+        if not ext or domain.lower() in keep or name.startswith("."):
+            continue
+        try:
+            data = json.loads(dest.read(out_dir / name))
+        except (OSError, ValueError, RecordsError, ReconcilerError):
+            continue
+        ours = [d for d in data.get("domains", []) if isinstance(d, dict) and d.get("domain") == domain] \
+            if isinstance(data, dict) and data.get("format") == "mox-reconciler/dns-records" else []
+        if len(ours) != 1:
+            continue
+        zone = domain + "."
+        stale[domain] = [f"{r['name']} {r['ttl']} IN {r['type']} {r['rdata']}" for r in ours[0].get("records", [])
+                         if isinstance(r, dict) and r.get("publish") and not r.get("placeholder")
+                         and in_zone(str(r.get("name", "")), zone)]
+        for fmt in formats:
+            if f"{domain}.{EXTENSIONS[fmt]}" in names:
+                dest.remove(out_dir / f"{domain}.{EXTENSIONS[fmt]}")
+    if stale:
+        dest.fsync(out_dir)
+    return stale
 
 
 RENDERERS: dict[str, Callable[[Sequence[Report]], str]] = {

@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reconciler.fsutil import atomic_write_json
+from reconciler.errors import MoxError, ReconcilerError
+from reconciler.fsutil import SharedDir
 from reconciler.loop.run import STALLING, Reason, Result, RunResult
 
 log = logging.getLogger(__name__)
@@ -83,9 +84,11 @@ class StatusBook:
     compares with) and the history survive a restart.
     """
 
-    def __init__(self, path: Path, *, suspend_file: Path | None = None) -> None:
+    def __init__(self, path: Path, *, suspend_file: Path | None = None, shared: SharedDir | None = None) -> None:
         self.path = path
         self.suspend_file = suspend_file
+        # The config dir when the file is in it: owned like domains.conf, never through a link.
+        self.shared = shared if shared is not None else SharedDir(path.parent)
         self.doc: dict[str, Any] = {"version": VERSION, "conditions": [], "history": [],
                                     "last_attempted_revision": None, "last_applied_revision": None,
                                     "drift_detected": False, "last_drift": None}
@@ -93,10 +96,10 @@ class StatusBook:
 
     def _load(self) -> None:
         try:
-            data = json.loads(self.path.read_text())
+            data = json.loads(self.shared.read(self.path))
         except FileNotFoundError:
             return
-        except (OSError, ValueError) as e:
+        except (ReconcilerError, MoxError, OSError, ValueError) as e:
             log.warning("status: %s unreadable, starting a new one: %s", self.path, e)
             return
         if isinstance(data, dict) and data.get("version") == VERSION:
@@ -144,6 +147,6 @@ class StatusBook:
 
     def write(self) -> None:
         try:
-            atomic_write_json(self.path, self.doc)
-        except OSError as e:  # the status must never stop the loop
+            self.shared.write_json(self.path, self.doc)
+        except (ReconcilerError, MoxError, OSError) as e:  # the status must never stop the loop
             log.error("status: cannot write %s: %s", self.path, e)

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reconciler.errors import LiveConfigError
-from reconciler.fsutil import atomic_write_json
+from reconciler.errors import REPORTED, LiveConfigError
+from reconciler.fsutil import SharedDir
 from reconciler.plan.objects import ObjectRef
 
 INVENTORY_FILE = "mox-reconciler.inventory.json"
@@ -41,12 +41,19 @@ def inventory_path(config_dir: Path) -> Path:
     return config_dir / INVENTORY_FILE
 
 
+def _shared(config_dir: Path) -> SharedDir:
+    """The config dir, shared with mox's user: the inventory is owned like domains.conf."""
+    return SharedDir.of(config_dir / "domains.conf")
+
+
 def read_inventory(config_dir: Path) -> Inventory:
     path = inventory_path(config_dir)
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(_shared(config_dir).read(path))
     except FileNotFoundError:
         return Inventory()
+    except REPORTED as e:
+        raise LiveConfigError(f"cannot read inventory: {e}") from None
     except (OSError, ValueError) as e:
         raise LiveConfigError(f"{path}: cannot read inventory: {e}") from None
     if not isinstance(data, dict) or data.get("version") != VERSION or not isinstance(data.get("objects"), list):
@@ -58,5 +65,5 @@ def read_inventory(config_dir: Path) -> Inventory:
 
 
 def write_inventory(config_dir: Path, inventory: Inventory, commit: dict[str, Any] | None = None) -> None:
-    """Atomically and durably replace the inventory file."""
-    atomic_write_json(inventory_path(config_dir), inventory.to_json(commit))
+    """Atomically and durably replace the inventory file (0640, owned like domains.conf)."""
+    _shared(config_dir).write_json(inventory_path(config_dir), inventory.to_json(commit))
