@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shutil
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from reconciler.errors import ConcurrentChange, ReconcilerError, SourceError
 from reconciler.loop.metrics import Health, Metrics, parse_addr
 from reconciler.loop.status import HISTORY, RunResult, StatusBook, status_path
 from reconciler.loop.watch import (
+    BEAT_EVERY,
     FileWatcher,
     Schedule,
     Wakeup,
@@ -258,24 +260,71 @@ def test_stop_takes_effect_between_runs() -> None:
 # --- health, metrics, options --------------------------------------------------------------------
 
 
-def test_health_grace() -> None:
+def test_readiness_grace() -> None:
     now = [1000.0]
     h = Health(grace=60, clock=lambda: now[0])
-    assert h.check()[0] == 200 and h.check()[1]["status"] == "starting"
-    now[0] = 1100
-    assert h.check()[0] == 503  # nothing finished for longer than the grace period
+    assert h.ready()[0] == 503 and h.ready()[1]["status"].startswith("starting")  # nothing succeeded yet
+    assert h.live()[0] == 200
     h.observe(_run(started=1100))
-    assert h.check() == (200, {"last_success": "1970-01-01T00:18:20Z", "status": "ok", "result": "applied",
+    assert h.ready() == (200, {"last_success": "1970-01-01T00:18:20Z", "status": "ok", "result": "applied",
                                "revision": "abc"})
     h.observe(_run("failed", started=1200, reason="DesiredInvalid"))
     now[0] = 1250
-    code, body = h.check()
+    code, body = h.ready()
     assert code == 200 and body["reason"] == "DesiredInvalid" and "grace" in body["status"]
     h.observe(_run("failed", started=1255, reason="DesiredInvalid"))
     now[0] = 1261  # failing since 1200: more than 60 s
-    assert h.check()[0] == 503
+    code, body = h.ready()
+    assert code == 503 and body["failing_since"] == "1970-01-01T00:20:00Z" and body["error"] == "boom"
+    assert h.live()[0] == 200  # a failing reconcile is no reason to restart the process
     h.observe(_run(started=1262))
-    assert h.check()[0] == 200
+    assert h.ready()[0] == 200
+
+
+def test_liveness_is_the_loop_beating() -> None:
+    now = [0.0]
+    h = Health(grace=60, stuck_after=600, clock=lambda: now[0])
+    now[0] = 599
+    assert h.live()[0] == 200
+    h.beat()
+    now[0] = 1199
+    assert h.live() == (200, {"status": "ok", "loop_seconds_since_beat": 600.0})
+    now[0] = 1200.5  # no beat for longer than stuck_after: the loop hangs
+    code, body = h.live()
+    assert code == 503 and body["status"] == "stuck"
+    h.observe(_run("failed", started=1200))  # a run that ends (even failing) is the loop moving
+    assert h.live()[0] == 200
+
+
+def test_failure_clock_survives_a_restart(tmp_path: Path) -> None:
+    """The status file keeps when failures began and how many: a restarted watcher is not ready
+    again just because it restarted, and its retries go on backing off."""
+    path = tmp_path / "status.json"
+    book = StatusBook(path)
+    book.record(_run(started=100), 100)
+    book.record(_run("failed", started=200, reason="SourceFailed"), 200)
+    book.record(_run("failed", started=300, reason="SourceFailed"), 300)
+    book.write()
+    again = StatusBook(path)
+    assert again.failing_since == 200 and again.consecutive_failures == 2 and again.last_success == 100
+    now = [1000.0]
+    h = Health(grace=60, clock=lambda: now[0], failing_since=again.failing_since, last_success=again.last_success)
+    code, body = h.ready()
+    assert code == 503 and body["failing_since"] == "1970-01-01T00:03:20Z"
+    again.record(_run(started=400), 400)
+    assert again.failing_since is None and again.consecutive_failures == 0
+    # A fresh file, or one whose last run succeeded: ready on the recorded success until a run says otherwise.
+    assert Health(grace=60, clock=lambda: now[0], last_success=100).ready()[0] == 200
+
+
+def test_loop_beats_while_it_waits() -> None:
+    waker = FakeWaker()
+    waker.stop_at = 300
+    beats: list[float] = []
+    run_loop(lambda trigger: _run(), Schedule(3600, 2), waker, lambda: waker.now,
+             heartbeat=lambda: beats.append(waker.now))
+    gaps = [b - a for a, b in itertools.pairwise(beats)]
+    assert beats[0] == 0 and max(gaps) <= BEAT_EVERY and beats[-1] >= 300 - BEAT_EVERY
 
 
 def test_metrics_text() -> None:

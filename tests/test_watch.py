@@ -194,11 +194,14 @@ def free_port() -> int:
 
 
 def http_get(url: str) -> tuple[int, str]:
+    """Status and body; (0, why) while nothing listens yet."""
     try:
         with urllib.request.urlopen(url, timeout=5) as r:
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
+    except (urllib.error.URLError, ConnectionError) as e:
+        return 0, str(e)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -309,6 +312,40 @@ def test_drift_is_corrected_and_shown(env: Env) -> None:
         assert 'mox_reconciler_reconcile_total{result="applied"} 2.0' in text
         assert 'mox_reconciler_objects_managed{kind="domain"} 1.0' in text
         assert f'revision="{first}"' in text  # last applied commit info
+        assert w.stop() == 0
+
+
+def test_broken_source_fails_readiness_not_liveness_and_the_clock_survives_a_restart(env: Env) -> None:
+    """The git server goes away for longer than the grace period: /healthz (liveness) stays 200, so
+    nothing restarts the process, while /readyz and the status file report the failure. A restart
+    keeps the failure clock (the status file), so it is not ready again just for restarting."""
+    first = str(env.work.head.commit.hexsha)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    args = ("--metrics-addr", f"127.0.0.1:{port}", "--health-grace", "1s")
+    with watching(env, *args) as w:
+        w.wait_for("the first reconcile", applied(env, first))
+        w.wait_for("ready", lambda: http_get(f"{url}/readyz")[0] == 200)
+        down = env.bare.with_name("down.git")
+        env.bare.rename(down)  # the git server is down
+        code, body = w.wait_for("not ready after the grace period",
+                                lambda: (r := http_get(f"{url}/readyz"))[0] == 503 and r)
+        ready = json.loads(body)
+        assert ready["status"] == "failing" and ready["reason"] == "SourceFailed"
+        code, body = http_get(f"{url}/healthz")
+        assert code == 200 and json.loads(body)["status"] == "ok"
+        st = env.status()
+        assert st["result"] == "failed" and st["reason"] == "SourceFailed" and st["failing_since"] == ready["failing_since"]
+        assert st["consecutive_failures"] >= 1
+        assert {c["type"]: c["status"] for c in st["conditions"]}["Ready"] == "False"
+        assert w.stop() == 0
+    with watching(env, *args) as w:
+        code, body = w.wait_for("the restarted watcher's /readyz", lambda: (r := http_get(f"{url}/readyz"))[0] and r)
+        assert code == 503 and json.loads(body)["failing_since"] == ready["failing_since"]
+        assert http_get(f"{url}/healthz")[0] == 200
+        down.rename(env.bare)  # back up
+        w.wait_for("ready again", lambda: http_get(f"{url}/readyz")[0] == 200)
+        assert env.status()["failing_since"] is None and env.status()["consecutive_failures"] == 0
         assert w.stop() == 0
 
 

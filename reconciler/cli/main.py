@@ -10,7 +10,10 @@ error's own code); a traceback only with `--debug`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
+import select
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
@@ -86,6 +89,14 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
+        if stdout_closed():  # `... | head`: the reader went away; nothing to say, and no one to say it to
+            with contextlib.suppress(OSError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
+        if args.debug:
+            raise
+        print("error: internal error: BrokenPipeError: a child process (git?) exited before reading its input "
+              "(run with --debug for a traceback)", file=sys.stderr)
         return 1
     except Exception as e:  # the last line of defence: a message, not a traceback
         if args.debug:
@@ -93,6 +104,18 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         print(f"error: internal error: {type(e).__name__}: {e} (run with --debug for a traceback)",
               file=sys.stderr)
         return 1
+
+
+def stdout_closed() -> bool:
+    """Our stdout is a pipe whose reader has gone: only then is a BrokenPipeError "stdout was
+    closed" (a child process's pipe breaks too, and that is an error to report)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
 
 
 def entrypoint() -> None:

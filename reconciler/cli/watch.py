@@ -45,9 +45,11 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--suspend-file", type=Path, metavar="FILE",
                    help="while FILE exists, plan only (nothing is applied); the status says suspended")
     p.add_argument("--metrics-addr", metavar="HOST:PORT",
-                   help="serve Prometheus /metrics and /healthz here (e.g. 127.0.0.1:9100)")
+                   help="serve Prometheus /metrics, /healthz (liveness: the loop is alive) and /readyz "
+                   "(readiness: reconciles succeed) here (e.g. 127.0.0.1:9100)")
     p.add_argument("--health-grace", type=seconds, default=None, metavar="DURATION",
-                   help="/healthz stays 200 this long after failures begin (default: 3 intervals)")
+                   help="/readyz stays 200 this long after failures begin (default: 3 intervals); the "
+                   "failure clock is kept in the status file across restarts")
     p.add_argument("--status-file", type=Path, metavar="FILE",
                    help="status JSON (default: mox-reconciler.status.json in the config dir)")
     p.add_argument("--reports-dir", type=Path, metavar="DIR",
@@ -82,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
         return 0 if reconcile_once(opts, book, Trigger.ONCE).ok else 1
 
     metrics = Metrics()
-    health = Health(args.health_grace if args.health_grace is not None else 3 * args.interval)
+    health = Health(args.health_grace if args.health_grace is not None else 3 * args.interval,
+                    failing_since=book.failing_since, last_success=book.last_success)
     server = MetricsServer(args.metrics_addr, metrics, health) if args.metrics_addr else None
     waker = Wakeup()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -90,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     # A local source's files are watched from its first resolve on, before they are read.
     watched = WatchedSource(resolve, waker)
     opts = WatchOptions(paths, watched, force=args.force, reports_dir=args.reports_dir,
-                        suspend_file=args.suspend_file)
+                        suspend_file=args.suspend_file, heartbeat=health.beat)
 
     def one(trigger: Trigger) -> RunResult:
         book.set_watcher("running", started, time.time())
@@ -100,7 +103,9 @@ def run(args: argparse.Namespace) -> int:
         return result
 
     try:
-        run_loop(one, Schedule(args.interval, args.debounce), waker)
+        # Failures go on backing off where the last process left them (the status file).
+        run_loop(one, Schedule(args.interval, args.debounce, failures=book.consecutive_failures), waker,
+                 heartbeat=health.beat)
     finally:
         watched.close()
         if server is not None:

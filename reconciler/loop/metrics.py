@@ -1,4 +1,4 @@
-"""Prometheus metrics and /healthz for the watcher, served by a small HTTP server on a thread.
+"""Prometheus metrics, /healthz and /readyz for the watcher, served by a small HTTP server on a thread.
 
 The metrics live in their own CollectorRegistry (no process/platform collectors, nothing global),
 so tests and several watchers in one process do not collide.
@@ -78,24 +78,44 @@ class Metrics:
         return bytes(generate_latest(self.registry))
 
 
-class Health:
-    """/healthz: healthy when the last run succeeded, or failures began less than `grace` ago.
+# The loop beats at least every watch.BEAT_EVERY seconds while it waits, and at every stage (and
+# DKIM key) of a run; no beat for STUCK_AFTER means it hangs. Longer than anything a run waits for
+# without a beat: a git clone or fetch may take up to desired.source.NETWORK_TIMEOUT (10 min).
+STUCK_AFTER = 30 * 60.0
 
-    Before the first run finishes the process counts as starting (healthy for `grace`). A
-    suspended watcher is healthy: pausing is deliberate.
+
+class Health:
+    """/healthz (liveness) and /readyz (readiness) of the watcher.
+
+    Liveness means the loop is alive: it beat less than `stuck_after` ago. A failing reconcile is
+    not a reason to restart the process (a restart fixes neither a bad commit nor a git server
+    that is down, and would start the failure clock anew), so it never fails liveness.
+
+    Readiness carries reconcile failures: ready while the last run succeeded (or is suspended),
+    or failures began less than `grace` ago; not ready before the first success. The failure
+    clock (`failing_since`) is taken from the status file on start, so a restart does not reset it.
     """
 
-    def __init__(self, grace: float, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, grace: float, *, stuck_after: float = STUCK_AFTER, clock: Callable[[], float] = time.time,
+                 failing_since: float | None = None, last_success: float | None = None) -> None:
         self.grace = grace
+        self.stuck_after = stuck_after
         self.clock = clock
         self.started = clock()
         self._lock = threading.Lock()
+        self._beat = self.started
         self._last: RunResult | None = None
-        self._last_success: float | None = None
-        self._failing_since: float | None = None
+        self._last_success = last_success
+        self._failing_since = failing_since
+
+    def beat(self) -> None:
+        """The loop is alive (called as it waits and as a run moves on)."""
+        with self._lock:
+            self._beat = self.clock()
 
     def observe(self, run: RunResult) -> None:
         with self._lock:
+            self._beat = self.clock()
             self._last = run
             if run.ok:
                 self._last_success = run.started + run.duration
@@ -103,23 +123,35 @@ class Health:
             elif self._failing_since is None:
                 self._failing_since = run.started
 
-    def check(self) -> tuple[int, dict[str, Any]]:
-        """HTTP status code and the JSON body."""
+    def live(self) -> tuple[int, dict[str, Any]]:
+        """HTTP status code and JSON body of /healthz."""
+        now = self.clock()
+        with self._lock:
+            quiet = now - self._beat
+        ok = quiet <= self.stuck_after
+        body = {"status": "ok" if ok else "stuck", "loop_seconds_since_beat": round(quiet, 3)}
+        return (200 if ok else 503), body
+
+    def ready(self) -> tuple[int, dict[str, Any]]:
+        """HTTP status code and JSON body of /readyz."""
         now = self.clock()
         with self._lock:
             last, success, failing = self._last, self._last_success, self._failing_since
         body: dict[str, Any] = {"last_success": iso(success) if success is not None else None}
-        if last is None:
-            ok = now - self.started <= self.grace
-            body.update(status="starting" if ok else "no reconcile finished", result=None)
-        elif last.ok:
+        if failing is not None:
+            ok = now - failing <= self.grace
+            body.update(status="failing, within grace period" if ok else "failing", failing_since=iso(failing))
+            if last is not None and not last.ok:
+                body.update(result=last.result, reason=last.reason, error=last.message[:500])
+        elif last is not None:
             ok = True
             body.update(status="ok", result=last.result, revision=last.revision)
+        elif success is not None:
+            ok = True
+            body.update(status="ok (before the first run of this process)")
         else:
-            since = failing if failing is not None else last.started
-            ok = now - since <= self.grace
-            body.update(status="failing, within grace period" if ok else "failing", result=last.result,
-                        reason=last.reason, error=last.message[:500], failing_since=iso(since))
+            ok = False
+            body.update(status="starting: no reconcile has succeeded yet")
         return (200 if ok else 503), body
 
 
@@ -138,11 +170,11 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         if path == "/metrics":
             self._send(200, CONTENT_TYPE_LATEST, self.server.metrics.render())
-        elif path == "/healthz":
-            code, body = self.server.health.check()
+        elif path in ("/healthz", "/readyz"):
+            code, body = self.server.health.live() if path == "/healthz" else self.server.health.ready()
             self._send(code, "application/json", json.dumps(body).encode() + b"\n")
         else:
-            self._send(404, "text/plain; charset=utf-8", b"not found: try /metrics or /healthz\n")
+            self._send(404, "text/plain; charset=utf-8", b"not found: try /metrics, /healthz or /readyz\n")
 
     def _send(self, code: int, ctype: str, data: bytes) -> None:
         self.send_response(code)
@@ -169,7 +201,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class MetricsServer:
-    """/metrics and /healthz on a daemon thread; `close` stops it."""
+    """/metrics, /healthz and /readyz on a daemon thread; `close` stops it."""
 
     def __init__(self, addr: str, metrics: Metrics, health: Health) -> None:
         host, port = parse_addr(addr)
@@ -180,7 +212,7 @@ class MetricsServer:
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True)
         self._thread.start()
-        log.info("metrics: serving /metrics and /healthz on %s:%d", host or "*", self.port)
+        log.info("metrics: serving /metrics, /healthz and /readyz on %s:%d", host or "*", self.port)
 
     def close(self) -> None:
         self._server.shutdown()

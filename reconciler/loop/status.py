@@ -36,6 +36,16 @@ def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _timestamp(text: object) -> float | None:
+    """Unix time of an `iso` string; None for anything else."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
+
+
 def history_entry(run: RunResult) -> dict[str, Any]:
     return {"time": iso(run.started), "trigger": run.trigger, "revision": run.revision,
             "result": run.result, "reason": run.reason, "plan_checksum": run.plan_checksum,
@@ -91,7 +101,8 @@ class StatusBook:
         self.shared = shared if shared is not None else SharedDir(path.parent)
         self.doc: dict[str, Any] = {"version": VERSION, "conditions": [], "history": [],
                                     "last_attempted_revision": None, "last_applied_revision": None,
-                                    "drift_detected": False, "last_drift": None}
+                                    "drift_detected": False, "last_drift": None, "failing_since": None,
+                                    "consecutive_failures": 0}
         self._load()
 
     def _load(self) -> None:
@@ -104,9 +115,25 @@ class StatusBook:
             return
         if isinstance(data, dict) and data.get("version") == VERSION:
             for key in ("conditions", "history", "last_attempted_revision", "last_applied_revision",
-                        "last_applied_time", "last_success_time", "last_drift"):
+                        "last_applied_time", "last_success_time", "last_drift", "failing_since",
+                        "consecutive_failures"):
                 if key in data:
                     self.doc[key] = data[key]
+
+    @property
+    def failing_since(self) -> float | None:
+        """When the current run of failures began (Unix time), kept across restarts; None when
+        the last run succeeded."""
+        return _timestamp(self.doc.get("failing_since"))
+
+    @property
+    def last_success(self) -> float | None:
+        return _timestamp(self.doc.get("last_success_time"))
+
+    @property
+    def consecutive_failures(self) -> int:
+        n = self.doc.get("consecutive_failures")
+        return n if isinstance(n, int) and n >= 0 else 0
 
     @property
     def last_applied_revision(self) -> str | None:
@@ -134,6 +161,11 @@ class StatusBook:
             d["last_applied_time"] = iso(now)
         if run.ok:
             d["last_success_time"] = iso(now)
+            d["failing_since"] = None
+            d["consecutive_failures"] = 0
+        else:
+            d["failing_since"] = d.get("failing_since") or iso(run.started)
+            d["consecutive_failures"] = self.consecutive_failures + 1
         d["drift_detected"] = run.drift
         if run.drift:
             d["last_drift"] = {"time": iso(run.started), "revision": run.revision, "counts": dict(run.counts)}

@@ -30,6 +30,7 @@ from reconciler.plan.objects import ObjectKind, ObjectRef
 log = logging.getLogger(__name__)
 
 DEFAULT_BACKOFF = 1.0  # seconds before the first retry; doubles, capped at the interval
+BEAT_EVERY = 30.0  # the loop shows it is alive (heartbeat) at least this often while it waits
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class WatchOptions:
     force: bool = False
     reports_dir: Path | None = None
     suspend_file: Path | None = None
+    heartbeat: Callable[[], None] | None = None  # called as a run moves on (liveness)
 
 
 def revision_of(source: Source) -> str:
@@ -129,15 +131,20 @@ class _Run:
         commit = self.source.commit if self.source is not None else None
         return f" [{commit.sha[:12]}]" if commit is not None else ""
 
+    def _enter(self, stage: Stage) -> None:
+        self.stage = stage
+        if self.opts.heartbeat is not None:
+            self.opts.heartbeat()
+
     def fetch(self) -> Source:
-        self.stage = Stage.FETCH
+        self._enter(Stage.FETCH)
         source = self.opts.resolve()
         self.source, self.revision = source, revision_of(source)
         log.info("fetch: %s", source.describe(), extra=self._extra(Stage.FETCH))
         return source
 
     def plan(self, source: Source) -> Prepared:
-        self.stage = Stage.PLAN
+        self._enter(Stage.PLAN)
         prepared = prepare(self.opts.paths, source)
         plan = prepared.plan
         self.counts = {**plan.counts(), "operations": len(plan.steps)}
@@ -164,12 +171,14 @@ class _Run:
         return self.finish(Result.PLANNED, Reason.SUSPENDED, f"suspended while {suspend} exists")
 
     def check_safety(self, prepared: Prepared) -> None:
-        self.stage = Stage.SAFETY
+        self._enter(Stage.SAFETY)
         check_safety(prepared.doc, force=self.opts.force)
 
     def apply(self, prepared: Prepared) -> RunResult:
-        self.stage = Stage.APPLY
-        outcome = apply_prepared(prepared, force=self.opts.force, reports_dir=self.opts.reports_dir)
+        self._enter(Stage.APPLY)
+        beat = self.opts.heartbeat
+        outcome = apply_prepared(prepared, force=self.opts.force, reports_dir=self.opts.reports_dir,
+                                 progress=(lambda _done, _total: beat()) if beat is not None else None)
         self.managed = _managed(outcome.doc.inventory_after)
         self.stage = Stage.DONE
         if outcome.batch is None:
@@ -180,6 +189,9 @@ class _Run:
                  extra=self._extra(Stage.APPLY, operations=len(outcome.operations)))
         for path in outcome.reports:
             log.info("apply%s: DNS records written to %s", self._at, path, extra=self._extra(Stage.APPLY))
+        for domain, records in outcome.records_to_delete.items():
+            log.warning("apply%s: %s is no longer hosted: delete its DNS records: %s", self._at, domain,
+                        "; ".join(records) or "(none published)", extra=self._extra(Stage.APPLY, domain=domain))
         return self.finish(Result.APPLIED, Reason.SUCCEEDED)
 
     def failed(self, e: Exception) -> RunResult:
@@ -280,8 +292,10 @@ class Wakeup:
 
 
 def run_loop(run: Callable[[Trigger], RunResult], schedule: Schedule, waker: Waker,
-             monotonic: Callable[[], float] = time.monotonic) -> RunResult | None:
-    """Run on start, then whenever due, until a stop is requested; returns the last result."""
+             monotonic: Callable[[], float] = time.monotonic,
+             heartbeat: Callable[[], None] = lambda: None) -> RunResult | None:
+    """Run on start, then whenever due, until a stop is requested; returns the last result.
+    `heartbeat` is called at least every BEAT_EVERY seconds while the loop waits (liveness)."""
     if waker.stopping():
         return None
     last = run(Trigger.START)
@@ -293,8 +307,9 @@ def run_loop(run: Callable[[Trigger], RunResult], schedule: Schedule, waker: Wak
         if waker.take_changed():
             schedule.changed(now)
         due, trigger = schedule.next()
+        heartbeat()
         if now < due:
-            waker.wait(due - now)
+            waker.wait(min(due - now, BEAT_EVERY))
             continue
         last = run(trigger)
         delay = schedule.ran(monotonic(), last.ok)
