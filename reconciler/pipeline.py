@@ -199,6 +199,9 @@ def _finish(paths: ConfigPaths, ops: tuple[Operation, ...], doc: PlanDocument, *
             reports_dir: Path | None, verify: bool, now: datetime | None,
             progress: Progress | None = None) -> Outcome:
     check_safety(doc, force=force)
+    shared = SharedDir.of(paths.domains_conf)
+    out = reports_dir or reports_dir_default(paths)
+    shared.names(out)  # a link planted in place of the reports dir is refused before anything is written
     batch = apply_batch(paths, ops, now=now, verify=verify, progress=progress) if ops else None
     after = Inventory.of(doc.inventory_after)
     before = read_inventory(paths.config_dir)
@@ -209,8 +212,6 @@ def _finish(paths: ConfigPaths, ops: tuple[Operation, ...], doc: PlanDocument, *
     stale: dict[str, list[str]] = {}
     domains = list(doc.changed_domains)
     if batch is not None:
-        out = reports_dir or reports_dir_default(paths)
-        shared = SharedDir.of(paths.domains_conf)
         live = read_live(paths)
         if domains:
             written = write_reports(live, domains, out, REPORT_FORMATS, shared=shared)

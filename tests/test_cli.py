@@ -130,3 +130,26 @@ def test_entry_point_runs_as_a_process() -> None:
     assert out.returncode == 1
     assert out.stderr == ("mox-reconciler watch: error: environment variable MOX_RECONCILER_INTERVAL='0s': "
                           "duration '0s' must be positive\n")
+
+
+def test_broken_pipe_is_quiet_only_when_it_is_stdout(monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """`... | head` closes our stdout: exit 1 and nothing to say. A pipe to a child process (git)
+    that breaks is an error, reported as one line, never swallowed as if stdout were closed."""
+    proc = subprocess.Popen([sys.executable, "-m", "reconciler", "validate", str(ROOT / "examples" / "desired")],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before anything is written
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 1 and err == ""
+
+    import reconciler.cli.validate as verb
+
+    def broken(_args: object) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(verb, "run", broken)
+    assert main(["validate", "."]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: internal error: BrokenPipeError: a child process (git?) exited before reading")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from reconciler import fsutil
+from reconciler.errors import LockTimeout, UnsafePath
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -66,6 +67,8 @@ def test_before_rename_can_abort(tmp_path: Path) -> None:
 # What writes a file without fsutil: Path.write_text/write_bytes, os.replace/os.rename,
 # open(..., "w"/"a"/"x"), os.open(..., O_WRONLY/O_RDWR/O_CREAT).
 ALLOWED = {
+    # A closed stdout (`| head`) pointed at /dev/null, so exiting writes nothing more: no file.
+    ("reconciler/cli/main.py", "main", "open"),
     # The source cache: a tree extracted under a temporary name and renamed into place; a cache,
     # so a crash costs a re-extraction, never a wrong or partial tree (the rename is atomic).
     ("reconciler/desired/source.py", "_cached_tree", "rename"),
@@ -133,3 +136,77 @@ def test_the_write_detector_finds_direct_writes() -> None:
 
 def test_every_file_write_goes_through_fsutil() -> None:
     assert direct_writes() == ALLOWED
+
+
+# ---------------------------------------------------------------------------------------------
+# SharedDir: mox's config dir, where another uid can plant links
+
+
+def test_shared_dir_never_writes_through_a_planted_link(tmp_path: Path) -> None:
+    root, elsewhere = tmp_path / "config", tmp_path / "elsewhere"
+    root.mkdir()
+    elsewhere.mkdir()
+    victim = elsewhere / "victim"
+    victim.write_bytes(b"keep")
+    shared = fsutil.SharedDir(root)
+    # A link where a temp file will be created: removed, never followed.
+    (root / fsutil.temp_name("inventory.json")).symlink_to(victim)
+    shared.write(root / "inventory.json", b"new")
+    assert (root / "inventory.json").read_bytes() == b"new" and victim.read_bytes() == b"keep"
+    assert stat.S_IMODE((root / "inventory.json").stat().st_mode) == fsutil.FILE_MODE
+    # A link in place of a directory we write into: refused, naming it.
+    (root / "dkim").symlink_to(elsewhere)
+    with pytest.raises(UnsafePath, match=r"config/dkim: is a symbolic link; refusing to write through it"):
+        shared.write(root / "dkim" / "key.pem", b"secret", exclusive=True)
+    with pytest.raises(UnsafePath, match="symbolic link"):
+        shared.names(root / "dkim")
+    # A link in place of a file we read.
+    (root / "status.json").symlink_to(victim)
+    with pytest.raises(UnsafePath, match="refusing to read through it"):
+        shared.read(root / "status.json")
+    assert sorted(os.listdir(elsewhere)) == ["victim"] and victim.read_bytes() == b"keep"
+    # Created directories get mox's mode; outside the root a write is a plain atomic write.
+    shared.write(root / "records" / "a.txt", b"x")
+    assert stat.S_IMODE((root / "records").stat().st_mode) == fsutil.DIR_MODE
+    shared.write(tmp_path / "out.json", b"{}")
+    assert (tmp_path / "out.json").read_bytes() == b"{}"
+
+
+def test_shared_lock_never_truncates_and_refuses_links(tmp_path: Path) -> None:
+    shared = fsutil.SharedDir(tmp_path)
+    lock = tmp_path / "domains.conf.lock"
+    with shared.lock(lock, 1):
+        assert stat.S_IMODE(lock.stat().st_mode) == fsutil.LOCK_MODE
+        with pytest.raises(LockTimeout, match="holds the config lock"), shared.lock(lock, 0.05):
+            pass
+    lock.write_bytes(b"not ours to truncate")
+    with shared.lock(lock, 1):
+        pass
+    assert lock.read_bytes() == b"not ours to truncate"
+    lock.unlink()
+    lock.symlink_to(tmp_path / "victim")
+    with pytest.raises(UnsafePath, match="refusing to open the lock through it"), shared.lock(lock, 1):
+        pass
+    assert not (tmp_path / "victim").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving files to another uid needs root")
+def test_shared_dir_gives_what_it_creates_to_the_owner(tmp_path: Path) -> None:
+    owner = fsutil.Owner(1000, 0)
+    shared = fsutil.SharedDir(tmp_path, owner)
+    shared.write(tmp_path / "dkim" / "old" / "k.pem", b"k", exclusive=True)
+    with shared.lock(tmp_path / "x.lock", 1):
+        pass
+    for p in (tmp_path / "dkim", tmp_path / "dkim" / "old", tmp_path / "dkim" / "old" / "k.pem", tmp_path / "x.lock"):
+        assert (p.stat().st_uid, p.stat().st_gid) == (1000, 0), p
+    assert stat.S_IMODE((tmp_path / "dkim").stat().st_mode) == 0o2750
+    # A file that must keep its owner (domains.conf) gets it exactly.
+    shared.write(tmp_path / "domains.conf", b"d", 0o660, owner=fsutil.Owner(1000, 1001))
+    st = (tmp_path / "domains.conf").stat()
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (1000, 1001, 0o660)
+    # Moving never replaces.
+    shared.write(tmp_path / "dkim" / "k2.pem", b"2")
+    with pytest.raises(FileExistsError):
+        shared.move(tmp_path / "dkim" / "k2.pem", tmp_path / "dkim" / "old" / "k.pem")
+    shared.move(tmp_path / "dkim" / "k2.pem", tmp_path / "dkim" / "old" / "k2.pem")
+    assert (tmp_path / "dkim" / "old" / "k.pem").read_bytes() == b"k"

@@ -80,3 +80,35 @@ def test_apply_leaves_a_report_naming_the_commit(golden_config: Callable[[str], 
     assert report["changed_domains"] == ["example.org"]
     assert "example.org.txt" in report["dns_reports"]
     assert (reports / "example.org.txt").read_text().startswith("; Time To Live of 5 minutes")
+
+
+def test_reports_of_domains_no_longer_hosted_are_removed(golden_config: Callable[[str], Path], tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """Reports follow the config: a removed domain's reports go, and its records are listed to delete."""
+    import json
+
+    mox_conf = golden_config("01")
+    reports = tmp_path / "reports"
+    base = DESIRED.replace("Removed:\n  Accounts: [admin]\n", "")
+    two = (base + "  example.com:\n    ReportsAccount: alice\n    DKIM:\n      Selectors:\n"
+           "        e1: {Algorithm: ed25519}\n      Sign: [e1]\n")
+    (tmp_path / "d.yaml").write_text(two)
+    argv = ["--config", str(mox_conf), "apply", "--yes", "--reports-dir", str(reports), str(tmp_path / "d.yaml")]
+    assert main(argv) == 0, capsys.readouterr().err
+    assert {p.name for p in reports.iterdir()} >= {"example.com.txt", "example.com.zone", "example.com.json"}
+    (reports / "notes.json").write_text('{"mine": true}\n')  # not a report of ours: stays
+    capsys.readouterr()
+
+    (tmp_path / "d.yaml").write_text(base + "Policy:\n  Prune: true\n")
+    assert main(argv) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "DNS records to delete: example.com is no longer hosted (its reports were removed):" in out
+    assert "  example.com. 300 IN MX 10 " in out
+    assert "  e1._domainkey.example.com. 300 IN TXT " in out
+    names = {p.name for p in reports.iterdir()}
+    assert not {n for n in names if n.startswith("example.com.")} and "notes.json" in names
+    report = json.loads((reports / "last-apply.json").read_text())
+    assert any(line.startswith("example.com. 300 IN MX") for line in report["dns_records_to_delete"]["example.com"])
+    # Nothing left to remove: the next apply lists nothing.
+    assert main(argv) == 0
+    assert "records to delete" not in capsys.readouterr().out

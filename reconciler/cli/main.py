@@ -77,7 +77,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     setup_logging(args.log_format, debug=args.debug, verbose=args.verbose or args.command == "watch")
     handler: Handler = args.func
     try:
-        return handler(args)
+        code = handler(args)
+        sys.stdout.flush()  # a closed stdout shows here, not as a message at interpreter exit
+        return code
     except REPORTED as e:
         if args.debug:
             logging.getLogger("reconciler").exception("failed")
