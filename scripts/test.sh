@@ -12,12 +12,16 @@ fi
 .venv/bin/python -m pip install -q -e '.[test]'
 
 # BIND 9 (named) for the DNS check/publish tests; they start it themselves on 127.0.0.1.
-if ! command -v named >/dev/null 2>&1 && [ ! -x /usr/sbin/named ]; then
+# systemd-analyze (Debian's systemd) for the checks of the systemd units (verify, security).
+missing=()
+if ! command -v named >/dev/null 2>&1 && [ ! -x /usr/sbin/named ]; then missing+=(bind9 bind9-utils); fi
+if ! command -v systemd-analyze >/dev/null 2>&1; then missing+=(systemd); fi
+if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bind9 bind9-utils >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     else
-        echo "note: BIND 9 (named) is not installed; the DNS server tests will be skipped" >&2
+        echo "note: not installed: ${missing[*]}; the DNS server and systemd unit tests will be skipped" >&2
     fi
 fi
 

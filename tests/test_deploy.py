@@ -158,9 +158,12 @@ def image_env(dockerfile: Dockerfile) -> dict[str, str]:
     return dockerfile.env(dockerfile.final)
 
 
+OVERLAYS = ("watcher", "cronjob")  # deploy one of them; both include the component common/
+
+
 def k8s_docs() -> list[dict[str, Any]]:
     docs: list[dict[str, Any]] = []
-    for path in sorted(K8S.glob("*.yaml")):
+    for path in sorted(K8S.rglob("*.yaml")):
         docs += [d for d in load_yaml(path) if "kind" in d and "apiVersion" in d and d["kind"] != "Kustomization"]
     return docs
 
@@ -178,8 +181,8 @@ def workloads() -> list[dict[str, Any]]:
     return [d for d in k8s_docs() if d["kind"] in ("Deployment", "CronJob", "Job", "StatefulSet", "DaemonSet")]
 
 
-def kustomization() -> dict[str, Any]:
-    (doc,) = load_yaml(K8S / "kustomization.yaml")
+def kustomization(where: str = "common") -> dict[str, Any]:
+    (doc,) = load_yaml(K8S / where / "kustomization.yaml")
     return dict(doc)
 
 
@@ -358,8 +361,9 @@ def test_yaml_manifests_parse(path: Path) -> None:
 
 def test_every_deploy_area_is_there() -> None:
     names = {str(p.relative_to(DEPLOY)) for p in DEPLOY.rglob("*") if p.is_file()}
-    for required in ("Dockerfile", "kubernetes/cronjob.yaml", "kubernetes/deployment.yaml",
-                     "kubernetes/kustomization.yaml", "compose/compose.yaml", "systemd/mox-reconciler.service",
+    for required in ("Dockerfile", "kubernetes/cronjob/cronjob.yaml", "kubernetes/watcher/deployment.yaml",
+                     "kubernetes/common/kustomization.yaml", "kubernetes/watcher/kustomization.yaml",
+                     "kubernetes/cronjob/kustomization.yaml", "compose/compose.yaml", "systemd/mox-reconciler.service",
                      "systemd/mox-reconciler.timer", "systemd/mox-reconciler-watch.service",
                      "systemd/mox-reconciler.env.example", "ci/github-actions.yaml", "ci/gitlab-ci.yaml"):
         assert required in names
@@ -404,9 +408,10 @@ def test_kubernetes_commands_parse(image_env: dict[str, str]) -> None:
             port = int(args.metrics_addr.rpartition(":")[2])
             ports = {p.get("name"): p["containerPort"] for p in container["ports"]}
             assert port in ports.values(), f"{where}: --metrics-addr port {port} is not a containerPort"
-            probe = container["livenessProbe"]["httpGet"]
-            assert probe["path"] == "/healthz"
-            assert ports.get(probe["port"], probe["port"]) == port
+            for kind, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+                probe = container[kind]["httpGet"]
+                assert probe["path"] == path, kind
+                assert ports.get(probe["port"], probe["port"]) == port, kind
     assert ("CronJob", "apply") in seen
     assert ("Deployment", "watch") in seen
 
@@ -487,7 +492,10 @@ def test_image_user_matches_mox_uid(dockerfile: Dockerfile) -> None:
         assert (sc["runAsUser"], sc["runAsGroup"], sc["runAsNonRoot"]) == (1000, 1000, True), where
         assert "fsGroup" not in sc, f"{where}: fsGroup would chgrp mox's config volume"
     (compose,) = load_yaml(COMPOSE)
-    assert compose["services"]["reconciler"]["user"] == "1000:1000"
+    user = compose["services"]["reconciler"]["user"]
+    assert expand_sh(user, {}, "compose.yaml") == "1000:1000"  # mox's uid from MOX_UID, 1000 by default
+    assert expand_sh(user, {"MOX_UID": "1001"}, "compose.yaml") == "1001:1001"
+    assert read_env_file(COMPOSE.parent / "env.example")["MOX_UID"] == "1000"
     # The example mox config names that uid too.
     assert "User: 1000\n" in (REPO / "examples/mox/config/mox.conf").read_text()
 
@@ -533,8 +541,10 @@ def test_paths_agree(dockerfile: Dockerfile, image_env: dict[str, str]) -> None:
     mox = {v.split(":")[1]: v.split(":")[0] for v in vols["mox"]}
     rec = {v.split(":")[1]: v for v in vols["reconciler"]}
     assert compose["services"]["mox"]["working_dir"] == "/mox"
-    assert rec[config_dir] == f"{mox[config_dir]}:{config_dir}"
-    assert rec["/mox/data"] == f"{mox['/mox/data']}:/mox/data:ro"
+    # Bind mounts carry the shared SELinux label, as mox's own docker-compose.yml does.
+    assert all(v.endswith(":z") for v in vols["mox"])
+    assert rec[config_dir] == f"{mox[config_dir]}:{config_dir}:z"
+    assert rec["/mox/data"] == f"{mox['/mox/data']}:/mox/data:ro,z"
     assert rec[cache].split(":")[0] in compose["volumes"]
     assert default_source in rec
     assert expand_sh(compose["services"]["reconciler"]["environment"]["MOX_RECONCILER_SOURCE"], {},
@@ -574,7 +584,9 @@ def test_security_settings() -> None:
         sc = container["securityContext"]
         assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False, where
         assert sc["capabilities"]["drop"] == ["ALL"], where
-        assert container["resources"]["requests"]["cpu"] and container["resources"]["requests"]["memory"], where
+        res = container["resources"]
+        assert res["requests"]["cpu"] and res["requests"]["memory"], where
+        assert res["limits"]["cpu"] and res["limits"]["memory"], where
         assert pod_spec(doc)["automountServiceAccountToken"] is False, where
     (compose,) = load_yaml(COMPOSE)
     svc = compose["services"]["reconciler"]
@@ -586,43 +598,51 @@ def test_security_settings() -> None:
 
 
 def test_kustomization_ties_the_manifests() -> None:
-    kz = kustomization()
-    for res in kz["resources"]:
-        assert (K8S / res).is_file(), res
-    kinds = {d["kind"] for res in kz["resources"] for d in load_yaml(K8S / res)}
-    assert {"Deployment", "CronJob"} <= kinds
-    assert "Secret" not in kinds  # real credentials stay out of git
+    """Two overlays: the watcher (Deployment + Service) or the CronJob, never both, each in mox's
+    namespace; the component they share sets the option variables and the image by digest."""
+    common = kustomization()
+    assert common["kind"] == "Component" and "resources" not in common
+    (image,) = common["images"]
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", image["digest"]) and "newTag" not in image
+    kinds = {}
+    for overlay in OVERLAYS:
+        kz = kustomization(overlay)
+        assert kz["namespace"] == "mox" and kz["components"] == ["../common"]
+        for res in kz["resources"]:
+            assert (K8S / overlay / res).is_file(), res
+        kinds[overlay] = {d["kind"] for res in kz["resources"] for d in load_yaml(K8S / overlay / res)}
+    assert kinds == {"watcher": {"Deployment", "Service"}, "cronjob": {"CronJob"}}
     images = {c["image"] for _, _, c, _ in k8s_container_commands()}
-    assert images == {i["name"] for i in kz["images"]}
+    assert images == {image["name"]}
+    (service,) = [d for d in k8s_docs() if d["kind"] == "Service"]
+    assert service["spec"]["publishNotReadyAddresses"] is True  # metrics stay scraped while not ready
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")
-def test_kustomize_build(tmp_path: Path) -> None:
-    """kubectl's own kustomize renders it: generated ConfigMap names reach both workloads."""
-    out = subprocess.run(["kubectl", "kustomize", str(K8S)], capture_output=True, text=True, timeout=120,
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_kustomize_build(tmp_path: Path, overlay: str) -> None:
+    """kubectl's own kustomize renders each overlay: generated ConfigMap names reach the workload."""
+    out = subprocess.run(["kubectl", "kustomize", str(K8S / overlay)], capture_output=True, text=True, timeout=120,
                          env={**os.environ, "HOME": str(tmp_path)})
     assert out.returncode == 0, out.stderr
     docs = [d for d in yaml.safe_load_all(out.stdout) if d]
     (cm,) = [d for d in docs if d["kind"] == "ConfigMap"]
     assert cm["metadata"]["name"].startswith("mox-reconciler-")  # hashed
-    for doc in docs:
-        if doc["kind"] in ("Deployment", "CronJob"):
-            (c,) = pod_spec(doc)["containers"]
-            assert c["envFrom"][0]["configMapRef"]["name"] == cm["metadata"]["name"]
-            assert c["image"] == "registry.example.org/mox-reconciler:0.1.0"
+    assert {d["metadata"]["namespace"] for d in docs} == {"mox"}
+    (workload,) = [d for d in docs if d["kind"] in ("Deployment", "CronJob")]
+    (c,) = pod_spec(workload)["containers"]
+    assert c["envFrom"][0]["configMapRef"]["name"] == cm["metadata"]["name"]
+    assert c["image"].startswith("registry.example.org/mox-reconciler@sha256:")
+    # The rendered objects against the Kubernetes API schema too.
+    (tmp_path / "rendered.yaml").write_text(out.stdout)
+    lint([linter("kubernetes-validate"), "--strict", "--no-warn", "-k", "1.30.0", str(tmp_path / "rendered.yaml")])
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
 def test_systemd_units_verify(tmp_path: Path) -> None:
     """`systemd-analyze verify` accepts the units (ExecStart pointed at this checkout's binary)."""
-    binary = Path(sys.executable).parent / "mox-reconciler"
-    assert binary.exists()
-    for unit in [*SYSTEMD.glob("*.service"), *SYSTEMD.glob("*.timer")]:
-        text = unit.read_text().replace("/opt/mox-reconciler/bin/mox-reconciler", str(binary))
-        (tmp_path / unit.name).write_text(text)
-    units = sorted(str(p) for p in tmp_path.iterdir())
-    out = subprocess.run(["systemd-analyze", "verify", "--man=no", *units], capture_output=True, text=True,
-                         timeout=60)
+    analyze = linter("systemd-analyze")
+    out = subprocess.run([analyze, "verify", "--man=no", *systemd_units_here(tmp_path)], capture_output=True,
+                         text=True, timeout=60)
     problems = [ln for ln in (out.stdout + out.stderr).splitlines()
                 if ln.strip() and "mox.service" not in ln]  # mox's own unit is not installed here
     assert out.returncode == 0 and not problems, out.stdout + out.stderr
@@ -750,11 +770,12 @@ def run_build_stage(df: Dockerfile, fs: ImageFS) -> str:
             for src in sources:
                 fs.copy(REPO / src, dest)
         elif ins.keyword == "RUN":
-            argv = shlex.split(ins.value)
-            assert not set(argv) & _OPERATORS, f"Dockerfile:{ins.line}: keep install steps one command each"
-            argv = [sys.executable if a == "python" else str(fs(a)) if a.startswith("/") else a for a in argv]
-            out = subprocess.run(argv, env={**os.environ, **env}, capture_output=True, text=True, timeout=900)
-            assert out.returncode == 0, f"Dockerfile:{ins.line}: {ins.value}\n{out.stdout}\n{out.stderr}"
+            for command in ins.value.split(" && "):  # one RUN (hadolint DL3059), commands in sequence
+                argv = shlex.split(command)
+                assert not set(argv) & _OPERATORS, f"Dockerfile:{ins.line}: keep install steps plain commands"
+                argv = [sys.executable if a == "python" else str(fs(a)) if a.startswith("/") else a for a in argv]
+                out = subprocess.run(argv, env={**os.environ, **env}, capture_output=True, text=True, timeout=900)
+                assert out.returncode == 0, f"Dockerfile:{ins.line}: {command}\n{out.stdout}\n{out.stderr}"
     return venv_src
 
 
@@ -819,3 +840,154 @@ def test_dockerfile_install_and_default_command(tmp_path: Path, dockerfile: Dock
                             env={**env, "MOX_RECONCILER_HEALTH_URL": f"http://127.0.0.1:{free_port()}/healthz"},
                             timeout=30)
     assert health.returncode == 0, health.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# The deploy files pass their linters (installed from PyPI by the test extra; systemd from Debian)
+
+
+def linter(name: str) -> str:
+    """The linter's executable: beside this interpreter (the virtualenv's bin) or on PATH; skips
+    the test, saying why, when it is not installed."""
+    here = Path(sys.executable).parent / name
+    found = str(here) if here.exists() else shutil.which(name)
+    if found is None:
+        pytest.skip(f"{name} is not installed (pip install -e '.[test]' brings it)")
+    return found
+
+
+def lint(argv: list[str], cwd: Path = REPO, env: Mapping[str, str] | None = None) -> None:
+    out = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, **(env or {})})
+    assert out.returncode == 0, f"{shlex.join(argv)}:\n{out.stdout}{out.stderr}"
+
+
+def test_yamllint() -> None:
+    lint([linter("yamllint"), "--strict", "-c", str(DEPLOY / ".yamllint.yaml"), str(DEPLOY)])
+
+
+def test_hadolint() -> None:
+    lint([linter("hadolint"), "--failure-threshold", "info", str(DOCKERFILE)])
+
+
+def test_actionlint(tmp_path: Path) -> None:
+    """actionlint (with shellcheck on the `run:` scripts) on the workflow as a repository holds it."""
+    shellcheck = linter("shellcheck")
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    shutil.copy(CI / "github-actions.yaml", workflows / "mox-plan.yaml")
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True, timeout=60)
+    lint([linter("actionlint"), "-color=false", "-shellcheck", shellcheck], cwd=tmp_path)
+
+
+def test_workflow_least_privilege() -> None:
+    """Nothing by default; read for the job that runs on the pull request's files, write only for
+    the one that comments; actions pinned by commit; the checkout keeps no credentials."""
+    (gh,) = load_yaml(CI / "github-actions.yaml")
+    assert gh["permissions"] == {}
+    jobs = gh["jobs"]
+    assert jobs["plan"]["permissions"] == {"contents": "read"}
+    assert jobs["comment"]["permissions"] == {"pull-requests": "write"}
+    assert not [s for s in jobs["comment"]["steps"] if "checkout" in str(s.get("uses", ""))]
+    for job in jobs.values():
+        for step in job["steps"]:
+            if "uses" in step:
+                assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", step["uses"]), step["uses"]
+            if "checkout" in step.get("uses", ""):
+                assert step["with"]["persist-credentials"] is False
+
+
+@pytest.mark.parametrize("path", sorted(p for p in K8S.rglob("*.yaml") if p.name != "kustomization.yaml"),
+                         ids=lambda p: str(p.relative_to(K8S)))
+def test_kubernetes_schema(path: Path) -> None:
+    """Every manifest against the Kubernetes API schema, strictly (no unknown fields)."""
+    lint([linter("kubernetes-validate"), "--strict", "--no-warn", "-k", "1.30.0", str(path)])
+
+
+def systemd_units_here(tmp_path: Path) -> list[str]:
+    """The units, ExecStart pointed at this checkout's binary (verify checks it exists)."""
+    binary = Path(sys.executable).parent / "mox-reconciler"
+    assert binary.exists()
+    for unit in [*SYSTEMD.glob("*.service"), *SYSTEMD.glob("*.timer")]:
+        text = unit.read_text().replace("/opt/mox-reconciler/bin/mox-reconciler", str(binary))
+        (tmp_path / unit.name).write_text(text)
+    return sorted(str(p) for p in tmp_path.iterdir())
+
+
+# systemd-analyze security's exposure (0 best, 10 worst) the services may have at most.
+SYSTEMD_EXPOSURE = 2.0
+
+
+@pytest.mark.parametrize("unit", ["mox-reconciler.service", "mox-reconciler-watch.service"])
+def test_systemd_security(tmp_path: Path, unit: str) -> None:
+    analyze = linter("systemd-analyze")
+    systemd_units_here(tmp_path)
+    out = subprocess.run([analyze, "security", "--offline=yes", "--no-pager", unit], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60)
+    m = re.search(r"Overall exposure level for \S+: ([0-9.]+)", out.stdout)
+    assert m, out.stdout + out.stderr
+    assert float(m.group(1)) <= SYSTEMD_EXPOSURE, out.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# The GitLab job keeps one note per merge request
+
+
+class _Notes(BaseHTTPRequestHandler):
+    """GitLab's merge request notes API, as far as the job uses it."""
+
+    notes: list[dict[str, Any]]
+    tokens: list[str]
+
+    def _answer(self, data: Any, code: int = 200) -> None:
+        body = json.dumps(data).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _body(self) -> dict[str, Any]:
+        self.tokens.append(self.headers["PRIVATE-TOKEN"])
+        data: dict[str, Any] = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        return data
+
+    def do_GET(self) -> None:
+        assert self.path.startswith("/api/v4/projects/42/merge_requests/7/notes?")
+        self._answer(self.notes)
+
+    def do_POST(self) -> None:
+        self.notes.append({"id": len(self.notes) + 100, "body": self._body()["body"]})
+        self._answer(self.notes[-1], 201)
+
+    def do_PUT(self) -> None:
+        note_id = int(self.path.rsplit("/", 1)[1])
+        (note,) = [n for n in self.notes if n["id"] == note_id]
+        note["body"] = self._body()["body"]
+        self._answer(note)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_gitlab_job_updates_one_note(tmp_path: Path) -> None:
+    (gl,) = load_yaml(CI / "gitlab-ci.yaml")
+    (script,) = [s for s in gl["mox-plan"]["script"] if "EOF_NOTE" in s]
+    handler = type("Notes", (_Notes,), {"notes": [{"id": 1, "body": "a reviewer's note"}], "tokens": []})
+    server = HTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    env = {"PATH": os.environ["PATH"], "CI_API_V4_URL": f"http://127.0.0.1:{server.server_address[1]}/api/v4",
+           "CI_PROJECT_ID": "42", "CI_MERGE_REQUEST_IID": "7", "MOX_PLAN_NOTE_TOKEN": "glpat-test"}
+    try:
+        for plan in ("Plan: 1 to add", "Plan: 2 to add"):  # two pushes
+            (tmp_path / "plan.md").write_text(plan + "\n")
+            out = subprocess.run(["sh", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                                 timeout=60)
+            assert out.returncode == 0, out.stderr
+    finally:
+        server.shutdown()
+        server.server_close()
+    notes = handler.notes
+    assert [n["body"] for n in notes] == ["a reviewer's note", "<!-- mox-reconciler plan -->\nPlan: 2 to add\n"]
+    assert handler.tokens == ["glpat-test", "glpat-test"]
