@@ -1,7 +1,8 @@
 """Container health check for `mox-reconciler watch` (the image's HEALTHCHECK); stdlib only.
 
-Asks the watcher's /healthz when it serves one (--metrics-addr): healthy while the last run
-succeeded or failures began less than --health-grace ago. Without a metrics server, falls back to
+Asks the watcher's /healthz when it serves one (--metrics-addr): healthy while the watcher's loop
+is alive (a failing reconcile shows in /readyz and the status file, and is no reason to restart
+the container). Without a metrics server, falls back to
 the status file the watcher rewrites after every run: healthy while it is younger than MAX_AGE
 (the resync interval times a margin). Exit 0 healthy, 1 unhealthy, as Docker expects.
 
