@@ -19,13 +19,15 @@ if TYPE_CHECKING:
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.description = ("Plan, then apply the plan as one validated, atomic write of domains.conf. "
-                     "Asks for confirmation on a terminal unless --yes.")
+                     "Asks for confirmation on a terminal unless --yes; without a terminal (cron, CI) "
+                     "it refuses unless --yes (exit 1, nothing written).")
     add_source_options(p)
     p.add_argument("--plan", type=Path, metavar="PLANFILE",
                    help="apply exactly this saved plan (`plan --out`); refused if stale. The plan's source "
                    "is read again to check it; give SOURCE too when it is a URL with credentials")
     p.add_argument("--force", action="store_true", help="apply plans above the safety threshold")
-    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--yes", "-y", action="store_true",
+                   help="apply without asking (needed when not on a terminal)")
     p.add_argument("--reports-dir", type=Path, metavar="DIR",
                    help="where DNS-record reports of changed domains are written "
                    "(default: mox-reconciler.records/ in the config dir)")
