@@ -393,11 +393,15 @@ class WebAPI:
 
 
 def _children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(p) for p in text.split()]
+    """The children of `pid`, forked by any of its threads: /proc lists a child under the task
+    (thread) that forked it, and Go forks from whichever thread runs the goroutine."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:  # the thread ended meanwhile
+            continue
+    return sorted(set(found))
 
 
 def _launch(instance: MoxInstance) -> ServedMox:

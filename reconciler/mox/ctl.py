@@ -244,8 +244,8 @@ class _Exchange:
 
     def _connect(self) -> None:
         if len(os.fsencode(self.path)) > SUN_PATH_MAX:
-            raise CtlUnavailable(f"mox's control socket path {self.path} is longer than a unix socket path "
-                                 f"can be ({SUN_PATH_MAX} bytes); mox cannot listen there either", path=self.path)
+            raise CtlNotRunning(f"mox's control socket path {self.path} is longer than a unix socket path "
+                                f"can be ({SUN_PATH_MAX} bytes): no mox can listen there", path=self.path)
         self._settimeout("connecting")
         try:
             self.sock.connect(self.path)

@@ -62,7 +62,8 @@ class CtlUnavailable(CtlError):
 
 
 class CtlNotRunning(CtlUnavailable):
-    """The socket is missing or refuses connections: no mox serves this data directory."""
+    """The socket is missing, refuses connections or has a path too long for a unix socket: no
+    mox serves this data directory."""
 
 
 class CtlPermissionDenied(CtlUnavailable):
