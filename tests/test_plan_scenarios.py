@@ -317,8 +317,8 @@ def test_stale_plan_refused_fresh_plan_applies_exactly(env: Env) -> None:
     assert rc == 1 and "stale plan" in err and "source moved" in err
 
     # fresh: exactly the reviewed operations
-    env.doc["Accounts"]["alice"]["FullName"] = "Alice"
-    env.commit("alice's name")
+    env.doc["Accounts"]["alice"]["Description"] = "Alice"
+    env.commit("alice's description")
     env.ok("plan", "--out", str(planfile))
     doc = json.loads(planfile.read_text())
     assert ops_of(doc) == ["DomainSave", "AccountSave"]
@@ -326,7 +326,7 @@ def test_stale_plan_refused_fresh_plan_applies_exactly(env: Env) -> None:
     assert rc == 0, err
     assert "Applied 2 operations" in out
     live = env.live
-    assert live.Domains["example.org"].Description == "two" and live.Accounts["alice"].FullName == "Alice"
+    assert live.Domains["example.org"].Description == "two" and live.Accounts["alice"].Description == "Alice"
     env.assert_converged()
     # applied once: the same file is now stale
     rc, _, err = env.run("apply", "--yes", "--plan", str(planfile), source=False)
@@ -391,6 +391,7 @@ def test_apply_plan_file_with_redacted_secret_writes_the_real_one(env: Env) -> N
     """The plan file redacts webhook credentials; apply --plan must not write "<redacted>"."""
     env.doc["Accounts"]["alice"]["OutgoingWebhook"] = {"URL": "https://hooks.example/x",
                                                        "Authorization": "Basic c2VjcmV0"}
+    env.doc["Accounts"]["alice"]["SelfService"] = "enforce"  # the webhook is alice's own setting otherwise
     env.commit("alice webhook")
     planfile = env.repo_dir.parent / "secret.json"
     env.ok("plan", "--out", str(planfile))

@@ -174,7 +174,7 @@ def real_plan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[dict[
 
 DOCUMENTED_TOP = {"version": int, "source": dict, "desired_digest": str, "live": dict, "summary": dict,
                   "changes": list, "unmanaged": list, "blocked": list, "inventory_after": list,
-                  "safety": dict, "changed_domains": list, "checksum": str}
+                  "safety": dict, "changed_domains": list, "kept_self_service": list, "checksum": str}
 
 
 def documented_fields(section: str) -> list[str]:

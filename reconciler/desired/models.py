@@ -8,7 +8,7 @@ field. The differences, all documented in docs/desired-state.md:
   is given, omitted keys are Go zero values, exactly as in domains.conf. An explicit `null` means
   "none".
 * Reconciler-only keys: `ReportsAccount` (domain), `Algorithm` (DKIM selector to generate;
-  `PrivateKeyFile` adopts an existing key instead), `Policy`, `Removed`.
+  `PrivateKeyFile` adopts an existing key instead), `SelfService` (account), `Policy`, `Removed`.
 
 Loading and merging files is `load`, the cross-checks are `checks`, and `tomox` gives the mox
 config object a desired domain/account stands for (`DesiredState.domain_to_mox` and friends).
@@ -305,9 +305,19 @@ _TEMPLATE_JUNKFLAGS = _from_mox(_ACCOUNT_TEMPLATE.AutomaticJunkFlags, AutomaticJ
 _TEMPLATE_JUNKFILTER = _from_mox(_present(_ACCOUNT_TEMPLATE.JunkFilter), JunkFilter)
 
 
+SelfServicePolicy = Literal["keep", "enforce"]
+_SELF_SERVICE_HELP = (
+    "Reconciler-only. The fields an account's user changes in mox's account web interface (FullName, "
+    "each address's Mailbox, Rulesets and FullName, webhooks, junk and rejects settings, ...): keep "
+    "(they are set when the account or address is created, then left as mox has them) or enforce "
+    "(git wins).")
+
+
 class DesiredAccount(_Model):
     """An account; omitted keys get AccountAdd's values (MakeAccountConfig)."""
 
+    SelfService: SelfServicePolicy | None = Field(default=None, description=_SELF_SERVICE_HELP
+                                                  + " Default: Policy.SelfService.")
     OutgoingWebhook: _OutgoingWebhook | None = None
     IncomingWebhook: _IncomingWebhook | None = None
     FromIDLoginAddresses: list[str] = Field(default_factory=list)
@@ -354,6 +364,8 @@ class Policy(_Model):
     MinObjectsForThreshold: int = Field(
         default=10, ge=0, description="MaxChangeShare applies only from this many live objects on."
     )
+    SelfService: SelfServicePolicy = Field(default="keep", description=_SELF_SERVICE_HELP
+                                           + " Accounts can override it.")
 
 
 class Removed(_Model):

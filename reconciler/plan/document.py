@@ -175,6 +175,16 @@ class Safety(_Part):
         return SafetyThreshold(self.max_change_share, self.min_objects)
 
 
+class SelfServiceKept(_Part):
+    """A field an account's user changed in mox (its own settings, `Policy.SelfService: keep`):
+    it differs from the desired state and is kept as mox has it. Not a change, not drift."""
+
+    object: ObjectRef
+    """`account/<name>`."""
+    field: str
+    """`FullName`, `JunkFilter`, ... or `Destinations[<address>].Mailbox` (`Rulesets`, `FullName`)."""
+
+
 def checksum_of(operations: Sequence[dict[str, Any]]) -> str:
     """SHA-256 of the canonical JSON of the operations: what `apply --plan` replays."""
     blob = json.dumps(list(operations), sort_keys=True, ensure_ascii=False)
@@ -203,6 +213,8 @@ class PlanDocument(_Part):
     safety: Safety
     changed_domains: list[str]
     """Domains created or changed that exist afterwards (their DNS records may change)."""
+    kept_self_service: list[SelfServiceKept] = Field(default_factory=list)
+    """Self-service fields changed in mox by the account's user, kept (absent in older files: none)."""
     checksum: str = Field(pattern=_HEX64)
     """SHA-256 of the canonical JSON of `changes[].operation`."""
     base_ref: str | None = None

@@ -67,6 +67,7 @@ from reconciler.plan.document import (
     OperationSpec,
     PlanDocument,
     Safety,
+    SelfServiceKept,
     SourceInfo,
     Summary,
     checksum_of,
@@ -81,6 +82,7 @@ from reconciler.plan.safety import (
     require_safe,
     safety_problem,
 )
+from reconciler.plan.selfservice import Kept, keep_owner_fields
 
 
 class PlanError(ReconcilerError):
@@ -123,6 +125,7 @@ class Plan:
     result: Dynamic  # the simulated config after applying (key files named at plan time)
     threshold: SafetyThreshold = DEFAULT_THRESHOLD
     new_keys: Mapping[str, str] = field(default_factory=dict)  # key files `result` names that apply creates -> kind
+    kept: tuple[Kept, ...] = ()  # self-service fields where mox differs from git and stays as mox has it
 
     @property
     def operations(self) -> tuple[Operation, ...]:
@@ -232,6 +235,13 @@ class _Planner:
         self.born_keys: dict[str, str] = {}  # key files that operations of this plan create -> kind
         d = self.desired
         self.target_accounts: dict[str, mc.Account] = {n: d.account_to_mox(n) for n in sorted(d.Accounts)}
+        self.kept: list[Kept] = []
+        for name, target in self.target_accounts.items():
+            live = inp.live.Accounts.get(name)
+            if live is not None and (d.Accounts[name].SelfService or d.Policy.SelfService) == "keep":
+                self.target_accounts[name], kept = keep_owner_fields(name, target, live,
+                                                                     lambda k: _canon(inp.live, k))
+                self.kept += kept
         self.target_domains: dict[str, mc.Domain] = {
             n: d.domain_to_mox(n, inp.static, inp.live.Domains.get(n), inp.now) for n in sorted(d.Domains)
         }
@@ -311,6 +321,7 @@ class _Planner:
             result=self.sim,
             threshold=SafetyThreshold.of(desired.Policy),
             new_keys={p: k for p, k in self.born_keys.items() if p in used},
+            kept=tuple(self.kept),
         )
 
     def create_objects(self) -> None:
@@ -566,6 +577,7 @@ def plan_document(plan: Plan, *, source: Source | None, live_path: str, live_dig
         inventory_after=sorted(plan.inventory_after),
         safety=plan.safety(),
         changed_domains=plan.changed_domains(),
+        kept_self_service=[SelfServiceKept(object=ObjectRef.account(k.account), field=k.field) for k in plan.kept],
         checksum=plan.checksum(),
         base_ref=base_ref,
     )

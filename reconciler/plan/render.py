@@ -61,6 +61,17 @@ def _source_line(doc: PlanDocument) -> str:
     return ", ".join(parts)
 
 
+KEPT_TEXT = "changed in mox by the account's user (kept)"
+
+
+def kept_by_account(doc: PlanDocument) -> list[tuple[str, list[str]]]:
+    """Self-service fields kept as mox has them, per account: (object, fields)."""
+    out: dict[str, list[str]] = {}
+    for k in doc.kept_self_service:
+        out.setdefault(k.object, []).append(k.field)
+    return list(out.items())
+
+
 def render_text(doc: PlanDocument, *, color: bool = False) -> str:
     def paint(sym: str, text: str) -> str:
         return f"{_COLOR[sym]}{text}{_RESET}" if color else text
@@ -74,6 +85,8 @@ def render_text(doc: PlanDocument, *, color: bool = False) -> str:
             lines.append(paint(s, f"    {s} {c.description}{mark}"))
     if doc.changes:
         lines.append("")
+    for obj, fields in kept_by_account(doc):
+        lines.append(f"= {obj}: {', '.join(fields)} {KEPT_TEXT}")
     for b in doc.blocked:
         lines.append(paint("!", f"! blocked: {b}"))
     if doc.unmanaged:
@@ -116,6 +129,10 @@ def render_markdown(doc: PlanDocument, dns: Sequence[DNSSection] = ()) -> str:
         out.append("")
     if doc.blocked:
         out += ["#### Blocked", ""] + [f"- :warning: {_md(b)}" for b in doc.blocked] + [""]
+    kept = kept_by_account(doc)
+    if kept:
+        out += ["#### Self-service settings (kept)", ""]
+        out += [f"- `{obj}`: {_md(', '.join(fields))} {KEPT_TEXT}" for obj, fields in kept] + [""]
     if doc.unmanaged:
         out += ["<details><summary>Unmanaged objects (left alone)</summary>", ""]
         out += [f"- `{u}`" for u in doc.unmanaged] + ["", "</details>", ""]
