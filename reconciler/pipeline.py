@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from reconciler.apply.batch import BatchResult, Progress, apply_batch
 from reconciler.desired.load import load_desired
 from reconciler.desired.models import DesiredState
+from reconciler.desired.secrets import leave_unread, read_secrets
 from reconciler.desired.source import Source, materialize, resolve_source
 from reconciler.desired.yamlload import YAMLProblem, read_source_file, source_files
 from reconciler.dns.formats import remove_stale_reports, render_zone, write_reports
@@ -116,6 +117,7 @@ def check_result(plan: Plan, static: mc.Static, paths: ConfigPaths) -> None:
 def prepare(paths: ConfigPaths, source: Source, *, now: datetime | None = None) -> Prepared:
     """Read everything and plan (no writes); the plan's result is validated as mox would."""
     desired = load_desired(source.path)
+    read_secrets(desired)
     live = read_live(paths)
     inventory = read_inventory(paths.config_dir)
     data_dir = paths.data_dir(live.static)
@@ -142,6 +144,8 @@ def prepare_base_ref(paths: ConfigPaths, source: Source, base_ref: str, *, now: 
     with materialize(source, base_ref) as base_path:
         base = load_desired(base_path / source.path.name if source.path.is_file() else base_path)
     head = load_desired(source.path)
+    for state in (base, head):  # a pull-request job has no access to the server's secrets
+        leave_unread(state)
     base_live = base.to_dynamic(static, None, when)
     inventory = Inventory.of([*map(ObjectRef.domain, base.Domains), *map(ObjectRef.account, base.Accounts)])
     plan = make_plan(PlanInput(head, static, base_live, inventory, when))

@@ -21,7 +21,7 @@ from reconciler.dns.check import Server, check, lookup
 from reconciler.dns.publish import PublishError, build_update, load_tsig_key, plan, publish
 from reconciler.mox import dnsrecords
 from reconciler.mox.live import locate, read_live
-from tests.bindserver import BindServer, running
+from tests.bindserver import KEY_SECRET, BindServer, running
 
 pytestmark = pytest.mark.dns
 
@@ -96,6 +96,7 @@ def test_publish_check_republish_and_key_change(
     out = capsys.readouterr().out
     assert dry == 0 and "would send (dry run)" in out and ";UPDATE" in out
     assert serial(bind) == before + 1  # dry run sent nothing
+    assert KEY_SECRET not in out  # the printed update shows the TSIG record, never the key's secret
 
     recs = report_records(moxconf)
     result = publish(recs, "example.org", srv, load_tsig_key(bind.key_file))
@@ -181,11 +182,45 @@ def test_tsig_key_file_parsing(tmp_path: Path) -> None:
     with pytest.raises(PublishError, match=r"k\.key: not a BIND key file"):
         load_tsig_key(p)
     p.write_text('key x { algorithm hmac-foo; secret "AA=="; };')
-    with pytest.raises(PublishError, match="unsupported algorithm 'hmac-foo'"):
+    with pytest.raises(PublishError, match="unsupported algorithm \\(use one of hmac-md5, "):
         load_tsig_key(p)
     p.write_text('key x { algorithm hmac-sha256; secret "not base64!"; };')
     with pytest.raises(PublishError, match="secret is not base64"):
         load_tsig_key(p)
+
+
+SECRET_B64 = "c2VjcmV0c2VjcmV0c2VjcmV0"  # "secretsecretsecret"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a statement that does not parse, named by its keyword, never by what follows it
+    (f'key k {{ algorithm hmac-sha256; secret "{SECRET_B64}" }};', "cannot parse the 'secret' statement"),
+    (f'key k {{ secret {SECRET_B64} extra; }};', "cannot parse the 'secret' statement"),
+    (f'key k {{ algorithm hmac-sha256 secret "{SECRET_B64}"; }};', "cannot parse the 'algorithm' statement"),
+    (f'key k {{ {SECRET_B64}; }};', "cannot parse statement 1"),
+    (f'key k {{ "{SECRET_B64}"; }};', "cannot parse statement 1"),
+    # the secret where the algorithm goes, and a secret that is not base64
+    (f'key k {{ algorithm "{SECRET_B64}"; secret hmac-sha256; }};', "unsupported algorithm"),
+    (f'key k {{ algorithm hmac-sha256; secret "{SECRET_B64}!"; }};', "secret is not base64"),
+    (f'key {{ secret "{SECRET_B64}"; }};', "not a BIND key file"),
+])
+def test_tsig_key_file_errors_never_echo_the_secret(tmp_path: Path, text: str, expected: str) -> None:
+    p = tmp_path / "k.key"
+    p.write_text(text + "\n")
+    with pytest.raises(PublishError) as e:
+        load_tsig_key(p)
+    assert expected in str(e.value)
+    for part in (SECRET_B64[:8], SECRET_B64[-8:], "secretse"):
+        assert part not in str(e.value)
+
+
+def test_tsig_key_file_that_is_not_text_is_one_error(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    p = tmp_path / "k.key"
+    p.write_bytes(b'key k { secret "\xff\xfe\x9c"; };\n')
+    with pytest.raises(PublishError, match="not UTF-8 text") as e:
+        load_tsig_key(p)
+    assert "0xff" not in str(e.value)
 
 
 def test_publish_cli_needs_all_options(golden_config: Callable[[str], Path],

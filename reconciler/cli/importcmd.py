@@ -28,24 +28,32 @@ def configure(p: argparse.ArgumentParser) -> None:
         help="add a yaml-language-server $schema modeline pointing here",
     )
     p.add_argument("--force", action="store_true", help="overwrite existing files")
+    p.add_argument("--secrets-dir", metavar="DIR", default="/run/secrets/mox-reconciler",
+                   help="secrets (webhook Authorization) are not written; they become references to files "
+                   "in DIR (default: /run/secrets/mox-reconciler)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from reconciler.desired.importer import dump, import_files, import_live, write_files
+    from reconciler.desired.importer import dump, import_files, import_live, secret_files, write_files
     from reconciler.mox.live import locate, read_live
 
     live = read_live(locate(args.config))
     out = args.output
     if out is None or out == "-":
-        sys.stdout.write(dump(import_live(live.static, live.dynamic), args.schema))
-        return 0
-    path = Path(out)
-    if path.suffix in (".yaml", ".yml"):
-        text = dump(import_live(live.static, live.dynamic), args.schema)
-        write_files(path.parent, {path.name: text}, args.force)
-        written = [path]
+        sys.stdout.write(dump(import_live(live.static, live.dynamic, args.secrets_dir), args.schema))
     else:
-        written = write_files(path, import_files(live.static, live.dynamic, args.schema), args.force)
-    print(f"wrote {len(written)} file{'s' if len(written) != 1 else ''} to {path}", file=sys.stderr)
+        path = Path(out)
+        if path.suffix in (".yaml", ".yml"):
+            text = dump(import_live(live.static, live.dynamic, args.secrets_dir), args.schema)
+            write_files(path.parent, {path.name: text}, args.force)
+            written = [path]
+        else:
+            written = write_files(path, import_files(live.static, live.dynamic, args.schema, args.secrets_dir),
+                                  args.force)
+        print(f"wrote {len(written)} file{'s' if len(written) != 1 else ''} to {path}", file=sys.stderr)
+    for name, account in live.dynamic.Accounts.items():
+        for hook, file in secret_files(name, account, args.secrets_dir).items():
+            print(f"note: Accounts.{name}.{hook}.Authorization is a secret: not written, but read from {file}; "
+                  f"put the value from {live.paths.domains_conf} there before the next plan", file=sys.stderr)
     return 0

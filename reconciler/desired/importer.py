@@ -93,22 +93,41 @@ def import_domain(name: str, live: mc.Domain, static: Static) -> dict[str, Any]:
     return {k: out[k] for k in order if k in out}
 
 
-def import_account(live: mc.Account) -> dict[str, Any]:
-    """One account as desired-state data: Domain, Destinations and what differs from AccountAdd."""
+# Where imported secret references point (`import --secrets-dir`): a Kubernetes Secret or the
+# compose/systemd credentials mounted there (docs/deploying.md).
+SECRETS_DIR = "/run/secrets/mox-reconciler"
+_HOOKS = (("OutgoingWebhook", "outgoing-webhook"), ("IncomingWebhook", "incoming-webhook"))
+
+
+def secret_files(name: str, live: mc.Account, secrets_dir: str = SECRETS_DIR) -> dict[str, str]:
+    """The account's secrets that `import` writes as references: field -> the file it names."""
+    out = {}
+    for hook, suffix in _HOOKS:
+        value = getattr(live, hook)
+        if value is not None and value.Authorization:
+            out[hook] = f"{secrets_dir.rstrip('/')}/{name}.{suffix}"
+    return out
+
+
+def import_account(live: mc.Account, name: str = "", secrets_dir: str = SECRETS_DIR) -> dict[str, Any]:
+    """One account as desired-state data: Domain, Destinations and what differs from AccountAdd.
+    A webhook's Authorization becomes a reference to a file (`secret_files`): secrets stay out of git."""
     base = account_to_mox(DesiredAccount())
     out: dict[str, Any] = {}
     for f in dataclasses.fields(mc.Account):
         v = getattr(live, f.name)
         if f.name in ("Domain", "Destinations") or v != getattr(base, f.name):
             out[f.name] = None if v is None else to_data(v)
+    for hook, path in secret_files(name, live, secrets_dir).items():
+        out[hook]["Authorization"] = {"File": path}
     return out
 
 
-def import_live(static: Static, dynamic: Dynamic) -> dict[str, Any]:
+def import_live(static: Static, dynamic: Dynamic, secrets_dir: str = SECRETS_DIR) -> dict[str, Any]:
     """The whole live config as one desired-state document."""
     doc: dict[str, Any] = {
         "Domains": {k: import_domain(k, d, static) for k, d in dynamic.Domains.items()},
-        "Accounts": {k: import_account(a) for k, a in dynamic.Accounts.items()},
+        "Accounts": {k: import_account(a, k, secrets_dir) for k, a in dynamic.Accounts.items()},
     }
     if dynamic.Routes:
         doc["Routes"] = to_data(dynamic.Routes)
@@ -139,9 +158,10 @@ def _ascii(name: str) -> str:
         return name
 
 
-def import_files(static: Static, dynamic: Dynamic, schema: str | None = None) -> dict[str, str]:
+def import_files(static: Static, dynamic: Dynamic, schema: str | None = None,
+                 secrets_dir: str = SECRETS_DIR) -> dict[str, str]:
     """File name -> YAML text: `domain-<ascii name>.yaml` per domain, `accounts.yaml`."""
-    doc = import_live(static, dynamic)
+    doc = import_live(static, dynamic, secrets_dir)
     files: dict[str, str] = {}
     for name, data in doc["Domains"].items():
         files[f"domain-{_ascii(name)}.yaml"] = dump({"Domains": {name: data}}, schema)

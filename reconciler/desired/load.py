@@ -7,6 +7,7 @@ checks find) is reported as `file:line:col: field.path: message`, all at once, s
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,13 @@ from pydantic import ValidationError
 
 from reconciler.desired.checks import check
 from reconciler.desired.models import DesiredState
+from reconciler.desired.secrets import FORMS, plain_secrets
 from reconciler.desired.yamlload import Document, Location, YAMLProblem, dotted, load_file, problems_of, source_files
 from reconciler.errors import DesiredStateError
 
+log = logging.getLogger(__name__)
+
+PLAIN_SECRET_WARNING = f"a secret written in the desired state is in git; use a secret reference, {FORMS}"
 _MERGED_MAPS = ("Domains", "Accounts")
 _MERGED_LISTS = ("Removed",)
 # Maps whose keys are names (problems with such an entry point at its key).
@@ -141,6 +146,7 @@ def load_desired(source: Path) -> DesiredState:
     """Load, merge and check a desired state (a directory of *.yaml, or one file).
 
     Raises DesiredStateError listing every problem as `file:line:col: field.path: message`.
+    Secret references are checked for their form only; `secrets.read_secrets` reads them.
     """
     if not source.exists():
         raise DesiredStateError([f"{source}: no such file or directory"])
@@ -172,6 +178,10 @@ def load_desired(source: Path) -> DesiredState:
         problems.append((merged.locate(path), dotted(path), msg))
     if problems:
         raise DesiredStateError(_format(problems))
+    state._warnings.extend(_format([(merged.locate(path), dotted(path), PLAIN_SECRET_WARNING)
+                                    for path in plain_secrets(state)]))
+    for warning in state.warnings:
+        log.warning("%s", warning)
     return state
 
 

@@ -9,6 +9,8 @@ field. The differences, all documented in docs/desired-state.md:
   "none".
 * Reconciler-only keys: `ReportsAccount` (domain), `Algorithm` (DKIM selector to generate;
   `PrivateKeyFile` adopts an existing key instead), `SelfService` (account), `Policy`, `Removed`.
+* Secrets are secret references (`reconciler.desired.secrets`): a webhook's `Authorization`
+  preferably (a plain value is allowed, with a warning).
 
 Loading and merging files is `load`, the cross-checks are `checks`, and `tomox` gives the mox
 config object a desired domain/account stands for (`DesiredState.domain_to_mox` and friends).
@@ -31,6 +33,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from reconciler.desired.secrets import SecretOrText
 from reconciler.desired.yamlload import Location
 from reconciler.mox import config as mc
 from reconciler.mox.admin import make_account_config, make_domain_config
@@ -231,13 +234,19 @@ class DesiredDomain(_Model):
 
 class OutgoingWebhook(_Model):
     URL: str
-    Authorization: str = ""
+    Authorization: SecretOrText = Field(
+        default="", description="Header value for the webhook requests: a secret reference, or the value "
+        "itself (with a warning: it would be in git)."
+    )
     Events: list[str] = Field(default_factory=list)
 
 
 class IncomingWebhook(_Model):
     URL: str
-    Authorization: str = ""
+    Authorization: SecretOrText = Field(
+        default="", description="Header value for the webhook requests: a secret reference, or the value "
+        "itself (with a warning: it would be in git)."
+    )
 
 
 class Ruleset(_Model):
@@ -400,11 +409,17 @@ class DesiredState(_Model):
 
     _origins: dict[tuple[str | int, ...], Location] = PrivateAttr(default_factory=dict)
     _files: list[str] = PrivateAttr(default_factory=list)
+    _warnings: list[str] = PrivateAttr(default_factory=list)
 
     @property
     def files(self) -> list[str]:
         """The files this state was loaded from."""
         return list(self._files)
+
+    @property
+    def warnings(self) -> list[str]:
+        """What is allowed but unwise (`file:line:col: field: message`), for the CLI and the logs."""
+        return list(self._warnings)
 
     def where(self, *path: str | int) -> Location | None:
         """Where `path` was written (its key; list items: the item), e.g. where("Domains", "example.org")."""

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from reconciler.desired.models import MTASTS, DesiredAccount, DesiredDomain, DesiredState
+from reconciler.desired.secrets import SecretRef
 from reconciler.mox import config as mc
 from reconciler.mox.admin import make_domain_config, mtasts_listener
 from reconciler.mox.config import Static
@@ -48,6 +49,8 @@ def _hints(cls: type[Any]) -> dict[str, Any]:
 
 def convert(value: Any, tp: Any) -> Any:
     """A desired sub-model (same field names as mox's config) as the mox config value of type `tp`."""
+    if isinstance(value, SecretRef):
+        return value.secret()  # read by secrets.read_secrets; shown as its reference
     cls = _dataclass_of(tp)
     if value is None:
         is_optional = isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union

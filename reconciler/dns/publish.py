@@ -55,6 +55,8 @@ class PublishError(ReconcilerError):
 _COMMENTS = re.compile(r"/\*.*?\*/|//[^\n]*|#[^\n]*", re.S)
 _KEY_RE = re.compile(
     r'\s*key\s+(?:"(?P<qname>[^"]+)"|(?P<name>[^\s{]+))\s*\{(?P<body>[^}]*)\}\s*;?\s*', re.S)
+_KEYWORD = re.compile(r"\s*([A-Za-z-]+)")
+_KEYWORDS = ("algorithm", "secret")
 _STMT_RE = re.compile(r'\s*(?P<kw>[A-Za-z-]+)\s+(?:"(?P<q>[^"]*)"|(?P<v>[^\s;"]+))\s*;', re.S)
 
 
@@ -65,6 +67,8 @@ def load_tsig_key(path: Path) -> dns.tsig.Key:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise PublishError(f"{path}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise PublishError(f"{path}: not a BIND key file: not UTF-8 text") from None
     text = _COMMENTS.sub("", text)
     m = _KEY_RE.fullmatch(text)
     if m is None:
@@ -72,17 +76,22 @@ def load_tsig_key(path: Path) -> dns.tsig.Key:
                            " };)")
     fields: dict[str, str] = {}
     body = m.group("body")
+    name = m.group("qname") or m.group("name")
     pos = 0
     while body[pos:].strip():
         sm = _STMT_RE.match(body, pos)
         if sm is None:
-            raise PublishError(f"{path}: cannot parse key statement near {body[pos:].strip()[:30]!r}")
+            # Name the statement by its keyword only: the text after it may be (part of) the secret.
+            kw = _KEYWORD.match(body, pos)
+            what = f"the {kw.group(1)!r} statement" if kw and kw.group(1).lower() in _KEYWORDS else (
+                f"statement {len(fields) + 1}")
+            raise PublishError(f"{path}: key {name!r}: cannot parse {what} (expected `algorithm NAME;` and "
+                               '`secret "BASE64";`)')
         fields[sm.group("kw").lower()] = sm.group("q") if sm.group("q") is not None else sm.group("v")
         pos = sm.end()
-    name = m.group("qname") or m.group("name")
     algo = fields.get("algorithm", "hmac-sha256").lower()
     if algo not in ALGORITHMS:
-        raise PublishError(f"{path}: key {name!r}: unsupported algorithm {algo!r}")
+        raise PublishError(f"{path}: key {name!r}: unsupported algorithm (use one of {', '.join(ALGORITHMS)})")
     if "secret" not in fields:
         raise PublishError(f"{path}: key {name!r}: no secret")
     try:

@@ -43,6 +43,7 @@ from reconciler.mox.names import (
     parse_localpart,
 )
 from reconciler.mox.names import Domain as DNSDomain
+from reconciler.mox.secret import shown
 
 JSON_VERSION = 1
 
@@ -339,21 +340,6 @@ def used_key_paths(dyn: Dynamic) -> set[str]:
     }
 
 
-_SECRET_FIELDS = frozenset({"Authorization", "Password"})
-
-
-def _jsonable(v: Any) -> Any:
-    """JSON form of operation fields; webhook/transport secrets are redacted."""
-    if dataclasses.is_dataclass(v) and not isinstance(v, type):
-        items = {f.name: getattr(v, f.name) for f in dataclasses.fields(v)}
-        return {k: "<redacted>" if k in _SECRET_FIELDS and x else _jsonable(x) for k, x in items.items()}
-    if isinstance(v, Mapping):
-        return {str(k): "<redacted>" if k in _SECRET_FIELDS and x else _jsonable(x) for k, x in v.items()}
-    if isinstance(v, tuple | list):
-        return [_jsonable(x) for x in v]
-    return v
-
-
 class Operation:
     """Common behaviour of the operation value objects."""
 
@@ -366,7 +352,8 @@ class Operation:
         raise NotImplementedError
 
     def to_json(self) -> dict[str, Any]:
-        body = {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        # Config values as plain JSON, secrets as `shown` shows them (never their text).
+        body = {f.name: shown(getattr(self, f.name), f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
         return {"version": JSON_VERSION, "op": type(self).__name__, **body}
 
 

@@ -28,6 +28,7 @@ import re
 import socket
 import stat
 import time
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,7 @@ from reconciler.mox.errors import (
     CtlTimeout,
     CtlUnavailable,
 )
+from reconciler.mox.golang import nfc
 from reconciler.mox.live import ConfigPaths, read_static
 
 VERSION_LINE = "ctlv0"
@@ -198,6 +200,23 @@ class Ctl:
         CRAM-MD5). mox refuses fewer than 8 bytes (after PRECIS) and unknown accounts."""
         self.call("setaccountpassword", [account, password], label=f"setaccountpassword {account}",
                   secrets=[password])
+
+
+def password_problem(password: str) -> str | None:
+    """Why `setaccountpassword` would refuse `password` (mox's words), or None.
+
+    mox's Account.SetPassword (store/account.go) prepares the password with PRECIS OpaqueString
+    and wants at least 8 bytes of the result. Of PRECIS this checks what a password file can get
+    wrong (control characters such as a tab or a second line; NFC and non-ASCII spaces mapped to
+    ASCII ones before counting); mox itself refuses the rarer rest (unassigned code points) when
+    the password is set. The text never contains the password.
+    """
+    if any(unicodedata.category(c) == "Cc" for c in password):
+        return 'password not allowed by "precis" (it contains a control character)'
+    prepared = nfc("".join(" " if unicodedata.category(c) == "Zs" else c for c in password))
+    if len(prepared.encode()) < 8:
+        return "password must be at least 8 characters long (mox counts bytes)"
+    return None
 
 
 def _bool(b: bool) -> str:

@@ -33,6 +33,7 @@ from pydantic import (
 
 from reconciler.desired.source import Source
 from reconciler.mox.admin import OPERATIONS, Operation
+from reconciler.mox.secret import is_hidden
 from reconciler.plan.objects import ObjectRef
 from reconciler.plan.opcodec import PlanFileError, op_from_json
 from reconciler.plan.safety import SafetyProblem, SafetyThreshold, safety_problem
@@ -240,8 +241,9 @@ class PlanDocument(_Part):
         return safety_problem(self.safety.managed, self.safety.touched, self.safety.threshold, self.blocked)
 
     def has_redacted_secrets(self) -> bool:
-        """Operations that show a secret as `<redacted>` (replaying them would write that text)."""
-        return "<redacted>" in json.dumps([c.operation.to_json() for c in self.changes])
+        """Operations that show a secret in its place (`<redacted>`, `<secret from ...>`):
+        replaying them as they are would write that text."""
+        return any(_hides_secret(c.operation.to_json()) for c in self.changes)
 
     @functools.cached_property
     def operations(self) -> tuple[Operation, ...]:
@@ -253,6 +255,16 @@ class PlanDocument(_Part):
             except PlanFileError as e:
                 raise PlanFileError(f"changes[{i}].operation: {e}") from None
         return tuple(ops)
+
+
+def _hides_secret(value: Any) -> bool:
+    if isinstance(value, str):
+        return is_hidden(value)
+    if isinstance(value, dict):
+        return any(_hides_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_hides_secret(v) for v in value)
+    return False
 
 
 # ---------------------------------------------------------------------------------------------
