@@ -87,7 +87,7 @@ def redacted(value: _T) -> _T:
             new = shown_secret(v) if f.name in SECRET_FIELDS and isinstance(v, str) else redacted(v)
             if new is not v:
                 changes[f.name] = new
-        return dataclasses.replace(value, **changes) if changes else value  # type: ignore[type-var]
+        return dataclasses.replace(value, **changes) if changes else value
     if isinstance(value, Mapping):
         items = {k: redacted(v) for k, v in value.items()}
         return items if any(items[k] is not v for k, v in value.items()) else value  # type: ignore[return-value]
