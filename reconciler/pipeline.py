@@ -19,14 +19,14 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from reconciler.apply.batch import BatchResult, Progress, apply_batch
+from reconciler.apply.batch import BatchResult, Progress, apply_batch, default_validator
 from reconciler.desired.load import load_desired
 from reconciler.desired.models import DesiredState
 from reconciler.desired.secrets import leave_unread, read_secrets
 from reconciler.desired.source import Source, materialize, resolve_source
 from reconciler.desired.yamlload import YAMLProblem, read_source_file, source_files
-from reconciler.dns.formats import remove_stale_reports, render_zone, write_reports
-from reconciler.dns.reports import records_for_plan
+from reconciler.dns.formats import remove_stale_reports, render_zone, write_files
+from reconciler.dns.reports import for_config, load_host_keys, records_for_plan
 from reconciler.errors import REPORTED, ConfigInvalid, DesiredStateError, LiveConfigError, ReconcilerError, StalePlan
 from reconciler.fsutil import SharedDir
 from reconciler.mox import config as mc
@@ -206,7 +206,19 @@ def _finish(paths: ConfigPaths, ops: tuple[Operation, ...], doc: PlanDocument, *
     shared = SharedDir.of(paths.domains_conf)
     out = reports_dir or reports_dir_default(paths)
     shared.names(out)  # a link planted in place of the reports dir is refused before anything is written
-    batch = apply_batch(paths, ops, now=now, verify=verify, progress=progress) if ops else None
+    domains = list(doc.changed_domains)
+    # The DNS records of the changed domains are computed from the config about to be written
+    # (its key files exist by then), inside the batch's validation: a config whose records cannot
+    # be made is refused before the write, so an apply never writes domains.conf and then fails.
+    reports: list[Report] = []
+
+    def validate_and_make_records(static: mc.Static, dynamic: mc.Dynamic, config_dir: Path) -> None:
+        default_validator(static, dynamic, config_dir)
+        hk = load_host_keys(paths, static)
+        reports[:] = [for_config(paths, static, dynamic, name, host_keys=hk) for name in domains]
+
+    batch = (apply_batch(paths, ops, now=now, verify=verify, progress=progress,
+                         validator=validate_and_make_records) if ops else None)
     after = Inventory.of(doc.inventory_after)
     before = read_inventory(paths.config_dir)
     commit = doc.source.commit if doc.source is not None else None
@@ -214,11 +226,10 @@ def _finish(paths: ConfigPaths, ops: tuple[Operation, ...], doc: PlanDocument, *
         write_inventory(paths.config_dir, after, commit.model_dump(mode="json") if commit is not None else None)
     written: list[Path] = []
     stale: dict[str, list[str]] = {}
-    domains = list(doc.changed_domains)
     if batch is not None:
         live = read_live(paths)
-        if domains:
-            written = write_reports(live, domains, out, REPORT_FORMATS, shared=shared)
+        if reports:
+            written = write_files(out, reports, REPORT_FORMATS, shared=shared)
         stale = remove_stale_reports(out, [_ascii(d) for d in live.dynamic.Domains], REPORT_FORMATS, shared=shared)
         written.append(_write_apply_report(out, doc, batch, live, written, stale, shared))
     return Outcome(ops, batch, after != before, tuple(written), doc, stale)

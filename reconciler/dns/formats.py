@@ -196,6 +196,12 @@ def render_octodns(reports: Sequence[Report], zone: str | None = None) -> str:
     return head + "---\n" + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=1 << 16)
 
 
+def check_formats(formats: Sequence[str]) -> None:
+    for fmt in formats:
+        if fmt not in RENDERERS:
+            raise RecordsError(f"unknown records format {fmt!r} (known: {', '.join(FORMATS)})")
+
+
 def write_reports(
     live: LiveConfig, domains: Sequence[str], out_dir: Path, formats: Sequence[str], *,
     dnssec: bool = False, acme_account_uri: str = "", shared: SharedDir | None = None,
@@ -207,9 +213,7 @@ def write_reports(
     """
     from reconciler.dns.reports import for_live, load_host_keys
 
-    for fmt in formats:
-        if fmt not in RENDERERS:
-            raise RecordsError(f"unknown records format {fmt!r} (known: {', '.join(FORMATS)})")
+    check_formats(formats)
     hk = load_host_keys(live.paths, live.static)
     reports = [for_live(live, dom, dnssec=dnssec, acme_account_uri=acme_account_uri, host_keys=hk)
                for dom in domains]

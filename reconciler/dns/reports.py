@@ -62,12 +62,22 @@ def for_live(
     host_keys: HostKeys | None = None,
 ) -> Report:
     """The report for a domain of the live config, keys read from disk (what `mox config dnsrecords` does)."""
-    d, conf = find_domain(live.dynamic, domain)
-    hk = host_keys if host_keys is not None else load_host_keys(live.paths, live.static)
+    return for_config(live.paths, live.static, live.dynamic, domain, dnssec=dnssec,
+                      acme_account_uri=acme_account_uri, host_keys=host_keys)
+
+
+def for_config(
+    paths: ConfigPaths, static: mc.Static, dynamic: mc.Dynamic, domain: str, *, dnssec: bool = False,
+    acme_account_uri: str = "", host_keys: HostKeys | None = None,
+) -> Report:
+    """The report for a domain of `dynamic` (a config read from disk, or one about to be written
+    whose key files exist already), keys read from the files its selectors name."""
+    d, conf = find_domain(dynamic, domain)
+    hk = host_keys if host_keys is not None else load_host_keys(paths, static)
     return generate(Inputs(
-        domain=d, config=conf, static=live.static, dkim=load_dkim_keys(live.paths, conf), host_keys=hk,
-        dnssec=dnssec, cert_issuer=cert_issuer(live.static), acme_account_uri=acme_account_uri,
-        domains={k: (v if v is not None else mc.Domain()) for k, v in live.dynamic.Domains.items()},
+        domain=d, config=conf, static=static, dkim=load_dkim_keys(paths, conf), host_keys=hk,
+        dnssec=dnssec, cert_issuer=cert_issuer(static), acme_account_uri=acme_account_uri,
+        domains={k: (v if v is not None else mc.Domain()) for k, v in dynamic.Domains.items()},
     ))
 
 

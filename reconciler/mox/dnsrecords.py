@@ -227,13 +227,16 @@ def cert_issuer(static: mc.Static) -> str:
     return acme.IssuerDomainName
 
 
-def _owner(s: str) -> str:
-    """An ASCII owner name with trailing dot (selector names may be Unicode)."""
+def dkim_owner(selector: str, domain: names.Domain) -> str:
+    """The owner name of a DKIM key record: `<selector>._domainkey.<domain>.`, ASCII, built label
+    by label. A selector is a domain name of its own (mox's Selector.Domain, from dns.ParseDomain),
+    so a Unicode selector is queried by its A-label; `_domainkey` is no host name and never goes
+    through IDNA (mox prints the selector as configured, see `_Generator.dkim`)."""
     try:
-        s.encode("ascii")
-        return s + "."
-    except UnicodeEncodeError:
-        return names.parse_domain(s).ascii + "."
+        sel = names.parse_domain(selector)
+    except names.ParseError as e:
+        raise RecordsError(f"DKIM selector {selector!r}: {e}") from None
+    return f"{sel.ascii}._domainkey.{domain.ascii}."
 
 
 # ---------------------------------------------------------------------------------------------
@@ -390,7 +393,7 @@ class _Generator:
                     "; strings into a single string, without ().",
                 ]
             self.lines.append(f"{sel}._domainkey.{d}.   TXT {txt_strings_mox(txt)}")
-            self.rec(_owner(f"{sel}._domainkey.{d}"), "TXT", txt, f"DKIM public key, selector {sel}", "required",
+            self.rec(dkim_owner(sel, self.inp.domain), "TXT", txt, f"DKIM public key, selector {sel}", "required",
                      placeholder=key is None)
 
     def spf_dmarc(self) -> None:
