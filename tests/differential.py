@@ -72,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--count", type=int, default=300, help="domains.conf mutations (mox.conf: half as many)")
+    p.add_argument("--only", choices=("domains", "static"), help="one kind of mutation only")
     p.add_argument("--keep", type=Path, help="write the configs here (default: a temporary directory)")
     args = p.parse_args(argv)
     mox = os.environ.get("MOX_BIN", "")
@@ -83,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         total = 0
         for label, muts in (("domains.conf", domains_mutations(args.seed, args.count)),
                             ("mox.conf", static_mutations(args.seed, args.count // 2))):
+            if args.only and not label.startswith({"domains": "domains", "static": "mox"}[args.only]):
+                continue
             outcomes = compare(mox, muts, root)
             diffs = [o for o in outcomes if o.differs]
             for o in diffs:

@@ -101,6 +101,25 @@ def parse_int(s: str) -> int:
     return value
 
 
+def parse_uint(s: str, bits: int = 64) -> int:
+    """strconv.ParseUint(s, 10, bits): ASCII digits only (no sign, no underscores)."""
+    if not s or not s.isascii() or not s.isdigit():
+        raise GoSyntaxError(f"strconv.ParseUint: parsing {go_quote(s)}: invalid syntax")
+    value = int(s)
+    if value >= 1 << bits:
+        raise GoSyntaxError(f"strconv.ParseUint: parsing {go_quote(s)}: value out of range")
+    return value
+
+
+def _atoi_ok(s: str) -> bool:
+    """Whether strconv.Atoi(s) succeeds: an optional sign, ASCII digits, within int64."""
+    try:
+        parse_int(s)
+    except GoSyntaxError:
+        return False
+    return True
+
+
 def parse_float(s: str) -> float:
     """strconv.ParseFloat(s, 64): decimal, hex (with p exponent), inf/infinity/nan."""
     body = s[1:] if s[:1] in "+-" else s
@@ -669,8 +688,8 @@ class PEMBlock:
     der: bytes
 
 
-def pem_decode(data: bytes) -> PEMBlock | None:
-    """``pem.Decode``: the first well-formed block anywhere in `data`, or None.
+def pem_decode_rest(data: bytes) -> tuple[PEMBlock | None, bytes]:
+    """``pem.Decode``: the first well-formed block anywhere in `data` (or None) and the rest after it.
 
     Go skips text before `-----BEGIN `, needs a matching `-----END <type>-----` and valid base64;
     a malformed block is skipped and the search continues after its BEGIN line. Headers
@@ -680,7 +699,7 @@ def pem_decode(data: bytes) -> PEMBlock | None:
     while True:
         i = rest.find(b"-----BEGIN ")
         if i < 0:
-            return None
+            return None, data
         if i > 0 and rest[i - 1 : i] not in (b"\n",):
             # Go requires BEGIN at the start of a line (or of the input).
             rest = rest[i + 11 :]
@@ -699,11 +718,13 @@ def pem_decode(data: bytes) -> PEMBlock | None:
         if body.startswith(end_marker):
             j = -1
             content = b""
+            after_end = body[len(end_marker):]
         elif j < 0:
             rest = after
             continue
         else:
             content = body[:j]
+            after_end = body[j + 1 + len(end_marker):]
         lines = content.split(b"\n")
         # Skip headers: lines containing ':' before the first blank line.
         if any(b":" in ln for ln in lines[:1]):
@@ -717,7 +738,13 @@ def pem_decode(data: bytes) -> PEMBlock | None:
         except (binascii.Error, ValueError):
             rest = after
             continue
-        return PEMBlock(typ.decode("ascii", "replace"), der)
+        nl = after_end.find(b"\n")
+        return PEMBlock(typ.decode("ascii", "replace"), der), (b"" if nl < 0 else after_end[nl + 1 :])
+
+
+def pem_decode(data: bytes) -> PEMBlock | None:
+    """``pem.Decode``'s block: the first well-formed block anywhere in `data`, or None."""
+    return pem_decode_rest(data)[0]
 
 
 def pem_encode(block_type: str, der: bytes, headers: Mapping[str, str] | None = None) -> bytes:
@@ -730,6 +757,44 @@ def pem_encode(block_type: str, der: bytes, headers: Mapping[str, str] | None = 
     if head:
         head += "\n"
     return f"-----BEGIN {block_type}-----\n{head}{body}-----END {block_type}-----\n".encode()
+
+
+# ---------------------------------------------------------------------------------------------
+# os/user: Lookup as a static Go binary (no cgo) does it, reading /etc/passwd itself
+
+PASSWD = Path("/etc/passwd")
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """The fields of Go's user.User that mox reads."""
+
+    username: str
+    uid: str
+    gid: str
+
+
+def user_lookup(name: str, passwd: Path = PASSWD) -> User | None:
+    """user.Lookup(name) in pure Go (os/user lookup_unix.go findUsername): the first line of
+    /etc/passwd, after trimming blanks, that is not a comment, has at least six fields, this name
+    (not starting with + or -) and numeric uid and gid (strconv.Atoi). None when there is no such
+    line or the file cannot be read (Go then returns an error; mox treats both alike)."""
+    try:
+        data = passwd.read_bytes()
+    except OSError:
+        return None
+    needle = (name + ":").encode("utf-8", "surrogateescape")
+    for raw in data.split(b"\n"):
+        line = raw.strip(b" \t\r\n\v\f")
+        if not line or line.startswith(b"#") or needle not in line or line.count(b":") < 6:
+            continue
+        parts = line.decode("utf-8", "surrogateescape").split(":", 6)
+        if len(parts) < 6 or parts[0] != name or parts[0][:1] in ("", "+", "-"):
+            continue
+        if not (_atoi_ok(parts[2]) and _atoi_ok(parts[3])):
+            continue
+        return User(parts[0], parts[2], parts[3])
+    return None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,14 +19,16 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import load_der_private_key
 
 from reconciler.mox.config import Static
-from reconciler.mox.golang import go_quote, pem_decode, read_file_error
+from reconciler.mox.golang import PEMBlock, go_quote, pem_decode, pem_decode_rest, read_file_error
 from reconciler.mox.live import ConfigPaths
 
 DKIMKey = RSAPrivateKey | Ed25519PrivateKey
@@ -284,3 +286,102 @@ class KeyCache:
             raise KeyFileError(entry.error)
         assert entry.key is not None
         return entry.key
+
+
+# ---------------------------------------------------------------------------------------------
+# TLS certificate + key files (crypto/tls X509KeyPair, as mox's loadTLSKeyCerts uses it)
+
+
+def _pem_blocks(data: bytes) -> list[PEMBlock]:
+    blocks: list[PEMBlock] = []
+    while True:
+        block, data = pem_decode_rest(data)
+        if block is None:
+            return blocks
+        blocks.append(block)
+
+
+def _go_list(items: list[str]) -> str:
+    """fmt's %v of a []string: `[a b]`."""
+    return "[" + " ".join(items) + "]"
+
+
+def _tls_private_key(der: bytes) -> PrivateKeyTypes:
+    """crypto/tls parsePrivateKey: PKCS#1 RSA, then PKCS#8 (RSA, ECDSA, Ed25519), then SEC1 EC."""
+    kind, oid = _classify(der)
+    if kind == "pkcs8" and oid not in (_OID_RSA, _OID_EC, _OID_ED25519):
+        if oid == _OID_X25519:
+            raise KeyFileError("tls: found unknown private key type in PKCS#8 wrapping")
+        raise KeyFileError("tls: failed to parse private key")
+    try:
+        key = load_der_private_key(der, None, unsafe_skip_rsa_key_validation=True)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise KeyFileError("tls: failed to parse private key") from None
+    if not isinstance(key, RSAPrivateKey | ec.EllipticCurvePrivateKey | Ed25519PrivateKey):
+        raise KeyFileError("tls: failed to parse private key")
+    return key
+
+
+def x509_key_pair_error(cert_pem: bytes, key_pem: bytes) -> str | None:
+    """crypto/tls X509KeyPair's verdict on a certificate file and a key file: Go's error text, or None.
+
+    Texts are Go's, except that a certificate Go's x509 parser refuses is reported as
+    `x509: malformed certificate` whatever Go's parser names (its texts depend on the defect), and
+    a key no parser accepts as `tls: failed to parse private key` without the asn1 detail.
+    """
+    certs: list[bytes] = []
+    skipped: list[str] = []
+    for block in _pem_blocks(cert_pem):
+        if block.type == "CERTIFICATE":
+            certs.append(block.der)
+        else:
+            skipped.append(block.type)
+    if not certs:
+        if not skipped:
+            return "tls: failed to find any PEM data in certificate input"
+        if len(skipped) == 1 and skipped[0].endswith("PRIVATE KEY"):
+            return ("tls: failed to find certificate PEM data in certificate input, but did find a private key; "
+                    "PEM inputs may have been switched")
+        return ('tls: failed to find "CERTIFICATE" PEM block in certificate input after skipping PEM blocks '
+                f"of the following types: {_go_list(skipped)}")
+    skipped = []
+    key_block: PEMBlock | None = None
+    for block in _pem_blocks(key_pem):
+        if block.type == "PRIVATE KEY" or block.type.endswith(" PRIVATE KEY"):
+            key_block = block
+            break
+        skipped.append(block.type)
+    if key_block is None:
+        if not skipped:
+            return "tls: failed to find any PEM data in key input"
+        if skipped == ["CERTIFICATE"]:
+            return "tls: found a certificate rather than a key in the PEM for the private key"
+        return ('tls: failed to find PEM block with type ending in "PRIVATE KEY" in key input after skipping '
+                f"PEM blocks of the following types: {_go_list(skipped)}")
+    try:
+        cert = x509.load_der_x509_certificate(certs[0])
+        pub = cert.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        return "x509: malformed certificate"
+    try:
+        key = _tls_private_key(key_block.der)
+    except KeyFileError as e:
+        return str(e)
+    if isinstance(pub, rsa.RSAPublicKey):
+        if not isinstance(key, RSAPrivateKey):
+            return "tls: private key type does not match public key type"
+        if pub.public_numbers().n != key.public_key().public_numbers().n:
+            return "tls: private key does not match public key"
+    elif isinstance(pub, ec.EllipticCurvePublicKey):
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            return "tls: private key type does not match public key type"
+        if pub.public_numbers() != key.public_key().public_numbers():
+            return "tls: private key does not match public key"
+    elif isinstance(pub, Ed25519PublicKey):
+        if not isinstance(key, Ed25519PrivateKey):
+            return "tls: private key type does not match public key type"
+        if pub.public_bytes_raw() != key.public_key().public_bytes_raw():
+            return "tls: private key does not match public key"
+    else:
+        return "tls: unknown public key algorithm"
+    return None

@@ -1,17 +1,29 @@
 """Validation of mox.conf: the config-only checks of mox v0.0.17's `PrepareStaticConfig` (mox-/config.go).
 
 mox refuses to start with these errors, and `mox config test` prints them. Texts are mox's, maps
-are iterated sorted. Out of scope (not config-only): the `User` lookup in /etc/passwd, loading
-TLS certificates (KeyCerts) and ACME account registration.
+are iterated sorted. Like `mox config test` (ParseConfig with checkOnly and doLoadTLSKeyCerts),
+the `User` is looked up in /etc/passwd and the TLS key/certificate files are read and checked;
+ACME accounts are not registered (that needs the network).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from cryptography import x509
 
-from reconciler.mox.config import Static, Transport, TransportSMTP
-from reconciler.mox.golang import base64_rawurl_error, go_quote, parse_ip, read_file_error
-from reconciler.mox.keyfiles import KeyFileError, load_private_key_file
+from reconciler.mox.config import KeyCert, Static, Transport, TransportSMTP
+from reconciler.mox.golang import (
+    GoSyntaxError,
+    base64_rawurl_error,
+    go_quote,
+    parse_ip,
+    parse_uint,
+    read_file_error,
+    user_lookup,
+    utf8_len,
+)
+from reconciler.mox.keyfiles import KeyFileError, load_private_key_file, x509_key_pair_error
 from reconciler.mox.live import ConfigPaths
 from reconciler.mox.names import (
     ParseError,
@@ -53,6 +65,8 @@ def validate_static(static: Static, paths: ConfigPaths) -> list[str]:
     for pkg in sorted(c.PackageLogLevels):
         if c.PackageLogLevels[pkg] not in _LOG_LEVELS:
             errs.append(f"invalid package log level {go_quote(c.PackageLogLevels[pkg])}")
+
+    errs.extend(_check_user(c.User or "mox"))
 
     hostname, error = parse_domain_or_zero(c.Hostname)
     if error:
@@ -148,6 +162,49 @@ def validate_static(static: Static, paths: ConfigPaths) -> list[str]:
     return errs
 
 
+_USER_HINT = ('hint: add user mox with "useradd -d $PWD mox" or specify a different username '
+              "on the quickstart command-line")
+
+
+def _check_user(user: str) -> list[str]:
+    """mox's user.Lookup of `User`, else the name as a numeric uid (ParseUint, 32 bits)."""
+    u = user_lookup(user)
+    if u is None:
+        try:
+            parse_uint(user, 32)
+        except GoSyntaxError as e:
+            return [f"parsing unknown user {user} as uid: {e} ({_USER_HINT})"]
+        return []
+    errs = []
+    for what, value in (("uid", u.uid), ("gid", u.gid)):
+        try:
+            parse_uint(value, 32)
+        except GoSyntaxError as e:
+            errs.append(f"parsing {what} {value}: {e}")
+    return errs
+
+
+def _load_tls_key_certs(paths: ConfigPaths, kind: str, key_certs: Sequence[KeyCert]) -> str | None:
+    """mox's loadTLSKeyCerts: every certificate and key file read and checked as a pair
+    (crypto/tls X509KeyPair); the first failure, in mox's words."""
+    for kp in key_certs:
+        cert_path, key_path = paths.resolve(kp.CertFile), paths.resolve(kp.KeyFile)
+        try:
+            cert_pem = cert_path.read_bytes()
+        except OSError as e:
+            error = f"reading tls certificate: {read_file_error(cert_path, e)}"
+        else:
+            try:
+                key_pem = key_path.read_bytes()
+            except OSError as e:
+                error = f"reading tls key: {read_file_error(key_path, e)}"
+            else:
+                error = x509_key_pair_error(cert_pem, key_pem) or ""
+        if error:
+            return f"tls config for {go_quote(kind)}: parsing x509 key pair: {error}"
+    return None
+
+
 def _check_listener(c: Static, paths: ConfigPaths, name: str, errs: list[str]) -> None:
     lst = c.Listeners[name]
 
@@ -165,7 +222,11 @@ def _check_listener(c: Static, paths: ConfigPaths, name: str, errs: list[str]) -
         elif tls.ACME:
             if tls.ACME not in c.ACME:
                 lerr(f"unknown ACME provider {go_quote(tls.ACME)}")
-        elif not tls.KeyCerts:
+        elif tls.KeyCerts:
+            error = _load_tls_key_certs(paths, f"listener {name}", tls.KeyCerts)
+            if error:
+                lerr(error)
+        else:
             lerr("cannot have TLS config without ACME and without static keys/certificates")
         for keyfile in tls.HostPrivateKeyFiles:
             try:
@@ -273,5 +334,16 @@ def _check_transport(name: str, t: Transport, errs: list[str]) -> None:
         n += 1
         if t.Direct.DisableIPv4 and t.Direct.DisableIPv6:
             terr("both IPv4 and IPv6 are disabled, enable at least one")
+    if t.Fail is not None:
+        n += 1
+        code = t.Fail.SMTPCode
+        hundreds = abs(code) // 100 * (1 if code >= 0 else -1)  # Go's integer division truncates
+        if code != 0 and hundreds not in (4, 5):
+            terr(f"smtp code {hundreds} must be 4xx or 5xx")
+        if utf8_len(t.Fail.SMTPMessage) > 256:
+            terr("message must be <= 256 characters")
+        for ch in t.Fail.SMTPMessage:
+            if ch < " " or ord(ch) >= 0x7F:
+                terr("message cannot contain control characters including newlines, and must be ascii-only")
     if n > 1:
         terr("cannot have multiple methods in a transport")
