@@ -18,6 +18,7 @@ from reconciler.mox.golang import (
     parse_duration,
     parse_float,
     parse_int,
+    parse_url,
     sprintf_noargs,
 )
 
@@ -90,7 +91,10 @@ def test_float_follows_go() -> None:
     assert parse_float("-infinity") == -math.inf
     assert math.isnan(parse_float("NaN"))
     assert parse_float("0x1p-2") == 0.25
-    for bad in ["1_0", " 1", "", "1e", "nan1"]:
+    # Underscores between digits (a base prefix counts as a digit), as mox v0.0.17 accepts them.
+    for ok, value in [("1_0", 10.0), ("0.9_5", 0.95), ("0x_1p-2", 0.25), ("0.1e1_0", 1e9), ("1_0e-1", 1.0)]:
+        assert parse_float(ok) == value
+    for bad in [" 1", "", "1e", "nan1", "_0.95", "0.95_", "0.9__5", "1e+_1", "0_x1p-2", "0x1.8", "-nan"]:
         with pytest.raises(GoSyntaxError, match="invalid syntax"):
             parse_float(bad)
     with pytest.raises(GoSyntaxError, match="out of range"):
@@ -161,3 +165,44 @@ def test_sprintf_noargs() -> None:
     assert sprintf_noargs("a %% b") == "a % b"
     assert sprintf_noargs("x%d y%-5.2f z%") == "x%!d(MISSING) y%!f(MISSING) z%!(NOVERB)"
     assert sprintf_noargs("plain") == "plain"
+
+
+@pytest.mark.parametrize(("raw", "error"), [
+    # Go 1.27's url.Parse, as mox v0.0.17 reports it for a webhook URL (checked with the real mox).
+    ("http://a:1:2/", None),
+    ("http://[::ffff:1.2.3.4]/", None),
+    ("http://[fe80::1%25en0]/", None),
+    ("http://a%80b/", None),
+    ('http://a"b/', None),
+    ("http://a@b@c/", None),
+    ("http://[::1%25a%20b]/", None),
+    ("http://[::1]:80:90/", 'invalid port ":80:90" after host'),
+    ("http://x[y]/", "invalid IP-literal"),
+    ("http://[1.2.3.4]/", "invalid IP-literal"),
+    ("http://[fe80::1%en0]/", 'invalid URL escape "%en"'),
+    ("http://[::1%25]/", 'invalid host: ParseAddr("::1%"): zone must be a non-empty string'),
+    ("http://[01.2.3.4]/", 'invalid host: ParseAddr("01.2.3.4"): IPv4 field has octet with leading zero'),
+    ("http://[::1]x/", 'invalid port "x" after host'),
+    ("http://[::1/", "missing ']' in host"),
+    ("http://a%41/", 'invalid URL escape "%41"'),
+    ("http://a b/", 'invalid character " " in host name'),
+    ("https://ex{ample.org/", 'invalid character "{" in host name'),
+    ("https://ex\\ample.org/", 'invalid character "\\\\" in host name'),
+    ("http://us er@a/", "net/url: invalid userinfo"),
+    ("http://[::1%25%0A]/", 'invalid URL escape "%0A"'),
+])
+def test_url_parse_host_checks(raw: str, error: str | None) -> None:
+    if error is None:
+        parse_url(raw)
+        return
+    with pytest.raises(GoSyntaxError) as e:
+        parse_url(raw)
+    assert str(e.value) == f"parse {go_quote(raw.partition('#')[0])}: {error}"
+
+
+def test_url_error_names_the_url_without_its_fragment() -> None:
+    for raw, want in [("http://a b/#x", 'parse "http://a b/": invalid character " " in host name'),
+                      ("https://example.org/#frag%zz", 'parse "https://example.org/#frag%zz": invalid URL escape "%zz"')]:
+        with pytest.raises(GoSyntaxError) as e:
+            parse_url(raw)
+        assert str(e.value) == want

@@ -86,8 +86,6 @@ def go_quote(s: str) -> str:
 
 
 _INT_RE = re.compile(r"[+-]?[0-9]+\Z")
-_DEC_FLOAT_RE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
-_HEX_FLOAT_RE = re.compile(r"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)[pP][+-]?[0-9]+\Z")
 _SPECIAL_FLOATS = {"inf": math.inf, "infinity": math.inf, "nan": math.nan}
 
 
@@ -120,18 +118,82 @@ def _atoi_ok(s: str) -> bool:
     return True
 
 
+def _underscore_ok(s: str) -> bool:
+    """strconv's underscoreOK: underscores only between digits (a base prefix counts as a digit)."""
+    saw = "^"
+    i = 0
+    if s[:1] in ("+", "-"):
+        s = s[1:]
+    hexa = False
+    if len(s) >= 2 and s[0] == "0" and s[1].lower() in "box":
+        i, saw, hexa = 2, "0", s[1].lower() == "x"
+    for c in s[i:]:
+        if "0" <= c <= "9" or (hexa and "a" <= c.lower() <= "f"):
+            saw = "0"
+        elif c == "_":
+            if saw != "0":
+                return False
+            saw = "_"
+        elif saw == "_":
+            return False
+        else:
+            saw = "!"
+    return saw != "_"
+
+
+def _read_float(s: str) -> bool:
+    """Whether strconv's readFloat takes all of `s`: sign, digits (hex with 0x and a p exponent),
+    one dot, an exponent, underscores where underscoreOK allows them."""
+    i, n = 0, len(s)
+    underscores = False
+    if i < n and s[i] in "+-":
+        i += 1
+    hexa = i + 2 < n and s[i] == "0" and s[i + 1] in "xX"
+    if hexa:
+        i += 2
+    sawdot = sawdigits = False
+    while i < n:
+        c = s[i]
+        if c == "_":
+            underscores = True
+        elif c == ".":
+            if sawdot:
+                break
+            sawdot = True
+        elif "0" <= c <= "9" or (hexa and "a" <= c.lower() <= "f"):
+            sawdigits = True
+        else:
+            break
+        i += 1
+    if not sawdigits:
+        return False
+    if i < n and s[i].lower() == ("p" if hexa else "e"):
+        i += 1
+        if i < n and s[i] in "+-":
+            i += 1
+        if i >= n or not "0" <= s[i] <= "9":
+            return False
+        while i < n and ("0" <= s[i] <= "9" or s[i] == "_"):
+            underscores = underscores or s[i] == "_"
+            i += 1
+    elif hexa:
+        return False  # a hex mantissa needs an exponent
+    if underscores and not _underscore_ok(s[:i]):
+        return False
+    return i == n
+
+
 def parse_float(s: str) -> float:
-    """strconv.ParseFloat(s, 64): decimal, hex (with p exponent), inf/infinity/nan."""
+    """strconv.ParseFloat(s, 64): decimal or hex (with p exponent) with Go's underscore rules,
+    inf/infinity/nan; Go's error texts."""
     body = s[1:] if s[:1] in "+-" else s
     special = _SPECIAL_FLOATS.get(body.lower())
     if special is not None and not (math.isnan(special) and body != s):
         return -special if s.startswith("-") else special
-    if _DEC_FLOAT_RE.match(s):
-        value = float(s)
-    elif _HEX_FLOAT_RE.match(s):
-        value = float.fromhex(s)
-    else:
+    if not s.isascii() or not _read_float(s):
         raise GoSyntaxError(f"strconv.ParseFloat: parsing {go_quote(s)}: invalid syntax")
+    clean = s.replace("_", "")
+    value = float.fromhex(clean) if "x" in clean[:3].lower() else float(clean)
     if math.isinf(value):
         raise GoSyntaxError(f"strconv.ParseFloat: parsing {go_quote(s)}: value out of range")
     return value
@@ -455,15 +517,111 @@ def ip_to4(ip: IP) -> ipaddress.IPv4Address | None:
 
 
 _HEX = frozenset("0123456789abcdefABCDEF")
+# Bytes net/url's shouldEscape leaves alone in a host (encodeHost) besides letters and digits.
+_HOST_OK = frozenset("!$&'()*+,;=:[]<>\"-_.~")
+# Bytes validUserinfo allows besides letters and digits.
+_USERINFO_OK = frozenset("-._:~!$&'()*+,;=%@")
 
 
-def _check_escapes(s: str) -> str | None:
-    i = s.find("%")
-    while i >= 0:
-        if i + 2 >= len(s) or s[i + 1] not in _HEX or s[i + 2] not in _HEX:
-            return f"invalid URL escape {go_quote(s[i : i + 3])}"
-        i = s.find("%", i + 3)
-    return None
+class _URLError(Exception):
+    """An error inside url.Parse, before Parse wraps it as `parse "URL": ...`."""
+
+
+def _url_unescape(s: str, mode: str) -> str:
+    """net/url unescape (mode "host", "zone" or "other"): its checks, then `s` with %XX decoded."""
+    i = 0
+    while i < len(s):
+        c = s[i]
+        if c == "%":
+            if i + 2 >= len(s) or s[i + 1] not in _HEX or s[i + 2] not in _HEX:
+                raise _URLError(f"invalid URL escape {go_quote(s[i : i + 3])}")
+            if mode == "host" and int(s[i + 1], 16) < 8 and s[i : i + 3] != "%25":
+                raise _URLError(f"invalid URL escape {go_quote(s[i : i + 3])}")
+            if mode == "zone":
+                v = chr(int(s[i + 1 : i + 3], 16))
+                if s[i : i + 3] != "%25" and v != " " and _host_should_escape(v):
+                    raise _URLError(f"invalid URL escape {go_quote(s[i : i + 3])}")
+            i += 3
+            continue
+        if mode in ("host", "zone") and ord(c) < 0x80 and _host_should_escape(c):
+            raise _URLError(f"invalid character {go_quote(c)} in host name")
+        i += 1
+    return _percent_decode(s) if "%" in s else s
+
+
+def _host_should_escape(c: str) -> bool:
+    return not (c.isascii() and c.isalnum()) and c not in _HOST_OK
+
+
+def _valid_optional_port(port: str) -> bool:
+    return port == "" or (port[0] == ":" and all("0" <= c <= "9" for c in port[1:]))
+
+
+def _netip_parse_addr(s: str) -> IP:
+    """netip.ParseAddr's verdict (zones allowed on IPv6 only); _URLError with a Go-like text."""
+
+    def fail(why: str) -> _URLError:
+        return _URLError(f"invalid host: ParseAddr({go_quote(s)}): {why}")
+
+    addr, pct, zone = s.partition("%")
+    if ":" not in addr:
+        if pct:
+            raise fail(f"unexpected character (at {go_quote(pct + zone)})")
+        if "." in addr and any(len(f) > 1 and f[0] == "0" for f in addr.split(".")):
+            raise fail("IPv4 field has octet with leading zero")
+        try:
+            return ipaddress.IPv4Address(addr)
+        except ValueError:
+            raise fail("unable to parse IP" if "." not in addr else "unexpected character") from None
+    if pct and not zone:
+        raise fail("zone must be a non-empty string")
+    try:
+        return ipaddress.IPv6Address(addr)
+    except ValueError:
+        raise fail("unable to parse IP") from None
+
+
+def _url_parse_host(host: str) -> None:
+    """net/url parseHost (Go 1.27): IP literals must be IPv6 addresses, ports digits only, host
+    bytes from the allowed set, %-escapes only for non-ASCII bytes (and %25 before a zone)."""
+    bracket = host.rfind("[")
+    if bracket > 0:
+        raise _URLError("invalid IP-literal")
+    if bracket == 0:
+        close = host.rfind("]")
+        if close < 0:
+            raise _URLError("missing ']' in host")
+        colon_port = host[close + 1 :]
+        if not _valid_optional_port(colon_port):
+            raise _URLError(f"invalid port {go_quote(colon_port)} after host")
+        hostname = host[1:close]
+        zone = hostname.find("%25")
+        if zone >= 0:
+            unescaped = _url_unescape(hostname[:zone], "host") + _url_unescape(hostname[zone:], "zone")
+        else:
+            unescaped = _url_unescape(hostname, "host")
+        if isinstance(_netip_parse_addr(unescaped), ipaddress.IPv4Address):
+            raise _URLError("invalid IP-literal")
+        return
+    colon = host.rfind(":")
+    if colon >= 0 and not _valid_optional_port(host[colon:]):
+        raise _URLError(f"invalid port {go_quote(host[colon:])} after host")
+    _url_unescape(host, "host")
+
+
+def _percent_decode(s: str) -> str:
+    """%XX to bytes (the escapes were checked), the result as UTF-8 with bad bytes kept as escapes."""
+    out = bytearray()
+    i = 0
+    raw = s.encode("utf-8", "surrogateescape")
+    while i < len(raw):
+        if raw[i] == 0x25:
+            out.append(int(raw[i + 1 : i + 3], 16))
+            i += 3
+        else:
+            out.append(raw[i])
+            i += 1
+    return out.decode("utf-8", "surrogateescape")
 
 
 @dataclass(frozen=True, slots=True)
@@ -475,63 +633,61 @@ class URL:
 
 
 def parse_url(raw: str) -> URL:
-    """The parts of Go's url.Parse mox's checks depend on; GoSyntaxError with Go's message.
+    """Go's url.Parse (net/url, Go 1.27): the verdict and Go's message (GoSyntaxError).
 
-    Covers the errors a config can realistically hit (control characters, missing scheme,
-    colon in first path segment, bad port, bad escapes); Go's host-character checks are not
-    reproduced.
+    Scheme, opaque and relative forms, authority with userinfo and host (IP literals checked with
+    netip.ParseAddr, host characters and escapes as parseHost allows them), ports, path and
+    fragment escapes. The text after `ParseAddr(...)` of an invalid IP literal is approximate.
     """
+    u, sharp, frag = raw.partition("#")
+    try:
+        url = _url_parse(u)
+    except _URLError as e:
+        raise GoSyntaxError(f"parse {go_quote(u)}: {e}") from None
+    if sharp and frag:
+        try:
+            _url_unescape(frag, "other")
+        except _URLError as e:
+            raise GoSyntaxError(f"parse {go_quote(raw)}: {e}") from None
+    return url
 
-    def fail(why: str) -> GoSyntaxError:
-        return GoSyntaxError(f"parse {go_quote(raw)}: {why}")
 
+def _url_parse(raw: str) -> URL:
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in raw):
-        raise fail("net/url: invalid control character in URL")
-    u, _, frag = raw.partition("#")
-    scheme = ""
-    rest = u
-    for i, c in enumerate(u):
+        raise _URLError("net/url: invalid control character in URL")
+    if raw == "*":
+        return URL("", "*")
+    scheme, rest = "", raw
+    for i, c in enumerate(raw):
         if c.isascii() and c.isalpha():
             continue
-        if (c.isdigit() and c.isascii()) or c in "+-.":
+        if c.isascii() and (c.isdigit() or c in "+-."):
             if i == 0:
                 break
             continue
         if c == ":":
             if i == 0:
-                raise fail("missing protocol scheme")
-            scheme, rest = u[:i].lower(), u[i + 1 :]
+                raise _URLError("missing protocol scheme")
+            scheme, rest = raw[:i].lower(), raw[i + 1 :]
         break
     rest = rest[:-1] if rest.endswith("?") and rest.count("?") == 1 else rest.partition("?")[0]
-    if not rest.startswith("/") and scheme:
-        return URL(scheme, "")  # opaque
-    if not rest.startswith("/") and not scheme:
-        seg = rest.partition("/")[0]
-        if ":" in seg:
-            raise fail("first path segment in URL cannot contain colon")
-    path = rest
-    if (scheme and rest.startswith("//")) or (rest.startswith("//") and not scheme):
-        authority, slash, p = rest[2:].partition("/")
-        path = slash + p
-        host = authority.rpartition("@")[2]
-        if host.startswith("["):
-            close = host.find("]")
-            if close < 0:
-                raise fail("missing ']' in host")
-            port = host[close + 1 :]
-            if port and (not port.startswith(":") or (not port[1:].isdigit() and port != ":")):
-                raise fail(f"invalid port {go_quote(port)} after host")
-        elif ":" in host:
-            port = host[host.rfind(":") :]
-            if port != ":" and not (port[1:].isascii() and port[1:].isdigit()):
-                raise fail(f"invalid port {go_quote(port)} after host")
-        err = _check_escapes(authority)
-        if err:
-            raise fail(err)
-    err = _check_escapes(path) or _check_escapes(frag)
-    if err:
-        raise fail(err)
-    return URL(scheme, path)
+    if not rest.startswith("/"):
+        if scheme:
+            return URL(scheme, "")  # opaque
+        if ":" in rest.partition("/")[0]:
+            raise _URLError("first path segment in URL cannot contain colon")
+    if (scheme or not rest.startswith("///")) and rest.startswith("//"):
+        authority, slash, after = rest[2:].partition("/")
+        rest = slash + after
+        at = authority.rfind("@")
+        _url_parse_host(authority[at + 1 :])
+        if at >= 0:
+            userinfo = authority[:at]
+            if not all((c.isascii() and c.isalnum()) or c in _USERINFO_OK for c in userinfo):
+                raise _URLError("net/url: invalid userinfo")
+            for part in userinfo.split(":", 1):
+                _url_unescape(part, "other")
+    return URL(scheme, _url_unescape(rest, "other"))
 
 
 # ---------------------------------------------------------------------------------------------
