@@ -345,12 +345,17 @@ def e_float(rng: random.Random, c: Config) -> str:
     return "number"
 
 
+def _replace_value(rng: random.Random, c: Config, lines: list[str], pools: dict[str, Sequence[str]],
+                   default: Sequence[str]) -> str:
+    """Replace the value of a random `Key: value` line with one from the pool of its key."""
+    i = rng.choice([i for i, ln in enumerate(lines) if ": " in ln and not ln.lstrip("\t").startswith("-")])
+    pool = pools.get(_key(lines[i]), default)
+    lines[i] = lines[i][: lines[i].index(": ") + 2] + _tagged(c, rng.choice(pool))
+    return "value"
+
+
 def e_value(rng: random.Random, c: Config) -> str:
     """Another value for a scalar already in the file, from the pool of its kind."""
-    lines = c.domains
-    candidates = [i for i, ln in enumerate(lines) if ": " in ln and not ln.lstrip("\t").startswith("-")]
-    i = rng.choice(candidates)
-    key = _key(lines[i])
     pools: dict[str, Sequence[str]] = {
         "Localpart": LOCALPARTS, "Account": ["alice", "bob", "admin", "nobody", "Alice"],
         "Mailbox": MAILBOXES, "RejectsMailbox": MAILBOXES, "Domain": DOMAINS, "ClientSettingsDomain": DOMAINS,
@@ -362,9 +367,7 @@ def e_value(rng: random.Random, c: Config) -> str:
         "NoCustomPassword": ["true", "false", "t"], "ListMembers": ["true", "false"],
         "PrivateKeyFile": ["dkim/missing.pem", "", "dkim", "../config/mox.conf"],
     }
-    pool = pools.get(key, [*DOMAINS[:4], "x", "", "true", "1"])
-    lines[i] = lines[i][: lines[i].index(": ") + 2] + _tagged(c, rng.choice(pool))
-    return "value"
+    return _replace_value(rng, c, c.domains, pools, [*DOMAINS[:4], "x", "", "true", "1"])
 
 
 def e_structure(rng: random.Random, c: Config) -> str:
@@ -456,10 +459,7 @@ def s_keycert(rng: random.Random, c: Config) -> str:
 
 
 def s_value(rng: random.Random, c: Config) -> str:
-    lines = c.static
-    candidates = [i for i, ln in enumerate(lines) if ": " in ln and not ln.lstrip("\t").startswith("-")]
-    i = rng.choice(candidates)
-    key = _key(lines[i])
+    """Another value for a scalar already in mox.conf, from the pool of its kind."""
     pools: dict[str, Sequence[str]] = {
         "User": USERS, "LogLevel": ["info", "debug", "Info", "trace", "x", ""], "Hostname": DOMAINS,
         "DataDir": ["../data", "", "/nonexistent"], "Account": ["admin", "nobody", ""], "Mailbox": MAILBOXES,
@@ -467,9 +467,7 @@ def s_value(rng: random.Random, c: Config) -> str:
         "Enabled": ["true", "false", "yes"], "CertFile": ["tls/missing.pem"], "KeyFile": ["tls/missing.pem"],
         "AdminPasswordFile": ["adminpasswd", "missing"],
     }
-    pool = pools.get(key, ["x", "", "true", "1"])
-    lines[i] = lines[i][: lines[i].index(": ") + 2] + _tagged(c, rng.choice(pool))
-    return "value"
+    return _replace_value(rng, c, c.static, pools, ["x", "", "true", "1"])
 
 
 def s_list(rng: random.Random, c: Config) -> str:
