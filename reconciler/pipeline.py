@@ -125,7 +125,7 @@ def prepare(paths: ConfigPaths, source: Source, *, now: datetime | None = None) 
     plan = make_plan(PlanInput(desired, live.static, live.dynamic, inventory, now, data_dir, account_dirs(data_dir)))
     check_result(plan, live.static, paths)
     doc = plan_document(plan, source=source, live_path=str(paths.domains_conf),
-                        live_digest=live.digest, desired_digest=desired_digest(source.path))
+                        live_digest=live.digest, desired_digest=desired_digest(source.path), created=now)
     return Prepared(paths, live, desired, source, inventory, plan, doc, live.static, now)
 
 
@@ -151,7 +151,7 @@ def prepare_base_ref(paths: ConfigPaths, source: Source, base_ref: str, *, now: 
     plan = make_plan(PlanInput(head, static, base_live, inventory, when))
     doc = plan_document(plan, source=source, live_path=f"(desired state at {base_ref})",
                         live_digest=hashlib.sha256(base_ref.encode()).hexdigest(),
-                        desired_digest=desired_digest(source.path), base_ref=base_ref)
+                        desired_digest=desired_digest(source.path), base_ref=base_ref, created=when)
     return Prepared(paths, None, head, source, inventory, plan, doc, static)
 
 

@@ -88,12 +88,16 @@ def _set(data: dict[str, Any], value: Any, *path: str | int) -> None:
 
 # (edit of the plan JSON, the message after "error: <file>: ")
 CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str]] = [
-    ("newer version", lambda d: _set(d, 2, "version"),
-     "plan file version 2 is not supported (this is version 1)"),
-    ("version as text", lambda d: _set(d, "1", "version"),
-     'plan file version "1" is not supported (this is version 1)'),
+    ("newer version", lambda d: _set(d, 3, "version"),
+     "plan file version 3 is not supported (this release reads versions 1 and 2)"),
+    ("version as text", lambda d: _set(d, "2", "version"),
+     'plan file version "2" is not supported (this release reads versions 1 and 2)'),
     ("version true", lambda d: _set(d, True, "version"),
-     "plan file version true is not supported (this is version 1)"),
+     "plan file version true is not supported (this release reads versions 1 and 2)"),
+    ("version 0", lambda d: _set(d, 0, "version"),
+     "plan file version 0 is not supported (this release reads versions 1 and 2)"),
+    ("value change of an unknown kind", lambda d: _set(d, "rename", "changes", 0, "values", 0, "kind"),
+     "changes[0].values[0].kind: Input should be 'change', 'add' or 'remove'"),
     ("no version", lambda d: _delete(d, "version"), "version: Field required"),
     ("missing top-level field", lambda d: _delete(d, "safety"), "safety: Field required"),
     ("missing change field", lambda d: _delete(d, "changes", 0, "operation"), "changes[0].operation: Field required"),
@@ -155,12 +159,12 @@ def test_bad_plan_file_through_the_installed_command(made: Made, tmp_path: Path)
     p = subprocess.run([sys.executable, "-m", "reconciler", "--config", str(made.mox_conf), "apply", "--yes",
                         "--plan", str(path)], capture_output=True, text=True, timeout=60, check=False)
     assert (p.returncode, p.stdout, p.stderr) == (
-        1, "", f"error: {path}: plan file version 3 is not supported (this is version 1)\n")
+        1, "", f"error: {path}: plan file version 3 is not supported (this release reads versions 1 and 2)\n")
 
 
 def test_plan_file_round_trip_and_additions(made: Made, tmp_path: Path) -> None:
     """What `plan --out` writes reads back to the same document and writes out byte for byte;
-    fields added later within version 1 are ignored, as docs/plan-format.md promises."""
+    fields added later within version 2 are ignored, as docs/plan-format.md promises."""
     path = tmp_path / "plan.json"
     text = json.dumps(made.plan, indent=2, ensure_ascii=False) + "\n"
     path.write_text(text)
@@ -170,6 +174,29 @@ def test_plan_file_round_trip_and_additions(made: Made, tmp_path: Path) -> None:
     later = {**made.plan, "added_later": {"x": 1},
              "changes": [{**made.plan["changes"][0], "note": "new in a later release"}]}
     assert parse_plan(later) == doc
+
+
+def test_version_1_plan_file_still_applies(made: Made, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A plan file written by the release before old values (version 1: no `created`, no
+    `changes[].values`) reads as a version 2 document without them, and applies."""
+    assert made.plan["version"] == 2 and made.plan["changes"][0]["values"] == [
+        {"path": ["Description"], "kind": "change", "old": "", "new": "changed", "object": None}]
+    v1 = {k: v for k, v in made.plan.items() if k != "created"}
+    v1 = {**v1, "version": 1, "changes": [{k: v for k, v in c.items() if k != "values"} for c in v1["changes"]]}
+    path = tmp_path / "plan-v1.json"
+    path.write_text(json.dumps(v1, indent=2))
+    doc = read_plan_file(path)
+    assert (doc.version, doc.created, doc.changes[0].values) == (1, None, [])
+    assert doc.checksum == made.plan["checksum"]  # the operations are the same
+    before = made.domains_conf.read_bytes()
+    try:
+        rc = main(["--config", str(made.mox_conf), "apply", "--yes", "--plan", str(path),
+                   "--reports-dir", str(tmp_path / "reports")])
+        out = capsys.readouterr().out
+        assert rc == 0, out
+        assert "Applied 1 operation" in out and "Description: changed" in made.domains_conf.read_text()
+    finally:
+        made.domains_conf.write_bytes(before)  # the module's other tests use the same config
 
 
 def test_schema_is_up_to_date() -> None:
@@ -183,7 +210,7 @@ def test_schema_describes_plan_files(made: Made) -> None:
     base = PlanDocument.model_validate({**made.plan, "base_ref": "HEAD~1"}).to_json()
     assert base["base_ref"] == "HEAD~1"
     validator.validate(base)
-    for bad in ({**made.plan, "version": 2}, {**made.plan, "checksum": "x"},
+    for bad in ({**made.plan, "version": 3}, {**made.plan, "checksum": "x"},
                 {**made.plan, "changes": [{**made.plan["changes"][0], "action": "rename"}]}):
         assert not validator.is_valid(bad)
     empty = {**made.plan, "changes": [], "checksum": checksum_of([])}

@@ -109,6 +109,34 @@ def test_rendering_matches_recorded(fmt: str, name: str, tmp_path: Path, monkeyp
     check_expected(name, out.replace(str(tmp_path), "<tmp>"))
 
 
+def test_drift_shows_old_and_new_values_in_every_format(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """Someone changed alice's full name and a webhook secret in mox: the plan says what it
+    overwrites (old -> new) in text, Markdown and JSON, and never prints the secret."""
+    mox_conf, desired = fixed_scenario(tmp_path, monkeypatch)
+    domains_conf = mox_conf.parent / "domains.conf"
+    live = sconf.parse(domains_conf.read_text(), Dynamic)
+    from reconciler.mox.config import OutgoingWebhook
+
+    alice = dataclasses.replace(live.Accounts["alice"], FullName="Alice (set by hand)",
+                                OutgoingWebhook=OutgoingWebhook(URL="https://hooks.example/a", Authorization="s3cret"))
+    domains_conf.write_text(sconf.write(dataclasses.replace(live, Accounts={**live.Accounts, "alice": alice})))
+    want = ['FullName: "Alice (set by hand)" → ""', "OutgoingWebhook: "]
+    _, text, _ = cli(capsys, "--config", str(mox_conf), "plan", "--color", "never", str(desired))
+    _, md, _ = cli(capsys, "--config", str(mox_conf), "plan", "--format", "markdown", str(desired))
+    _, js, _ = cli(capsys, "--config", str(mox_conf), "plan", "--format", "json", str(desired))
+    assert "        " + want[0] in text.splitlines()
+    assert '<code>FullName: "Alice (set by hand)" → ""</code>' in md
+    for out in (text, md, js):
+        assert "s3cret" not in out and "<redacted>" in out.replace("&lt;", "<").replace("&gt;", ">")
+    save = next(c for c in json.loads(js)["changes"] if c["object"] == "account/alice")
+    assert save["values"][0] == {"path": ["OutgoingWebhook"], "kind": "change", "object": None, "new": None,
+                                 "old": {"URL": "https://hooks.example/a", "Authorization": "<redacted>",
+                                         "Events": []}}
+    assert save["values"][1] == {"path": ["FullName"], "kind": "change", "old": "Alice (set by hand)", "new": "",
+                                 "object": None}
+
+
 def test_markdown_is_a_github_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                     capsys: pytest.CaptureFixture[str]) -> None:
     mox_conf, desired = fixed_scenario(tmp_path, monkeypatch)
@@ -131,7 +159,7 @@ def test_markdown_is_a_github_table(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert "| a \\| b |" in render_markdown(piped)
     assert "**(destructive)**" in out  # the account removal
     assert "<details><summary>example.net (" in out and "generated at apply" in out  # placeholders
-    assert "<details><summary>Unmanaged objects (left alone)</summary>\n\n- `domain/mail.example.org`" in out
+    assert "<details><summary>Unmanaged objects (left alone)</summary>\n\n- <code>domain/mail.example.org</code>" in out
 
 
 def test_no_changes_renderings(tmp_path: Path) -> None:
@@ -146,7 +174,7 @@ def test_no_changes_renderings(tmp_path: Path) -> None:
         "safety": {"managed": 0, "touched": 0, "max_change_share": 0.3, "min_objects": 10},
     })
     md = render_markdown(doc)
-    assert "**No changes.**" in md and "| | object |" not in md and "- `domain/x.example`" in md
+    assert "**No changes.**" in md and "| | object |" not in md and "- <code>domain/x.example</code>" in md
     txt = render_text(doc)
     assert txt.endswith("Unmanaged, left alone: domain/x.example\nNo changes. The live config matches the desired state.\n")
     blocked = doc.model_copy(update={"blocked": ["b"]})
@@ -172,7 +200,7 @@ def real_plan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[dict[
     return doc, mox_conf, repo
 
 
-DOCUMENTED_TOP = {"version": int, "source": dict, "desired_digest": str, "live": dict, "summary": dict,
+DOCUMENTED_TOP = {"version": int, "created": str, "source": dict, "desired_digest": str, "live": dict, "summary": dict,
                   "changes": list, "unmanaged": list, "blocked": list, "inventory_after": list,
                   "safety": dict, "changed_domains": list, "kept_self_service": list, "checksum": str}
 
@@ -200,7 +228,9 @@ def test_documented_fields_are_the_fields(real_plan: tuple[dict[str, Any], Path,
 
 def test_version_source_live(real_plan: tuple[dict[str, Any], Path, git.Repo], tmp_path: Path) -> None:
     doc, mox_conf, repo = real_plan
-    assert doc["version"] == 1
+    assert doc["version"] == 2
+    created = datetime.fromisoformat(doc["created"])
+    assert created.tzinfo is not None and abs((datetime.now(UTC) - created).total_seconds()) < 600
     src = doc["source"]
     assert src["location"] == str(tmp_path / "repo") and src["ref"] is None and src["subdir"] == ""
     assert src["commit"]["sha"] == repo.head.commit.hexsha

@@ -306,9 +306,10 @@ def test_drift_is_corrected_and_shown(env: Env) -> None:
         st = w.wait_for("the drift in the status", lambda: (s := env.status()).get("last_drift") and s)
         assert st["last_drift"]["revision"] == first
         assert any(h["drift"] and h["result"] == "applied" for h in st["history"])
-        code, text = http_get(f"http://127.0.0.1:{port}/metrics")
-        assert code == 200
-        assert "mox_reconciler_drift_detected_total 1.0" in text
+        # The status file is written inside the run, the metrics right after it: wait for them.
+        code, text = w.wait_for("the drift in the metrics", lambda: (
+            r := http_get(f"http://127.0.0.1:{port}/metrics"))[0] == 200
+            and "mox_reconciler_drift_detected_total 1.0" in r[1] and r)
         assert 'mox_reconciler_reconcile_total{result="applied"} 2.0' in text
         assert 'mox_reconciler_objects_managed{kind="domain"} 1.0' in text
         assert f'revision="{first}"' in text  # last applied commit info

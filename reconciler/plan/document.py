@@ -1,4 +1,4 @@
-"""The plan document, format version 1 (docs/plan-format.md), as types.
+"""The plan document, format version 2 (docs/plan-format.md), as types.
 
 One document passes through five stages: the planner builds it (`planner.plan_document`), the
 renderers draw it, `plan --out` writes it, `apply --plan` reads it back (`read_plan_file`: a
@@ -7,7 +7,9 @@ reports it (last-apply.json, the watcher's status). `schemas/plan.schema.json` i
 from these models (`python -m reconciler.plan.schema`).
 
 Reading is strict about types (a number where a string belongs is an error, never coerced) and
-ignores fields it does not know: fields may be added within version 1 (docs/plan-format.md).
+ignores fields it does not know: fields may be added within a version (docs/plan-format.md).
+Version 1 files (no old values, no provenance time) are still read: the fields version 2 added
+take their empty defaults.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ from reconciler.plan.objects import ObjectRef
 from reconciler.plan.opcodec import PlanFileError, op_from_json
 from reconciler.plan.safety import SafetyProblem, SafetyThreshold, safety_problem
 
-PLAN_VERSION = 1
+PLAN_VERSION: Literal[2] = 2
+READABLE_VERSIONS = (1, 2)  # plan files `apply --plan` reads (version 1: before old values)
 
 _HEX64 = r"^[0-9a-f]{64}$"
 _OPERATION_NAMES = tuple(sorted(cls.__name__ for cls in OPERATIONS))
@@ -140,6 +143,29 @@ class OperationSpec(_Part):
         return op_from_json(self.to_json())
 
 
+class ValueKind(StrEnum):
+    """How a value changes (docs/plan-format.md, ValueChange.kind)."""
+
+    CHANGE = "change"  # old -> new
+    ADD = "add"  # a map key or list element that appears (new)
+    REMOVE = "remove"  # a map key or list element that goes (old)
+
+
+class ValueChange(_Part):
+    """One changed value of an object: a field old -> new, or an element added or removed."""
+
+    path: list[str]
+    """Field names and map keys from the object down to the value (`["Destinations", "bob@example.org"]`)."""
+    kind: ValueKind = Field(strict=False)
+    old: JsonValue = None
+    """The value before (`null` for `add`); secrets as `<redacted>`."""
+    new: JsonValue = None
+    """The value after (`null` for `remove`); secrets as `<redacted>`."""
+    object: ObjectRef | None = None
+    """Set when the value belongs to another object than the change's (AddressRemove also
+    takes the address out of aliases of other domains)."""
+
+
 class Change(_Part):
     object: ObjectRef
     """`domain/<name>`, `account/<name>` or `config`."""
@@ -150,6 +176,8 @@ class Change(_Part):
     """The operation removes something that exists before this plan."""
     description: str
     """One line for humans."""
+    values: list[ValueChange] = []
+    """What the operation changes, old -> new (empty for objects it creates or removes)."""
     operation: OperationSpec
 
 
@@ -195,8 +223,10 @@ def checksum_of(operations: Sequence[dict[str, Any]]) -> str:
 class PlanDocument(_Part):
     """The plan as `plan --out` writes it and `apply --plan` replays it."""
 
-    version: Literal[1]
-    """The plan format: `1`."""
+    version: Literal[1, 2]
+    """The plan format: `2` (`1`: read, never written)."""
+    created: str | None = None
+    """When the plan was made, ISO 8601 with offset (`null` only in version 1 files)."""
     source: SourceInfo | None
     """Where the desired state came from; `null` only for plans made through the Python API."""
     desired_digest: str | None = Field(pattern=_HEX64)
@@ -289,9 +319,9 @@ def parse_plan(data: Any) -> PlanDocument:
     if not isinstance(data, dict):
         raise PlanFileError(f"not a plan file: expected a JSON object, found {_json_type(data)}")
     version = data.get("version")
-    if "version" in data and (type(version) is not int or version != PLAN_VERSION):
+    if "version" in data and (type(version) is not int or version not in READABLE_VERSIONS):
         raise PlanFileError(f"plan file version {json.dumps(version)} is not supported "
-                            f"(this is version {PLAN_VERSION})")
+                            f"(this release reads versions {' and '.join(map(str, READABLE_VERSIONS))})")
     try:
         doc = PlanDocument.model_validate(data)
     except ValidationError as e:

@@ -61,6 +61,7 @@ from reconciler.mox.config import Dynamic, Static
 from reconciler.mox.golang import GoSyntaxError, parse_duration
 from reconciler.mox.names import ParseError, parse_address, parse_domain
 from reconciler.plan.document import (
+    PLAN_VERSION,
     Action,
     Change,
     LiveInfo,
@@ -70,6 +71,7 @@ from reconciler.plan.document import (
     SelfServiceKept,
     SourceInfo,
     Summary,
+    ValueChange,
     checksum_of,
 )
 from reconciler.plan.inventory import Inventory
@@ -83,6 +85,7 @@ from reconciler.plan.safety import (
     safety_problem,
 )
 from reconciler.plan.selfservice import Kept, keep_owner_fields
+from reconciler.plan.values import changed_values
 
 
 class PlanError(ReconcilerError):
@@ -98,6 +101,7 @@ class Step:
     action: Action
     creates: tuple[ObjectRef, ...] = ()  # objects this step creates besides `object` (DomainAdd's account)
     text: str = ""  # replaces the operation's own description where the plan knows better
+    values: tuple[ValueChange, ...] = ()  # what it changes, old -> new
 
     @property
     def destructive(self) -> bool:
@@ -109,7 +113,7 @@ class Step:
     def change(self) -> Change:
         """The step as the plan document shows it."""
         return Change(object=self.object, action=self.action, creates=list(self.creates),
-                      destructive=self.destructive, description=self.description(),
+                      destructive=self.destructive, description=self.description(), values=list(self.values),
                       operation=OperationSpec.of(self.op))
 
 
@@ -254,9 +258,10 @@ class _Planner:
             eff = op.apply(self.sim, self.ctx)
         except REPORTED as e:
             raise PlanError(f"cannot plan step {len(self.steps) + 1} ({op.describe()}): {e}") from None
+        values = changed_values(op, obj, action, self.sim, eff.dynamic)
         self.sim = eff.dynamic
         self.born_keys.update((k.path, k.kind) for k in eff.new_keys)
-        self.steps.append(Step(op, obj, action, creates, text))
+        self.steps.append(Step(op, obj, action, creates, text, values))
 
     # -- the phases -------------------------------------------------------------------------------
 
@@ -561,11 +566,13 @@ class _Planner:
 
 
 def plan_document(plan: Plan, *, source: Source | None, live_path: str, live_digest: str,
-                  desired_digest: str | None = None, base_ref: str | None = None) -> PlanDocument:
+                  desired_digest: str | None = None, base_ref: str | None = None,
+                  created: datetime | None = None) -> PlanDocument:
     """The versioned plan document (docs/plan-format.md)."""
     c = plan.counts()
     return PlanDocument(
-        version=1,
+        version=PLAN_VERSION,
+        created=created.isoformat() if created is not None else None,
         source=SourceInfo.of(source) if source is not None else None,
         desired_digest=desired_digest,
         live=LiveInfo(path=live_path, sha256=live_digest),

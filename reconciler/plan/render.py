@@ -7,10 +7,12 @@ sits above the planner), and returns a string.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from reconciler.plan.document import Action, Change, PlanDocument
+from reconciler.plan.values import change_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,16 +51,33 @@ def _grouped(doc: PlanDocument) -> list[tuple[str, str, list[Change]]]:
     return out
 
 
-def _source_line(doc: PlanDocument) -> str:
+def provenance(doc: PlanDocument) -> list[tuple[str, str]]:
+    """What the plan was made from, as (label, text) lines: the source and its commit (with
+    "+ uncommitted changes" when the checkout is dirty), the live config and its hash, the time."""
     src = doc.source
-    commit = src.commit if src is not None else None
-    parts = []
-    if src is not None and src.location:
-        parts.append(f"source {src.location}")
-    if commit is not None:
-        parts.append(f"commit {commit.sha[:12]} ({commit.subject})")
-    parts.append(f"live {doc.live.path} sha256:{doc.live.sha256[:12]}")
-    return ", ".join(parts)
+    out: list[tuple[str, str]] = []
+    if src is not None:
+        where = src.location + (f" at {src.ref}" if src.ref else "") + (f" (subdir {src.subdir})" if src.subdir else "")
+        out.append(("source", where))
+        c = src.commit
+        dirty = " + uncommitted changes" if src.dirty else ""
+        if c is not None:
+            out.append(("commit", f"{c.sha[:12]}{dirty} ({c.subject})"))
+        else:
+            out.append(("commit", "none (a directory outside git)"))
+    if doc.base_ref is not None:
+        out.append(("live", f"none: compared with the desired state at {doc.base_ref} (--base-ref)"))
+    else:
+        out.append(("live", f"{doc.live.path} sha256:{doc.live.sha256[:12]}"))
+    if doc.created is not None:
+        out.append(("made", doc.created))
+    return out
+
+
+def printable(text: str) -> str:
+    """Text for a terminal: control characters (an escape sequence in a commit subject) shown as
+    escapes, never sent to the terminal."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 KEPT_TEXT = "changed in mox by the account's user (kept)"
@@ -76,13 +95,16 @@ def render_text(doc: PlanDocument, *, color: bool = False) -> str:
     def paint(sym: str, text: str) -> str:
         return f"{_COLOR[sym]}{text}{_RESET}" if color else text
 
-    lines = [f"mox-reconciler plan: {_source_line(doc)}", ""]
+    lines = ["mox-reconciler plan"]
+    lines += [f"  {label + ':':<8}{printable(text)}" for label, text in provenance(doc)]
+    lines.append("")
     for obj, sym, changes in _grouped(doc):
         lines.append(paint(sym, f"{sym} {obj}"))
         for c in changes:
             s = symbol(c)
             mark = "  (destructive)" if c.destructive else ""
-            lines.append(paint(s, f"    {s} {c.description}{mark}"))
+            lines.append(paint(s, f"    {s} {printable(c.description)}{mark}"))
+            lines += [f"        {change_text(v)}" for v in c.values]
     if doc.changes:
         lines.append("")
     for obj, fields in kept_by_account(doc):
@@ -96,11 +118,19 @@ def render_text(doc: PlanDocument, *, color: bool = False) -> str:
 
 
 def _md(s: str) -> str:
-    return s.replace("|", "\\|").replace("\n", " ")
+    """Text for a Markdown table cell or line: no HTML from the desired state, no cell breaks."""
+    return html.escape(s, quote=False).replace("|", "\\|").replace("\n", " ")
+
+
+def _code(s: str) -> str:
+    """Inline code that survives any text: HTML-escaped, pipes that cannot end a table cell."""
+    return "<code>" + html.escape(s, quote=False).replace("|", "&#124;").replace("\n", " ") + "</code>"
 
 
 def render_markdown(doc: PlanDocument, dns: Sequence[DNSSection] = ()) -> str:
-    out = ["### mox-reconciler plan", "", f"{_md(_source_line(doc))}", ""]
+    out = ["### mox-reconciler plan", ""]
+    out += [f"- **{label}** {_md(text)}" for label, text in provenance(doc)]
+    out.append("")
     if not doc.changes and not doc.blocked:
         out += ["**No changes.** The live config matches the desired state.", ""]
     else:
@@ -125,7 +155,8 @@ def render_markdown(doc: PlanDocument, dns: Sequence[DNSSection] = ()) -> str:
         for obj, _sym, changes in _grouped(doc):
             for c in changes:
                 warn = " **(destructive)**" if c.destructive else ""
-                out.append(f"| `{symbol(c)}` | `{_md(obj)}` | {_md(c.description)}{warn} |")
+                values = "".join(f"<br>{_code(change_text(v))}" for v in c.values)
+                out.append(f"| `{symbol(c)}` | {_code(obj)} | {_md(c.description)}{warn}{values} |")
         out.append("")
     if doc.blocked:
         out += ["#### Blocked", ""] + [f"- :warning: {_md(b)}" for b in doc.blocked] + [""]
@@ -135,7 +166,7 @@ def render_markdown(doc: PlanDocument, dns: Sequence[DNSSection] = ()) -> str:
         out += [f"- `{obj}`: {_md(', '.join(fields))} {KEPT_TEXT}" for obj, fields in kept] + [""]
     if doc.unmanaged:
         out += ["<details><summary>Unmanaged objects (left alone)</summary>", ""]
-        out += [f"- `{u}`" for u in doc.unmanaged] + ["", "</details>", ""]
+        out += [f"- {_code(u)}" for u in doc.unmanaged] + ["", "</details>", ""]
     if dns:
         out += ["#### DNS records to publish", ""]
         for sec in dns:
