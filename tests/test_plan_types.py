@@ -104,22 +104,27 @@ def test_threshold_comes_from_the_policy() -> None:
 def test_threshold_boundaries(managed: int, touched: int, exceeded: bool) -> None:
     t = SafetyThreshold(0.3, 10)
     assert t.exceeded(managed, touched) is exceeded
-    problem = safety_problem(managed, touched, t, [])
+    problem = safety_problem(managed, touched, t, [], 1)
     assert (problem == TooMuchChange(managed, touched, t)) if exceeded else problem is None
 
 
 def test_problems_and_their_messages() -> None:
     t = SafetyThreshold(0.3, 10)
-    too_much = safety_problem(14, 5, t, [])
+    too_much = safety_problem(14, 5, t, [], 5)
     assert str(too_much) == ("too much change: the plan changes or removes 5 of 14 managed objects (36% > 30%, "
                              "Policy.MaxChangeShare); re-run with --force to apply it")
     blocked = BlockedRemoval(ObjectRef.account("bob"))
     assert blocked.object == "account/bob" and blocked.startswith("account/bob left the desired state")
     assert pickle.loads(pickle.dumps(blocked)).object == "account/bob"
-    unstated = safety_problem(14, 5, t, [blocked])  # unstated removals come first
-    assert unstated == UnstatedRemovals((blocked,))
-    assert str(unstated) == ("the plan implies removals that are not stated (re-run with --force to apply the "
-                             f"rest):\n  {blocked}")
+    unstated = safety_problem(14, 5, t, [blocked], 5)  # unstated removals come first
+    assert unstated == UnstatedRemovals((blocked,), 5)
+    assert str(unstated) == ("the plan implies removals that are not stated; re-run with --force to apply the "
+                             f"other 5 operations (the blocked objects stay):\n  {blocked}")
+    # nothing else to apply: --force would do nothing, so the message says what would
+    only = safety_problem(14, 0, t, [blocked], 0)
+    assert str(only) == ("the plan implies removals that are not stated; there is nothing else to apply: list "
+                         "them under Removed.Accounts to remove them, or set Policy.Prune off to keep them:\n  "
+                         f"{blocked}")
     with pytest.raises(UnsafePlan) as e:
         require_safe(unstated, force=False)
     assert e.value.problem == unstated and str(e.value) == str(unstated)

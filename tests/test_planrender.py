@@ -201,7 +201,8 @@ def real_plan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[dict[
 
 
 DOCUMENTED_TOP = {"version": int, "created": str, "source": dict, "desired_digest": str, "live": dict, "summary": dict,
-                  "changes": list, "unmanaged": list, "blocked": list, "inventory_after": list,
+                  "changes": list, "unmanaged": list, "blocked": list, "kept": list, "warnings": list,
+                  "needs_force": type(None), "inventory_after": list,
                   "safety": dict, "changed_domains": list, "kept_self_service": list, "checksum": str}
 
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reconciler.cli.source_args import add_source_options, resolve_from_args
+from reconciler.cli.source_args import add_source_options, add_strict_option, check_strict, resolve_from_args
 from reconciler.errors import ReconcilerError
 
 if TYPE_CHECKING:
@@ -26,6 +26,7 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="apply exactly this saved plan (`plan --out`); refused if stale. The plan's source "
                    "is read again to check it; give SOURCE too when it is a URL with credentials")
     p.add_argument("--force", action="store_true", help="apply plans above the safety threshold")
+    add_strict_option(p)
     p.add_argument("--yes", "-y", action="store_true",
                    help="apply without asking (needed when not on a terminal)")
     p.add_argument("--reports-dir", type=Path, metavar="DIR",
@@ -76,7 +77,10 @@ def key_progress() -> Iterator[Progress | None]:
 
 def report(outcome: Outcome) -> None:
     if outcome.batch is None:
-        print("Nothing to do: the live config matches the desired state.")
+        if outcome.doc.differs:
+            print("Nothing to apply; the kept and blocked objects above stay as they are.")
+        else:
+            print("Nothing to do: the live config matches the desired state.")
     else:
         n = len(outcome.operations)
         print(f"Applied {n} operation{'s' if n != 1 else ''} in one write of {outcome.batch.path}.")
@@ -109,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plan:
         doc = read_plan_file(args.plan)
         sys.stdout.write(render_text(doc, color=sys.stdout.isatty()))
+        check_strict(args, doc)
         if not _confirm(args, bool(doc.changes)):
             print("Apply cancelled.")
             return 1
@@ -120,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     prepared = prepare(paths, resolve_from_args(args))
     sys.stdout.write(render_text(prepared.doc, color=sys.stdout.isatty()))
+    check_strict(args, prepared.doc)
     if not prepared.plan.empty:
         prepared.plan.check_safety(force=args.force)
     if not _confirm(args, not prepared.plan.empty):

@@ -6,18 +6,22 @@ import argparse
 import sys
 from pathlib import Path
 
-from reconciler.cli.source_args import add_source_options, resolve_from_args
+from reconciler.cli.source_args import add_source_options, add_strict_option, check_strict, resolve_from_args
 from reconciler.plan.render import FORMATS
 
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.description = ("Compare the desired state with the live mox config and print the operations "
-                     "apply would run. Exit 0; with --detailed-exitcode 0 = no changes, 2 = changes, 1 = error.")
+                     "apply would run. Exit 0; with --detailed-exitcode 0 = nothing differs, 2 = the live "
+                     "config differs (operations, kept or blocked objects), 1 = error.")
     add_source_options(p)
     p.add_argument("--format", choices=sorted(FORMATS), default="text", help="output format (default: text)")
     p.add_argument("--out", type=Path, metavar="PLANFILE",
                    help="also save the plan as JSON, for `apply --plan PLANFILE`")
-    p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when there are changes")
+    p.add_argument("--detailed-exitcode", action="store_true",
+                   help="exit 2 when the live config differs from the desired state (operations to apply, "
+                   "owned objects kept with Prune off, blocked removals)")
+    add_strict_option(p)
     p.add_argument("--base-ref", metavar="REF",
                    help="plan the change from the desired state at REF to the checkout, without a "
                    "live config (for pull-request jobs)")
@@ -45,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         text = render(doc)
     sys.stdout.write(text)
-    if args.detailed_exitcode and not prepared.plan.empty:
+    sys.stdout.flush()
+    check_strict(args, doc)
+    if args.detailed_exitcode and doc.differs:
         return 2
     return 0

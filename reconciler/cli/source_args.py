@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from reconciler.desired.source import Source
+    from reconciler.plan.document import PlanDocument
 
 
 def add_source_options(p: argparse.ArgumentParser, *, positional: bool = True) -> None:
@@ -34,3 +35,19 @@ def resolve_from_args(args: argparse.Namespace, source: str | None = None) -> So
         require_signed=args.require_signed_commits,
         allowed_signers=args.allowed_signers,
     )
+
+
+def add_strict_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--strict", action="store_true",
+                   help="treat the plan's warnings (Removed entries that name nothing, signing with a "
+                   "selector this apply creates) as errors: exit 1, nothing applied")
+
+
+def check_strict(args: argparse.Namespace, doc: PlanDocument) -> None:
+    """With --strict, a plan with warnings is an error (after it was shown)."""
+    from reconciler.errors import ReconcilerError
+
+    if args.strict and doc.warnings:
+        n = len(doc.warnings)
+        raise ReconcilerError(f"the plan has {n} warning{'s' if n != 1 else ''} and --strict makes them errors:\n  "
+                              + "\n  ".join(doc.warnings))

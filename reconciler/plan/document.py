@@ -239,6 +239,14 @@ class PlanDocument(_Part):
     """Live objects neither named by the desired state nor listed in the inventory: never touched."""
     blocked: list[str]
     """Removals the desired state implies but does not state, one sentence each."""
+    kept: list[ObjectRef] = []
+    """Owned objects that left the desired state while `Policy.Prune` is off: they stay (list
+    them under `Removed` to remove them)."""
+    warnings: list[str] = []
+    """Problems that do not stop the plan (errors with `--strict`), each `file:line:col: field: message`."""
+    needs_force: str | None = None
+    """Why apply needs `--force` (too much change, or unstated removals), else `null`. Shown for
+    the reviewer; `apply` decides from `safety`, `blocked` and `changes` again."""
     inventory_after: list[ObjectRef]
     """The inventory's objects after applying, sorted."""
     safety: Safety
@@ -268,7 +276,14 @@ class PlanDocument(_Part):
 
     def safety_problem(self) -> SafetyProblem | None:
         """Why this plan needs --force, from its own numbers, or None."""
-        return safety_problem(self.safety.managed, self.safety.touched, self.safety.threshold, self.blocked)
+        return safety_problem(self.safety.managed, self.safety.touched, self.safety.threshold, self.blocked,
+                              len(self.changes))
+
+    @property
+    def differs(self) -> bool:
+        """The live config differs from the desired state: operations to apply, owned objects
+        kept or blocked (`plan --detailed-exitcode` exits 2)."""
+        return bool(self.changes or self.kept or self.blocked)
 
     def has_redacted_secrets(self) -> bool:
         """Operations that show a secret in its place (`<redacted>`, `<secret from ...>`):

@@ -24,6 +24,7 @@ Phases (the order is the dependency order):
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -32,6 +33,7 @@ from typing import Any
 
 from reconciler.desired.models import DesiredState
 from reconciler.desired.source import Source
+from reconciler.desired.yamlload import dotted
 from reconciler.errors import REPORTED, ReconcilerError
 from reconciler.mox import config as mc
 from reconciler.mox.admin import (
@@ -130,6 +132,8 @@ class Plan:
     threshold: SafetyThreshold = DEFAULT_THRESHOLD
     new_keys: Mapping[str, str] = field(default_factory=dict)  # key files `result` names that apply creates -> kind
     kept: tuple[Kept, ...] = ()  # self-service fields where mox differs from git and stays as mox has it
+    kept_objects: tuple[ObjectRef, ...] = ()  # owned objects that left the desired state, Prune off: they stay
+    warnings: tuple[str, ...] = ()  # problems that do not stop the plan (`--strict` makes them errors)
 
     @property
     def operations(self) -> tuple[Operation, ...]:
@@ -137,7 +141,13 @@ class Plan:
 
     @property
     def empty(self) -> bool:
+        """Nothing to apply (kept or blocked objects may still differ: see `differs`)."""
         return not self.steps
+
+    @property
+    def differs(self) -> bool:
+        """The live config differs from the desired state: operations, kept or blocked objects."""
+        return bool(self.steps or self.kept_objects or self.blocked)
 
     def counts(self) -> dict[str, int]:
         c = {str(a): 0 for a in Action}
@@ -161,11 +171,18 @@ class Plan:
         return [o.name for o in self.objects() if o.kind is ObjectKind.DOMAIN and o.exists_in(self.result)]
 
     def summary(self) -> str:
-        if self.empty:
+        """The one line a plan ends with; "No changes" only when nothing differs."""
+        if not self.differs:
             return "No changes. The live config matches the desired state."
+        left = ", ".join(part for part in (
+            f"{len(self.kept_objects)} kept (Prune off)" if self.kept_objects else "",
+            f"{len(self.blocked)} blocked (removal not stated)" if self.blocked else "") if part)
+        if self.empty:
+            return f"Nothing to apply, but the live config differs from the desired state: {left}."
         n = len(self.steps)
         return (f"Plan: {len(self.objects(Action.CREATE))} to add, {len(self.objects(Action.UPDATE))} to change, "
-                f"{len(self.objects(Action.DELETE))} to remove ({n} operation{'s' if n != 1 else ''}).")
+                f"{len(self.objects(Action.DELETE))} to remove ({n} operation{'s' if n != 1 else ''})"
+                + (f"; {left}." if left else "."))
 
     def checksum(self) -> str:
         """SHA-256 of the canonical JSON of the operations (what apply --plan replays)."""
@@ -180,7 +197,7 @@ class Plan:
         return Safety.of(len(self.managed_before), self.touched(), self.threshold)
 
     def safety_problem(self) -> SafetyProblem | None:
-        return safety_problem(len(self.managed_before), self.touched(), self.threshold, self.blocked)
+        return safety_problem(len(self.managed_before), self.touched(), self.threshold, self.blocked, len(self.steps))
 
     def check_safety(self, *, force: bool = False) -> None:
         """Refuse (octoDNS-style) plans that change or remove too large a share of owned objects."""
@@ -237,6 +254,8 @@ class _Planner:
         self.sim = inp.live
         self.steps: list[Step] = []
         self.born_keys: dict[str, str] = {}  # key files that operations of this plan create -> kind
+        self.new_selectors: dict[str, list[str]] = {}  # existing domain -> selectors DKIMAdd creates
+        self.warnings: list[tuple[tuple[str, int, int], str]] = []  # (where, text), sorted by where
         d = self.desired
         self.target_accounts: dict[str, mc.Account] = {n: d.account_to_mox(n) for n in sorted(d.Accounts)}
         self.kept: list[Kept] = []
@@ -263,6 +282,12 @@ class _Planner:
         self.born_keys.update((k.path, k.kind) for k in eff.new_keys)
         self.steps.append(Step(op, obj, action, creates, text, values))
 
+    def warn(self, path: tuple[str | int, ...], message: str) -> None:
+        """A warning at the place the desired state says it (`file:line:col: field: message`)."""
+        where = self.desired.where(*path)
+        text = f"{where}: {dotted(path)}: {message}" if where else f"{dotted(path)}: {message}"
+        self.warnings.append(((where.file, where.line, where.col) if where else ("", 0, 0), text))
+
     # -- the phases -------------------------------------------------------------------------------
 
     def run(self) -> Plan:
@@ -275,6 +300,7 @@ class _Planner:
 
         unmanaged: list[ObjectRef] = []
         blocked: list[BlockedRemoval] = []
+        kept: list[ObjectRef] = []
         drop_domains: list[str] = []
         drop_accounts: list[str] = []
         for name in sorted(live.Domains):
@@ -283,7 +309,9 @@ class _Planner:
                 continue
             if name in removed_domains or (prune and inv.owns(oid)):
                 drop_domains.append(name)
-            elif not inv.owns(oid):
+            elif inv.owns(oid):
+                kept.append(oid)
+            else:
                 unmanaged.append(oid)
         for name in sorted(live.Accounts):
             oid = ObjectRef.account(name)
@@ -293,8 +321,11 @@ class _Planner:
                 drop_accounts.append(name)
             elif inv.owns(oid) and prune:
                 blocked.append(BlockedRemoval(oid))
-            elif not inv.owns(oid):
+            elif inv.owns(oid):
+                kept.append(oid)
+            else:
                 unmanaged.append(oid)
+        self.warn_removed_nothing()
 
         self.create_objects()
         self.addresses_added_or_moved()
@@ -311,6 +342,7 @@ class _Planner:
         self.global_settings()
         self.residuals()
         self.check_converged()
+        self.warn_signing_with_new_selectors()
 
         named = ({ObjectRef.domain(n) for n in self.target_domains}
                  | {ObjectRef.account(n) for n in self.target_accounts})
@@ -327,6 +359,8 @@ class _Planner:
             threshold=SafetyThreshold.of(desired.Policy),
             new_keys={p: k for p, k in self.born_keys.items() if p in used},
             kept=tuple(self.kept),
+            kept_objects=tuple(kept),
+            warnings=tuple(text for _, text in sorted(self.warnings)),
         )
 
     def create_objects(self) -> None:
@@ -419,6 +453,8 @@ class _Planner:
                 algorithm = "rsa"
                 if desired_sel is not None and sel in desired_sel.Selectors:
                     algorithm = desired_sel.Selectors[sel].Algorithm or "rsa"
+                if name in self.inp.live.Domains:
+                    self.new_selectors.setdefault(name, []).append(sel)
                 self.do(
                     DKIMAdd(
                         name, sel, algorithm=algorithm, hash=want.Hash or "sha256",
@@ -551,6 +587,36 @@ class _Planner:
             if changed:
                 self.do(DomainSave(name, changed), ObjectRef.domain(name), Action.UPDATE)
 
+    def warn_removed_nothing(self) -> None:
+        """`Removed` entries that name nothing in the live config: already gone, or a typo."""
+        live = self.inp.live
+        for kind, names, exists in (("Domains", self.desired.Removed.Domains, live.Domains),
+                                    ("Accounts", self.desired.Removed.Accounts, live.Accounts)):
+            for i, name in enumerate(names):
+                if name in exists:
+                    continue
+                hint = "already removed, or a typo?"
+                near = _spelled_like(name, exists, domain=kind == "Domains")
+                if near:
+                    hint = f"did you mean {near}?"
+                what = "a domain" if kind == "Domains" else "an account"
+                self.warn(("Removed", kind, i), f"{name} is not {what} of the live config, so nothing is removed "
+                                                f"({hint})")
+
+    def warn_signing_with_new_selectors(self) -> None:
+        """Signing with a selector this apply creates: its DNS record cannot be published before
+        the key exists, so receivers fail the signatures until it is."""
+        for name, added in self.new_selectors.items():
+            desired = self.desired.Domains[name].DKIM
+            sign = desired.Sign if desired is not None else []
+            for i, sel in enumerate(sign):
+                if sel in added:
+                    self.warn(("Domains", name, "DKIM", "Sign", i),
+                              f"signs with selector {sel}, which this apply creates: its DNS record cannot be "
+                              "published before the key exists, and receivers cannot verify the signatures "
+                              f"until it is. Publish first, then sign: apply with {sel} under Selectors but not "
+                              f"in Sign, publish its record (`records --domain {name}`), then add it to Sign")
+
     def check_converged(self) -> None:
         for name in self.target_domains:
             want = replace(self.target_domains[name], DKIM=self._target_dkim(name))
@@ -563,6 +629,21 @@ class _Planner:
                 != {_canon(self.sim, k) for k in account.Destinations}
             ):
                 raise PlanError(f"internal error: the plan does not reach the desired state of account {name}")
+
+
+def _spelled_like(name: str, existing: Iterable[str], *, domain: bool) -> str | None:
+    """An existing name `name` probably means: the same domain spelled as mox keys it (lower
+    case, Unicode), or a close spelling."""
+    names = sorted(existing)
+    if domain:
+        try:
+            canonical = parse_domain(name).name()
+        except ParseError:
+            canonical = name
+        if canonical in names:
+            return canonical
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.8)
+    return close[0] if close else None
 
 
 def plan_document(plan: Plan, *, source: Source | None, live_path: str, live_digest: str,
@@ -581,6 +662,9 @@ def plan_document(plan: Plan, *, source: Source | None, live_path: str, live_dig
         changes=[s.change() for s in plan.steps],
         unmanaged=list(plan.unmanaged),
         blocked=list(plan.blocked),
+        kept=list(plan.kept_objects),
+        warnings=list(plan.warnings),
+        needs_force=str(problem) if (problem := plan.safety_problem()) is not None else None,
         inventory_after=sorted(plan.inventory_after),
         safety=plan.safety(),
         changed_domains=plan.changed_domains(),

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from reconciler.plan.document import Action, Change, PlanDocument
+from reconciler.plan.objects import ObjectKind, ObjectRef
 from reconciler.plan.values import change_text
 
 
@@ -109,12 +110,29 @@ def render_text(doc: PlanDocument, *, color: bool = False) -> str:
         lines.append("")
     for obj, fields in kept_by_account(doc):
         lines.append(f"= {obj}: {', '.join(fields)} {KEPT_TEXT}")
+    for k in doc.kept:
+        lines.append(f"= {k}  {kept_text(k)}")
     for b in doc.blocked:
         lines.append(paint("!", f"! blocked: {b}"))
+    for w in doc.warnings:
+        lines.append(paint("!", f"warning: {printable(w)}"))
+    if doc.needs_force:
+        lines.append(paint("!", f"! apply needs --force: {force_text(doc.needs_force)}"))
     if doc.unmanaged:
         lines.append(f"Unmanaged, left alone: {', '.join(doc.unmanaged)}")
     lines.append(doc.summary.text)
     return "\n".join(lines) + "\n"
+
+
+def kept_text(ref: ObjectRef) -> str:
+    """Why an owned object the desired state no longer names is still there."""
+    where = "Removed.Domains" if ref.kind is ObjectKind.DOMAIN else "Removed.Accounts"
+    return f"kept (Prune off; list under {where} to remove)"
+
+
+def force_text(reason: str) -> str:
+    """The first line of why a plan needs --force (the blocked objects are listed beside it)."""
+    return reason.split("\n", 1)[0].rstrip(":")
 
 
 def _md(s: str) -> str:
@@ -131,9 +149,11 @@ def render_markdown(doc: PlanDocument, dns: Sequence[DNSSection] = ()) -> str:
     out = ["### mox-reconciler plan", ""]
     out += [f"- **{label}** {_md(text)}" for label, text in provenance(doc)]
     out.append("")
-    if not doc.changes and not doc.blocked:
+    if doc.needs_force:
+        out += [f"> :warning: **apply needs --force**: {_md(force_text(doc.needs_force))}", ""]
+    if not doc.differs:
         out += ["**No changes.** The live config matches the desired state.", ""]
-    else:
+    elif doc.changes:
         objects = {"+": 0, "~": 0, "-": 0}
         for _obj, sym, _changes in _grouped(doc):
             objects[sym] += 1
@@ -158,12 +178,16 @@ def render_markdown(doc: PlanDocument, dns: Sequence[DNSSection] = ()) -> str:
                 values = "".join(f"<br>{_code(change_text(v))}" for v in c.values)
                 out.append(f"| `{symbol(c)}` | {_code(obj)} | {_md(c.description)}{warn}{values} |")
         out.append("")
+    if doc.kept:
+        out += ["#### Kept", ""] + [f"- {_code(k)} {_md(kept_text(k))}" for k in doc.kept] + [""]
     if doc.blocked:
         out += ["#### Blocked", ""] + [f"- :warning: {_md(b)}" for b in doc.blocked] + [""]
     kept = kept_by_account(doc)
     if kept:
         out += ["#### Self-service settings (kept)", ""]
-        out += [f"- `{obj}`: {_md(', '.join(fields))} {KEPT_TEXT}" for obj, fields in kept] + [""]
+        out += [f"- {_code(obj)}: {_md(', '.join(fields))} {KEPT_TEXT}" for obj, fields in kept] + [""]
+    if doc.warnings:
+        out += ["#### Warnings", ""] + [f"- :warning: {_md(w)}" for w in doc.warnings] + [""]
     if doc.unmanaged:
         out += ["<details><summary>Unmanaged objects (left alone)</summary>", ""]
         out += [f"- {_code(u)}" for u in doc.unmanaged] + ["", "</details>", ""]

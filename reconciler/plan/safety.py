@@ -50,13 +50,21 @@ class BlockedRemoval(str):
 
 @dataclass(frozen=True, slots=True)
 class UnstatedRemovals:
-    """The plan implies removals it does not state (the `blocked` sentences)."""
+    """The plan implies removals it does not state (the `blocked` sentences); `operations`:
+    how many operations it has besides (what --force would apply)."""
 
     blocked: tuple[str, ...]
+    operations: int
 
     def __str__(self) -> str:
-        return ("the plan implies removals that are not stated (re-run with --force to apply the rest):\n  "
-                + "\n  ".join(self.blocked))
+        if self.operations:
+            n = self.operations
+            remedy = (f"re-run with --force to apply the other {n} operation{'s' if n != 1 else ''} "
+                      "(the blocked objects stay)")
+        else:
+            remedy = ("there is nothing else to apply: list them under Removed.Accounts to remove them, "
+                      "or set Policy.Prune off to keep them")
+        return f"the plan implies removals that are not stated; {remedy}:\n  " + "\n  ".join(self.blocked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +85,10 @@ SafetyProblem = UnstatedRemovals | TooMuchChange
 
 
 def safety_problem(managed: int, touched: int, threshold: SafetyThreshold,
-                   blocked: Sequence[str]) -> SafetyProblem | None:
-    """Why a plan needs --force, or None."""
+                   blocked: Sequence[str], operations: int) -> SafetyProblem | None:
+    """Why a plan of `operations` operations needs --force, or None."""
     if blocked:
-        return UnstatedRemovals(tuple(blocked))
+        return UnstatedRemovals(tuple(blocked), operations)
     if threshold.exceeded(managed, touched):
         return TooMuchChange(managed, touched, threshold)
     return None
