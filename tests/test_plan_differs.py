@@ -3,7 +3,7 @@ warnings, the threshold hint; `--detailed-exitcode` says 2 whenever the live con
 "No changes" appears only when nothing does. Two scenarios are recorded byte for byte in
 tests/fixtures/plan/ (text and Markdown), made from a git checkout with uncommitted edits:
 
-* plan-kept: Policy.Prune off: old -> new values (one of them drift: a full name changed in
+* plan-kept: Policy.Prune off: old -> new values (one of them drift: a description changed in
   mox by hand), an owned account the YAML dropped (kept), more change than the threshold allows;
 * plan-blocked: Policy.Prune on: the same account is now a blocked removal, a Removed entry
   that names nothing and signing with a selector this apply creates are warnings.
@@ -50,7 +50,7 @@ Accounts:
   alice:
     Destinations: {alice@example.org: {}}
   shop:
-    FullName: Shop Team
+    Description: Shop Team
     Destinations:
       shop@example.org: {}
       sales@example.org: {Mailbox: Sales}
@@ -90,7 +90,8 @@ def make_scenario(tmp: Path, monkeypatch: pytest.MonkeyPatch, *, prune: bool) ->
     domains_conf = mox_conf.parent / "domains.conf"
     live = sconf.parse(domains_conf.read_text(), Dynamic)
     alice = live.Accounts["alice"]
-    shop = dataclasses.replace(alice, FullName="Shop (renamed by hand)", Destinations={"shop@example.org": Destination()})
+    shop = dataclasses.replace(alice, Description="Shop (renamed by hand)",
+                               Destinations={"shop@example.org": Destination()})
     live = dataclasses.replace(live, Accounts={**live.Accounts, "olduser": Account(Domain="example.org"), "shop": shop})
     domains_conf.write_text(sconf.write(live))
     write_inventory(mox_conf.parent, Inventory.of(["domain/example.org", "account/alice", "account/olduser",
@@ -124,7 +125,7 @@ def test_kept_in_every_format(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     sc = make_scenario(tmp_path, monkeypatch, prune=False)
     _, text, _ = sc.cli(capsys, "plan", "--color", "never", str(sc.repo))
     assert "= account/olduser  kept (Prune off; list under Removed.Accounts to remove)" in text.splitlines()
-    assert '        FullName: "Shop (renamed by hand)" → "Shop Team"' in text.splitlines()
+    assert '        Description: "Shop (renamed by hand)" → "Shop Team"' in text.splitlines()
     assert "! apply needs --force: too much change: the plan changes or removes 2 of 4 managed objects" in text
     _, md, _ = sc.cli(capsys, "plan", "--format", "markdown", str(sc.repo))
     assert "#### Kept\n\n- <code>account/olduser</code> kept (Prune off; list under Removed.Accounts to remove)" in md
@@ -149,7 +150,7 @@ def test_only_kept_differs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     sc = make_scenario(tmp_path, monkeypatch, prune=False)
     # the desired state the live config already has, except that olduser left it
     live = sconf.parse(sc.domains_conf.read_text(), Dynamic)
-    shop = dataclasses.replace(live.Accounts["shop"], FullName="Shop Team",
+    shop = dataclasses.replace(live.Accounts["shop"], Description="Shop Team",
                                Destinations={"shop@example.org": Destination(),
                                              "sales@example.org": Destination(Mailbox="Sales")})
     org = dataclasses.replace(live.Domains["example.org"], Description="Example")

@@ -111,9 +111,11 @@ def test_rendering_matches_recorded(fmt: str, name: str, tmp_path: Path, monkeyp
 
 def test_drift_shows_old_and_new_values_in_every_format(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    """Someone changed alice's full name and a webhook secret in mox: the plan says what it
-    overwrites (old -> new) in text, Markdown and JSON, and never prints the secret."""
+    """Someone changed alice's full name and a webhook secret in mox, and the desired state
+    enforces them (Policy.SelfService): the plan says what it overwrites (old -> new) in text,
+    Markdown and JSON, and never prints the secret."""
     mox_conf, desired = fixed_scenario(tmp_path, monkeypatch)
+    (desired / "desired.yaml").write_text(DESIRED.replace("  alice:\n", "  alice:\n    SelfService: enforce\n"))
     domains_conf = mox_conf.parent / "domains.conf"
     live = sconf.parse(domains_conf.read_text(), Dynamic)
     from reconciler.mox.config import OutgoingWebhook

@@ -143,7 +143,7 @@ def test_the_plan_document_and_renderers_list_what_is_kept() -> None:
     assert "No changes." in text  # kept settings are not changes
     md = render_markdown(pd)
     assert "#### Self-service settings (kept)" in md
-    assert "- `account/bob`: FullName, Destinations[bob@example.org].Mailbox changed in mox by the account's user (kept)" in md
+    assert "- <code>account/bob</code>: FullName, Destinations[bob@example.org].Mailbox changed in mox by the account's user (kept)" in md
 
 
 def test_import_writes_self_service_fields_so_a_new_server_gets_them() -> None:
