@@ -9,17 +9,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import JsonValue
-
 from reconciler.mox import config as mc
 from reconciler.mox import sconf
 from reconciler.mox.admin import AccountSave, AddressRemove, Context
 from reconciler.mox.config import Dynamic, Static
 from reconciler.mox.golang import parse_duration
+from reconciler.mox.secret import REDACTED, Secret
 from reconciler.plan.document import Action, ValueChange, ValueKind
 from reconciler.plan.objects import ObjectRef
 from reconciler.plan.values import (
-    REDACTED,
     change_text,
     changed_values,
     path_text,
@@ -87,14 +85,13 @@ def test_secrets_are_redacted_in_every_shape() -> None:
     assert shown(["Authorization"], "") == ""  # unset is not a secret
     assert shown(["Transports", "x", "Password"], "pw") == REDACTED
 
-    class Reference:
-        """A value type that knows how it may be shown (what a secret reference does)."""
-
-        def plan_value(self) -> JsonValue:
-            return "{Env: HOOK_TOKEN}"
-
-    assert shown(["Authorization"], Reference()) == "{Env: HOOK_TOKEN}"
-    assert shown([], {"URL": "u", "Authorization": Reference()}) == {"URL": "u", "Authorization": "{Env: HOOK_TOKEN}"}
+    # a value read from a secret reference shows where it came from, never its text
+    ref = Secret("Bearer fr0m-file", "file /run/secrets/hook")
+    from_file = dataclasses.replace(acc, OutgoingWebhook=dataclasses.replace(hook, Authorization=ref))
+    assert lines(value_changes(with_hook, from_file)) == [
+        'OutgoingWebhook.Authorization: "<redacted>" → "<secret from file /run/secrets/hook>"']
+    assert shown([], {"URL": "u", "Authorization": ref}) == {"URL": "u",
+                                                             "Authorization": "<secret from file /run/secrets/hook>"}
 
 
 def test_text_is_one_shortened_line() -> None:

@@ -8,7 +8,7 @@ Selectors, ...) key by key, lists of plain values element by element (added, rem
 anything else (a list of rulesets, a block that appears or goes away, a reordered list) as a
 whole value.
 
-Every value leaves through `shown`: the one rule that redacts secrets, for every format. The
+Every value leaves through `shown` (mox.secret's one rule for secrets, for every format). The
 renderers draw values with `value_text` (shortened, control characters escaped).
 """
 
@@ -18,54 +18,35 @@ import dataclasses
 import json
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from pydantic import JsonValue
 
+from reconciler.mox import secret
 from reconciler.mox.admin import AddressRemove, DomainAdd, Operation
 from reconciler.mox.config import Dynamic
 from reconciler.mox.golang import Duration, format_duration
 from reconciler.plan.document import Action, ValueChange, ValueKind
 from reconciler.plan.objects import ObjectKind, ObjectRef
 
-# Fields whose values are secrets, wherever they appear (webhook Authorization, transport and
-# route passwords): shown as REDACTED when set. reconciler.mox.admin's operation JSON uses the
-# same names.
-SECRET_FIELDS = frozenset({"Authorization", "Password"})
-REDACTED = "<redacted>"
 # Values longer than this (as text) are shortened in text and Markdown, with a marker saying so.
 MAX_SHOWN = 100
 
 
-@runtime_checkable
-class Redactable(Protocol):
-    """A value that knows how it may be shown (a secret reference shows its reference, never the
-    secret): `shown` uses `plan_value()` instead of the value itself."""
-
-    def plan_value(self) -> JsonValue: ...
-
-
 def shown(path: Sequence[str | int], value: Any) -> JsonValue:
-    """The JSON form of a config value at `path` as plans show it; secrets redacted."""
-    if path and path[-1] in SECRET_FIELDS and not isinstance(value, Redactable):
-        return REDACTED if value else _plain(value)
-    return _plain(value)
+    """The JSON form of a config value at `path` as plans show it: secrets as mox.secret's one
+    rule shows them (`<secret from ...>`, `<redacted>`), durations as Go writes them."""
+    return _go_durations(secret.shown(value, str(path[-1]) if path else ""))
 
 
-def _plain(value: Any) -> JsonValue:
-    if isinstance(value, Redactable):
-        return value.plan_value()
+def _go_durations(value: Any) -> JsonValue:
     if isinstance(value, Duration):
         return format_duration(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: shown((f.name,), getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Mapping):
-        return {str(k): shown((str(k),), v) for k, v in value.items()}
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    if value is None or isinstance(value, str | bool | int | float):
-        return value
-    return str(value)
+    if isinstance(value, dict):
+        return {k: _go_durations(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_go_durations(v) for v in value]
+    return value  # type: ignore[no-any-return]
 
 
 def value_changes(old: Any, new: Any, *, of: ObjectRef | None = None) -> list[ValueChange]:
