@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import errno
 import functools
 import ipaddress
 import math
 import os
 import re
-import unicodedata
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-
-import idna
 
 INT64_MIN = -(1 << 63)
 INT64_MAX = (1 << 63) - 1
@@ -60,9 +59,7 @@ def _go_quote_char(c: str) -> str:
         if 0xDC80 <= cp <= 0xDCFF:
             return f"\\x{cp - 0xDC00:02x}"
         return "".join(f"\\x{b:02x}" for b in c.encode("utf-8", "surrogatepass"))
-    if c.isprintable():
-        # Python's isprintable (not C*, not Z* except ASCII space) is the same
-        # definition as Go's unicode.IsPrint (L, M, N, P, S and U+0020).
+    if is_print(c):
         return c
     special = _GO_ESCAPES.get(c)
     if special is not None:
@@ -237,37 +234,151 @@ def sprintf_noargs(s: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# unicode: the tables of unicode_tables.py (UCD 16.0.0, UTS #46 17.0.0; Go 1.27 has Unicode 17), NFC
+
+
+def _ranges(packed: str) -> tuple[list[int], list[str]]:
+    text = zlib.decompress(base64.b85decode(packed)).decode()
+    starts: list[int] = []
+    values: list[str] = []
+    for item in text.split(";"):
+        start, _, value = item.partition(":")
+        starts.append(int(start, 16))
+        values.append(value)
+    return starts, values
+
+
+class _Unicode:
+    """The generated Unicode tables, decoded once on first use."""
+
+    def __init__(self) -> None:
+        from reconciler.mox import unicode_tables as u
+
+        self.cat_starts, self.cats = _ranges(u.CATEGORY)
+        self.ccc_starts, ccc = _ranges(u.CCC)
+        self.ccc_values = [int(v) for v in ccc]
+        self.bidi_starts, self.bidis = _ranges(u.BIDI)
+        self.idna_starts, self.idnas = _ranges(u.IDNA)
+        self.lower = {int(k, 16): chr(int(v, 16))
+                      for k, _, v in (x.partition(":") for x in zlib.decompress(base64.b85decode(u.LOWER))
+                                      .decode().split(";"))}
+        self.decomp: dict[int, tuple[int, ...]] = {}
+        for item in zlib.decompress(base64.b85decode(u.DECOMP)).decode().split(";"):
+            k, _, v = item.partition(":")
+            self.decomp[int(k, 16)] = tuple(int(x, 16) for x in v.split(","))
+        exclusions = {int(x, 16) for x in zlib.decompress(base64.b85decode(u.EXCLUSIONS)).decode().split(";")}
+        self.compose = {d: c for c, d in self.decomp.items() if len(d) == 2 and c not in exclusions}
+        self.scripts = frozenset(zlib.decompress(base64.b85decode(u.SCRIPTS)).decode().split(";"))
+
+    @staticmethod
+    def _at(starts: list[int], values: list[str], cp: int) -> str:
+        return values[bisect.bisect_right(starts, cp) - 1]
+
+    def category(self, cp: int) -> str:
+        return self._at(self.cat_starts, self.cats, cp)
+
+    def ccc(self, cp: int) -> int:
+        return self.ccc_values[bisect.bisect_right(self.ccc_starts, cp) - 1]
+
+    def bidi(self, cp: int) -> str:
+        return self._at(self.bidi_starts, self.bidis, cp)
+
+    def idna(self, cp: int) -> str:
+        return self._at(self.idna_starts, self.idnas, cp)
+
+    # NFC: canonical decomposition, canonical order, canonical composition (Hangul included).
+
+    def _decompose(self, cp: int, out: list[int]) -> None:
+        if 0xAC00 <= cp < 0xAC00 + 11172:
+            si = cp - 0xAC00
+            out.append(0x1100 + si // 588)
+            out.append(0x1161 + (si % 588) // 28)
+            if si % 28:
+                out.append(0x11A7 + si % 28)
+            return
+        d = self.decomp.get(cp)
+        if d is None:
+            out.append(cp)
+            return
+        for x in d:
+            self._decompose(x, out)
+
+    def nfc(self, s: str) -> str:
+        cps: list[int] = []
+        for c in s:
+            self._decompose(ord(c), cps)
+        classes = [self.ccc(cp) for cp in cps]
+        i = 0
+        while i < len(cps):  # stable sort of each run of non-starters by combining class
+            if classes[i] == 0:
+                i += 1
+                continue
+            j = i
+            while j < len(cps) and classes[j] != 0:
+                j += 1
+            run = sorted(zip(classes[i:j], cps[i:j], strict=True), key=lambda t: t[0])
+            classes[i:j] = [t[0] for t in run]
+            cps[i:j] = [t[1] for t in run]
+            i = j
+        out: list[int] = []
+        out_ccc: list[int] = []
+        starter = -1
+        for cp, cc in zip(cps, classes, strict=True):
+            if starter >= 0:
+                last = out_ccc[-1] if len(out) - 1 > starter else -1
+                blocked = last != -1 and (last == 0 or last >= cc)
+                if not blocked:
+                    composed = self._pair(out[starter], cp)
+                    if composed is not None:
+                        out[starter] = composed
+                        continue
+            out.append(cp)
+            out_ccc.append(cc)
+            if cc == 0:
+                starter = len(out) - 1
+        return "".join(map(chr, out))
+
+    def _pair(self, a: int, b: int) -> int | None:
+        if 0x1100 <= a < 0x1113 and 0x1161 <= b < 0x1176:
+            return 0xAC00 + ((a - 0x1100) * 21 + (b - 0x1161)) * 28
+        if 0xAC00 <= a < 0xAC00 + 11172 and (a - 0xAC00) % 28 == 0 and 0x11A7 < b < 0x11C3:
+            return a + (b - 0x11A7)
+        return self.compose.get((a, b))
+
+
+@functools.cache
+def _unicode() -> _Unicode:
+    return _Unicode()
+
+
+def is_print(c: str) -> bool:
+    """unicode.IsPrint (Go 1.27): letters, marks, numbers, punctuation, symbols and U+0020."""
+    if c == " ":
+        return True
+    if c.isascii():
+        return c.isprintable()
+    return _unicode().category(ord(c))[0] in "LMNPS"
+
+
+def unicode_scripts() -> frozenset[str]:
+    """The names of unicode.Scripts (from the generated tables; see unicode_tables.UCD_VERSION)."""
+    return _unicode().scripts
+
+
+# ---------------------------------------------------------------------------------------------
 # strings, unicode/utf8, x/text/unicode/norm: ToLower, SplitN, len, NFC, string order
 
 
-class _GoLowerTable(dict[int, str]):
-    """Lazily filled ``str.translate`` table with Go's simple lower-case mapping."""
-
-    def __missing__(self, cp: int) -> str:
-        c = chr(cp)
-        low = c.lower()
-        if len(low) != 1:
-            # Only U+0130 (İ) has a multi-character full lower-case mapping
-            # ("i" + U+0307); its simple mapping, which Go uses, is "i".
-            low = _GO_LOWER_SPECIAL.get(cp, low[0])
-        self[cp] = low
-        return low
-
-
-_GO_LOWER_SPECIAL = {0x130: "i"}
-_GO_LOWER_TABLE = _GoLowerTable()
-
-
 def go_lower(s: str) -> str:
-    """Lower-case like Go's ``strings.ToLower``: per code point, simple case mapping.
+    """Lower-case like Go's ``strings.ToLower``: per code point, simple case mapping (generated tables).
 
-    Python's ``str.lower`` uses full, context-sensitive mappings (``İ`` becomes
-    two code points, a word-final ``Σ`` becomes ``ς``); mox's canonical
-    localparts are computed with Go's mapping, so ours must be too.
+    Python's ``str.lower`` uses full, context-sensitive mappings (``İ`` becomes two code points, a
+    word-final ``Σ`` becomes ``ς``) and Python 3.11's Unicode 14 tables; mox's canonical localparts
+    are computed with Go's mapping, so ours must be too.
     """
     if s.isascii():
         return s.lower()
-    return s.translate(_GO_LOWER_TABLE)
+    return s.translate(_unicode().lower)
 
 
 def split_first(s: str, sep: str) -> str:
@@ -288,10 +399,10 @@ def utf8_len(s: str) -> int:
 
 
 def nfc(s: str) -> str:
-    """``norm.NFC.String(s)``: ``s`` in Unicode NFC (Python's tables, see the README)."""
+    """``norm.NFC.String(s)``: ``s`` in Unicode NFC, with the generated tables."""
     if s.isascii():
         return s
-    return unicodedata.normalize("NFC", s)
+    return _unicode().nfc(s)
 
 
 def _string_order(s: str) -> bytes:
@@ -702,76 +813,314 @@ class IDNAError(GoSyntaxError):
         self.stage = stage  # "to ascii" or "to unicode"
 
 
-# Plain, already-canonical-when-lowered ASCII names: LDH labels of 1..63 chars,
-# no leading/trailing hyphen. Names with "--" anywhere (A-labels, hyphens in
-# positions 3-4) take the slow path so idna validates them.
+# Plain, already-canonical-when-lowered ASCII names: LDH labels of 1..63 chars, no leading or
+# trailing hyphen and no "--" (A-labels, hyphens in positions 3-4): Go's answer is the name.
 _FAST_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _FAST_DOMAIN_RE = re.compile(rf"{_FAST_LABEL}(?:\.{_FAST_LABEL})*")
-_LABEL_SPLIT_RE = re.compile("[.\u3002\uff0e\uff61]")
 
 
-def _idna_codepoint(exc: UnicodeError) -> int | None:
-    """The offending code point of an idna error (attribute in idna >= 3.11, else the text)."""
-    cp = getattr(exc, "codepoint", None)
-    if isinstance(cp, int):
-        return cp
-    m = re.search(r"U\+([0-9A-F]{4,6})", str(exc))
-    return int(m.group(1), 16) if m else None
+class _LabelError(Exception):
+    """x/net/idna's labelError and runeError; str() is Go's text."""
 
 
-def _idna_error_text(s: str, exc: UnicodeError) -> str:
-    """Translate an ``idna`` exception into the message Go's x/net/idna would give.
+def _label_error(label: str) -> _LabelError:
+    return _LabelError(f"idna: invalid label {go_quote(label)}")
 
-    Go reports the first code point that UTS #46 (with STD3 rules) disallows,
-    else the first invalid label (in mapped, lower-case form), quoted.
-    """
+
+def _rune_error(cp: int) -> _LabelError:
+    return _LabelError(f"idna: disallowed rune U+{cp:04X}")
+
+
+# x/net/idna's joinStates: state -> joining type -> next state (missing: stateStart).
+_START, _VIRAMA, _BEFORE, _BEFORE_VIRAMA, _AFTER, _FAIL = range(6)
+_JL, _JD, _JT, _JR, _ZWJ, _ZWNJ, _JVIRAMA = range(1, 8)
+_JOIN_STATES: dict[int, dict[int, int]] = {
+    _START: {_JL: _BEFORE, _JD: _BEFORE, _ZWNJ: _FAIL, _ZWJ: _FAIL, _JVIRAMA: _VIRAMA},
+    _VIRAMA: {_JL: _BEFORE, _JD: _BEFORE},
+    _BEFORE: {_JL: _BEFORE, _JD: _BEFORE, _JT: _BEFORE, _ZWNJ: _AFTER, _ZWJ: _FAIL, _JVIRAMA: _BEFORE_VIRAMA},
+    _BEFORE_VIRAMA: {_JL: _BEFORE, _JD: _BEFORE, _JT: _BEFORE},
+    _AFTER: {_JL: _FAIL, _JD: _BEFORE, _JT: _AFTER, _JR: _START, _ZWNJ: _FAIL, _ZWJ: _FAIL, _JVIRAMA: _AFTER},
+    _FAIL: dict.fromkeys((0, _JL, _JD, _JT, _JR, _ZWNJ, _ZWJ, _JVIRAMA), _FAIL),
+}
+_RTL = frozenset(("R", "AL", "AN"))
+
+
+def _idna_info(cp: int) -> str:
+    """The IDNA table entry: status V, X, I (then attribute r/m/v, joining type, n) or M/D + mapping."""
+    return _unicode().idna(cp)
+
+
+def _is_bidi(cp: int, info: str) -> bool:
+    if info[0] in "MD":
+        return _unicode().bidi(cp) in _RTL
+    return len(info) > 1 and info[1] == "r"
+
+
+def _validate_and_map(s: str) -> tuple[str, bool]:
+    """x/net/idna validateAndMap (Unicode 16+ rules: disallowed runes are kept for validateLabel)."""
+    out: list[str] = []
+    bidi = changed = may_norm = False
     for c in s:
-        if c == ".":
+        cp = ord(c)
+        info = _idna_info(cp)
+        bidi = bidi or _is_bidi(cp, info)
+        status = info[0]
+        if status == "M":
+            out.append("".join(chr(int(x, 16)) for x in info[1:].split(",") if x))
+            changed = True
+        elif status == "I":
+            changed = True
+        else:  # V, X, and D (a deviation is valid when not transitional)
+            out.append(c)
+            may_norm = may_norm or info.endswith("n")
+    mapped = "".join(out)
+    if changed or may_norm:
+        mapped = nfc(mapped) if not mapped.isascii() else mapped
+    return mapped, bidi
+
+
+def _allowed_std3(c: str) -> bool:
+    return ord(c) >= 0x80 or "a" <= c <= "z" or "0" <= c <= "9" or c in "-."
+
+
+def _validate_label(s: str) -> None:
+    """x/net/idna validateLabel for the Lookup profile: hyphens, rune validity, STD3, joiners."""
+    if s == "":
+        return
+    b = s.encode("utf-8", "surrogateescape")
+    if len(b) > 4 and b[2:4] == b"--":
+        raise _label_error(s)
+    if s[0] == "-" or s[-1] == "-":
+        raise _label_error(s)
+    for c in s:
+        if _idna_info(ord(c))[0] not in "VD":
+            raise _label_error(s)
+        if ord(c) < 0x80 and not _allowed_std3(c):
+            raise _rune_error(ord(c))
+    first = _idna_info(ord(s[0]))
+    if first[0] not in "MD" and len(first) > 1 and first[1] in "mv":
+        raise _label_error(s)
+    if "\u200c" not in s and "\u200d" not in s:
+        return
+    st = _START
+    for c in s:
+        info = _idna_info(ord(c))
+        mapped = info[0] in "MD"
+        jt = 0 if mapped or len(info) < 3 else int(info[2])
+        if c == "\u200d":
+            jt = _ZWJ
+        elif c == "\u200c":
+            jt = _ZWNJ
+        st = _JOIN_STATES[st].get(jt, _START)
+        if not mapped and len(info) > 1 and info[1] == "v":
+            st = _JOIN_STATES[st].get(_JVIRAMA, _START)
+    if st in (_FAIL, _AFTER):
+        raise _label_error(s)
+
+
+def _bidi_direction_rtl(s: str) -> bool:
+    """bidirule.DirectionString(s) == RightToLeft."""
+    u = _unicode()
+    return any(u.bidi(ord(c)) in _RTL for c in s)
+
+
+_BIDI_TRANSITIONS = {  # bidirule: state -> ((next, classes), (next, classes))
+    "initial": (("ltr-final", {"L"}), ("rtl-final", {"R", "AL"})),
+    "rtl": (("rtl-final", {"R", "AL", "EN", "AN"}), ("rtl", {"ES", "CS", "ET", "ON", "BN", "NSM"})),
+    "rtl-final": (("rtl-final", {"R", "AL", "EN", "AN", "NSM"}), ("rtl", {"ES", "CS", "ET", "ON", "BN"})),
+    "ltr": (("ltr-final", {"L", "EN"}), ("ltr", {"ES", "CS", "ET", "ON", "BN", "NSM"})),
+    "ltr-final": (("ltr-final", {"L", "EN", "NSM"}), ("ltr", {"ES", "CS", "ET", "ON", "BN"})),
+}
+
+
+def _bidi_valid(s: str) -> bool:
+    """bidirule.ValidString: the RFC 5893 bidi rule as x/text implements it."""
+    u = _unicode()
+    state = "initial"
+    seen: set[str] = set()
+    for c in s:
+        cls = u.bidi(ord(c))
+        seen.add(cls)
+        if "EN" in seen and "AN" in seen:
+            return False
+        (n0, m0), (n1, m1) = _BIDI_TRANSITIONS[state]
+        if cls in m0:
+            state = n0
+        elif cls in m1:
+            state = n1
+        else:
+            return False  # ruleInvalid is never final
+    return state in ("initial", "ltr-final", "rtl-final")
+
+
+_PUNY_BASE, _TMIN, _TMAX, _SKEW, _DAMP = 36, 1, 26, 38, 700
+_MAXINT32 = (1 << 31) - 1
+
+
+def _puny_adapt(delta: int, num_points: int, first: bool) -> int:
+    delta = delta // _DAMP if first else delta // 2
+    delta += delta // num_points
+    k = 0
+    while delta > ((_PUNY_BASE - _TMIN) * _TMAX) // 2:
+        delta //= _PUNY_BASE - _TMIN
+        k += _PUNY_BASE
+    return k + (_PUNY_BASE - _TMIN + 1) * delta // (delta + _SKEW)
+
+
+def _puny_decode(encoded: str) -> str:
+    """x/net/idna decode (RFC 3492 with its checks); _LabelError(encoded) when invalid."""
+    if encoded == "":
+        return ""
+    pos = 1 + encoded.rfind("-")
+    if pos == 1:
+        raise _label_error(encoded)
+    if pos == len(encoded):
+        return encoded[:-1]
+    output = list(encoded[: pos - 1]) if pos else []
+    i, n, bias = 0, 128, 72
+    while pos < len(encoded):
+        old_i, w = i, 1
+        k = _PUNY_BASE
+        while True:
+            if pos == len(encoded):
+                raise _label_error(encoded)
+            x = encoded[pos]
+            if "0" <= x <= "9":
+                digit = ord(x) - ord("0") + 26
+            elif "A" <= x <= "Z":
+                digit = ord(x) - ord("A")
+            elif "a" <= x <= "z":
+                digit = ord(x) - ord("a")
+            else:
+                raise _label_error(encoded)
+            pos += 1
+            if digit * w > _MAXINT32 - i:
+                raise _label_error(encoded)
+            i += digit * w
+            t = _TMIN if k <= bias else _TMAX if k >= bias + _TMAX else k - bias
+            if digit < t:
+                break
+            if w * (_PUNY_BASE - t) > _MAXINT32:
+                raise _label_error(encoded)
+            w *= _PUNY_BASE - t
+            k += _PUNY_BASE
+        if len(output) >= 1024:
+            raise _label_error(encoded)
+        x_len = len(output) + 1
+        bias = _puny_adapt(i - old_i, x_len, old_i == 0)
+        n += i // x_len
+        i %= x_len
+        if n < 0 or n > 0x10FFFF:
+            raise _label_error(encoded)
+        output.insert(i, chr(n))
+        i += 1
+    return "".join(output)
+
+
+def _puny_encode(s: str) -> str:
+    """x/net/idna encode with the "xn--" prefix; _LabelError when it cannot."""
+    if "\ufffd" in s:
+        raise _label_error(s)
+    output = [c for c in s if ord(c) < 0x80]
+    b = h = len(output)
+    if b:
+        output.append("-")
+    delta, n, bias = 0, 128, 72
+    remaining = len(s) - b
+    cps = [ord(c) for c in s]
+    while remaining:
+        m = min(c for c in cps if c >= n)
+        if (m - n) * (h + 1) > _MAXINT32 - delta:
+            raise _label_error(s)
+        delta += (m - n) * (h + 1)
+        n = m
+        for c in cps:
+            if c < n:
+                delta += 1
+                continue
+            if c > n:
+                continue
+            q = delta
+            k = _PUNY_BASE
+            while True:
+                t = _TMIN if k <= bias else _TMAX if k >= bias + _TMAX else k - bias
+                if q < t:
+                    break
+                d = t + (q - t) % (_PUNY_BASE - t)
+                output.append(chr(d + ord("a")) if d < 26 else chr(d - 26 + ord("0")))
+                q = (q - t) // (_PUNY_BASE - t)
+                k += _PUNY_BASE
+            output.append(chr(q + ord("a")) if q < 26 else chr(q - 26 + ord("0")))
+            bias = _puny_adapt(delta, h + 1, h == b)
+            delta = 0
+            h += 1
+            remaining -= 1
+        delta += 1
+        n += 1
+    return "xn--" + "".join(output)
+
+
+def _label_indexes(labels: list[str]) -> range:
+    """x/net/idna's labelIter: every label except a last empty one (a trailing dot)."""
+    if labels == [""]:
+        return range(0)
+    return range(len(labels) - 1 if len(labels) > 1 and labels[-1] == "" else len(labels))
+
+
+def _idna_process(s: str, to_ascii: bool) -> str:
+    """x/net/idna Profile.process for the Lookup profile (Go 1.27: the Unicode 16+ algorithm, UTS #46 17.0.0)."""
+    s, is_bidi = _validate_and_map(s)
+    labels = s.split(".")
+    err: _LabelError | None = None
+    for i in _label_indexes(labels):
+        label = labels[i]
+        if label == "":
             continue
-        try:
-            idna.uts46_remap(c, std3_rules=True, transitional=False)
-        except UnicodeError:
-            return f"idna: disallowed rune U+{ord(c):04X}"
-
-    try:
-        mapped = idna.uts46_remap(s, std3_rules=True, transitional=False)
-    except UnicodeError:
-        mapped = s
-    if isinstance(exc, idna.IDNABidiError):
-        # Go reports bidi-rule failures with the whole mapped name as "label".
-        return f"idna: invalid label {go_quote(mapped)}"
-
-    for label in _LABEL_SPLIT_RE.split(mapped):
-        if not label:
-            return f"idna: empty label in {go_quote(s)}"
-        try:
-            idna.alabel(label)
-        except UnicodeError as lexc:
-            msg = str(lexc).lower()
-            if "too long" in msg:
-                return f"idna: label {go_quote(label)} longer than 63 octets"
-            if isinstance(lexc, idna.InvalidCodepoint) and not label.startswith("xn--"):
-                cp = _idna_codepoint(lexc)
-                if cp is not None:
-                    return f"idna: disallowed rune U+{cp:04X}"
-            shown = label
-            if label.startswith("xn--") and "canonical" not in msg:
-                # Go reports the decoded U-label when it fails validation.
+        if label.startswith("xn--"):
+            enc = label[4:]
+            try:
+                u = _puny_decode(enc)
+            except _LabelError as e:
+                err = err or e
+                continue
+            if err is None and u and u.isascii():
+                err = _label_error(enc)
+            is_bidi = is_bidi or _bidi_direction_rtl(u)
+            labels[i] = u
+            if err is None and (nfc(u) != u or any(_idna_info(ord(c))[0] not in "VD" for c in u)):
+                err = _label_error(u)
+            if err is None:
                 try:
-                    shown = label[4:].encode("ascii").decode("punycode")
-                except UnicodeError:
-                    shown = label
-            return f"idna: invalid label {go_quote(shown)}"
-    if "domain too long" in str(exc).lower():
-        return f"idna: domain name {go_quote(s)} longer than 253 octets"
-    return f"idna: {str(exc).lower()}"
+                    _validate_label(u)
+                except _LabelError as e:
+                    err = e
+        elif err is None:
+            try:
+                _validate_label(label)
+            except _LabelError as e:
+                err = e
+    if is_bidi and err is None:
+        for i in _label_indexes(labels):
+            if not _bidi_valid(labels[i]):
+                err = _label_error(s)
+                break
+    if to_ascii:
+        for i in _label_indexes(labels):
+            if not labels[i].isascii():
+                try:
+                    labels[i] = _puny_encode(labels[i])
+                except _LabelError as e:
+                    err = err or e
+    if err is not None:
+        raise err
+    return ".".join(labels)
 
 
 def idna_lookup(s: str) -> tuple[str, str]:
-    """``idna.Lookup.ToASCII(s)`` and ``ToUnicode(s)``: the A-label and U-label forms.
+    """``idna.Lookup.ToASCII(s)`` and ``ToUnicode(s)`` of Go's x/net/idna (generated tables).
 
-    Raises IDNAError with Go's message. Stricter than Go where Go is lax (see the README):
-    empty labels and over-long labels and names are refused.
+    Raises IDNAError with Go's message. Stricter than Go where Go is lax (see the README): empty
+    labels and over-long labels and names are refused.
     """
     if s == "":
         return "", ""  # Go's idna accepts the empty name.
@@ -780,13 +1129,20 @@ def idna_lookup(s: str) -> tuple[str, str]:
         if len(low) <= 253 and "--" not in low and _FAST_DOMAIN_RE.fullmatch(low):
             return low, low
     try:
-        ascii_name = idna.encode(s, uts46=True, std3_rules=True, transitional=False).decode("ascii")
-    except UnicodeError as exc:  # idna.IDNAError, or a codec error from punycode
-        raise IDNAError("to ascii", _idna_error_text(s, exc)) from None
+        ascii_name = _idna_process(s, True)
+    except _LabelError as e:
+        raise IDNAError("to ascii", str(e)) from None
     try:
-        unicode_name = idna.decode(ascii_name)
-    except UnicodeError as exc:
-        raise IDNAError("to unicode", f"idna: {str(exc).lower()}") from None
+        unicode_name = _idna_process(s, False)
+    except _LabelError as e:
+        raise IDNAError("to unicode", str(e)) from None
+    for label in ascii_name.split("."):
+        if label == "":
+            raise IDNAError("to ascii", f"idna: empty label in {go_quote(s)}")
+        if len(label) > 63:
+            raise IDNAError("to ascii", f"idna: label {go_quote(label)} longer than 63 octets")
+    if len(ascii_name) > 253:
+        raise IDNAError("to ascii", f"idna: domain name {go_quote(s)} longer than 253 octets")
     return ascii_name, unicode_name
 
 
@@ -796,18 +1152,129 @@ def idna_lookup(s: str) -> tuple[str, str]:
 _RE2_OPTIONS = None
 
 
+# Go 1.27 regexp/syntax \p{...} names besides the scripts: unicode.Categories, unicode.CategoryAliases
+# and the extra names Any, ASCII, Assigned, Cn and LC; looked up ignoring case, spaces, _ and -.
+_GO_CATEGORIES = (
+    "C", "Cc", "Cf", "Co", "Cs", "L", "Ll", "Lm", "Lo", "Lt", "Lu", "M", "Mc", "Me", "Mn", "N", "Nd",
+    "Nl", "No", "P", "Pc", "Pd", "Pe", "Pf", "Pi", "Po", "Ps", "S", "Sc", "Sk", "Sm", "So", "Z", "Zl",
+    "Zp", "Zs", "Any", "ASCII", "Assigned", "Cn", "LC", "Other", "Control", "Format", "Private_Use",
+    "Surrogate", "Letter", "Cased_Letter", "Lowercase_Letter", "Modifier_Letter", "Other_Letter",
+    "Titlecase_Letter", "Uppercase_Letter", "Mark", "Combining_Mark", "Spacing_Mark", "Enclosing_Mark",
+    "Nonspacing_Mark", "Number", "Decimal_Number", "digit", "Letter_Number", "Other_Number",
+    "Punctuation", "punct", "Connector_Punctuation", "Dash_Punctuation", "Close_Punctuation",
+    "Final_Punctuation", "Initial_Punctuation", "Other_Punctuation", "Open_Punctuation", "Symbol",
+    "Currency_Symbol", "Modifier_Symbol", "Math_Symbol", "Other_Symbol", "Separator", "Line_Separator",
+    "Paragraph_Separator", "Space_Separator", "Unassigned"
+)
+
+
+def _loose(name: str) -> str:
+    return re.sub(r"[ _-]", "", name).lower()
+
+
+@functools.cache
+def _go_class_names() -> frozenset[str]:
+    return frozenset(_loose(n) for n in (*_GO_CATEGORIES, *unicode_scripts()))
+
+
+# A \p or \P class: \pL, \p{Name}, \p{^Name}; a named group opening: (?P<name> or (?<name>.
+_UNICODE_CLASS_RE = re.compile(r"\\[pP](?:\{(\^?)([^}]*)\}|(.))", re.DOTALL)
+_GO_ESCAPE_RE = re.compile(r"\\(.)|(\(\?P?<)([^>]*)>?|\[", re.DOTALL)
+
+
+def _go_regexp_precheck(pattern: str) -> tuple[str | None, str]:
+    r"""Go's verdicts where RE2 (C++) differs: `\C`, named groups, \p{...} names (Go 1.27 looks them up
+    loosely, with the generated script names). Returns Go's error, or the pattern rewritten for RE2 with every
+    \p{...} Go accepts replaced by one RE2 knows (the verdict of the rest is RE2's)."""
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern):
+            nxt = pattern[i + 1]
+            if nxt == "C":
+                return "error parsing regexp: invalid escape sequence: `\\C`", pattern
+            if nxt in "pP":
+                m = _UNICODE_CLASS_RE.match(pattern, i)
+                if m is None:
+                    return None, pattern  # RE2 reports the malformed class
+                name = m.group(2) if m.group(3) is None else m.group(3)
+                if _loose(name) not in _go_class_names() and not (m.group(3) and name in "CLMNPSZ"):
+                    return f"error parsing regexp: invalid character class range: `{m.group(0)}`", pattern
+                out.append(f"\\{nxt}" + ("{^L}" if m.group(1) else "L"))
+                i = m.end()
+                continue
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if pattern.startswith(("(?P<", "(?<"), i) and not pattern.startswith(("(?<=", "(?<!"), i):
+            start = i + (4 if pattern[i + 2] == "P" else 3)
+            end = pattern.find(">", start)
+            if end < 0:
+                return f"error parsing regexp: invalid named capture: `{pattern[i:]}`", pattern
+            name = pattern[start:end]
+            if not name or not all(ch == "_" or (ch.isascii() and ch.isalnum()) for ch in name):
+                return f"error parsing regexp: invalid named capture: `{pattern[i:end + 1]}`", pattern
+            out.append("(?P<" + name + ">")
+            i = end + 1
+            continue
+        out.append(c)
+        i += 1
+    return None, "".join(out)
+
+
+_MAX_HEIGHT = 1000  # regexp/syntax maxHeight
+
+
+def _capture_depth(pattern: str) -> int:
+    """How deeply capturing groups nest: Go's parse tree has one node per capture, and refuses a
+    tree higher than 1000 (ErrNestingDepth). Non-capturing groups add no node. Other nodes
+    (repetitions, concatenations) also count in Go; this counts captures only (an approximation)."""
+    depth = best = 0
+    stack: list[bool] = []
+    i = 0
+    in_class = False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            if pattern.startswith("[]", i) or pattern.startswith("[^]", i):
+                i += 2 if pattern[i + 1] == "]" else 3
+                continue
+        elif c == "(":
+            capture = not pattern.startswith("(?", i) or pattern.startswith(("(?P<", "(?<"), i)
+            stack.append(capture)
+            depth += capture
+            best = max(best, depth)
+        elif c == ")" and stack:
+            depth -= stack.pop()
+        i += 1
+    return best
+
+
 @functools.lru_cache(maxsize=16384)
 def regexp_compile_error(pattern: str) -> str | None:
-    """regexp.Compile's verdict on `pattern` (RE2 syntax), decided by RE2 itself; Go's text or None."""
+    """regexp.Compile's verdict on `pattern`: Go's own rules where RE2 (C++) differs (see
+    `_go_regexp_precheck`), else RE2's verdict; Go's text or None."""
     global _RE2_OPTIONS
     import re2  # google-re2; imported lazily, it logs on import on some builds
 
+    error, rewritten = _go_regexp_precheck(pattern)
+    if error is not None:
+        return error
+    if _capture_depth(pattern) + 1 > _MAX_HEIGHT:
+        return f"error parsing regexp: expression nests too deeply: `{pattern}`"
     if _RE2_OPTIONS is None:
         opts = re2.Options()
         opts.log_errors = False
         _RE2_OPTIONS = opts
     try:
-        re2.compile(pattern, _RE2_OPTIONS)
+        re2.compile(rewritten, _RE2_OPTIONS)
     except Exception as e:  # re2.error; the C++ message as bytes
         arg = e.args[0] if e.args else e
         msg = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
