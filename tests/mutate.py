@@ -264,7 +264,7 @@ def e_domain(rng: random.Random, c: Config) -> str:
 
 def _lax_label(d: str) -> bool:
     labels = d.split(".")
-    return d != "" and any(lab == "" or len(lab.encode()) > 63 for lab in labels)
+    return d != "" and any(lab.replace("\u00ad", "") == "" or len(lab.encode()) > 63 for lab in labels)  # U+00AD is ignored
 
 
 def e_selector(rng: random.Random, c: Config) -> str:
