@@ -7,11 +7,10 @@ planner (`plan.make_plan`) stays pure.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,14 +25,22 @@ from reconciler.desired.secrets import leave_unread, read_secrets
 from reconciler.desired.source import Source, materialize, resolve_source
 from reconciler.desired.yamlload import YAMLProblem, read_source_file, source_files
 from reconciler.dns.formats import remove_stale_reports, render_zone, write_files
-from reconciler.dns.reports import for_config, load_host_keys, records_for_plan
-from reconciler.errors import REPORTED, ConfigInvalid, DesiredStateError, LiveConfigError, ReconcilerError, StalePlan
+from reconciler.dns.reports import dkim_keys_from_report, for_config, load_host_keys, records_for_plan
+from reconciler.errors import (
+    REPORTED,
+    ConfigInvalid,
+    DesiredStateError,
+    LiveConfigError,
+    ReconcilerError,
+    RecordsError,
+    StalePlan,
+)
 from reconciler.fsutil import SharedDir
 from reconciler.mox import config as mc
 from reconciler.mox import keygen, names
-from reconciler.mox.admin import Operation, now_local
+from reconciler.mox.admin import Operation, now_local, used_key_paths
 from reconciler.mox.dnsrecords import Report
-from reconciler.mox.keyfiles import DKIMKey, KeyCache, load_dkim_private_key
+from reconciler.mox.keyfiles import DKIMKey, HostKeys, KeyCache, load_dkim_private_key
 from reconciler.mox.live import ConfigPaths, LiveConfig, account_dirs, config_dir_path, read_live, read_static
 from reconciler.mox.validate import validate_dynamic
 from reconciler.plan.document import PlanDocument, SourceInfo
@@ -46,6 +53,19 @@ from reconciler.plan.safety import require_safe
 log = logging.getLogger(__name__)
 
 REPORT_FORMATS = ("mox", "zone", "json")
+# In a config dir made by `mox-reconciler snapshot`: a copy of the live config to plan against,
+# never to apply to.
+SNAPSHOT_FILE = "mox-reconciler.snapshot.json"
+
+
+def is_snapshot(paths: ConfigPaths) -> bool:
+    return (paths.config_dir / SNAPSHOT_FILE).exists()
+
+
+def refuse_snapshot(paths: ConfigPaths) -> None:
+    if is_snapshot(paths):
+        raise ReconcilerError(f"{paths.config_dir} is a snapshot of a live config (it has {SNAPSHOT_FILE}): "
+                              "plan against it, apply to the live config")
 
 
 def reports_dir_default(paths: ConfigPaths) -> Path:
@@ -83,14 +103,22 @@ class Prepared:
 
 class _PlannedKeys(KeyCache):
     """Key files as they will be after apply: the ones the plan creates exist (as stand-ins of
-    the right kind), the others are read from disk. Lets the plan's result be validated."""
+    the right kind), the others are read from disk. Lets the plan's result be validated.
 
-    def __init__(self, config_dir: Path, new_keys: Mapping[str, str]) -> None:
+    A key file the live config already names that is absent here counts as present (a stand-in
+    of the kind its name says): a plan needs no private keys, so it can be made against a copy
+    of the live config without them (`snapshot`, a CI job). Apply validates with the real files.
+    """
+
+    def __init__(self, config_dir: Path, new_keys: Mapping[str, str], live_keys: Iterable[str] = ()) -> None:
         super().__init__()
         self._new = {config_dir_path(config_dir, p): kind for p, kind in new_keys.items()}
+        self._live = {config_dir_path(config_dir, p) for p in live_keys}
 
     def load(self, path: Path) -> DKIMKey:
         kind = self._new.get(path)
+        if kind is None and path in self._live and not path.exists():
+            kind = keygen.ED25519 if "ed25519" in path.name else keygen.RSA2048
         if kind is None:
             return super().load(path)
         return _stand_in_key(kind)
@@ -103,13 +131,13 @@ def _stand_in_key(kind: str) -> DKIMKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def check_result(plan: Plan, static: mc.Static, paths: ConfigPaths) -> None:
+def check_result(plan: Plan, static: mc.Static, paths: ConfigPaths, live: mc.Dynamic | None = None) -> None:
     """Refuse a plan whose result mox would reject (e.g. removing the postmaster account), so
     the reviewer sees it in the plan, not at apply time."""
     if plan.empty:
         return
-    errors = validate_dynamic(static, plan.result, paths.config_dir,
-                              keys=_PlannedKeys(paths.config_dir, plan.new_keys)).errors
+    keys = _PlannedKeys(paths.config_dir, plan.new_keys, used_key_paths(live) if live is not None else ())
+    errors = validate_dynamic(static, plan.result, paths.config_dir, keys=keys).errors
     if errors:
         raise ConfigInvalid(errors, where="the plan's result would be rejected by mox")
 
@@ -117,13 +145,16 @@ def check_result(plan: Plan, static: mc.Static, paths: ConfigPaths) -> None:
 def prepare(paths: ConfigPaths, source: Source, *, now: datetime | None = None) -> Prepared:
     """Read everything and plan (no writes); the plan's result is validated as mox would."""
     desired = load_desired(source.path)
-    read_secrets(desired)
+    if is_snapshot(paths):  # a copy of the live config without secrets (CI): nothing to compare them with
+        leave_unread(desired)
+    else:
+        read_secrets(desired)
     live = read_live(paths)
     inventory = read_inventory(paths.config_dir)
     data_dir = paths.data_dir(live.static)
     now = now or now_local()
     plan = make_plan(PlanInput(desired, live.static, live.dynamic, inventory, now, data_dir, account_dirs(data_dir)))
-    check_result(plan, live.static, paths)
+    check_result(plan, live.static, paths, live.dynamic)
     doc = plan_document(plan, source=source, live_path=str(paths.domains_conf),
                         live_digest=live.digest, desired_digest=desired_digest(source.path), created=now)
     return Prepared(paths, live, desired, source, inventory, plan, doc, live.static, now)
@@ -155,30 +186,75 @@ def prepare_base_ref(paths: ConfigPaths, source: Source, base_ref: str, *, now: 
     return Prepared(paths, None, head, source, inventory, plan, doc, static)
 
 
-def plan_reports(prepared: Prepared) -> list[Report]:
-    """DNS records the created or changed domains will need (keys that exist are read)."""
+@dataclass(frozen=True)
+class PlanRecords:
+    """The DNS records a plan's created or changed domains need, and what could not be computed."""
+
+    reports: list[Report]
+    notes: list[str]
+
+
+_KEY_UNREADABLE: tuple[type[Exception], ...] = (*REPORTED, OSError, ValueError)
+BASE_REF_NO_RECORDS = ("DNS records are left out: a --base-ref plan has no live config (no mail host, no DKIM "
+                       "keys); plan against the live config or a `snapshot` of it to see them.")
+
+
+def plan_records(prepared: Prepared) -> PlanRecords:
+    """DNS records the created or changed domains will need. Keys that exist are read; where a
+    private key is not here (a snapshot), its public key comes from the last report of the
+    domain, else the record is marked as not computed."""
     plan = prepared.plan
+    if prepared.live is None:
+        return PlanRecords([], [BASE_REF_NO_RECORDS] if plan.changed_domains() else [])
+    paths = prepared.paths
+    notes: list[str] = []
+    try:
+        host_keys = load_host_keys(paths, prepared.static)
+    except RecordsError as e:
+        host_keys = HostKeys()
+        notes.append(f"DANE TLSA records left out: the mail host's keys cannot be read here ({e}).")
     reports = []
     for name in plan.changed_domains():
         conf = plan.result.Domains[name]
         keys: dict[str, Any] = {}
-        live_domain = prepared.live.dynamic.Domains.get(name) if prepared.live is not None else None
-        if live_domain is not None:
-            for sel, s in conf.DKIM.Selectors.items():
-                have = live_domain.DKIM.Selectors.get(sel)
-                if have is not None and have.PrivateKeyFile == s.PrivateKeyFile:
-                    with contextlib.suppress(*REPORTED, OSError, ValueError):
-                        keys[sel] = load_dkim_private_key(prepared.paths.resolve(s.PrivateKeyFile)).public_key()
-        paths = prepared.paths if prepared.live is not None else None
-        reports.append(records_for_plan(name, conf, prepared.static, paths=paths, dkim=keys,
-                                        domains=plan.result.Domains))
-    return reports
+        unknown: list[str] = []
+        live_domain = prepared.live.dynamic.Domains.get(name)
+        last: dict[str, Any] | None = None
+        for sel, s in (conf.DKIM.Selectors.items() if live_domain is not None else ()):
+            have = live_domain.DKIM.Selectors.get(sel) if live_domain is not None else None
+            if have is None or have.PrivateKeyFile != s.PrivateKeyFile:
+                continue  # generated at apply
+            try:
+                keys[sel] = load_dkim_private_key(paths.resolve(s.PrivateKeyFile)).public_key()
+                continue
+            except _KEY_UNREADABLE:
+                pass
+            if last is None:
+                last = dict(dkim_keys_from_report(reports_dir_default(paths) / f"{_ascii(name)}.json", name))
+            if sel in last:
+                keys[sel] = last[sel]
+            else:
+                unknown.append(sel)
+        if unknown:
+            notes.append(f"{name}: the DKIM public key of selector{'s' if len(unknown) > 1 else ''} "
+                         f"{', '.join(unknown)} is not computed (no private key in this config dir, no earlier "
+                         "report).")
+        reports.append(records_for_plan(name, conf, prepared.static, dkim=keys, domains=plan.result.Domains,
+                                        host_keys=host_keys, not_computed=unknown))
+    return PlanRecords(reports, notes)
 
 
-def plan_dns_sections(prepared: Prepared) -> list[DNSSection]:
-    """The records of `plan_reports` as the Markdown renderer shows them (zone text per domain)."""
-    return [DNSSection(rep.domain.name(), sum(r.publish for r in rep.records), render_zone([rep]))
-            for rep in plan_reports(prepared)]
+def plan_reports(prepared: Prepared) -> list[Report]:
+    """The records of `plan_records`."""
+    return plan_records(prepared).reports
+
+
+def plan_dns_sections(prepared: Prepared) -> tuple[list[DNSSection], list[str]]:
+    """The records of `plan_records` as the Markdown renderer shows them (zone text per domain),
+    and notes on what was left out."""
+    records = plan_records(prepared)
+    return ([DNSSection(rep.domain.name(), sum(r.publish for r in rep.records), render_zone([rep]))
+             for rep in records.reports], records.notes)
 
 
 @dataclass(frozen=True)
@@ -274,6 +350,7 @@ def _write_apply_report(out: Path, doc: PlanDocument, batch: BatchResult, live: 
 def apply_prepared(prepared: Prepared, *, force: bool = False, reports_dir: Path | None = None,
                    verify: bool = False, now: datetime | None = None,
                    progress: Progress | None = None) -> Outcome:
+    refuse_snapshot(prepared.paths)
     return _finish(prepared.paths, prepared.plan.operations, prepared.doc, force=force,
                    reports_dir=reports_dir, verify=verify, now=now or prepared.now, progress=progress)
 
@@ -325,6 +402,7 @@ def apply_plan_doc(paths: ConfigPaths, doc: PlanDocument, *, source: str | None 
                    now: datetime | None = None, progress: Progress | None = None) -> Outcome:
     """`apply --plan FILE` (`doc` from `read_plan_file`): exactly the operations that were
     reviewed, if nothing moved since."""
+    refuse_snapshot(paths)
     check_fresh(paths, doc, source)
     ops = doc.operations
     if doc.has_redacted_secrets():

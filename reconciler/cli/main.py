@@ -32,6 +32,8 @@ VERBS = (
     Verb("records", "reconciler.cli.records",
          "DNS records for the hosted domains (like `mox config dnsrecords`), check, publish"),
     Verb("config", "reconciler.cli.config", "check or print mox's config"),
+    Verb("snapshot", "reconciler.cli.snapshot",
+         "write a secret-free copy of the live config (no private keys) to plan against in CI"),
 )
 # mox's own default (reconciler.mox.live.DEFAULT_CONFIG; not imported: it would load the config types).
 DEFAULT_CONFIG_HELP = "config/mox.conf"

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         atomic_write(args.out, doc.dumps().encode(), 0o666)
     render = FORMATS[args.format]
     if args.format == "markdown":
-        text = render(doc, plan_dns_sections(prepared))
+        text = render(doc, *plan_dns_sections(prepared))
     elif args.format == "text":
         color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
         text = render(doc, color=color)

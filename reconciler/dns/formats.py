@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from reconciler.dns.reports import placeholder_reason
 from reconciler.errors import ReconcilerError, RecordsError
 from reconciler.fsutil import FILE_MODE, SharedDir, atomic_write, fsync_dir
 from reconciler.mox.dnsrecords import Record, Report
@@ -53,7 +54,7 @@ def render_zone(reports: Sequence[Report]) -> str:
         for r in rep.records:
             line = f"{r.name} {r.ttl} IN {r.type} {r.presentation()}"
             if r.placeholder:
-                out.append(f"; placeholder, DKIM key generated at apply: {line}")
+                out.append(f"; placeholder, {placeholder_reason(r)}: {line}")
             elif not r.publish:
                 out.append(f"; not published ({_why_not(r)}): {line}")
             elif not in_zone(r.name, zone):
@@ -117,7 +118,7 @@ def render_markdown(reports: Sequence[Report]) -> str:
         for r in rep.records:
             value = r.value
             if r.placeholder:
-                value = "*generated at apply*"
+                value = f"*{placeholder_reason(r)}*"
             level = r.level if r.publish else f"{r.level} (not published: {_why_not(r)})"
             cells = [level, f"`{_md_cell(r.name)}`", r.type, f"`{_md_cell(value)}`", _md_cell(r.purpose)]
             out.append("| " + " | ".join(cells) + " |")

@@ -9,13 +9,19 @@ records a zone needs, for the DNS check and the RFC 2136 publisher.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import base64
+import binascii
+import dataclasses
+import json
+from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from reconciler.mox import config as mc
 from reconciler.mox import names
-from reconciler.mox.dnsrecords import Inputs, PublicKey, Record, Report, cert_issuer, generate
+from reconciler.mox.dnsrecords import DKIM_PLACEHOLDER, Inputs, PublicKey, Record, Report, cert_issuer, generate
 from reconciler.mox.errors import RecordsError
 from reconciler.mox.keyfiles import HostKeys, KeyFileError, load_dkim_private_key
 from reconciler.mox.keyfiles import load_host_keys as _load_host_keys
@@ -81,15 +87,22 @@ def for_config(
     ))
 
 
+# The value of a DKIM record whose public key is not known where the plan is made (a snapshot
+# of the live config without private keys, and no earlier report of the selector).
+DKIM_NOT_COMPUTED = "(not computed: no private key in this config dir and no earlier report)"
+
+
 def records_for_plan(
     domain: str, conf: mc.Domain, static: mc.Static, *,
     paths: ConfigPaths | None = None, dkim: Mapping[str, PublicKey | None] | None = None,
     dnssec: bool = False, domains: Mapping[str, mc.Domain] | None = None,
+    host_keys: HostKeys | None = None, not_computed: Collection[str] = (),
 ) -> Report:
     """Records a domain will need after a plan is applied, before it exists in the live config.
 
-    DKIM keys not given (not generated yet) become placeholders marked "generated at apply"; with
-    `paths`, the host keys for DANE are read from the installation.
+    DKIM keys not given (not generated yet) become placeholders marked "generated at apply", the
+    selectors in `not_computed` (existing keys that cannot be read here) placeholders saying so;
+    host keys for DANE: `host_keys`, else read from the installation with `paths`.
     """
     try:
         d = names.parse_domain(domain)
@@ -97,9 +110,72 @@ def records_for_plan(
         raise RecordsError(f"domain {domain!r}: {e}") from None
     keys: dict[str, PublicKey | None] = dict.fromkeys(conf.DKIM.Selectors)
     keys.update(dkim or {})
-    hk = load_host_keys(paths, static) if paths is not None else HostKeys()
-    return generate(Inputs(d, conf, static, keys, hk, dnssec, cert_issuer(static), "",
-                           dict(domains or {})))
+    hk = host_keys if host_keys is not None else load_host_keys(paths, static) if paths is not None else HostKeys()
+    report = generate(Inputs(d, conf, static, keys, hk, dnssec, cert_issuer(static), "",
+                             dict(domains or {})))
+    if not not_computed:
+        return report
+    unknown = {f"{names.parse_domain(sel).ascii}._domainkey.{d.ascii}." for sel in not_computed}
+    records = tuple(dataclasses.replace(r, value=r.value.replace(DKIM_PLACEHOLDER, DKIM_NOT_COMPUTED))
+                    if r.placeholder and r.name in unknown else r for r in report.records)
+    return dataclasses.replace(report, records=records)
+
+
+def placeholder_reason(r: Record) -> str:
+    """Why a placeholder record has no value yet."""
+    if DKIM_NOT_COMPUTED in r.value:
+        return "DKIM public key not computed here (no private key, no earlier report)"
+    return "DKIM key generated at apply"
+
+
+def dkim_keys_from_report(path: Path, domain: str) -> dict[str, PublicKey]:
+    """The DKIM public keys a JSON report (`records --format json`, what apply and `snapshot`
+    write) published for `domain`, by selector; {} when there is none or it cannot be read.
+
+    For plans made where the private keys are not (a CI snapshot): the records of existing
+    selectors are computed from the public keys of the last report."""
+    try:
+        data = json.loads(path.read_bytes())
+        d = names.parse_domain(domain)
+    except (OSError, ValueError, names.ParseError):
+        return {}
+    suffix = f"._domainkey.{d.ascii}."
+    out: dict[str, PublicKey] = {}
+    doms = data.get("domains", []) if isinstance(data, dict) and data.get("format") == "mox-reconciler/dns-records" \
+        else []
+    for rep in doms:
+        if not isinstance(rep, dict) or rep.get("domain") != d.ascii or not isinstance(rep.get("records"), list):
+            continue
+        for r in rep["records"]:
+            if not isinstance(r, dict) or r.get("type") != "TXT" or r.get("placeholder"):
+                continue
+            name, value = str(r.get("name", "")), str(r.get("value", ""))
+            if not name.lower().endswith(suffix) or not value.startswith("v=DKIM1"):
+                continue
+            key = _dkim_public_key(value)
+            if key is not None:
+                out[_selector_name(name[: -len(suffix)])] = key
+    return out
+
+
+def _selector_name(ascii_label: str) -> str:
+    try:
+        return names.parse_domain(ascii_label).name()
+    except names.ParseError:
+        return ascii_label
+
+
+def _dkim_public_key(value: str) -> PublicKey | None:
+    """The public key of a DKIM record value (`v=DKIM1;...;k=ed25519;p=...`)."""
+    tags = dict(t.strip().partition("=")[::2] for t in value.split(";"))
+    try:
+        raw = base64.b64decode(tags.get("p", ""), validate=True)
+        if tags.get("k", "rsa") == "ed25519":
+            return ed25519.Ed25519PublicKey.from_public_bytes(raw)
+        key = serialization.load_der_public_key(raw)
+    except (binascii.Error, ValueError):
+        return None
+    return key if isinstance(key, rsa.RSAPublicKey) else None
 
 
 def merge(reports: Sequence[Report]) -> list[Record]:

@@ -145,7 +145,7 @@ def _code(s: str) -> str:
     return "<code>" + html.escape(s, quote=False).replace("|", "&#124;").replace("\n", " ") + "</code>"
 
 
-def render_markdown(doc: PlanDocument, dns: Sequence[DNSSection] = ()) -> str:
+def render_markdown(doc: PlanDocument, dns: Sequence[DNSSection] = (), dns_notes: Sequence[str] = ()) -> str:
     out = ["### mox-reconciler plan", ""]
     out += [f"- **{label}** {_md(text)}" for label, text in provenance(doc)]
     out.append("")
@@ -191,10 +191,11 @@ def render_markdown(doc: PlanDocument, dns: Sequence[DNSSection] = ()) -> str:
     if doc.unmanaged:
         out += ["<details><summary>Unmanaged objects (left alone)</summary>", ""]
         out += [f"- {_code(u)}" for u in doc.unmanaged] + ["", "</details>", ""]
-    if dns:
+    if dns or dns_notes:
         out += ["#### DNS records to publish", ""]
+        out += [f"*{_md(note)}*\n" for note in dns_notes]
         for sec in dns:
-            out += [f"<details><summary>{sec.domain} ({sec.published} records)</summary>", "",
+            out += [f"<details><summary>{_md(sec.domain)} ({sec.published} records)</summary>", "",
                     "```dns", sec.zone.rstrip("\n"), "```", "", "</details>", ""]
     out.append(f"**{doc.summary.text}**")
     return "\n".join(out) + "\n"
