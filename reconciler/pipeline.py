@@ -10,20 +10,22 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-from collections.abc import Iterable, Mapping
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from reconciler.apply.batch import BatchResult, Progress, apply_batch, default_validator
+from reconciler.desired.includes import desired_files
 from reconciler.desired.load import load_desired
 from reconciler.desired.models import DesiredState
 from reconciler.desired.secrets import leave_unread, read_secrets
-from reconciler.desired.source import Source, materialize, resolve_source
-from reconciler.desired.yamlload import YAMLProblem, read_source_file, source_files
+from reconciler.desired.source import Source, materialize_source, resolve_source
+from reconciler.desired.yamlload import YAMLProblem, read_source_file
 from reconciler.dns.formats import remove_stale_reports, render_zone, write_files
 from reconciler.dns.reports import dkim_keys_from_report, for_config, load_host_keys, records_for_plan
 from reconciler.errors import (
@@ -73,12 +75,16 @@ def reports_dir_default(paths: ConfigPaths) -> Path:
     return paths.config_dir / "mox-reconciler.records"
 
 
-def desired_digest(root: Path) -> str:
-    """SHA-256 over the desired-state files (names and bytes), exactly the files `load_desired`
-    reads (never through a link): detects edits in a plain directory."""
+def desired_digest(path: Path, root: Path | None = None, files: Sequence[Path] | None = None) -> str:
+    """SHA-256 over the desired-state files (names relative to `path`'s directory, and bytes),
+    exactly the files `load_desired` reads, included ones too (never through a link): detects
+    edits in a plain directory or uncommitted ones. `files`: the ones already read
+    (`DesiredState.paths`), else they are found again."""
+    base = Path(os.path.abspath(path if path.is_dir() else path.parent))
+    found = files if files is not None else desired_files(path, root)
     h = hashlib.sha256()
-    for p in source_files(root):
-        h.update(str(p.relative_to(root) if root.is_dir() else p.name).encode() + b"\0")
+    for name, p in sorted((os.path.relpath(p, base), p) for p in found):
+        h.update(Path(name).as_posix().encode() + b"\0")
         try:
             h.update(read_source_file(p) + b"\0")
         except YAMLProblem as e:
@@ -144,7 +150,7 @@ def check_result(plan: Plan, static: mc.Static, paths: ConfigPaths, live: mc.Dyn
 
 def prepare(paths: ConfigPaths, source: Source, *, now: datetime | None = None) -> Prepared:
     """Read everything and plan (no writes); the plan's result is validated as mox would."""
-    desired = load_desired(source.path)
+    desired = load_desired(source.path, source.root)
     if is_snapshot(paths):  # a copy of the live config without secrets (CI): nothing to compare them with
         leave_unread(desired)
     else:
@@ -156,7 +162,8 @@ def prepare(paths: ConfigPaths, source: Source, *, now: datetime | None = None) 
     plan = make_plan(PlanInput(desired, live.static, live.dynamic, inventory, now, data_dir, account_dirs(data_dir)))
     check_result(plan, live.static, paths, live.dynamic)
     doc = plan_document(plan, source=source, live_path=str(paths.domains_conf),
-                        live_digest=live.digest, desired_digest=desired_digest(source.path), created=now)
+                        live_digest=live.digest, desired_digest=desired_digest(source.path, files=desired.paths),
+                        created=now)
     return Prepared(paths, live, desired, source, inventory, plan, doc, live.static, now)
 
 
@@ -172,9 +179,9 @@ def prepare_base_ref(paths: ConfigPaths, source: Source, base_ref: str, *, now: 
         static = read_static(paths)
     except LiveConfigError:
         static = mc.Static(Hostname="mail.invalid", Postmaster=mc.Postmaster("postmaster", "Postmaster"))
-    with materialize(source, base_ref) as base_path:
-        base = load_desired(base_path / source.path.name if source.path.is_file() else base_path)
-    head = load_desired(source.path)
+    with materialize_source(source, base_ref) as at_base:
+        base = load_desired(at_base.path, at_base.root)
+    head = load_desired(source.path, source.root)
     for state in (base, head):  # a pull-request job has no access to the server's secrets
         leave_unread(state)
     base_live = base.to_dynamic(static, None, when)
@@ -182,7 +189,8 @@ def prepare_base_ref(paths: ConfigPaths, source: Source, base_ref: str, *, now: 
     plan = make_plan(PlanInput(head, static, base_live, inventory, when))
     doc = plan_document(plan, source=source, live_path=f"(desired state at {base_ref})",
                         live_digest=hashlib.sha256(base_ref.encode()).hexdigest(),
-                        desired_digest=desired_digest(source.path), base_ref=base_ref, created=when)
+                        desired_digest=desired_digest(source.path, files=head.paths), base_ref=base_ref,
+                        created=when)
     return Prepared(paths, None, head, source, inventory, plan, doc, static)
 
 
@@ -387,14 +395,23 @@ def check_fresh(paths: ConfigPaths, doc: PlanDocument, source: str | None = None
             "make a new plan"
         )
     digest = doc.desired_digest
-    if digest and desired_digest(now_src.path) != digest:
+    if digest and desired_digest(now_src.path, now_src.root) != digest:
         raise StalePlan("stale plan: the desired-state files changed since the plan was made; make a new plan")
 
 
 def _resolve_again(src: SourceInfo, location: str) -> Source:
-    """The plan's source as it is now: the same location and ref (a local location is the
-    desired-state directory itself; a remote one needs its subdir)."""
-    return resolve_source(location, ref=src.ref, subdir=(src.subdir or None) if src.remote else None)
+    """The plan's source as it is now: the same location, ref and desired-state directory (the
+    plan's subdir is relative to the repository root, a local location may be below it)."""
+    if src.remote:
+        return resolve_source(location, ref=src.ref, subdir=src.subdir or None)
+    here = resolve_source(location, ref=src.ref)
+    if here.subdir == src.subdir or not src.subdir or Path(location).is_file():
+        return here
+    try:
+        sub = PurePosixPath(src.subdir).relative_to(here.subdir) if here.subdir else PurePosixPath(src.subdir)
+    except ValueError:  # the location is no longer above the plan's directory: compared as it is
+        return here
+    return resolve_source(location, ref=src.ref, subdir=str(sub))
 
 
 def apply_plan_doc(paths: ConfigPaths, doc: PlanDocument, *, source: str | None = None,

@@ -41,7 +41,8 @@ def _validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text(encoding="utf-8")))
 
 
-@pytest.mark.parametrize("path", sorted(EXAMPLE_DESIRED.glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted([*EXAMPLE_DESIRED.glob("*.yaml"), *(ROOT / "examples" / "fleet").rglob("*.yaml")]),
+                         ids=lambda p: str(p.relative_to(ROOT / "examples")))
 def test_schema_accepts_examples_and_modeline(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     first = text.splitlines()[0]

@@ -1,4 +1,9 @@
-"""`mox-reconciler validate [SOURCE]`: check a desired state without touching mox."""
+"""`mox-reconciler validate [SOURCE]`: check a desired state without touching mox.
+
+With `--subdir DIR` the desired state is SOURCE/DIR and its includes may reach anything in
+SOURCE; with `--all-instances` every `instances/<name>/` of a fleet repository is checked, each
+on its own (CI runs this on every pull request).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,12 @@ if TYPE_CHECKING:
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", nargs="?", default=".", help="desired state directory or file (default: .)")
+    p.add_argument("--subdir", metavar="DIR",
+                   help="check SOURCE/DIR, whose Include: paths may reach anything in SOURCE "
+                   "(a fleet repository: --subdir instances/NAME)")
+    p.add_argument("--all-instances", nargs="?", const="instances", default=None, metavar="DIR",
+                   help="check every instance directory of a fleet repository: SOURCE/DIR/* "
+                   "(DIR default: instances)")
     p.set_defaults(func=run)
 
 
@@ -28,17 +39,38 @@ def summary(state: DesiredState) -> str:
     )
 
 
-def run(args: argparse.Namespace) -> int:
+def _check(path: Path, root: Path | None, label: str = "") -> bool:
+    """Load one desired state; print its summary or its problems. True when valid."""
     from reconciler.desired.load import load_desired
     from reconciler.errors import DesiredStateError
 
     try:
-        state = load_desired(Path(args.source))
+        state = load_desired(path, root)
     except DesiredStateError as e:
         for problem in e.problems:
             print(problem, file=sys.stderr)
         n = len(e.problems)
-        print(f"error: desired state invalid: {n} problem{'s' if n != 1 else ''}", file=sys.stderr)
-        return 1
-    print(summary(state))
-    return 0
+        print(f"error: {label}desired state invalid: {n} problem{'s' if n != 1 else ''}", file=sys.stderr)
+        return False
+    print(f"{label}{summary(state)}")
+    return True
+
+
+def run(args: argparse.Namespace) -> int:
+    from reconciler.desired.fleet import find_instances, relative_dir
+
+    source = Path(args.source)
+    if args.all_instances is not None:
+        if args.subdir:
+            print("error: --subdir and --all-instances exclude each other", file=sys.stderr)
+            return 1
+        instances = find_instances(source, args.all_instances)
+        bad = [i.name for i in instances if not _check(source / i.subdir, source, f"{i.subdir}: ")]
+        if bad:
+            print(f"error: {len(bad)} of {len(instances)} instances invalid: {', '.join(bad)}", file=sys.stderr)
+            return 1
+        print(f"all {len(instances)} instances OK")
+        return 0
+    if args.subdir:
+        return 0 if _check(source / relative_dir(args.subdir, "--subdir"), source) else 1
+    return 0 if _check(source, None) else 1

@@ -3,6 +3,11 @@
 A desired state may be spread over many files (one per domain is usual); they are merged by
 top-level key, and every problem (YAML syntax, a key defined twice, a model error, a rule the
 checks find) is reported as `file:line:col: field.path: message`, all at once, sorted.
+
+A file may `Include:` other files or directories (paths relative to the file, inside the source
+root): a fleet of mox servers shares `common/` and keeps one `instances/<name>/` each. Included
+files are merged exactly like the files of one directory; a cycle, a file taken twice and a path
+that leaves the root are problems at the `Include` entry (`reconciler.desired.includes`).
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from reconciler.desired.checks import check
+from reconciler.desired.includes import read_with_includes
 from reconciler.desired.models import DesiredState
 from reconciler.desired.secrets import FORMS, plain_secrets
-from reconciler.desired.yamlload import Document, Location, YAMLProblem, dotted, load_file, problems_of, source_files
+from reconciler.desired.yamlload import Document, Location, dotted
 from reconciler.errors import DesiredStateError
 
 log = logging.getLogger(__name__)
@@ -142,25 +148,19 @@ def _message(err: Mapping[str, Any]) -> str:
     return msg
 
 
-def load_desired(source: Path) -> DesiredState:
-    """Load, merge and check a desired state (a directory of *.yaml, or one file).
+def load_desired(source: Path, root: Path | None = None) -> DesiredState:
+    """Load, merge and check a desired state (a directory of *.yaml, or one file), with the
+    files it includes; `Include` paths may not leave `root` (default: the git work tree holding
+    it, else its directory).
 
     Raises DesiredStateError listing every problem as `file:line:col: field.path: message`.
     Secret references are checked for their form only; `secrets.read_secrets` reads them.
     """
-    if not source.exists():
-        raise DesiredStateError([f"{source}: no such file or directory"])
-    files = source_files(source)
-    if not files:
-        raise DesiredStateError([f"{source}: no *.yaml files in this directory"])
+    reading = read_with_includes(source, root)
     merged = _Merged()
-    problems: list[tuple[Location, str, str]] = []
-    for f in files:
-        try:
-            merged.add(load_file(f))
-        except YAMLProblem as e:
-            problems.extend((p.where, p.field, p.message) for p in problems_of(e))
-    problems.extend(merged.problems)
+    for doc in reading.docs:
+        merged.add(doc)
+    problems = [*reading.problems, *merged.problems]
     if problems:
         raise DesiredStateError(_format(problems))
     try:
@@ -173,7 +173,8 @@ def load_desired(source: Path) -> DesiredState:
         raise DesiredStateError(_format(problems)) from None
     state._origins.update(merged.values)
     state._origins.update(merged.keys)
-    state._files.extend(str(f) for f in files)
+    state._files.extend(doc.file for doc in reading.docs)
+    state._paths.extend(reading.paths)
     for path, msg in check(state):
         problems.append((merged.locate(path), dotted(path), msg))
     if problems:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
@@ -33,6 +34,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from reconciler.desired.includes import INCLUDE
 from reconciler.desired.secrets import SecretOrText
 from reconciler.desired.yamlload import Location
 from reconciler.mox import config as mc
@@ -388,6 +390,19 @@ _Policy = Policy
 _Removed = Removed
 
 
+def _file_schema(schema: dict[str, Any]) -> None:
+    """What a file may say besides the model's keys: `Include` (read by the loader,
+    reconciler.desired.includes, never part of the merged state)."""
+    schema["description"] = "Desired state of a mox mail server; see docs/desired-state.md."
+    path = {"type": "string", "minLength": 1}
+    schema["properties"][INCLUDE] = {
+        "title": INCLUDE,
+        "description": "reconciler-only: other files or directories (their *.yaml) merged with this one; "
+        "paths relative to this file, inside the repository. See docs/fleet.md.",
+        "anyOf": [path, {"type": "array", "items": path}],
+    }
+
+
 class DesiredState(_Model):
     """The merged desired state; `where(...)` tells where an object was defined."""
 
@@ -395,7 +410,7 @@ class DesiredState(_Model):
         extra="forbid",
         frozen=True,
         title="mox-reconciler desired state",
-        json_schema_extra={"description": "Desired state of a mox mail server; see docs/desired-state.md."},
+        json_schema_extra=_file_schema,
     )
 
     Policy: _Policy = Policy()
@@ -410,16 +425,22 @@ class DesiredState(_Model):
     _origins: dict[tuple[str | int, ...], Location] = PrivateAttr(default_factory=dict)
     _files: list[str] = PrivateAttr(default_factory=list)
     _warnings: list[str] = PrivateAttr(default_factory=list)
+    _paths: list[Path] = PrivateAttr(default_factory=list)
 
     @property
     def files(self) -> list[str]:
-        """The files this state was loaded from."""
+        """The files this state was loaded from (as shown in messages), included ones too."""
         return list(self._files)
 
     @property
     def warnings(self) -> list[str]:
         """What is allowed but unwise (`file:line:col: field: message`), for the CLI and the logs."""
         return list(self._warnings)
+
+    @property
+    def paths(self) -> list[Path]:
+        """The files this state was loaded from, resolved (for digests)."""
+        return list(self._paths)
 
     def where(self, *path: str | int) -> Location | None:
         """Where `path` was written (its key; list items: the item), e.g. where("Domains", "example.org")."""

@@ -32,6 +32,8 @@ from urllib.parse import quote
 import filelock
 import git
 
+from reconciler.desired.fleet import relative_dir
+from reconciler.desired.includes import desired_files
 from reconciler.errors import SourceError
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,7 @@ __all__ = [
     "default_cache_dir",
     "fetch",
     "materialize",
+    "materialize_source",
     "redact",
     "resolve_source",
 ]
@@ -110,6 +113,9 @@ class Source:
     remote: bool = False  # True: `repo_dir` is a bare clone in the cache
     repo_dir: Path | None = None  # work tree root (local) or bare cache clone (remote); None: plain dir
     subdir: str = ""  # `path` relative to the repository root, POSIX form ("" = root)
+    # What `Include:` paths may not leave: the repository's tree (work tree or extracted commit),
+    # or SOURCE itself when it is not in git. None: `path` (or its directory).
+    root: Path | None = None
     _request: _Request | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict[str, object]:
@@ -239,12 +245,7 @@ def _is_remote(source: str) -> bool:
 
 
 def _clean_subdir(subdir: str | None) -> str:
-    if not subdir:
-        return ""
-    p = PurePosixPath(subdir.replace(os.sep, "/"))
-    if p.is_absolute() or ".." in p.parts:
-        raise SourceError(f"subdir {subdir!r}: must be a relative path inside the repository")
-    return "" if str(p) == "." else str(p)
+    return relative_dir(subdir, "subdir", SourceError) if subdir else ""
 
 
 def _check_ref_syntax(ref: str) -> None:
@@ -554,7 +555,7 @@ def _resolve_remote(req: _Request, subdir: str) -> Source:
             tree = _cached_tree(repo, sha, cache_dir, location)
     return Source(location=location, path=_inside(tree, subdir, commit, location), commit=commit,
                   dirty=False, ref=req.ref, remote=True, repo_dir=cache_dir / "repo.git", subdir=subdir,
-                  _request=req)
+                  root=tree, _request=req)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -649,7 +650,8 @@ def _resolve_local(req: _Request, subdir: str) -> Source:
         _refuse_links_on_disk(start, subdir, location)
         if not path.is_dir():
             raise SourceError(f"{path}: no such directory")
-        return Source(location=location, path=path, commit=None, dirty=False, _request=req)
+        return Source(location=location, path=path, commit=None, dirty=False, subdir=subdir, root=start,
+                      _request=req)
     with _LocalRepo(top) as repo:
         shown = _run(repo, "rev-parse", "--show-toplevel", what=f"{location}: git cannot read the checkout {top}")
         root = Path(shown.strip()).resolve()
@@ -666,7 +668,7 @@ def _resolve_local(req: _Request, subdir: str) -> Source:
                 _refuse_links_on_disk(root, rel_s, location)
                 path = root / rel_s if rel_s else root
                 return Source(location=location, path=path, commit=None, dirty=True, repo_dir=root,
-                              subdir=rel_s, _request=req)
+                              subdir=rel_s, root=root, _request=req)
             sha = head
         commit = _commit_info(repo, sha, location)
         if req.require_signed:
@@ -682,19 +684,29 @@ def _resolve_local(req: _Request, subdir: str) -> Source:
             with _cache_lock(cache_dir, location):
                 tree = _cached_tree(repo, sha, cache_dir, location)
             return Source(location=location, path=_inside(tree, rel_s, commit, location), commit=commit,
-                          dirty=False, ref=req.ref, repo_dir=root, subdir=rel_s, _request=req)
+                          dirty=False, ref=req.ref, repo_dir=root, subdir=rel_s, root=tree, _request=req)
         _refuse_links_on_disk(root, rel_s, location)
         path = root / rel_s if rel_s else root
         if not path.is_dir():
             raise SourceError(f"{path}: no such directory")
-        dirty = _dirty(repo, rel_s, location)
+        dirty = _dirty(repo, rel_s, location, includes_of=(path, root))
     return Source(location=location, path=path, commit=commit, dirty=dirty, repo_dir=root, subdir=rel_s,
-                  _request=req)
+                  root=root, _request=req)
 
 
-def _dirty(repo: Any, rel: str, location: str) -> bool:
-    """Uncommitted (staged, modified or untracked) files under `rel`."""
+def _dirty(repo: Any, rel: str, location: str, *, includes_of: tuple[Path, Path] | None = None) -> bool:
+    """Uncommitted (staged, modified or untracked) files under `rel`, or (`includes_of`: the
+    desired-state directory and the work tree) in a file it includes from elsewhere."""
     out = _run(repo, "status", "--porcelain", "--untracked-files=all", "--", rel or ".",
+               what=f"{location}: git status failed")
+    if out.strip() or includes_of is None or not rel:
+        return bool(out.strip())
+    path, root = includes_of
+    elsewhere = [f.relative_to(root).as_posix() for f in desired_files(path, root)
+                 if f.is_relative_to(root) and not f.is_relative_to(path)]
+    if not elsewhere:
+        return False
+    out = _run(repo, "status", "--porcelain", "--untracked-files=all", "--", *elsewhere,
                what=f"{location}: git status failed")
     return bool(out.strip())
 
@@ -748,7 +760,7 @@ def _repo_of(source: Source) -> Any:
 
 
 @contextlib.contextmanager
-def _materialize(source: Source | str, ref: str) -> Iterator[Path]:
+def _materialize(source: Source | str, ref: str) -> Iterator[Source]:
     src = resolve_source(source) if isinstance(source, str) else source
     tmp = Path(tempfile.mkdtemp(prefix="mox-reconciler-src-"))
     try:
@@ -758,13 +770,24 @@ def _materialize(source: Source | str, ref: str) -> Iterator[Path]:
             commit = _commit_info(repo, sha, src.location)
             _refuse_links(repo, sha, src.subdir, src.location)
             _extract(repo, sha, tmp, src.location)
-        yield _inside(tmp, src.subdir, commit, src.location)
+        path = _inside(tmp, src.subdir, commit, src.location)
+        if src.path.is_file():
+            path = path / src.path.name
+        yield replace(src, path=path, commit=commit, dirty=False, ref=ref, root=tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def materialize(source: Source | str, ref: str) -> contextlib.AbstractContextManager[Path]:
-    """The files of `ref` of the source's repository (same subdir) in a temporary directory,
-    removed on exit: `plan --base-ref` loads the base desired state from it. The user's work
-    tree is never touched."""
+def materialize_source(source: Source | str, ref: str) -> contextlib.AbstractContextManager[Source]:
+    """The source as it is at `ref` of its repository (same subdir, same file), its whole tree in a
+    temporary directory removed on exit: `plan --base-ref` loads the base desired state (and what
+    it includes) from it. The user's work tree is never touched."""
     return _materialize(source, ref)
+
+
+@contextlib.contextmanager
+def materialize(source: Source | str, ref: str) -> Iterator[Path]:
+    """The directory of `materialize_source`: the files of `ref` (same subdir) in a temporary
+    directory, removed on exit."""
+    with _materialize(source, ref) as src:
+        yield src.path if src.path.is_dir() else src.path.parent
