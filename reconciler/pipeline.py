@@ -7,6 +7,7 @@ planner (`plan.make_plan`) stays pure.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import logging
@@ -20,6 +21,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from reconciler.apply.batch import BatchResult, Progress, apply_batch, default_validator
+from reconciler.desired.fleet import INSTANCES_DIR, Instance, find_instances
 from reconciler.desired.includes import desired_files
 from reconciler.desired.load import load_desired
 from reconciler.desired.models import DesiredState
@@ -167,22 +169,19 @@ def prepare(paths: ConfigPaths, source: Source, *, now: datetime | None = None) 
     return Prepared(paths, live, desired, source, inventory, plan, doc, live.static, now)
 
 
-def prepare_base_ref(paths: ConfigPaths, source: Source, base_ref: str, *, now: datetime | None = None) -> Prepared:
-    """Plan the change from the desired state at `base_ref` to the one at the checkout.
-
-    For pull-request jobs that cannot reach the live server: the desired state at the base is
-    taken as the live config (everything in it owned), so the plan shows what merging changes.
-    mox.conf is read when --config points at one (a snapshot), else a neutral one is assumed.
-    """
-    when = now or now_local()
+def _static_for_base_ref(paths: ConfigPaths) -> mc.Static:
+    """mox.conf when --config points at one (a snapshot), else a neutral one."""
     try:
-        static = read_static(paths)
+        return read_static(paths)
     except LiveConfigError:
-        static = mc.Static(Hostname="mail.invalid", Postmaster=mc.Postmaster("postmaster", "Postmaster"))
-    with materialize_source(source, base_ref) as at_base:
-        base = load_desired(at_base.path, at_base.root)
-    head = load_desired(source.path, source.root)
-    for state in (base, head):  # a pull-request job has no access to the server's secrets
+        return mc.Static(Hostname="mail.invalid", Postmaster=mc.Postmaster("postmaster", "Postmaster"))
+
+
+def _plan_from_base(paths: ConfigPaths, static: mc.Static, base: DesiredState, head: DesiredState,
+                    source: Source, base_ref: str, when: datetime) -> Prepared:
+    """The plan from the desired state `base` (taken as the live config, everything in it
+    owned) to `head`. A pull-request job has no access to the server's secrets: none is read."""
+    for state in (base, head):
         leave_unread(state)
     base_live = base.to_dynamic(static, None, when)
     inventory = Inventory.of([*map(ObjectRef.domain, base.Domains), *map(ObjectRef.account, base.Accounts)])
@@ -192,6 +191,60 @@ def prepare_base_ref(paths: ConfigPaths, source: Source, base_ref: str, *, now: 
                         desired_digest=desired_digest(source.path, files=head.paths), base_ref=base_ref,
                         created=when)
     return Prepared(paths, None, head, source, inventory, plan, doc, static)
+
+
+def prepare_base_ref(paths: ConfigPaths, source: Source, base_ref: str, *, now: datetime | None = None) -> Prepared:
+    """Plan the change from the desired state at `base_ref` to the one at the checkout.
+
+    For pull-request jobs that cannot reach the live server: the desired state at the base is
+    taken as the live config (everything in it owned), so the plan shows what merging changes.
+    mox.conf is read when --config points at one (a snapshot), else a neutral one is assumed.
+    """
+    with materialize_source(source, base_ref) as at_base:
+        base = load_desired(at_base.path, at_base.root)
+    head = load_desired(source.path, source.root)
+    return _plan_from_base(paths, _static_for_base_ref(paths), base, head, source, base_ref, now or now_local())
+
+
+@dataclass(frozen=True)
+class InstancePlan:
+    """One instance of a fleet in a pull-request plan: its plan from the base (None: the
+    instance's directory is gone at the checkout), and whether it is new."""
+
+    instance: Instance
+    prepared: Prepared | None
+    added: bool
+
+
+def _instance_source(source: Source, inst: Instance) -> Source:
+    subdir = str(PurePosixPath(source.subdir, inst.subdir)) if source.subdir else inst.subdir
+    return dataclasses.replace(source, path=source.path / inst.subdir, subdir=subdir)
+
+
+def prepare_fleet(paths: ConfigPaths, source: Source, base_ref: str, instances_dir: str = INSTANCES_DIR, *,
+                  now: datetime | None = None) -> list[InstancePlan]:
+    """`prepare_base_ref` for every instance of a fleet repository (SOURCE/instances/*, at the
+    checkout or at the base): what merging changes on each mox server, shared files included."""
+    when = now or now_local()
+    static = _static_for_base_ref(paths)
+    out = []
+    with materialize_source(source, base_ref) as at_base:
+        head = {i.name: i for i in find_instances(source.path, instances_dir, must_exist=False)}
+        base = {i.name: i for i in find_instances(at_base.path, instances_dir, must_exist=False)}
+        if not head and not base:
+            raise ReconcilerError(f"{source.path / instances_dir}: no instance directories, at the checkout "
+                                  f"or at {base_ref}")
+        for name in sorted(head.keys() | base.keys()):
+            inst = head.get(name) or base[name]
+            if name not in head:
+                out.append(InstancePlan(inst, None, added=False))
+                continue
+            was = load_desired(at_base.path / inst.subdir, at_base.root) if name in base else DesiredState()
+            src = _instance_source(source, inst)
+            now_state = load_desired(src.path, src.root)
+            out.append(InstancePlan(inst, _plan_from_base(paths, static, was, now_state, src, base_ref, when),
+                                    added=name not in base))
+    return out
 
 
 @dataclass(frozen=True)

@@ -321,20 +321,26 @@ def expand_systemd(cmdline: str, env: Mapping[str, str], where: str) -> list[str
     return out
 
 
+CI_GITHUB = ("github-actions.yaml", "github-actions-fleet.yaml")
+CI_GITLAB = ("gitlab-ci.yaml", "gitlab-ci-fleet.yaml")
+
+
 def ci_scripts() -> Iterator[tuple[str, str, dict[str, str]]]:
     """(where, shell script, environment) for every run/script step of the CI files."""
-    (gh,) = load_yaml(CI / "github-actions.yaml")
-    for job_name, job in gh["jobs"].items():
-        for n, step in enumerate(job["steps"]):
-            if "run" in step:
-                env = {**gh.get("env", {}), **job.get("env", {}), **step.get("env", {})}
-                yield f"github-actions.yaml jobs.{job_name}.steps[{n}]", step["run"], {k: str(v) for k, v in env.items()}
-    (gl,) = load_yaml(CI / "gitlab-ci.yaml")
-    for job_name, job in gl.items():
-        if isinstance(job, dict) and "script" in job:
-            env = {k: str(v) for k, v in job.get("variables", {}).items()}
-            for n, line in enumerate(job["script"]):
-                yield f"gitlab-ci.yaml {job_name}.script[{n}]", line, env
+    for name in CI_GITHUB:
+        (gh,) = load_yaml(CI / name)
+        for job_name, job in gh["jobs"].items():
+            for n, step in enumerate(job["steps"]):
+                if "run" in step:
+                    env = {**gh.get("env", {}), **job.get("env", {}), **step.get("env", {})}
+                    yield f"{name} jobs.{job_name}.steps[{n}]", step["run"], {k: str(v) for k, v in env.items()}
+    for name in CI_GITLAB:
+        (gl,) = load_yaml(CI / name)
+        for job_name, job in gl.items():
+            if isinstance(job, dict) and "script" in job:
+                env = {k: str(v) for k, v in job.get("variables", {}).items()}
+                for n, line in enumerate(job["script"]):
+                    yield f"{name} {job_name}.script[{n}]", line, env
 
 
 def docs_commands() -> Iterator[tuple[str, list[str]]]:
@@ -450,22 +456,31 @@ def test_ci_commands_parse() -> None:
             full = {**CI_SAMPLES, **{k: v for k, v in env.items() if "${{" not in v}}
             args = parse_cli([expand_sh(a, full, where) for a in argv], where)
             found.setdefault(where.split()[0], []).append(args)
-    assert set(found) == {"github-actions.yaml", "gitlab-ci.yaml"}
+    assert set(found) == {*CI_GITHUB, *CI_GITLAB}
     for where, runs in found.items():
-        assert {a.command for a in runs} == {"plan"}, where
-        assert all(a.format == "markdown" for a in runs), where
-        # One against the operator's live-config snapshot, one against the base commit.
-        assert any(a.base_ref for a in runs) and any(a.config and not a.base_ref for a in runs), where
+        plans = [a for a in runs if a.command == "plan"]
+        assert plans and all(a.format == "markdown" for a in plans), where
+        if "fleet" in where:
+            # Every instance validated, every instance planned against the base commit.
+            assert {a.command for a in runs} == {"validate", "plan"}, where
+            assert all(a.all_instances == "instances" for a in runs), where
+            assert all(a.base_ref for a in plans), where
+        else:
+            assert {a.command for a in runs} == {"plan"}, where
+            # One against the operator's live-config snapshot, one against the base commit.
+            assert any(a.base_ref for a in runs) and any(a.config and not a.base_ref for a in runs), where
 
 
 def test_ci_runs_only_for_pull_requests() -> None:
     """On merge nothing runs: the watcher applies."""
-    (gh,) = load_yaml(CI / "github-actions.yaml")
-    triggers = gh.get("on", gh.get(True))  # YAML 1.1 reads the key `on` as true
-    assert set(triggers) == {"pull_request"}
-    (gl,) = load_yaml(CI / "gitlab-ci.yaml")
-    for job in (j for j in gl.values() if isinstance(j, dict) and "script" in j):
-        assert [r["if"] for r in job["rules"]] == ['$CI_PIPELINE_SOURCE == "merge_request_event"']
+    for name in CI_GITHUB:
+        (gh,) = load_yaml(CI / name)
+        triggers = gh.get("on", gh.get(True))  # YAML 1.1 reads the key `on` as true
+        assert set(triggers) == {"pull_request"}
+    for name in CI_GITLAB:
+        (gl,) = load_yaml(CI / name)
+        for job in (j for j in gl.values() if isinstance(j, dict) and "script" in j):
+            assert [r["if"] for r in job["rules"]] == ['$CI_PIPELINE_SOURCE == "merge_request_event"']
 
 
 def test_docs_commands_parse() -> None:

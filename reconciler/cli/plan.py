@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reconciler.cli.source_args import add_source_options, add_strict_option, check_strict, resolve_from_args
 from reconciler.plan.render import FORMATS
+
+if TYPE_CHECKING:
+    from reconciler.mox.live import ConfigPaths
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -25,6 +29,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base-ref", metavar="REF",
                    help="plan the change from the desired state at REF to the checkout, without a "
                    "live config (for pull-request jobs)")
+    p.add_argument("--all-instances", nargs="?", const="instances", default=None, metavar="DIR",
+                   help="with --base-ref: plan every instance of a fleet repository (SOURCE/DIR/*, DIR default "
+                   "instances), one section per instance whose effective state changes")
     p.add_argument("--color", choices=["auto", "always", "never"], default="auto")
     p.set_defaults(func=run)
 
@@ -35,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
     from reconciler.pipeline import plan_dns_sections, prepare, prepare_base_ref
 
     paths = locate(args.config)
+    if args.all_instances is not None:
+        return run_fleet(args, paths)
     source = resolve_from_args(args)
     prepared = prepare_base_ref(paths, source, args.base_ref) if args.base_ref else prepare(paths, source)
     doc = prepared.doc
@@ -52,5 +61,29 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     check_strict(args, doc)
     if args.detailed_exitcode and doc.differs:
+        return 2
+    return 0
+
+
+def run_fleet(args: argparse.Namespace, paths: ConfigPaths) -> int:
+    """`plan --all-instances --base-ref REF`: what merging changes on every mox server."""
+    from reconciler.errors import ReconcilerError
+    from reconciler.pipeline import plan_dns_sections, prepare_fleet
+    from reconciler.plan.render import InstanceSection, render_fleet
+
+    if not args.base_ref:
+        raise ReconcilerError("--all-instances plans each instance against the desired state at --base-ref "
+                              "(every instance has its own live config): pass --base-ref")
+    if args.subdir or args.out:
+        raise ReconcilerError(f"--all-instances cannot be combined with {'--subdir' if args.subdir else '--out'}")
+    plans = prepare_fleet(paths, resolve_from_args(args), args.base_ref, args.all_instances)
+    sections = []
+    for p in plans:
+        dns, notes = plan_dns_sections(p.prepared) if p.prepared and args.format == "markdown" else ([], [])
+        sections.append(InstanceSection(p.instance.name, p.instance.subdir, p.prepared.doc if p.prepared else None,
+                                        p.added, dns, notes))
+    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+    sys.stdout.write(render_fleet(sections, args.format, args.base_ref, color=color))
+    if args.detailed_exitcode and any(s.changed for s in sections):
         return 2
     return 0

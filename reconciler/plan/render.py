@@ -8,6 +8,7 @@ sits above the planner), and returns a string.
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -145,8 +146,9 @@ def _code(s: str) -> str:
     return "<code>" + html.escape(s, quote=False).replace("|", "&#124;").replace("\n", " ") + "</code>"
 
 
-def render_markdown(doc: PlanDocument, dns: Sequence[DNSSection] = (), dns_notes: Sequence[str] = ()) -> str:
-    out = ["### mox-reconciler plan", ""]
+def render_markdown(doc: PlanDocument, dns: Sequence[DNSSection] = (), dns_notes: Sequence[str] = (), *,
+                    title: str = "mox-reconciler plan") -> str:
+    out = [f"### {title}", ""]
     out += [f"- **{label}** {_md(text)}" for label, text in provenance(doc)]
     out.append("")
     if doc.needs_force:
@@ -203,6 +205,70 @@ def render_markdown(doc: PlanDocument, dns: Sequence[DNSSection] = (), dns_notes
 
 def render_json(doc: PlanDocument) -> str:
     return doc.dumps()
+
+
+# ---------------------------------------------------------------------------------------------
+# Fleets: one section per instance whose effective state changes
+
+
+@dataclass(frozen=True)
+class InstanceSection:
+    """One instance of a fleet plan: its plan (None: its directory is gone at the checkout)."""
+
+    name: str
+    subdir: str
+    doc: PlanDocument | None
+    added: bool = False  # not at the base
+    dns: Sequence[DNSSection] = ()
+    dns_notes: Sequence[str] = ()
+
+    @property
+    def changed(self) -> bool:
+        return self.doc is None or self.added or self.doc.differs
+
+    @property
+    def label(self) -> str:
+        return f"{self.subdir}, new" if self.added else self.subdir
+
+    def removed_note(self) -> str:
+        return (f"`{self.subdir}` is gone: the reconciler of instance `{self.name}` fails until it is stopped; "
+                "nothing is removed from its mox")
+
+
+def _fleet_head(sections: Sequence[InstanceSection], base_ref: str) -> tuple[str, str]:
+    changed = [s.name for s in sections if s.changed]
+    same = [s.name for s in sections if not s.changed]
+    n = len(sections)
+    head = f"{n} instance{'s' if n != 1 else ''}, compared with {base_ref}"
+    if not changed:
+        return head, f"No changes on any of the {n} instance{'s' if n != 1 else ''}."
+    tail = f"Changes on {len(changed)} of {n}: {', '.join(changed)}"
+    return head, tail + (f"; unchanged: {', '.join(same)}." if same else ".")
+
+
+def render_fleet(sections: Sequence[InstanceSection], fmt: str, base_ref: str, *, color: bool = False) -> str:
+    """The plans of a fleet: a summary line, then one section per instance that changes."""
+    if fmt == "json":
+        data = {"version": 1, "base_ref": base_ref, "instances": [
+            {"name": s.name, "subdir": s.subdir, "changed": s.changed, "added": s.added, "removed": s.doc is None,
+             "plan": s.doc.to_json() if s.doc is not None else None} for s in sections]}
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    head, tail = _fleet_head(sections, base_ref)
+    if fmt == "markdown":
+        out = [f"## mox-reconciler plan: {_md(head)}", "", f"**{_md(tail)}**", ""]
+        for s in (s for s in sections if s.changed):
+            if s.doc is None:
+                out += [f"### Instance `{s.name}` (removed)", "", f":warning: {_md(s.removed_note())}", ""]
+            else:
+                out.append(render_markdown(s.doc, s.dns, s.dns_notes, title=f"Instance `{s.name}` (`{s.label}`)"))
+        return "\n".join(out).rstrip("\n") + "\n"
+    out = [f"mox-reconciler plan: {head}", tail, ""]
+    for s in (s for s in sections if s.changed):
+        if s.doc is None:
+            out += [f"=== instance {s.name} (removed) ===", s.removed_note().replace("`", ""), ""]
+        else:
+            out += [f"=== instance {s.name} ({s.label}) ===", render_text(s.doc, color=color)]
+    return "\n".join(out).rstrip("\n") + "\n"
 
 
 FORMATS: dict[str, Callable[..., str]] = {
