@@ -18,6 +18,7 @@ from reconciler.desired.importer import import_files
 from reconciler.desired.source import Source, resolve_source
 from reconciler.errors import ConcurrentChange, ReconcilerError, SourceError
 from reconciler.loop.metrics import Health, Metrics, parse_addr
+from reconciler.loop.run import Trigger
 from reconciler.loop.status import HISTORY, RunResult, StatusBook, status_path
 from reconciler.loop.watch import (
     BEAT_EVERY,
@@ -190,20 +191,24 @@ class FakeWaker:
     def __init__(self) -> None:
         self.now = 0.0
         self.changes: list[float] = []
+        self.requests: list[float] = []  # pushes at the receiver (any number at one time: one request)
         self.stop_at = float("inf")
         self._changed = False
+        self._requested: Trigger | None = None
 
     def stopping(self) -> bool:
         return self.now >= self.stop_at
 
     def wait(self, timeout: float) -> None:
         target = self.now + timeout
-        upcoming = [t for t in self.changes if self.now < t <= target]
+        upcoming = sorted(t for t in [*self.changes, *self.requests] if self.now < t <= target)
         if self.stop_at <= target and (not upcoming or self.stop_at <= upcoming[0]):
             self.now = self.stop_at
         elif upcoming:
             self.now = upcoming[0]
-            self._changed = True
+            self._changed = self.now in self.changes
+            if self.now in self.requests:
+                self._requested = Trigger.WEBHOOK
         else:
             self.now = target
 
@@ -211,11 +216,16 @@ class FakeWaker:
         c, self._changed = self._changed, False
         return c
 
+    def take_requested(self) -> Trigger | None:
+        r, self._requested = self._requested, None
+        return r
+
 
 def loop(outcomes: list[bool], *, interval: float = 60, debounce: float = 2, changes: list[float] | None = None,
-         stop_at: float = 1000) -> list[tuple[float, str]]:
+         stop_at: float = 1000, requests: list[float] | None = None) -> list[tuple[float, str]]:
     waker = FakeWaker()
     waker.changes = changes or []
+    waker.requests = requests or []
     waker.stop_at = stop_at
     calls: list[tuple[float, str]] = []
 
@@ -250,6 +260,26 @@ def test_schedule_change_skips_backoff_wait() -> None:
     # A failure at 0 waits 1 s, 2 s, ...; a change (a new commit) is tried after its debounce.
     calls = loop([False, False, False], interval=60, debounce=0.5, changes=[3.2], stop_at=10)
     assert calls[:4] == [(0, "start"), (1, "retry"), (3, "retry"), (3.7, "change")]
+
+
+def test_schedule_requested_runs_start_at_once_and_skip_backoff() -> None:
+    # A push at 10 runs at 10 (no debounce); after it, resyncs count from that run.
+    assert loop([], interval=60, requests=[10], stop_at=100) == [(0, "start"), (10, "webhook"), (70, "resync")]
+    # During a backoff after failures, a push is tried at once.
+    calls = loop([False, False, False], interval=60, requests=[2.5], stop_at=5)
+    assert calls[:3] == [(0, "start"), (1, "retry"), (2.5, "webhook")]
+
+
+def test_wakeup_coalesces_requests() -> None:
+    waker = Wakeup()
+    assert waker.request_run(Trigger.WEBHOOK) is True
+    assert waker.request_run(Trigger.WEBHOOK) is False  # folded into the pending one
+    waker.request_run_from_signal(Trigger.SIGHUP)
+    waker.wait(60)  # returns at once: a request is pending (60 s only bounds a failure)
+    assert waker.take_requested() is Trigger.WEBHOOK and waker.take_requested() is None
+    waker.request_run_from_signal(Trigger.SIGHUP)
+    waker.wait(60)
+    assert waker.take_requested() is Trigger.SIGHUP
 
 
 def test_stop_takes_effect_between_runs() -> None:
@@ -342,6 +372,26 @@ def test_metrics_text() -> None:
     assert "mox_reconciler_last_success_timestamp_seconds 0.5" in text
     assert "process_" not in text  # own registry: no global collectors
     assert Metrics().render()  # a second instance does not collide
+
+
+def test_metrics_and_status_name_the_instance(tmp_path: Path) -> None:
+    """Every sample has the instance label, so one dashboard shows the fleet."""
+    m = Metrics("mail-a")
+    m.observe(_run(drift=True))
+    m.received.labels("refused").inc()
+    m.notifications.labels("failed").inc()
+    samples = [line for line in m.render().decode().splitlines() if line and not line.startswith("#")]
+    assert samples and all('instance="mail-a"' in line for line in samples)
+    assert 'mox_reconciler_reconcile_total{instance="mail-a",result="applied"} 1.0' in samples
+    assert 'mox_reconciler_drift_detected_total{instance="mail-a"} 1.0' in samples
+    assert 'mox_reconciler_receiver_requests_total{instance="mail-a",result="refused"} 1.0' in samples
+    assert 'mox_reconciler_notifications_total{instance="mail-a",result="failed"} 1.0' in samples
+    assert 'mox_reconciler_notifications_total{instance="mail-a",result="dropped"} 0.0' in samples
+    assert Health(60, instance="mail-a").check()[1]["instance"] == "mail-a"
+    book = StatusBook(tmp_path / "s.json", instance="mail-a")
+    book.record(_run(), 1.0)
+    book.write()
+    assert json.loads((tmp_path / "s.json").read_text())["instance"] == "mail-a"
 
 
 def test_option_parsing() -> None:

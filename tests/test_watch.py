@@ -295,7 +295,7 @@ def remove_address_by_hand(env: Env, account: str, address: str) -> None:
 def test_drift_is_corrected_and_shown(env: Env) -> None:
     first = str(env.work.head.commit.hexsha)
     port = free_port()
-    with watching(env, "--metrics-addr", f"127.0.0.1:{port}") as w:
+    with watching(env, "--metrics-addr", f"127.0.0.1:{port}", "--instance", "mail-a") as w:
         w.wait_for("the first reconcile", applied(env, first))
         code, body = http_get(f"http://127.0.0.1:{port}/healthz")
         assert code == 200 and json.loads(body)["status"] == "ok"
@@ -309,9 +309,9 @@ def test_drift_is_corrected_and_shown(env: Env) -> None:
         # The status file is written inside the run, the metrics right after it: wait for them.
         code, text = w.wait_for("the drift in the metrics", lambda: (
             r := http_get(f"http://127.0.0.1:{port}/metrics"))[0] == 200
-            and "mox_reconciler_drift_detected_total 1.0" in r[1] and r)
-        assert 'mox_reconciler_reconcile_total{result="applied"} 2.0' in text
-        assert 'mox_reconciler_objects_managed{kind="domain"} 1.0' in text
+            and 'mox_reconciler_drift_detected_total{instance="mail-a"} 1.0' in r[1] and r)
+        assert 'mox_reconciler_reconcile_total{instance="mail-a",result="applied"} 2.0' in text
+        assert 'mox_reconciler_objects_managed{instance="mail-a",kind="domain"} 1.0' in text
         assert f'revision="{first}"' in text  # last applied commit info
         assert w.stop() == 0
 

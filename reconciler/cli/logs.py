@@ -47,6 +47,22 @@ def setup_logging(fmt: str = "text", *, debug: bool = False, verbose: bool = Tru
     root.propagate = False
 
 
+class _Instance(logging.Filter):
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.instance = name
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.instance = self.instance
+        return True
+
+
+def tag_instance(name: str) -> None:
+    """Every log record carries `instance` (a field of JSON lines): many mox servers, one log store."""
+    for handler in logging.getLogger("reconciler").handlers:
+        handler.addFilter(_Instance(name))
+
+
 def use_timestamps() -> None:
     """Prefix text log lines with the local time (long-running commands such as `watch`)."""
     for handler in logging.getLogger("reconciler").handlers:

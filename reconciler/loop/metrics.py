@@ -1,23 +1,26 @@
 """Prometheus metrics, /healthz and /readyz for the watcher, served by a small HTTP server on a thread.
 
 The metrics live in their own CollectorRegistry (no process/platform collectors, nothing global),
-so tests and several watchers in one process do not collide.
+so tests and several watchers in one process do not collide. The watcher names its mox server
+(`--instance`): every sample then carries an `instance` label, so one dashboard shows a fleet.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+from prometheus_client.metrics_core import Metric
 
 from reconciler.errors import ReconcilerError
-from reconciler.loop.run import FAILURE_REASONS, Result, RunResult
+from reconciler.loop.run import FAILURE_REASONS, Delivery, Received, Result, RunResult
 from reconciler.loop.status import iso
 from reconciler.plan.objects import ObjectKind
 
@@ -26,12 +29,31 @@ log = logging.getLogger(__name__)
 NS = "mox_reconciler"
 
 
-class Metrics:
-    """The watcher's metrics; `observe` is called after every run."""
+class _Labelled:
+    """A collector that shows another registry's samples with one more label (`instance`)."""
 
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
+    def __init__(self, inner: CollectorRegistry, name: str, value: str) -> None:
+        self.inner, self.name, self.value = inner, name, value
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.inner.collect():
+            out = Metric(family.name, family.documentation, family.type, family.unit)
+            for sample in family.samples:
+                out.add_sample(sample.name, {self.name: self.value, **sample.labels}, sample.value,
+                               sample.timestamp, sample.exemplar)
+            yield out
+
+
+class Metrics:
+    """The watcher's metrics; `observe` is called after every run. With `instance`, every
+    sample has an `instance` label (the mox server, for fleet dashboards)."""
+
+    def __init__(self, instance: str | None = None) -> None:
+        r = CollectorRegistry(auto_describe=True)
+        self.registry = r
+        if instance is not None:
+            self.registry = CollectorRegistry(auto_describe=False)
+            self.registry.register(_Labelled(r, "instance", instance))
         self.reconciles = Counter(f"{NS}_reconcile", "Reconcile runs by result (applied, unchanged, planned, failed).",
                                   ["result"], registry=r)
         self.duration = Histogram(f"{NS}_reconcile_duration_seconds", "Duration of reconcile runs.", registry=r,
@@ -48,6 +70,16 @@ class Metrics:
                                registry=r)
         self.commit = Info(f"{NS}_last_applied_commit", "The commit the live config was last made to match.",
                            registry=r)
+        self.received = Counter(f"{NS}_receiver_requests", "Requests to the push receiver by result (accepted, "
+                                "ignored, refused: unsigned or wrongly signed).", ["result"], registry=r)
+        self.notifications = Counter(f"{NS}_notifications", "Notification deliveries by result (sent, failed, "
+                                     "dropped), over all --notify URLs.", ["result"], registry=r)
+        self.notification_retries = Counter(f"{NS}_notification_retries", "Notification attempts that failed "
+                                            "and were retried.", registry=r)
+        for received in Received:
+            self.received.labels(received)
+        for delivery in Delivery:
+            self.notifications.labels(delivery)
         for result in Result:
             self.reconciles.labels(result)
         for reason in FAILURE_REASONS:
@@ -97,10 +129,12 @@ class Health:
     """
 
     def __init__(self, grace: float, *, stuck_after: float = STUCK_AFTER, clock: Callable[[], float] = time.time,
-                 failing_since: float | None = None, last_success: float | None = None) -> None:
+                 failing_since: float | None = None, last_success: float | None = None,
+                 instance: str | None = None) -> None:
         self.grace = grace
         self.stuck_after = stuck_after
         self.clock = clock
+        self.instance = instance
         self.started = clock()
         self._lock = threading.Lock()
         self._beat = self.started
@@ -129,7 +163,9 @@ class Health:
         with self._lock:
             quiet = now - self._beat
         ok = quiet <= self.stuck_after
-        body = {"status": "ok" if ok else "stuck", "loop_seconds_since_beat": round(quiet, 3)}
+        body: dict[str, Any] = {"status": "ok" if ok else "stuck", "loop_seconds_since_beat": round(quiet, 3)}
+        if self.instance is not None:
+            body["instance"] = self.instance
         return (200 if ok else 503), body
 
     def ready(self) -> tuple[int, dict[str, Any]]:
@@ -138,6 +174,8 @@ class Health:
         with self._lock:
             last, success, failing = self._last, self._last_success, self._failing_since
         body: dict[str, Any] = {"last_success": iso(success) if success is not None else None}
+        if self.instance is not None:
+            body["instance"] = self.instance
         if failing is not None:
             ok = now - failing <= self.grace
             body.update(status="failing, within grace period" if ok else "failing", failing_since=iso(failing))
@@ -155,12 +193,18 @@ class Health:
         return (200 if ok else 503), body
 
 
-def parse_addr(addr: str) -> tuple[str, int]:
+def parse_addr(addr: str, option: str = "--metrics-addr") -> tuple[str, int]:
     """HOST:PORT (IPv6 as [::1]:9100; an empty host means all interfaces)."""
     host, sep, port = addr.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ReconcilerError(f"--metrics-addr {addr!r}: expected HOST:PORT, e.g. 127.0.0.1:9100")
+        raise ReconcilerError(f"{option} {addr!r}: expected HOST:PORT, e.g. 127.0.0.1:9100")
     return host.strip("[]"), int(port)
+
+
+def bind_server(server: ThreadingHTTPServer, addr: tuple[str, int]) -> None:
+    """Before binding: an IPv6 host needs an IPv6 socket."""
+    if ":" in addr[0]:
+        server.address_family = socket.AF_INET6
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -191,10 +235,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, addr: tuple[str, int], metrics: Metrics, health: Health) -> None:
-        import socket
-
-        if ":" in addr[0]:
-            self.address_family = socket.AF_INET6
+        bind_server(self, addr)
         super().__init__(addr, _Handler)
         self.metrics = metrics
         self.health = health

@@ -18,6 +18,8 @@ class Trigger(StrEnum):
     RESYNC = "resync"  # the interval passed (also fetches a remote)
     RETRY = "retry"  # backing off after a failure
     ONCE = "once"  # `watch --once`
+    WEBHOOK = "webhook"  # a signed push notification reached --receiver-addr (fetches first)
+    SIGHUP = "sighup"  # the process got SIGHUP (fetches first)
 
 
 class Stage(StrEnum):
@@ -51,6 +53,22 @@ class Reason(StrEnum):
     APPLY_FAILED = "ApplyFailed"
 
 
+class Received(StrEnum):
+    """What the push receiver did with a request (--receiver-addr; metrics' `result` label)."""
+
+    ACCEPTED = "accepted"  # signed push: a run was requested
+    IGNORED = "ignored"  # signed, but not a push (ping, other events)
+    REFUSED = "refused"  # unsigned or wrongly signed: 401, nothing happens
+
+
+class Delivery(StrEnum):
+    """What became of a notification to one URL (--notify; metrics' `result` label)."""
+
+    SENT = "sent"  # the endpoint answered 2xx
+    FAILED = "failed"  # refused (4xx) or still failing after the last retry
+    DROPPED = "dropped"  # the queue was full (the endpoint is far behind): the oldest event is dropped
+
+
 FAILURE_REASONS = (Reason.SOURCE_FAILED, Reason.DESIRED_INVALID, Reason.LIVE_UNREADABLE, Reason.PLAN_UNSAFE,
                    Reason.APPLY_FAILED)
 # Failures that retrying at the same revision cannot fix: a new commit (or --force) is needed.
@@ -76,6 +94,8 @@ class RunResult:
     objects_managed: Mapping[str, int] | None = None  # by kind (domain, account), after the run
     drift: bool = False  # a run at the last applied revision found changes to make
     suspended: bool = False
+    summary: str = ""  # the plan's one-line summary ("Plan: 1 to add, ...")
+    operations: tuple[str, ...] = ()  # the plan's operations, one line each (no secrets: descriptions only)
 
     def __post_init__(self) -> None:
         # Accept the enums' text too (a status file read back, a test); keep the enums.

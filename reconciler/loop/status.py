@@ -94,7 +94,8 @@ class StatusBook:
     compares with) and the history survive a restart.
     """
 
-    def __init__(self, path: Path, *, suspend_file: Path | None = None, shared: SharedDir | None = None) -> None:
+    def __init__(self, path: Path, *, suspend_file: Path | None = None, shared: SharedDir | None = None,
+                 instance: str | None = None) -> None:
         self.path = path
         self.suspend_file = suspend_file
         # The config dir when the file is in it: owned like domains.conf, never through a link.
@@ -103,6 +104,8 @@ class StatusBook:
                                     "last_attempted_revision": None, "last_applied_revision": None,
                                     "drift_detected": False, "last_drift": None, "failing_since": None,
                                     "consecutive_failures": 0}
+        if instance is not None:
+            self.doc["instance"] = instance  # the mox server this file is about (--instance)
         self._load()
 
     def _load(self) -> None:

@@ -1,5 +1,5 @@
-"""The GitOps loop: `reconcile_once` (the same pipeline as `apply`) run on start, on change and
-at every interval, with backoff after failures.
+"""The GitOps loop: `reconcile_once` (the same pipeline as `apply`) run on start, on change, on
+request (a signed push at the receiver, SIGHUP) and at every interval, with backoff after failures.
 
 Triggers: a local checkout is watched with watchfiles (desired *.yaml files and git's HEAD/refs,
 debounced); a remote is fetched at every interval. Every interval there is a full resync, which
@@ -113,6 +113,8 @@ class _Run:
         self.source: Source | None = None
         self.revision: str | None = None
         self.counts: dict[str, int] = {}
+        self.summary = ""
+        self.operations: tuple[str, ...] = ()
         self.checksum: str | None = None
         self.drift = False
         self.managed: dict[str, int] | None = None
@@ -148,6 +150,8 @@ class _Run:
         prepared = prepare(self.opts.paths, source)
         plan = prepared.plan
         self.counts = {**plan.counts(), "operations": len(plan.steps)}
+        self.summary = prepared.doc.summary.text
+        self.operations = tuple(c.description for c in prepared.doc.changes)
         self.checksum = plan.checksum()
         self.drift = not plan.empty and self.revision == self.book.last_applied_revision
         log.info("plan%s: %s%s", self._at, plan.summary(),
@@ -211,6 +215,7 @@ class _Run:
                         commit=source.commit.to_json() if source is not None and source.commit else None,
                         source=source.location if source is not None else None, counts=self.counts,
                         plan_checksum=self.checksum, objects_managed=self.managed, drift=self.drift,
+                        summary=self.summary, operations=self.operations,
                         suspended=self.suspended or (result is Result.FAILED and suspend is not None
                                                      and suspend.exists()))
         self.book.record(run, self.clock())
@@ -255,19 +260,23 @@ class Schedule:
 
 
 class Waker(Protocol):
-    """What the loop waits on: a stop request, a change notice, or a timeout."""
+    """What the loop waits on: a stop request, a change notice, a request to run now, or a timeout."""
 
     def stopping(self) -> bool: ...
     def wait(self, timeout: float) -> None: ...
     def take_changed(self) -> bool: ...
+    def take_requested(self) -> Trigger | None: ...
 
 
 class Wakeup:
-    """The real Waker: an Event set by the file watcher thread and the signal handlers."""
+    """The real Waker: an Event set by the file watcher thread, the push receiver and the signal
+    handlers. Requests to run now (webhook, SIGHUP) coalesce: any number of them while a run is
+    pending or in progress make one run."""
 
     def __init__(self) -> None:
         self.stop_requested = False
         self._changed = False
+        self._requested: Trigger | None = None
         self._event = threading.Event()
 
     def stopping(self) -> bool:
@@ -277,6 +286,25 @@ class Wakeup:
         """Safe in a signal handler: the Event's lock is taken by another thread, never re-entered."""
         self.stop_requested = True
         threading.Thread(target=self._event.set, daemon=True).start()
+
+    def request_run(self, trigger: Trigger) -> bool:
+        """Run (fetch + reconcile) as soon as the current run, if any, is done. Returns False when a
+        run was already requested: this request is folded into it."""
+        first = self._requested is None
+        if first:
+            self._requested = trigger
+        self._event.set()
+        return first
+
+    def request_run_from_signal(self, trigger: Trigger) -> None:
+        """`request_run` from a signal handler (the Event is set by another thread)."""
+        if self._requested is None:
+            self._requested = trigger
+        threading.Thread(target=self._event.set, daemon=True).start()
+
+    def take_requested(self) -> Trigger | None:
+        requested, self._requested = self._requested, None
+        return requested
 
     def notify_change(self) -> None:
         self._changed = True
@@ -306,7 +334,8 @@ def run_loop(run: Callable[[Trigger], RunResult], schedule: Schedule, waker: Wak
         now = monotonic()
         if waker.take_changed():
             schedule.changed(now)
-        due, trigger = schedule.next()
+        requested = waker.take_requested()
+        due, trigger = (now, requested) if requested is not None else schedule.next()
         heartbeat()
         if now < due:
             waker.wait(min(due - now, BEAT_EVERY))
