@@ -155,12 +155,12 @@ def test_include_problems(name: str, files: dict[str, str], expected: list[str],
 
 
 def test_links_are_refused_not_followed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A link on the way to an included file (out of the root or not) and a linked file are
-    refused, as links in the desired-state directory are."""
+    """A link on the way to an included file (leading out of the root or not) and a linked file
+    in an included directory are refused, as links in the desired-state directory are."""
     outside = tmp_path / "outside"
     write(outside, {"accounts.yaml": ACCOUNT})
     repo = tmp_path / "repo"
-    write(repo, {"inst/main.yaml": "Include: [../common/accounts.yaml, ../shared, ../real/x.yaml]\n" + DOMAIN,
+    write(repo, {"inst/main.yaml": "Include: [../common/accounts.yaml, ../shared, ../real]\n" + DOMAIN,
                  "real/x.yaml": "MonitorDNSBLs: []\n", "files/y.yaml": "Routes: []\n"})
     (repo / "common").symlink_to(outside)
     (repo / "shared").symlink_to(repo / "real")
@@ -172,7 +172,9 @@ def test_links_are_refused_not_followed(tmp_path: Path, capsys: pytest.CaptureFi
         "desired state must be plain files inside the source: replace the link with the files themselves",
         "inst/main.yaml:1:36: Include.1: '../shared' goes through the symbolic link shared; the desired state "
         "must be plain files inside the source: replace the link with the files themselves",
-    ] or lines
+        "real/y.yaml:1:1: is a symbolic link; the desired state must be plain files inside the source, "
+        "so it is not read: replace the link with the file itself",
+    ]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -387,7 +387,8 @@ def test_metrics_and_status_name_the_instance(tmp_path: Path) -> None:
     assert 'mox_reconciler_receiver_requests_total{instance="mail-a",result="refused"} 1.0' in samples
     assert 'mox_reconciler_notifications_total{instance="mail-a",result="failed"} 1.0' in samples
     assert 'mox_reconciler_notifications_total{instance="mail-a",result="dropped"} 0.0' in samples
-    assert Health(60, instance="mail-a").check()[1]["instance"] == "mail-a"
+    health = Health(60, instance="mail-a")
+    assert health.live()[1]["instance"] == "mail-a" and health.ready()[1]["instance"] == "mail-a"
     book = StatusBook(tmp_path / "s.json", instance="mail-a")
     book.record(_run(), 1.0)
     book.write()
