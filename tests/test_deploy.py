@@ -890,7 +890,8 @@ def test_actionlint(tmp_path: Path) -> None:
     shellcheck = linter("shellcheck")
     workflows = tmp_path / ".github" / "workflows"
     workflows.mkdir(parents=True)
-    shutil.copy(CI / "github-actions.yaml", workflows / "mox-plan.yaml")
+    for name in CI_GITHUB:
+        shutil.copy(CI / name, workflows / name)
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True, timeout=60)
     lint([linter("actionlint"), "-color=false", "-shellcheck", shellcheck], cwd=tmp_path)
 
@@ -898,7 +899,12 @@ def test_actionlint(tmp_path: Path) -> None:
 def test_workflow_least_privilege() -> None:
     """Nothing by default; read for the job that runs on the pull request's files, write only for
     the one that comments; actions pinned by commit; the checkout keeps no credentials."""
-    (gh,) = load_yaml(CI / "github-actions.yaml")
+    for name in CI_GITHUB:
+        check_least_privilege(name)
+
+
+def check_least_privilege(name: str) -> None:
+    (gh,) = load_yaml(CI / name)
     assert gh["permissions"] == {}
     jobs = gh["jobs"]
     assert jobs["plan"]["permissions"] == {"contents": "read"}

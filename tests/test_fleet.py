@@ -172,3 +172,19 @@ def test_one_instance_planned_saved_and_applied_with_subdir(fleet: Fleet, tmp_pa
     assert main(["--config", conf, "apply", "--plan", planfile, "--yes"]) == 0, capsys.readouterr().err
     domains = (tmp_path / "mox" / "config" / "domains.conf").read_text()
     assert "shop-a.example" in domains and "abuse" in domains and "bakery" not in domains
+
+
+def test_fleet_doc_commands_parse() -> None:
+    """Every `mox-reconciler ...` line in docs/fleet.md's shell blocks is one the CLI accepts."""
+    import re
+
+    from .test_deploy import parse_cli, shell_invocations
+
+    text = (ROOT / "docs" / "fleet.md").read_text()
+    found = []
+    for m in re.finditer(r"```(?:sh|shell|console|bash)\n(.*?)```", text, re.S):
+        for argv in shell_invocations(m.group(1).replace("\\\n", " "), loose=True):
+            found.append(parse_cli(argv, "docs/fleet.md"))
+    assert {a.command for a in found} == {"watch", "validate", "plan"}
+    assert any(getattr(a, "all_instances", None) for a in found)
+    assert any(getattr(a, "notify", None) for a in found) and any(getattr(a, "receiver_addr", None) for a in found)
