@@ -112,15 +112,15 @@ def test_notifications_for_applied_failed_drift_and_blocked(env: Env) -> None:
             cap.wait_for("the failed event", lambda r: events(r) == ["applied", "failed"])
             accounts = env.work.working_tree_dir and (Path(env.work.working_tree_dir) / "accounts.yaml").read_text()
             assert accounts
-            with_hook = accounts.replace("  admin:\n", "  admin:\n    OutgoingWebhook:\n      URL: "
-                                         f"https://hooks.example.org/mox\n      Authorization: {WEBHOOK_AUTH}\n", 1)
-            temp = "  temp:\n    Destinations:\n      temp@example.com: {}\n"
-            fixed = env.commit({"domain-example.org.yaml": NEW_DOMAIN, "accounts.yaml": with_hook + temp}, "fixed")
+            # A new account with a webhook whose Authorization is a secret.
+            temp = ("  temp:\n    Destinations:\n      temp@example.com: {}\n    OutgoingWebhook:\n"
+                    f"      URL: https://hooks.example.org/mox\n      Authorization: {WEBHOOK_AUTH}\n")
+            fixed = env.commit({"domain-example.org.yaml": NEW_DOMAIN, "accounts.yaml": accounts + temp}, "fixed")
             cap.wait_for("the fixed commit applied", lambda r: events(r)[-1:] == ["applied"] and len(r) == 3)
             w.wait_for("the status", applied(env, fixed))
             remove_address_by_hand(env, "admin", "info@example.com")
             cap.wait_for("the drift corrected", lambda r: events(r)[-1:] == ["drift_corrected"])
-            env.commit({"accounts.yaml": with_hook, "policy.yaml": "Policy:\n  Prune: true\n"}, "drop temp, prune")
+            env.commit({"accounts.yaml": accounts, "policy.yaml": "Policy:\n  Prune: true\n"}, "drop temp, prune")
             cap.wait_for("the blocked event", lambda r: events(r)[-1:] == ["blocked"])
             assert w.stop() == 0
         got = [verified(r) for r in cap.requests]
@@ -130,7 +130,8 @@ def test_notifications_for_applied_failed_drift_and_blocked(env: Env) -> None:
     assert "add address info@example.com to account admin" in applied_ev["operations"]
     assert failed["reason"] == "DesiredInvalid" and "YAML syntax error" in failed["message"]
     assert failed["commit"]["subject"] == "broken"
-    assert fixed_ev["commit"]["sha"] == fixed and "change account admin: OutgoingWebhook" in fixed_ev["operations"]
+    assert fixed_ev["commit"]["sha"] == fixed
+    assert "add account temp with address temp@example.com" in fixed_ev["operations"]
     assert drift["operations"] == ["add address info@example.com to account admin"]
     assert blocked["reason"] == "PlanUnsafe" and "temp" in blocked["message"]
     for req in cap.requests:  # no secret in any event

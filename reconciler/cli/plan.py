@@ -7,7 +7,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reconciler.cli.source_args import add_source_options, add_strict_option, check_strict, resolve_from_args
+from reconciler.cli.source_args import (
+    add_all_instances_option,
+    add_source_options,
+    add_strict_option,
+    check_strict,
+    resolve_from_args,
+)
 from reconciler.plan.render import FORMATS
 
 if TYPE_CHECKING:
@@ -29,9 +35,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base-ref", metavar="REF",
                    help="plan the change from the desired state at REF to the checkout, without a "
                    "live config (for pull-request jobs)")
-    p.add_argument("--all-instances", nargs="?", const="instances", default=None, metavar="DIR",
-                   help="with --base-ref: plan every instance of a fleet repository (SOURCE/DIR/*, DIR default "
-                   "instances), one section per instance whose effective state changes")
+    add_all_instances_option(p, "with --base-ref, plan (one section per instance whose effective state changes)")
     p.add_argument("--color", choices=["auto", "always", "never"], default="auto")
     p.set_defaults(func=run)
 
@@ -84,6 +88,10 @@ def run_fleet(args: argparse.Namespace, paths: ConfigPaths) -> int:
                                         p.added, dns, notes))
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
     sys.stdout.write(render_fleet(sections, args.format, args.base_ref, color=color))
+    sys.stdout.flush()
+    for section in sections:
+        if section.doc is not None:
+            check_strict(args, section.doc)
     if args.detailed_exitcode and any(s.changed for s in sections):
         return 2
     return 0

@@ -24,6 +24,12 @@ def add_source_options(p: argparse.ArgumentParser, *, positional: bool = True) -
                    help="SSH allowed-signers file for --require-signed-commits")
 
 
+def add_all_instances_option(p: argparse.ArgumentParser, what: str) -> None:
+    """`--all-instances [DIR]`: every instance directory of a fleet repository (docs/fleet.md)."""
+    p.add_argument("--all-instances", nargs="?", const="instances", default=None, metavar="DIR",
+                   help=f"{what} every instance of a fleet repository: SOURCE/DIR/* (DIR default: instances)")
+
+
 def resolve_from_args(args: argparse.Namespace, source: str | None = None) -> Source:
     from reconciler.desired.source import resolve_source
 

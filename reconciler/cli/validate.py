@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reconciler.cli.source_args import add_all_instances_option
+
 if TYPE_CHECKING:
     from reconciler.desired.models import DesiredState
 
@@ -21,9 +23,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--subdir", metavar="DIR",
                    help="check SOURCE/DIR, whose Include: paths may reach anything in SOURCE "
                    "(a fleet repository: --subdir instances/NAME)")
-    p.add_argument("--all-instances", nargs="?", const="instances", default=None, metavar="DIR",
-                   help="check every instance directory of a fleet repository: SOURCE/DIR/* "
-                   "(DIR default: instances)")
+    add_all_instances_option(p, "check")
     p.set_defaults(func=run)
 
 

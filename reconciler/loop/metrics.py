@@ -241,21 +241,29 @@ class _Server(ThreadingHTTPServer):
         self.health = health
 
 
-class MetricsServer:
-    """/metrics, /healthz and /readyz on a daemon thread; `close` stops it."""
+class BackgroundServer:
+    """An HTTP server (`make(host, port)`) on a daemon thread, for --OPTION HOST:PORT; `close` stops it."""
 
-    def __init__(self, addr: str, metrics: Metrics, health: Health) -> None:
-        host, port = parse_addr(addr)
+    def __init__(self, option: str, addr: str, name: str,
+                 make: Callable[[tuple[str, int]], ThreadingHTTPServer]) -> None:
+        self.host, port = parse_addr(addr, option)
         try:
-            self._server = _Server((host, port), metrics, health)
+            self._server = make((self.host, port))
         except OSError as e:
-            raise ReconcilerError(f"--metrics-addr {addr}: cannot listen: {e.strerror or e}") from None
+            raise ReconcilerError(f"{option} {addr}: cannot listen: {e.strerror or e}") from None
         self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, name=name, daemon=True)
         self._thread.start()
-        log.info("metrics: serving /metrics, /healthz and /readyz on %s:%d", host or "*", self.port)
 
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+class MetricsServer(BackgroundServer):
+    """/metrics, /healthz and /readyz on a daemon thread; `close` stops it."""
+
+    def __init__(self, addr: str, metrics: Metrics, health: Health) -> None:
+        super().__init__("--metrics-addr", addr, "metrics", lambda a: _Server(a, metrics, health))
+        log.info("metrics: serving /metrics, /healthz and /readyz on %s:%d", self.host or "*", self.port)

@@ -21,7 +21,6 @@ import hashlib
 import hmac
 import json
 import logging
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from reconciler.errors import ReconcilerError
-from reconciler.loop.metrics import bind_server, parse_addr
+from reconciler.loop.metrics import BackgroundServer, bind_server
 from reconciler.loop.run import Received
 
 log = logging.getLogger(__name__)
@@ -154,14 +153,12 @@ class _Server(ThreadingHTTPServer):
         return path.rstrip("/") in ("/hook", f"/hook/{self.instance}")
 
 
-class Receiver:
+class Receiver(BackgroundServer):
     """The push endpoint on a daemon thread. `request_run` asks the loop for a run (True: a new
     one, False: folded into one already pending); `count` records each outcome (metrics)."""
 
     def __init__(self, addr: str, secret: bytes, instance: str, request_run: Callable[[], bool],
                  count: Callable[[Received], None] = lambda _o: None) -> None:
-        host, port = parse_addr(addr, "--receiver-addr")
-
         def on_verdict(v: Verdict, client: str) -> None:
             count(v.outcome)
             who = f"{v.sender} " if v.sender else ""
@@ -176,16 +173,5 @@ class Receiver:
                          "fetch + reconcile requested" if new else "folded into the run already requested",
                          extra={"receiver": v.outcome, "sender": v.sender})
 
-        try:
-            self._server = _Server((host, port), secret, instance, on_verdict)
-        except OSError as e:
-            raise ReconcilerError(f"--receiver-addr {addr}: cannot listen: {e.strerror or e}") from None
-        self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever, name="receiver", daemon=True)
-        self._thread.start()
-        log.info("receiver: accepting signed pushes on %s:%d (POST /hook)", host or "*", self.port)
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        super().__init__("--receiver-addr", addr, "receiver", lambda a: _Server(a, secret, instance, on_verdict))
+        log.info("receiver: accepting signed pushes on %s:%d (POST /hook)", self.host or "*", self.port)
