@@ -167,7 +167,7 @@ def test_one_instance_planned_saved_and_applied_with_subdir(fleet: Fleet, tmp_pa
     argv = ["--config", conf, "plan", str(fleet.root), "--subdir", "instances/mail-a", "--out", planfile]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "source " + str(fleet.root) + " (subdir instances/mail-a)" in out
+    assert f"source: {fleet.root} (subdir instances/mail-a)" in out
     assert "add alias abuse@example.com" in out  # from common/
     assert main(["--config", conf, "apply", "--plan", planfile, "--yes"]) == 0, capsys.readouterr().err
     domains = (tmp_path / "mox" / "config" / "domains.conf").read_text()
