@@ -1,4 +1,5 @@
-"""One reconcile, end to end: source -> desired -> live -> plan -> safety -> apply -> inventory -> records.
+"""One reconcile, end to end: source -> desired (+ secrets) -> live -> plan -> safety -> apply ->
+inventory -> records -> passwords.
 
 The CLI verbs `plan` and `apply` and the watcher all go through here, so a scheduled run, a
 pull-request job and a human at a terminal do exactly the same thing. I/O lives here; the
@@ -23,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from reconciler.apply.batch import BatchResult, Progress, apply_batch, default_validator
 from reconciler.desired.fleet import INSTANCES_DIR, Instance, find_instances
 from reconciler.desired.includes import desired_files
+from reconciler.apply.passwords import PasswordResult, forget_accounts, set_passwords
 from reconciler.desired.load import load_desired
 from reconciler.desired.models import DesiredState
 from reconciler.desired.secrets import leave_unread, read_secrets
@@ -42,7 +44,7 @@ from reconciler.errors import (
 from reconciler.fsutil import SharedDir
 from reconciler.mox import config as mc
 from reconciler.mox import keygen, names
-from reconciler.mox.admin import Operation, now_local, used_key_paths
+from reconciler.mox.admin import AccountRemove, Operation, now_local, used_key_paths
 from reconciler.mox.dnsrecords import Report
 from reconciler.mox.keyfiles import DKIMKey, HostKeys, KeyCache, load_dkim_private_key
 from reconciler.mox.live import ConfigPaths, LiveConfig, account_dirs, config_dir_path, read_live, read_static
@@ -50,6 +52,14 @@ from reconciler.mox.validate import validate_dynamic
 from reconciler.plan.document import PlanDocument, SourceInfo
 from reconciler.plan.inventory import Inventory, read_inventory, write_inventory
 from reconciler.plan.objects import ObjectRef
+from reconciler.plan.passwords import (
+    PasswordStatus,
+    SetPassword,
+    password_statuses,
+    password_text,
+    passwords_path,
+    read_password_book,
+)
 from reconciler.plan.planner import Plan, PlanInput, make_plan, plan_document
 from reconciler.plan.render import DNSSection
 from reconciler.plan.safety import require_safe
@@ -161,7 +171,11 @@ def prepare(paths: ConfigPaths, source: Source, *, now: datetime | None = None) 
     inventory = read_inventory(paths.config_dir)
     data_dir = paths.data_dir(live.static)
     now = now or now_local()
-    plan = make_plan(PlanInput(desired, live.static, live.dynamic, inventory, now, data_dir, account_dirs(data_dir)))
+    with_password = any(a.Password is not None for a in desired.Accounts.values())
+    book = read_password_book(paths.config_dir) if with_password else None
+    passwords = password_statuses(desired, book) if book is not None else {}
+    plan = make_plan(PlanInput(desired, live.static, live.dynamic, inventory, now, data_dir, account_dirs(data_dir),
+                               passwords))
     check_result(plan, live.static, paths, live.dynamic)
     doc = plan_document(plan, source=source, live_path=str(paths.domains_conf),
                         live_digest=live.digest, desired_digest=desired_digest(source.path, files=desired.paths),
@@ -185,7 +199,10 @@ def _plan_from_base(paths: ConfigPaths, static: mc.Static, base: DesiredState, h
         leave_unread(state)
     base_live = base.to_dynamic(static, None, when)
     inventory = Inventory.of([*map(ObjectRef.domain, base.Domains), *map(ObjectRef.account, base.Accounts)])
-    plan = make_plan(PlanInput(head, static, base_live, inventory, when))
+    # Only a reference that changed is known to change a password here (the secrets are not read).
+    passwords = {name: PasswordStatus.SAME for name, a in head.Accounts.items()
+                 if a.Password is not None and name in base.Accounts and base.Accounts[name].Password == a.Password}
+    plan = make_plan(PlanInput(head, static, base_live, inventory, when, passwords=passwords))
     doc = plan_document(plan, source=source, live_path=f"(desired state at {base_ref})",
                         live_digest=hashlib.sha256(base_ref.encode()).hexdigest(),
                         desired_digest=desired_digest(source.path, files=head.paths), base_ref=base_ref,
@@ -322,13 +339,19 @@ def plan_dns_sections(prepared: Prepared) -> tuple[list[DNSSection], list[str]]:
 class Outcome:
     """What an apply did."""
 
-    operations: tuple[Operation, ...]
+    operations: tuple[Operation, ...]  # the config operations (one write of domains.conf)
     batch: BatchResult | None
     inventory_changed: bool
     reports: tuple[Path, ...]
     doc: PlanDocument
     # Domains no longer hosted whose reports were removed: the records to delete from DNS.
     records_to_delete: Mapping[str, list[str]] = field(default_factory=dict)
+    passwords: tuple[PasswordResult, ...] = ()  # the SetPassword steps, each set or pending
+
+    @property
+    def passwords_pending(self) -> tuple[PasswordResult, ...]:
+        """Passwords not set (the reason is in each): the run is not done, exit 1."""
+        return tuple(r for r in self.passwords if not r.set)
 
 
 def check_safety(doc: PlanDocument, *, force: bool) -> None:
@@ -344,6 +367,9 @@ def _finish(paths: ConfigPaths, ops: tuple[Operation, ...], doc: PlanDocument, *
     out = reports_dir or reports_dir_default(paths)
     shared.names(out)  # a link planted in place of the reports dir is refused before anything is written
     domains = list(doc.changed_domains)
+    # Every password is read before anything is written: a missing secret stops the apply here.
+    steps = [(op, password_text(op)) for op in ops if isinstance(op, SetPassword)]
+    ops = tuple(op for op in ops if not isinstance(op, SetPassword))
     # The DNS records of the changed domains are computed from the config about to be written
     # (its key files exist by then), inside the batch's validation: a config whose records cannot
     # be made is refused before the write, so an apply never writes domains.conf and then fails.
@@ -363,13 +389,17 @@ def _finish(paths: ConfigPaths, ops: tuple[Operation, ...], doc: PlanDocument, *
         write_inventory(paths.config_dir, after, commit.model_dump(mode="json") if commit is not None else None)
     written: list[Path] = []
     stale: dict[str, list[str]] = {}
-    if batch is not None:
-        live = read_live(paths)
+    live = read_live(paths) if batch is not None or steps else None
+    if batch is not None and live is not None:
         if reports:
             written = write_files(out, reports, REPORT_FORMATS, shared=shared)
         stale = remove_stale_reports(out, [_ascii(d) for d in live.dynamic.Domains], REPORT_FORMATS, shared=shared)
-        written.append(_write_apply_report(out, doc, batch, live, written, stale, shared))
-    return Outcome(ops, batch, after != before, tuple(written), doc, stale)
+    passwords = tuple(set_passwords(paths, steps, accounts_after=set(live.dynamic.Accounts) if live else set()))
+    if not steps and any(isinstance(op, AccountRemove) for op in ops) and passwords_path(paths.config_dir).exists():
+        forget_accounts(paths, set(read_live(paths).dynamic.Accounts))
+    if live is not None:
+        written.append(_write_apply_report(out, doc, batch, live, written, stale, shared, passwords))
+    return Outcome(ops, batch, after != before, tuple(written), doc, stale, passwords)
 
 
 def _ascii(domain: str) -> str:
@@ -383,9 +413,11 @@ def _ascii(domain: str) -> str:
 APPLY_REPORT = "last-apply.json"
 
 
-def _write_apply_report(out: Path, doc: PlanDocument, batch: BatchResult, live: LiveConfig,
-                        records: list[Path], to_delete: Mapping[str, list[str]], shared: SharedDir) -> Path:
-    """The artifact of an apply: which commit was applied, what was done, and the DNS reports."""
+def _write_apply_report(out: Path, doc: PlanDocument, batch: BatchResult | None, live: LiveConfig,
+                        records: list[Path], to_delete: Mapping[str, list[str]], shared: SharedDir,
+                        passwords: tuple[PasswordResult, ...] = ()) -> Path:
+    """The artifact of an apply: which commit was applied, what was done, and the DNS reports
+    (passwords by account and reference, with the reason of any not set; never a password)."""
     report = {
         "version": 1,
         "time": now_local().isoformat(),
@@ -394,12 +426,13 @@ def _write_apply_report(out: Path, doc: PlanDocument, batch: BatchResult, live: 
                  "sha256_after": live.digest},
         "summary": doc.summary.text,
         "operations": [c.description for c in doc.changes],
-        "keys_created": list(batch.keys_created),
-        "keys_retired": list(batch.keys_retired),
-        "notes": list(batch.notes),
+        "keys_created": list(batch.keys_created) if batch is not None else [],
+        "keys_retired": list(batch.keys_retired) if batch is not None else [],
+        "notes": list(batch.notes) if batch is not None else [],
         "changed_domains": list(doc.changed_domains),
         "dns_reports": [p.name for p in records],
         "dns_records_to_delete": {d: list(lines) for d, lines in to_delete.items()},
+        "passwords": [r.to_json() for r in passwords],
     }
     path = out / APPLY_REPORT
     if shared.relative(out) is None:

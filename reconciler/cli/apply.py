@@ -75,12 +75,15 @@ def key_progress() -> Iterator[Progress | None]:
         yield update
 
 
-def report(outcome: Outcome) -> None:
-    if outcome.batch is None:
+def report(outcome: Outcome) -> int:
+    """Print what the apply did; 1 when a password could not be set (each reason on stderr)."""
+    if outcome.batch is None and not outcome.passwords:
         if outcome.doc.differs:
             print("Nothing to apply; the kept and blocked objects above stay as they are.")
         else:
             print("Nothing to do: the live config matches the desired state.")
+    elif outcome.batch is None:
+        print("The live config matches the desired state.")
     else:
         n = len(outcome.operations)
         print(f"Applied {n} operation{'s' if n != 1 else ''} in one write of {outcome.batch.path}.")
@@ -93,6 +96,9 @@ def report(outcome: Outcome) -> None:
         v = outcome.batch.verification
         if v is not None:
             print(f"  verify: {v.message}")
+    for result in outcome.passwords:
+        if result.set:
+            print(f"Set password of account {result.account} (from {result.source}).")
     if outcome.inventory_changed:
         print("Inventory updated.")
     for path in outcome.reports:
@@ -101,6 +107,9 @@ def report(outcome: Outcome) -> None:
         print(f"DNS records to delete: {domain} is no longer hosted (its reports were removed):")
         for line in records:
             print(f"  {line}")
+    for result in outcome.passwords_pending:
+        print(f"error: {result.describe()}", file=sys.stderr)
+    return 1 if outcome.passwords_pending else 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -121,8 +130,7 @@ def run(args: argparse.Namespace) -> int:
         with key_progress() as progress:
             outcome = apply_plan_doc(paths, doc, source=source, force=args.force, reports_dir=args.reports_dir,
                                      verify=args.verify, progress=progress)
-        report(outcome)
-        return 0
+        return report(outcome)
     prepared = prepare(paths, resolve_from_args(args))
     sys.stdout.write(render_text(prepared.doc, color=sys.stdout.isatty()))
     check_strict(args, prepared.doc)
@@ -134,5 +142,4 @@ def run(args: argparse.Namespace) -> int:
     with key_progress() as progress:
         outcome = apply_prepared(prepared, force=args.force, reports_dir=args.reports_dir, verify=args.verify,
                                  progress=progress)
-    report(outcome)
-    return 0
+    return report(outcome)

@@ -8,9 +8,10 @@ field. The differences, all documented in docs/desired-state.md:
   is given, omitted keys are Go zero values, exactly as in domains.conf. An explicit `null` means
   "none".
 * Reconciler-only keys: `ReportsAccount` (domain), `Algorithm` (DKIM selector to generate;
-  `PrivateKeyFile` adopts an existing key instead), `SelfService` (account), `Policy`, `Removed`.
-* Secrets are secret references (`reconciler.desired.secrets`): a webhook's `Authorization`
-  preferably (a plain value is allowed, with a warning).
+  `PrivateKeyFile` adopts an existing key instead), `SelfService` and `Password` (account), `Policy`,
+  `Removed`.
+* Secrets are secret references (`reconciler.desired.secrets`): `Password` always, a webhook's
+  `Authorization` preferably (a plain value is allowed, with a warning).
 
 Loading and merging files is `load`, the cross-checks are `checks`, and `tomox` gives the mox
 config object a desired domain/account stands for (`DesiredState.domain_to_mox` and friends).
@@ -35,7 +36,7 @@ from pydantic import (
 )
 
 from reconciler.desired.includes import INCLUDE
-from reconciler.desired.secrets import SecretOrText
+from reconciler.desired.secrets import SecretOrText, SecretReference
 from reconciler.desired.yamlload import Location
 from reconciler.mox import config as mc
 from reconciler.mox.admin import make_account_config, make_domain_config
@@ -327,6 +328,12 @@ _SELF_SERVICE_HELP = (
 class DesiredAccount(_Model):
     """An account; omitted keys get AccountAdd's values (MakeAccountConfig)."""
 
+    Password: SecretReference | None = Field(
+        default=None,
+        description="Reconciler-only. Where the account's login password is read from, {File: /absolute/path} "
+        "or {Env: VARIABLE}. Set through mox's control socket when the account is created and whenever the "
+        "secret's content changes; omitted: the password is left as it is.",
+    )
     SelfService: SelfServicePolicy | None = Field(default=None, description=_SELF_SERVICE_HELP
                                                   + " Default: Policy.SelfService.")
     OutgoingWebhook: _OutgoingWebhook | None = None

@@ -76,6 +76,11 @@ class SecretRef:
             raise SecretError(f"internal error: the secret from {self.describe()} was not read")
         return Secret(str(text), self.describe())
 
+    @property
+    def is_read(self) -> bool:
+        """Whether `read_secrets` (or `remember`) gave this reference its secret."""
+        return "_text" in self.__dict__ and not self.__dict__.get("_stand_in")
+
     def remember(self, text: str, *, stand_in: bool = False) -> None:
         """Keep the text read for this reference (once per load; the dataclass stays frozen)."""
         object.__setattr__(self, "_text", text)
@@ -212,6 +217,8 @@ Path_ = tuple[str | int, ...]
 def secret_references(state: DesiredState) -> Iterator[tuple[Path_, SecretRef]]:
     """Every secret reference of a desired state, with its field path."""
     for name, account in state.Accounts.items():
+        if account.Password is not None:
+            yield ("Accounts", name, "Password"), account.Password
         for hook in ("OutgoingWebhook", "IncomingWebhook"):
             value = getattr(account, hook)
             if value is not None and isinstance(value.Authorization, SecretRef):

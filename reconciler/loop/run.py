@@ -51,6 +51,7 @@ class Reason(StrEnum):
     LIVE_UNREADABLE = "LiveUnreadable"
     PLAN_UNSAFE = "PlanUnsafe"
     APPLY_FAILED = "ApplyFailed"
+    PASSWORD_PENDING = "PasswordPending"  # the config is applied; a password could not be set yet
 
 
 class Received(StrEnum):
@@ -70,7 +71,7 @@ class Delivery(StrEnum):
 
 
 FAILURE_REASONS = (Reason.SOURCE_FAILED, Reason.DESIRED_INVALID, Reason.LIVE_UNREADABLE, Reason.PLAN_UNSAFE,
-                   Reason.APPLY_FAILED)
+                   Reason.APPLY_FAILED, Reason.PASSWORD_PENDING)
 # Failures that retrying at the same revision cannot fix: a new commit (or --force) is needed.
 STALLING = (Reason.DESIRED_INVALID, Reason.PLAN_UNSAFE)
 

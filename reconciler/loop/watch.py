@@ -184,18 +184,28 @@ class _Run:
         outcome = apply_prepared(prepared, force=self.opts.force, reports_dir=self.opts.reports_dir,
                                  progress=(lambda _done, _total: beat()) if beat is not None else None)
         self.managed = _managed(outcome.doc.inventory_after)
+        if outcome.batch is not None:
+            log.info("apply%s: applied %d operation(s) to %s", self._at, len(outcome.operations),
+                     outcome.batch.path, extra=self._extra(Stage.APPLY, operations=len(outcome.operations)))
+            for path in outcome.reports:
+                log.info("apply%s: DNS records written to %s", self._at, path, extra=self._extra(Stage.APPLY))
+            for domain, records in outcome.records_to_delete.items():
+                log.warning("apply%s: %s is no longer hosted: delete its DNS records: %s", self._at, domain,
+                            "; ".join(records) or "(none published)", extra=self._extra(Stage.APPLY, domain=domain))
+        elif outcome.inventory_changed:
+            log.info("apply%s: inventory updated", self._at, extra=self._extra(Stage.APPLY))
+        for result in outcome.passwords:
+            if result.set:
+                log.info("apply%s: %s", self._at, result.describe(), extra=self._extra(Stage.APPLY))
+        if outcome.passwords_pending:
+            # The config is applied; the password waits for mox: retried like any failure.
+            message = "; ".join(r.describe() for r in outcome.passwords_pending)
+            log.error("apply%s: %s (%s)", self._at, message, Reason.PASSWORD_PENDING,
+                      extra=self._extra(Stage.APPLY, reason=Reason.PASSWORD_PENDING))
+            return self.finish(Result.FAILED, Reason.PASSWORD_PENDING, message)
         self.stage = Stage.DONE
-        if outcome.batch is None:
-            if outcome.inventory_changed:
-                log.info("apply%s: inventory updated", self._at, extra=self._extra(Stage.APPLY))
+        if outcome.batch is None and not outcome.passwords:
             return self.finish(Result.UNCHANGED, Reason.SUCCEEDED)
-        log.info("apply%s: applied %d operation(s) to %s", self._at, len(outcome.operations), outcome.batch.path,
-                 extra=self._extra(Stage.APPLY, operations=len(outcome.operations)))
-        for path in outcome.reports:
-            log.info("apply%s: DNS records written to %s", self._at, path, extra=self._extra(Stage.APPLY))
-        for domain, records in outcome.records_to_delete.items():
-            log.warning("apply%s: %s is no longer hosted: delete its DNS records: %s", self._at, domain,
-                        "; ".join(records) or "(none published)", extra=self._extra(Stage.APPLY, domain=domain))
         return self.finish(Result.APPLIED, Reason.SUCCEEDED)
 
     def failed(self, e: Exception) -> RunResult:

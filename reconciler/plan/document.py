@@ -34,17 +34,17 @@ from pydantic import (
 )
 
 from reconciler.desired.source import Source
-from reconciler.mox.admin import OPERATIONS, Operation
+from reconciler.mox.admin import Operation
 from reconciler.mox.secret import is_hidden
 from reconciler.plan.objects import ObjectRef
-from reconciler.plan.opcodec import PlanFileError, op_from_json
+from reconciler.plan.opcodec import PLAN_OPERATIONS, PlanFileError, op_from_json
 from reconciler.plan.safety import SafetyProblem, SafetyThreshold, safety_problem
 
 PLAN_VERSION: Literal[2] = 2
 READABLE_VERSIONS = (1, 2)  # plan files `apply --plan` reads (version 1: before old values)
 
 _HEX64 = r"^[0-9a-f]{64}$"
-_OPERATION_NAMES = tuple(sorted(cls.__name__ for cls in OPERATIONS))
+_OPERATION_NAMES = tuple(sorted(cls.__name__ for cls in PLAN_OPERATIONS))
 _OPERATION_ENUM: list[JsonValue] = [*_OPERATION_NAMES]
 
 

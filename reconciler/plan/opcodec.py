@@ -17,8 +17,11 @@ from reconciler.errors import ReconcilerError
 from reconciler.mox import config as mc
 from reconciler.mox.admin import JSON_VERSION, OPERATIONS, Operation
 from reconciler.mox.golang import Duration
+from reconciler.plan.passwords import SetPassword
 
-_BY_NAME = {cls.__name__: cls for cls in OPERATIONS}
+# mox's config primitives, and the password step that apply runs through the control socket.
+PLAN_OPERATIONS: tuple[type[Operation], ...] = (*OPERATIONS, SetPassword)
+_BY_NAME = {cls.__name__: cls for cls in PLAN_OPERATIONS}
 # The savers' `fields` are fields of these mox types.
 _SAVED_TYPE = {"DomainSave": mc.Domain, "AccountSave": mc.Account, "ConfigSave": mc.Dynamic}
 

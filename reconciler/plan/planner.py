@@ -19,6 +19,7 @@ Phases (the order is the dependency order):
   8. accounts removed (AccountRemove, only when stated under Removed.Accounts)
   9. domains removed (DomainRemove: stated under Removed.Domains, or pruned)
  10. global settings (ConfigSave)
+ 11. passwords (SetPassword: for a new account, or when the secret changed; `passwords`)
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ from reconciler.plan.document import (
 )
 from reconciler.plan.inventory import Inventory
 from reconciler.plan.objects import CONFIG, ObjectKind, ObjectRef
+from reconciler.plan.passwords import PasswordStatus, SetPassword
 from reconciler.plan.safety import (
     DEFAULT_THRESHOLD,
     BlockedRemoval,
@@ -219,6 +221,9 @@ class PlanInput:
     now: datetime = field(default_factory=lambda: datetime(2000, 1, 1).astimezone())
     data_dir: Path = Path("data")
     account_dirs: frozenset[str] = frozenset()
+    # Per desired account with a Password: what the reconciler knows of it (plan.passwords);
+    # an account not listed counts as UNKNOWN (its password is set).
+    passwords: Mapping[str, PasswordStatus] = field(default_factory=dict)
 
 
 def make_plan(inp: PlanInput) -> Plan:
@@ -343,6 +348,7 @@ class _Planner:
         self.residuals()
         self.check_converged()
         self.warn_signing_with_new_selectors()
+        self.passwords()
 
         named = ({ObjectRef.domain(n) for n in self.target_domains}
                  | {ObjectRef.account(n) for n in self.target_accounts})
@@ -616,6 +622,19 @@ class _Planner:
                               "published before the key exists, and receivers cannot verify the signatures "
                               f"until it is. Publish first, then sign: apply with {sel} under Selectors but not "
                               f"in Sign, publish its record (`records --domain {name}`), then add it to Sign")
+
+    def passwords(self) -> None:
+        """Set a password when the plan creates its account, or when the reconciler has not set it
+        from this secret before (never, or the secret changed). No Password: left as it is."""
+        for name in self.target_accounts:
+            ref = self.desired.Accounts[name].Password
+            if ref is None:
+                continue
+            created = name not in self.inp.live.Accounts
+            status = self.inp.passwords.get(name, PasswordStatus.UNKNOWN)
+            if created or status is not PasswordStatus.SAME:
+                changed = status is PasswordStatus.CHANGED and not created
+                self.do(SetPassword(name, ref, changed), ObjectRef.account(name), Action.UPDATE)
 
     def check_converged(self) -> None:
         for name in self.target_domains:
