@@ -245,3 +245,24 @@ def test_the_watcher_reports_a_pending_password_and_retries(
     assert conditions == {"Ready": ("False", "PasswordPending"), "Reconciling": ("True", "ProgressingWithRetry"),
                           "Stalled": ("False", "PasswordPending")}
     assert PASSWORD not in status.read_text()
+
+
+def test_removing_an_account_forgets_its_digest(
+        tmp_path: Path, golden_config: Callable[[str], Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """An account made again under the same name must get its password set again."""
+    from reconciler.apply.passwords import write_password_book
+
+    moxconf = golden_config("00")
+    paths = locate(str(moxconf))
+    d = desired(tmp_path, {"alice": "", "bob": ""})
+    assert main(["--config", str(moxconf), "apply", str(d), "--yes"]) == 0
+    write_password_book(paths, PasswordBook(), {"alice": PASSWORD, "bob": OTHER}, {"alice", "bob"})
+    book = moxconf.parent / PASSWORDS_FILE
+    assert oct(book.stat().st_mode & 0o777) == "0o600"
+    assert set(read_password_book(moxconf.parent).digests) == {"alice", "bob"}
+    d = desired(tmp_path, {"alice": ""})
+    (d / "removed.yaml").write_text("Removed:\n  Accounts: [bob]\n")
+    assert main(["--config", str(moxconf), "apply", str(d), "--yes"]) == 0
+    after = read_password_book(moxconf.parent)
+    assert set(after.digests) == {"alice"} and after.status("alice", PASSWORD) is PasswordStatus.SAME
+    capsys.readouterr()

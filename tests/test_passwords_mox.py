@@ -227,3 +227,60 @@ def test_no_secret_in_any_output_or_any_file_the_reconciler_writes(
     assert all(secret.encode() in domains.read_bytes() for secret in HOOKS)
     assert domains.stat().st_mode == mode
 
+
+
+@pytest.mark.parametrize("password", [
+    "seven77",  # 7 bytes
+    "eight888",  # 8 bytes
+    "ääää",  # 4 characters, 8 bytes: mox counts bytes
+    "äää",  # 6 bytes
+    "tab\there8",  # a control character
+    "nbsp\u00a0nbsp",  # a non-ASCII space, mapped to an ASCII one: 9 bytes
+    "a\u0308a\u0308a\u0308a",  # NFC makes 3 × ä + a: 7 bytes
+    "test-only long enough 1",
+])
+def test_password_rule_is_moxs(served_mox: ServedMox, password: str) -> None:
+    """ctl.password_problem (checked at the YAML line) agrees with mox's setaccountpassword."""
+    from reconciler.mox.ctl import password_problem
+    from reconciler.mox.errors import CtlCommandFailed
+
+    ctl = served_mox.ctl()
+    if "pwrules" not in {a.name for a in ctl.account_list()}:
+        ctl.account_add("pwrules", "pwrules@mail.example.org")
+    try:
+        ctl.set_account_password("pwrules", password)
+        accepted = True
+    except CtlCommandFailed as e:
+        accepted = False
+        assert password not in str(e)
+    assert (password_problem(password) is None) == accepted
+
+
+def test_as_moxs_user_on_its_own_config_dir(unserved: MoxInstance) -> None:
+    """The usual deployment: the reconciler runs as mox's uid, which owns the config dir."""
+    import os
+    import shutil
+    import tempfile
+
+    from .asuser import MOX_UID, run_as
+
+    for p in [unserved.config_dir, *unserved.config_dir.rglob("*")]:
+        os.chown(p, MOX_UID, MOX_UID)
+    root = Path(tempfile.mkdtemp(prefix="passwords-"))
+    try:
+        root.chmod(0o755)
+        f = secret_file(root, "mine", FIRST)
+        f.chmod(0o600)
+        os.chown(f, MOX_UID, MOX_UID)
+        d = desired(root, {"mine": f"{{File: {f}}}"})
+        for p in (f.parent, d, *d.iterdir()):
+            p.chmod(0o755 if p.is_dir() else 0o644)
+        with moxserver.serve(unserved) as served:
+            code = run_as(MOX_UID, lambda: main(["--config", str(unserved.mox_conf), "apply", str(d), "--yes"]))
+            assert code == 0
+            assert login(served, "mine", FIRST)
+        st, conf = (unserved.config_dir / PASSWORDS_FILE).stat(), unserved.domains_conf.stat()
+        assert (st.st_uid, st.st_gid, oct(st.st_mode & 0o777)) == (MOX_UID, conf.st_gid, "0o600")
+        assert conf.st_uid == MOX_UID  # owned like domains.conf (mox sets its group)
+    finally:
+        shutil.rmtree(root)
