@@ -284,3 +284,20 @@ def test_as_moxs_user_on_its_own_config_dir(unserved: MoxInstance) -> None:
         assert conf.st_uid == MOX_UID  # owned like domains.conf (mox sets its group)
     finally:
         shutil.rmtree(root)
+
+
+def test_a_password_mox_refuses_is_pending_with_moxs_reason(
+        served_mox: ServedMox, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """PRECIS refuses an unassigned code point (U+0378), which the early check leaves to mox."""
+    moxconf = served_mox.instance.mox_conf
+    refused = secret_file(tmp_path, "refused", "test-only \u0378 refused")
+    fine = secret_file(tmp_path, "fine", FIRST)
+    d = desired(tmp_path, {"refusedpw": f"{{File: {refused}}}", "finepw": f"{{File: {fine}}}"})
+    code, out, err = run(moxconf, "apply", str(d), "--yes", capsys=capsys)
+    assert code == 1 and f"Set password of account finepw (from file {fine}).\n" in out
+    assert err == ("error: password of account refusedpw not set: mox refused `setaccountpassword refusedpw`: "
+                   'setting password: password not allowed by "precis"; fix the secret, the next run sets it\n')
+    assert login(served_mox, "finepw", FIRST)
+    code, out, _ = run(moxconf, "plan", str(d), capsys=capsys)
+    assert f"set password of account refusedpw (from file {refused})" in out and "finepw" not in out.split(
+        "Unmanaged")[0].split("refusedpw", 1)[1]

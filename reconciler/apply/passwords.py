@@ -4,9 +4,9 @@ The account must exist in the running mox first: a new account is in domains.con
 loads a changed domains.conf lazily (at most once a second, when something takes its config
 lock; mox-/config.go DynamicLockUnlock). So before setting, this asks mox for its accounts
 (`accountlist`, which takes that lock and so makes mox look at the file) until the accounts are
-there. Then each password is set (`setaccountpassword`; mox stores only derived hashes) and its
-digest recorded in the password book under the config lock, so concurrent reconcilers never
-lose each other's records.
+there. Then each password is set (`setaccountpassword`; mox stores only derived hashes, a
+bcrypt each) and the digests recorded in the password book, read and written under the config
+lock (held only for that), so concurrent reconcilers never lose each other's records.
 
 A password that cannot be set now (mox not running, mox has not loaded the config, mox refused
 the password) is reported with the reason and not recorded: the next run plans it again.
@@ -69,25 +69,24 @@ def set_passwords(paths: ConfigPaths, steps: Sequence[tuple[SetPassword, str]], 
         return [_pending(step, f"{e}; {NEXT_RUN}") for step, _ in steps]
     results: list[PasswordResult] = []
     done: dict[str, str] = {}
-    with config_lock(paths.config_dir):
-        book = read_password_book(paths.config_dir)
-        for step, text in steps:
-            if step.account in missing:
-                results.append(_pending(step, f"mox has not loaded the config with account {step.account} "
-                                        f"(not in mox's account list after {load_timeout:g} s); {NEXT_RUN}"))
-                continue
-            try:
-                ctl.set_account_password(step.account, text)
-            except CtlCommandFailed as e:
-                results.append(_pending(step, f"{e}; fix the secret, the next run sets it"))
-                continue
-            except CtlError as e:
-                results.append(_pending(step, f"{e}; {NEXT_RUN}"))
-                continue
-            done[step.account] = text
-            results.append(PasswordResult(step.account, step.password.describe(), True))
-        if done:
-            write_password_book(paths, book, done, accounts_after)
+    for step, text in steps:
+        if step.account in missing:
+            results.append(_pending(step, f"mox has not loaded the config with account {step.account} "
+                                    f"(not in mox's account list after {load_timeout:g} s); {NEXT_RUN}"))
+            continue
+        try:
+            ctl.set_account_password(step.account, text)
+        except CtlCommandFailed as e:
+            results.append(_pending(step, f"{e}; fix the secret, the next run sets it"))
+            continue
+        except CtlError as e:
+            results.append(_pending(step, f"{e}; {NEXT_RUN}"))
+            continue
+        done[step.account] = text
+        results.append(PasswordResult(step.account, step.password.describe(), True))
+    if done:
+        with config_lock(paths.config_dir):
+            write_password_book(paths, read_password_book(paths.config_dir), done, accounts_after)
     return results
 
 

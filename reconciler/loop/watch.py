@@ -26,6 +26,7 @@ from reconciler.loop.status import StatusBook
 from reconciler.mox.live import ConfigPaths
 from reconciler.pipeline import Prepared, apply_prepared, check_safety, desired_digest, prepare
 from reconciler.plan.objects import ObjectKind, ObjectRef
+from reconciler.plan.passwords import SetPassword
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +154,9 @@ class _Run:
         self.summary = prepared.doc.summary.text
         self.operations = tuple(c.description for c in prepared.doc.changes)
         self.checksum = plan.checksum()
-        self.drift = not plan.empty and self.revision == self.book.last_applied_revision
+        # A password to set is not drift: its secret changed, or mox could not take it yet.
+        config_steps = any(not isinstance(s.op, SetPassword) for s in plan.steps)
+        self.drift = config_steps and self.revision == self.book.last_applied_revision
         log.info("plan%s: %s%s", self._at, plan.summary(),
                  " (drift: the live config was changed outside the reconciler)" if self.drift else "",
                  extra=self._extra(Stage.PLAN, drift=self.drift, plan_checksum=self.checksum))
