@@ -204,7 +204,7 @@ def test_a_password_mox_would_refuse_stops_the_plan_at_its_line(
     d = desired(tmp_path, {"alice": "{Env: ALICE_PW}"})
     assert main(["--config", str(golden_config("00")), "plan", str(d)]) == 1
     assert capsys.readouterr().err == (
-        f"error: {d / 'accounts.yaml'}:5:5: Accounts.alice.Password: the password from environment variable "
+        f"error: {d / 'accounts.yaml'}:5:16: Accounts.alice.Password: the password from environment variable "
         "ALICE_PW would be refused by mox: password must be at least 8 characters long (mox counts bytes)\n")
 
 
@@ -266,3 +266,27 @@ def test_removing_an_account_forgets_its_digest(
     after = read_password_book(moxconf.parent)
     assert set(after.digests) == {"alice"} and after.status("alice", PASSWORD) is PasswordStatus.SAME
     capsys.readouterr()
+
+
+@pytest.mark.parametrize(("reference", "problem"), [
+    ("{File: MISSING}", "secret file MISSING: does not exist"),
+    ("{File: DIR}", "secret file DIR: is a directory, not a file"),
+    ("{File: EMPTY}", "secret from file EMPTY: empty"),
+    ("{Env: UNSET_PASSWORD}", "secret from environment variable UNSET_PASSWORD: the variable is not set"),
+    ("{File: secrets/alice}", "File: must be an absolute path (starting with /), not 'secrets/alice'"),
+])
+def test_a_bad_password_reference_is_one_error_and_nothing_is_written(
+        tmp_path: Path, golden_config: Callable[[str], Path], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch, reference: str, problem: str) -> None:
+    monkeypatch.delenv("UNSET_PASSWORD", raising=False)
+    names = {"MISSING": tmp_path / "missing", "DIR": tmp_path, "EMPTY": secret_file(tmp_path, "empty", "")}
+    for name, path in names.items():
+        reference, problem = reference.replace(name, str(path)), problem.replace(name, str(path))
+    moxconf = golden_config("00")
+    before = {p: p.read_bytes() for p in moxconf.parent.rglob("*") if p.is_file()}
+    d = desired(tmp_path, {"alice": reference})
+    assert main(["--config", str(moxconf), "apply", str(d), "--yes"]) == 1
+    err = capsys.readouterr().err
+    col = 15 if "absolute" in problem else 16  # the reference's `{`, or its File/Env key
+    assert err == f"error: {d / 'accounts.yaml'}:5:{col}: Accounts.alice.Password: {problem}\n"
+    assert {p: p.read_bytes() for p in moxconf.parent.rglob("*") if p.is_file()} == before

@@ -169,7 +169,7 @@ def test_unusable_secret_file_is_one_error_and_nothing_is_written(
     d = desired(tmp_path, f"{{File: {path}}}")
     err = apply_fails_cleanly(golden_config("00"), d, capsys)
     where = "secret from file" if kind in ("empty", "two-lines", "control") else "secret file"
-    assert err == [f"error: {d / 'accounts.yaml'}:7:7: Accounts.hooky.OutgoingWebhook.Authorization: "
+    assert err == [f"error: {d / 'accounts.yaml'}:7:23: Accounts.hooky.OutgoingWebhook.Authorization: "
                    f"{where} {path}: {FILE_PROBLEMS[kind]}"]
 
 
@@ -184,7 +184,7 @@ def test_unusable_environment_variable_is_one_error(
     d = desired(tmp_path, "{Env: HOOK_AUTH}")
     err = apply_fails_cleanly(golden_config("00"), d, capsys)
     assert len(err) == 1 and err[0].startswith(
-        f"error: {d / 'accounts.yaml'}:7:7: Accounts.hooky.OutgoingWebhook.Authorization: "
+        f"error: {d / 'accounts.yaml'}:7:23: Accounts.hooky.OutgoingWebhook.Authorization: "
         f"secret from environment variable HOOK_AUTH: {problem}")
 
 
@@ -209,7 +209,7 @@ def test_a_secret_file_mox_user_cannot_read() -> None:
         message = run_as(MOX_UID, load)
     finally:
         shutil.rmtree(root)
-    assert message == (f"{d / 'accounts.yaml'}:7:7: Accounts.hooky.OutgoingWebhook.Authorization: secret file "
+    assert message == (f"{d / 'accounts.yaml'}:7:23: Accounts.hooky.OutgoingWebhook.Authorization: secret file "
                        f"{secret}: cannot be read: permission denied (this process runs as uid {MOX_UID})")
 
 

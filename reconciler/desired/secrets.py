@@ -234,8 +234,10 @@ def plain_secrets(state: DesiredState) -> Iterator[Path_]:
                 yield ("Accounts", name, hook, "Authorization")
 
 
-def _where(state: DesiredState, path: Path_) -> Location:
-    return state.where(*path) or Location(state.files[0] if state.files else "?", 1, 1)
+def _where(state: DesiredState, path: Path_, ref: SecretRef) -> Location:
+    """The reference's `File:`/`Env:` as written (else its field, else the first file)."""
+    where = state.where(*path, "File" if ref.File else "Env") or state.where(*path)
+    return where or Location(state.files[0] if state.files else "?", 1, 1)
 
 
 def read_secrets(state: DesiredState, environ: Mapping[str, str] | None = None) -> None:
@@ -249,11 +251,11 @@ def read_secrets(state: DesiredState, environ: Mapping[str, str] | None = None) 
         try:
             text = read_secret(ref, environ)
         except SecretError as e:
-            problems.append(YAMLProblem(_where(state, path), dotted(path), str(e)))
+            problems.append(YAMLProblem(_where(state, path, ref), dotted(path), str(e)))
             continue
         why = password_problem(text) if path[-1] == "Password" else None
         if why:
-            problems.append(YAMLProblem(_where(state, path), dotted(path),
+            problems.append(YAMLProblem(_where(state, path, ref), dotted(path),
                                         f"the password from {ref.describe()} would be refused by mox: {why}"))
             continue
         ref.remember(text)
