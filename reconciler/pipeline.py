@@ -22,9 +22,9 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from reconciler.apply.batch import BatchResult, Progress, apply_batch, default_validator
+from reconciler.apply.passwords import PasswordResult, forget_accounts, set_passwords
 from reconciler.desired.fleet import INSTANCES_DIR, Instance, find_instances
 from reconciler.desired.includes import desired_files
-from reconciler.apply.passwords import PasswordResult, forget_accounts, set_passwords
 from reconciler.desired.load import load_desired
 from reconciler.desired.models import DesiredState
 from reconciler.desired.secrets import leave_unread, read_secrets
@@ -163,7 +163,8 @@ def check_result(plan: Plan, static: mc.Static, paths: ConfigPaths, live: mc.Dyn
 def prepare(paths: ConfigPaths, source: Source, *, now: datetime | None = None) -> Prepared:
     """Read everything and plan (no writes); the plan's result is validated as mox would."""
     desired = load_desired(source.path, source.root)
-    if is_snapshot(paths):  # a copy of the live config without secrets (CI): nothing to compare them with
+    snapshot = is_snapshot(paths)
+    if snapshot:  # a copy of the live config without secrets (CI): nothing to compare them with
         leave_unread(desired)
     else:
         read_secrets(desired)
@@ -171,9 +172,11 @@ def prepare(paths: ConfigPaths, source: Source, *, now: datetime | None = None) 
     inventory = read_inventory(paths.config_dir)
     data_dir = paths.data_dir(live.static)
     now = now or now_local()
-    with_password = any(a.Password is not None for a in desired.Accounts.values())
-    book = read_password_book(paths.config_dir) if with_password else None
-    passwords = password_statuses(desired, book) if book is not None else {}
+    with_password = {name for name, a in desired.Accounts.items() if a.Password is not None}
+    if snapshot:  # no secrets, no digests: only a new account shows its password step
+        passwords = dict.fromkeys(with_password, PasswordStatus.SAME)
+    else:
+        passwords = password_statuses(desired, read_password_book(paths.config_dir)) if with_password else {}
     plan = make_plan(PlanInput(desired, live.static, live.dynamic, inventory, now, data_dir, account_dirs(data_dir),
                                passwords))
     check_result(plan, live.static, paths, live.dynamic)

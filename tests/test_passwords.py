@@ -290,3 +290,24 @@ def test_a_bad_password_reference_is_one_error_and_nothing_is_written(
     col = 15 if "absolute" in problem else 16  # the reference's `{`, or its File/Env key
     assert err == f"error: {d / 'accounts.yaml'}:5:{col}: Accounts.alice.Password: {problem}\n"
     assert {p: p.read_bytes() for p in moxconf.parent.rglob("*") if p.is_file()} == before
+
+
+def test_a_plan_against_a_snapshot_shows_only_the_passwords_of_new_accounts(
+        tmp_path: Path, golden_config: Callable[[str], Path], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CI job plans against `snapshot` without secrets and without the digests."""
+    moxconf = golden_config("00")
+    f = secret_file(tmp_path, "alice", PASSWORD)
+    monkeypatch.setenv("BOB_PASSWORD", OTHER)
+    accounts = {"alice": f"{{File: {f}}}", "bob": "{Env: BOB_PASSWORD}"}
+    assert main(["--config", str(moxconf), "apply", str(desired(tmp_path, accounts)), "--yes"]) == 1  # pending
+    snap = tmp_path / "snapshot"
+    assert main(["--config", str(moxconf), "snapshot", str(snap)]) == 0
+    f.unlink()
+    monkeypatch.delenv("BOB_PASSWORD")  # the CI job has neither
+    d = desired(tmp_path, {**accounts, "carol": "{File: /run/secrets/carol}"})
+    capsys.readouterr()
+    assert main(["--config", str(snap / "mox.conf"), "plan", str(d)]) == 0
+    out = capsys.readouterr().out
+    assert "set password of account carol (from file /run/secrets/carol)" in out
+    assert "password of account alice" not in out and "password of account bob" not in out
