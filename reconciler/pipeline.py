@@ -394,14 +394,17 @@ def _finish(paths: ConfigPaths, ops: tuple[Operation, ...], doc: PlanDocument, *
     stale: dict[str, list[str]] = {}
     live = read_live(paths) if batch is not None or steps else None
     if batch is not None and live is not None:
+        # Reports are artifacts: written without an fsync each, then their directory synced once.
         if reports:
-            written = write_files(out, reports, REPORT_FORMATS, shared=shared)
-        stale = remove_stale_reports(out, [_ascii(d) for d in live.dynamic.Domains], REPORT_FORMATS, shared=shared)
+            written = write_files(out, reports, REPORT_FORMATS, shared=shared, sync_dir=False)
+        stale = remove_stale_reports(out, [_ascii(d) for d in live.dynamic.Domains], REPORT_FORMATS,
+                                     shared=shared, sync_dir=False)
     passwords = tuple(set_passwords(paths, steps, accounts_after=set(live.dynamic.Accounts) if live else set()))
     if not steps and any(isinstance(op, AccountRemove) for op in ops) and passwords_path(paths.config_dir).exists():
         forget_accounts(paths, set(read_live(paths).dynamic.Accounts))
     if live is not None:
         written.append(_write_apply_report(out, doc, batch, live, written, stale, shared, passwords))
+        shared.fsync(out)
     return Outcome(ops, batch, after != before, tuple(written), doc, stale, passwords)
 
 
@@ -440,7 +443,7 @@ def _write_apply_report(out: Path, doc: PlanDocument, batch: BatchResult | None,
     path = out / APPLY_REPORT
     if shared.relative(out) is None:
         out.mkdir(parents=True, exist_ok=True)
-    shared.write_json(path, report)
+    shared.write_json(path, report, sync_dir=False, sync_data=False)
     return path
 
 

@@ -205,7 +205,7 @@ def check_formats(formats: Sequence[str]) -> None:
 
 def write_reports(
     live: LiveConfig, domains: Sequence[str], out_dir: Path, formats: Sequence[str], *,
-    dnssec: bool = False, acme_account_uri: str = "", shared: SharedDir | None = None,
+    dnssec: bool = False, acme_account_uri: str = "", shared: SharedDir | None = None, sync_dir: bool = True,
 ) -> list[Path]:
     """Write one file per domain and format (`<ascii-domain>.<ext>`) into `out_dir`, atomically
     (through `shared`, the config dir, when it is inside it).
@@ -218,14 +218,15 @@ def write_reports(
     hk = load_host_keys(live.paths, live.static)
     reports = [for_live(live, dom, dnssec=dnssec, acme_account_uri=acme_account_uri, host_keys=hk)
                for dom in domains]
-    return write_files(out_dir, reports, formats, shared=shared)
+    return write_files(out_dir, reports, formats, shared=shared, sync_dir=sync_dir)
 
 
 def write_files(out_dir: Path, reports: Sequence[Report], formats: Sequence[str], mode: int = 0o644, *,
-                shared: SharedDir | None = None) -> list[Path]:
+                shared: SharedDir | None = None, sync_dir: bool = True) -> list[Path]:
     """One file per report and format, `<ascii-domain>.<ext>`, in `out_dir` (created): each
-    replaced atomically, the directory fsynced once at the end. Inside `shared` (mox's config
-    dir) the files are 0640 and owned like domains.conf, and no link is followed."""
+    replaced atomically. Reports are artifacts: no fsync per file, the directory is fsynced once
+    at the end (unless not `sync_dir`: the caller syncs it after writing more). Inside `shared`
+    (mox's config dir) the files are 0640 and owned like domains.conf, and no link is followed."""
     inside = shared if shared is not None and shared.relative(out_dir) is not None else None
     if inside is None:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -235,10 +236,12 @@ def write_files(out_dir: Path, reports: Sequence[Report], formats: Sequence[str]
             path = out_dir / f"{rep.domain.ascii}.{EXTENSIONS[fmt]}"
             data = RENDERERS[fmt]([rep]).encode()
             if inside is not None:
-                inside.write(path, data, FILE_MODE, sync_dir=False)
+                inside.write(path, data, FILE_MODE, sync_dir=False, sync_data=False)
             else:
-                atomic_write(path, data, mode, sync_dir=False)
+                atomic_write(path, data, mode, sync_dir=False, sync_data=False)
             written.append(path)
+    if not sync_dir:
+        return written
     if inside is not None:
         inside.fsync(out_dir)
     else:
@@ -247,7 +250,7 @@ def write_files(out_dir: Path, reports: Sequence[Report], formats: Sequence[str]
 
 
 def remove_stale_reports(out_dir: Path, hosted: Sequence[str], formats: Sequence[str], *,
-                         shared: SharedDir | None = None) -> dict[str, list[str]]:
+                         shared: SharedDir | None = None, sync_dir: bool = True) -> dict[str, list[str]]:
     """Remove the reports of domains that are no longer hosted (`hosted`: ASCII names) from
     `out_dir`; returns, per removed domain, the records its JSON report said to publish in its
     zone (zone-file lines): what to delete from DNS now. Only reports this package wrote (a
@@ -275,7 +278,7 @@ def remove_stale_reports(out_dir: Path, hosted: Sequence[str], formats: Sequence
         for fmt in formats:
             if f"{domain}.{EXTENSIONS[fmt]}" in names:
                 dest.remove(out_dir / f"{domain}.{EXTENSIONS[fmt]}")
-    if stale:
+    if stale and sync_dir:
         dest.fsync(out_dir)
     return stale
 
