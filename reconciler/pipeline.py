@@ -9,7 +9,6 @@ planner (`plan.make_plan`) stays pure.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import logging
 import os
@@ -19,9 +18,8 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
-
-from reconciler.apply.batch import BatchResult, Progress, apply_batch, default_validator
+from reconciler.apply.batch import BatchResult, apply_batch, default_validator
+from reconciler.apply.keymaker import KeyMaker, Progress
 from reconciler.apply.passwords import PasswordResult, forget_accounts, set_passwords
 from reconciler.desired.fleet import INSTANCES_DIR, Instance, find_instances
 from reconciler.desired.includes import desired_files
@@ -46,7 +44,7 @@ from reconciler.mox import config as mc
 from reconciler.mox import keygen, names
 from reconciler.mox.admin import AccountRemove, Operation, now_local, used_key_paths
 from reconciler.mox.dnsrecords import Report
-from reconciler.mox.keyfiles import DKIMKey, HostKeys, KeyCache, load_dkim_private_key
+from reconciler.mox.keyfiles import RSA, HostKeys, KeyCache, load_dkim_private_key
 from reconciler.mox.live import ConfigPaths, LiveConfig, account_dirs, config_dir_path, read_live, read_static
 from reconciler.mox.validate import validate_dynamic
 from reconciler.plan.document import PlanDocument, SourceInfo
@@ -104,6 +102,22 @@ def desired_digest(path: Path, root: Path | None = None, files: Sequence[Path] |
     return h.hexdigest()
 
 
+@dataclass
+class Caches:
+    """What a process keeps from one reconcile to the next (the watcher: for weeks).
+
+    `keys`: the verdicts on DKIM key files (kind or mox's error) by file identity, so unchanged
+    key files are not parsed again; `maker`: the threads generating new keys, started as soon as
+    a plan names them (`prepare`) and handed to the batch (`apply_prepared`).
+    """
+
+    keys: KeyCache = field(default_factory=KeyCache)
+    maker: KeyMaker = field(default_factory=KeyMaker)
+
+    def close(self) -> None:
+        self.maker.close()
+
+
 @dataclass(frozen=True)
 class Prepared:
     """Everything a plan was computed from, and the plan."""
@@ -117,51 +131,52 @@ class Prepared:
     doc: PlanDocument
     static: mc.Static = field(default_factory=mc.Static)
     now: datetime | None = None  # the time the plan was simulated at (key names, policy IDs)
+    caches: Caches | None = None
 
 
 class _PlannedKeys(KeyCache):
-    """Key files as they will be after apply: the ones the plan creates exist (as stand-ins of
-    the right kind), the others are read from disk. Lets the plan's result be validated.
+    """Key files as they will be after apply: the ones the plan creates exist (of the planned
+    kind), the others are read from disk. Lets the plan's result be validated.
 
-    A key file the live config already names that is absent here counts as present (a stand-in
-    of the kind its name says): a plan needs no private keys, so it can be made against a copy
-    of the live config without them (`snapshot`, a CI job). Apply validates with the real files.
+    A key file the live config already names that is absent here counts as present (of the kind
+    its name says): a plan needs no private keys, so it can be made against a copy of the live
+    config without them (`snapshot`, a CI job). Apply validates with the real files.
     """
 
-    def __init__(self, config_dir: Path, new_keys: Mapping[str, str], live_keys: Iterable[str] = ()) -> None:
+    def __init__(self, config_dir: Path, new_keys: Mapping[str, str], live_keys: Iterable[str] = (),
+                 known: KeyCache | None = None) -> None:
         super().__init__()
-        self._new = {config_dir_path(config_dir, p): kind for p, kind in new_keys.items()}
+        if known is not None:
+            self.verdicts = known.verdicts  # shared: what is learnt here serves later runs
+        self._new = {config_dir_path(config_dir, p): keygen.ED25519 if kind == keygen.ED25519 else RSA
+                     for p, kind in new_keys.items()}
         self._live = {config_dir_path(config_dir, p) for p in live_keys}
 
-    def load(self, path: Path) -> DKIMKey:
-        kind = self._new.get(path)
-        if kind is None and path in self._live and not path.exists():
-            kind = keygen.ED25519 if "ed25519" in path.name else keygen.RSA2048
-        if kind is None:
-            return super().load(path)
-        return _stand_in_key(kind)
+    def kind(self, path: Path) -> str:
+        planned = self._new.get(path)
+        if planned is None and path in self._live and not path.exists():
+            planned = keygen.ED25519 if "ed25519" in path.name else RSA
+        return planned if planned is not None else super().kind(path)
 
 
-@functools.cache
-def _stand_in_key(kind: str) -> DKIMKey:
-    if kind == keygen.ED25519:
-        return ed25519.Ed25519PrivateKey.generate()
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def check_result(plan: Plan, static: mc.Static, paths: ConfigPaths, live: mc.Dynamic | None = None) -> None:
+def check_result(plan: Plan, static: mc.Static, paths: ConfigPaths, live: mc.Dynamic | None = None,
+                 keys: KeyCache | None = None) -> None:
     """Refuse a plan whose result mox would reject (e.g. removing the postmaster account), so
     the reviewer sees it in the plan, not at apply time."""
     if plan.empty:
         return
-    keys = _PlannedKeys(paths.config_dir, plan.new_keys, used_key_paths(live) if live is not None else ())
-    errors = validate_dynamic(static, plan.result, paths.config_dir, keys=keys).errors
+    planned = _PlannedKeys(paths.config_dir, plan.new_keys, used_key_paths(live) if live is not None else (), keys)
+    errors = validate_dynamic(static, plan.result, paths.config_dir, keys=planned).errors
     if errors:
         raise ConfigInvalid(errors, where="the plan's result would be rejected by mox")
 
 
-def prepare(paths: ConfigPaths, source: Source, *, now: datetime | None = None) -> Prepared:
-    """Read everything and plan (no writes); the plan's result is validated as mox would."""
+def prepare(paths: ConfigPaths, source: Source, *, now: datetime | None = None,
+            caches: Caches | None = None) -> Prepared:
+    """Read everything and plan (no writes); the plan's result is validated as mox would.
+
+    With `caches` (an apply), the new keys the plan names start being generated at once, while
+    the result is validated and the plan shown."""
     desired = load_desired(source.path, source.root)
     snapshot = is_snapshot(paths)
     if snapshot:  # a copy of the live config without secrets (CI): nothing to compare them with
@@ -179,11 +194,13 @@ def prepare(paths: ConfigPaths, source: Source, *, now: datetime | None = None) 
         passwords = password_statuses(desired, read_password_book(paths.config_dir)) if with_password else {}
     plan = make_plan(PlanInput(desired, live.static, live.dynamic, inventory, now, data_dir, account_dirs(data_dir),
                                passwords))
-    check_result(plan, live.static, paths, live.dynamic)
+    if caches is not None:
+        caches.maker.start(plan.key_requests)
+    check_result(plan, live.static, paths, live.dynamic, caches.keys if caches is not None else None)
     doc = plan_document(plan, source=source, live_path=str(paths.domains_conf),
                         live_digest=live.digest, desired_digest=desired_digest(source.path, files=desired.paths),
                         created=now)
-    return Prepared(paths, live, desired, source, inventory, plan, doc, live.static, now)
+    return Prepared(paths, live, desired, source, inventory, plan, doc, live.static, now, caches)
 
 
 def _static_for_base_ref(paths: ConfigPaths) -> mc.Static:
@@ -364,7 +381,7 @@ def check_safety(doc: PlanDocument, *, force: bool) -> None:
 
 def _finish(paths: ConfigPaths, ops: tuple[Operation, ...], doc: PlanDocument, *, force: bool,
             reports_dir: Path | None, verify: bool, now: datetime | None,
-            progress: Progress | None = None) -> Outcome:
+            progress: Progress | None = None, caches: Caches | None = None) -> Outcome:
     check_safety(doc, force=force)
     shared = SharedDir.of(paths.domains_conf)
     out = reports_dir or reports_dir_default(paths)
@@ -383,8 +400,8 @@ def _finish(paths: ConfigPaths, ops: tuple[Operation, ...], doc: PlanDocument, *
         hk = load_host_keys(paths, static)
         reports[:] = [for_config(paths, static, dynamic, name, host_keys=hk) for name in domains]
 
-    batch = (apply_batch(paths, ops, now=now, verify=verify, progress=progress,
-                         validator=validate_and_make_records) if ops else None)
+    batch = (apply_batch(paths, ops, now=now, verify=verify, progress=progress, validator=validate_and_make_records,
+                         keys=caches.maker if caches is not None else None) if ops else None)
     after = Inventory.of(doc.inventory_after)
     before = read_inventory(paths.config_dir)
     commit = doc.source.commit if doc.source is not None else None
@@ -452,7 +469,8 @@ def apply_prepared(prepared: Prepared, *, force: bool = False, reports_dir: Path
                    progress: Progress | None = None) -> Outcome:
     refuse_snapshot(prepared.paths)
     return _finish(prepared.paths, prepared.plan.operations, prepared.doc, force=force,
-                   reports_dir=reports_dir, verify=verify, now=now or prepared.now, progress=progress)
+                   reports_dir=reports_dir, verify=verify, now=now or prepared.now, progress=progress,
+                   caches=prepared.caches)
 
 
 def check_fresh(paths: ConfigPaths, doc: PlanDocument, source: str | None = None) -> None:

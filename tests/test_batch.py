@@ -102,7 +102,7 @@ def test_parallel_key_generation(tmp_path: Path) -> None:
         load_dkim_private_key(paths.config_dir / k)
 
 
-def test_generate_keys_in_process_and_pool_agree_on_format() -> None:
+def test_generate_keys_inline_and_in_threads_agree_on_format() -> None:
     reqs = [keygen.KeyRequest(f"s{i}", "example.org", keygen.ED25519, NOW) for i in range(5)]
     for pems in (batch.generate_keys(reqs, workers=1), batch.generate_keys(reqs, workers=2)):
         assert len(set(pems)) == 5

@@ -1,4 +1,4 @@
-"""Key-generation progress: reported per key, in-process and across worker processes."""
+"""Key-generation progress: reported per key, in the caller's thread and across generator threads."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from reconciler.mox import keygen
 NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(("count", "workers"), [(2, 2), (5, 2)])  # below / above the parallel threshold
+@pytest.mark.parametrize(("count", "workers"), [(2, 1), (5, 2)])  # in the caller's thread / in threads
 def test_progress_counts_every_key(count: int, workers: int) -> None:
     reqs = [keygen.KeyRequest(f"s{i}", "example.org", keygen.ED25519, NOW) for i in range(count)]
     seen: list[tuple[int, int]] = []

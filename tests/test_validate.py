@@ -1269,16 +1269,22 @@ def test_key_cache_loads_once_and_notices_changes(tmp_path: Path) -> None:
     cache = KeyCache()
     f = tmp_path / "k.pem"
     f.write_bytes(ed25519_pkcs8())
-    k1 = cache.load(f)
-    assert cache.load(f) is k1 and cache.loads == 1
+    assert cache.kind(f) == "ed25519"
+    assert cache.kind(f) == "ed25519" and cache.loads == 1
     f2 = tmp_path / "k2.pem"
     f2.write_bytes(pkcs1_rsa())
     os.replace(f2, f)  # new inode: must be read again, and now fails like mox
     with pytest.raises(KeyFileError, match="ParsePKCS1PrivateKey"):
-        cache.load(f)
+        cache.kind(f)
     with pytest.raises(KeyFileError):
-        cache.load(f)
+        cache.kind(f)
     assert cache.loads == 2
+    again = KeyCache(cache.verdicts)  # verdicts carried to a new cache (a later run)
+    with pytest.raises(KeyFileError, match="ParsePKCS1PrivateKey"):
+        again.kind(f)
+    assert again.loads == 0
+    f.write_bytes(ed25519_pkcs8())  # rewritten in place: new mtime/ctime, read again
+    assert again.kind(f) == "ed25519" and again.loads == 1
 
 
 def test_validate_with_cache_twice_loads_keys_once(base: tuple[Static, Dynamic, Path]) -> None:

@@ -10,9 +10,7 @@ behind.
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
-import multiprocessing
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -21,17 +19,15 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 from reconciler.apply import keyfiles, writer
+from reconciler.apply.keymaker import KeyMaker, Progress, generate_keys
 from reconciler.errors import REPORTED, ConcurrentChange, ConfigInvalid, LiveConfigError, MoxError, ReconcilerError
-from reconciler.mox import keygen, sconf
+from reconciler.mox import sconf
 from reconciler.mox.admin import Context, Effect, Operation, now_local, used_key_paths
 from reconciler.mox.config import Dynamic, Static
 from reconciler.mox.keygen import KeyRequest
 from reconciler.mox.live import ConfigPaths, account_dirs, read_static
 
 log = logging.getLogger(__name__)
-
-# Below this many keys, starting worker processes costs more than it saves.
-PARALLEL_MIN_KEYS = 4
 
 Validator = Callable[[Static, Dynamic, Path], None]
 
@@ -60,35 +56,6 @@ def fold(ops: Sequence[Operation], dynamic: Dynamic, ctx: Context) -> Effect:
     keys = [k for k in keys if k.path in used]
     retired = [r for r in retired if r not in born]
     return Effect(dynamic, tuple(keys), tuple(retired), tuple(notes))
-
-
-def _generate_one(req: KeyRequest) -> bytes:
-    return keygen.generate(req)
-
-
-Progress = Callable[[int, int], None]  # (keys done, keys in all): a terminal shows a bar
-
-
-def generate_keys(reqs: Sequence[KeyRequest], workers: int | None = None,
-                  progress: Progress | None = None) -> list[bytes]:
-    """PEM contents for each request; RSA generation dominates, so spread it over the cores."""
-    n = workers if workers is not None else (os.cpu_count() or 1)
-    total = len(reqs)
-    if total < PARALLEL_MIN_KEYS or n <= 1:
-        out = []
-        for i, r in enumerate(reqs, 1):
-            out.append(keygen.generate(r))
-            if progress is not None:
-                progress(i, total)
-        return out
-    # spawn, not fork: workers must not inherit the lock file descriptor.
-    ctx = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=min(n, total), mp_context=ctx) as pool:
-        futures = [pool.submit(_generate_one, r) for r in reqs]
-        if progress is not None:
-            for i, _done in enumerate(concurrent.futures.as_completed(futures), 1):
-                progress(i, total)
-        return [f.result() for f in futures]
 
 
 def default_validator(static: Static, dynamic: Dynamic, config_dir: Path) -> None:
@@ -182,12 +149,15 @@ def apply_batch(
     retries: int = 2,
     lock_timeout: float = 30.0,
     progress: Progress | None = None,
+    keys: KeyMaker | None = None,
 ) -> BatchResult:
     """Apply `ops` as one transaction against the mox config at `paths`.
 
     Raises RequestError/PrimitiveError (a precondition), ConfigInvalid (the result would not
     validate), ConcurrentChange (domains.conf kept changing under us `retries`+1 times), LockTimeout.
     In all those cases domains.conf is unchanged and no new key file is left behind.
+    `keys`: where new keys come from (keys the plan named may be under way there already);
+    default: a KeyMaker of `workers` threads for this batch.
     """
     validate = validator or default_validator
     config_dir = paths.config_dir
@@ -207,7 +177,8 @@ def apply_batch(
             try:
                 t0 = time.perf_counter()
                 missing = [r for r in effect.new_keys if r.path not in pems]
-                for req, pem in zip(missing, generate_keys(missing, workers, progress), strict=True):
+                made = keys.pems(missing, progress) if keys is not None else generate_keys(missing, workers, progress)
+                for req, pem in zip(missing, made, strict=True):
                     pems[req.path] = pem
                 timings["keygen"] += time.perf_counter() - t0
                 referenced = used_key_paths(snap.dynamic)

@@ -13,7 +13,7 @@ from reconciler.cli.source_args import add_source_options, add_strict_option, ch
 from reconciler.errors import ReconcilerError
 
 if TYPE_CHECKING:
-    from reconciler.apply.batch import Progress
+    from reconciler.apply.keymaker import Progress
     from reconciler.pipeline import Outcome
 
 
@@ -114,7 +114,7 @@ def report(outcome: Outcome) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from reconciler.mox.live import locate
-    from reconciler.pipeline import apply_plan_doc, apply_prepared, prepare
+    from reconciler.pipeline import Caches, apply_plan_doc, apply_prepared, prepare
     from reconciler.plan.document import read_plan_file
     from reconciler.plan.render import render_text
 
@@ -131,15 +131,20 @@ def run(args: argparse.Namespace) -> int:
             outcome = apply_plan_doc(paths, doc, source=source, force=args.force, reports_dir=args.reports_dir,
                                      verify=args.verify, progress=progress)
         return report(outcome)
-    prepared = prepare(paths, resolve_from_args(args))
-    sys.stdout.write(render_text(prepared.doc, color=sys.stdout.isatty()))
-    check_strict(args, prepared.doc)
-    if not prepared.plan.empty:
-        prepared.plan.check_safety(force=args.force)
-    if not _confirm(args, not prepared.plan.empty):
-        print("Apply cancelled.")
-        return 1
-    with key_progress() as progress:
-        outcome = apply_prepared(prepared, force=args.force, reports_dir=args.reports_dir, verify=args.verify,
-                                 progress=progress)
+    caches = Caches()
+    try:
+        # The plan's new keys are generated in the background from here on (threads).
+        prepared = prepare(paths, resolve_from_args(args), caches=caches)
+        sys.stdout.write(render_text(prepared.doc, color=sys.stdout.isatty()))
+        check_strict(args, prepared.doc)
+        if not prepared.plan.empty:
+            prepared.plan.check_safety(force=args.force)
+        if not _confirm(args, not prepared.plan.empty):
+            print("Apply cancelled.")
+            return 1
+        with key_progress() as progress:
+            outcome = apply_prepared(prepared, force=args.force, reports_dir=args.reports_dir, verify=args.verify,
+                                     progress=progress)
+    finally:
+        caches.close()
     return report(outcome)

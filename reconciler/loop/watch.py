@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any, Protocol
 
@@ -24,7 +24,7 @@ from reconciler.errors import REPORTED, DesiredStateError, LiveConfigError, Sour
 from reconciler.loop.run import Reason, Result, RunResult, Stage, Trigger
 from reconciler.loop.status import StatusBook
 from reconciler.mox.live import ConfigPaths
-from reconciler.pipeline import Prepared, apply_prepared, check_safety, desired_digest, prepare
+from reconciler.pipeline import Caches, Prepared, apply_prepared, check_safety, desired_digest, prepare
 from reconciler.plan.objects import ObjectKind, ObjectRef
 from reconciler.plan.passwords import SetPassword
 
@@ -44,6 +44,7 @@ class WatchOptions:
     reports_dir: Path | None = None
     suspend_file: Path | None = None
     heartbeat: Callable[[], None] | None = None  # called as a run moves on (liveness)
+    caches: Caches = field(default_factory=Caches)  # kept across runs: key verdicts, key threads
 
 
 def revision_of(source: Source) -> str:
@@ -97,6 +98,8 @@ def reconcile_once(opts: WatchOptions, book: StatusBook, trigger: Trigger = Trig
         return run.apply(prepared)
     except Exception as e:  # a long-running loop reports every failure and goes on
         return run.failed(e)
+    finally:
+        opts.caches.maker.discard()  # keys of a plan that was not applied
 
 
 class _Run:
@@ -148,7 +151,7 @@ class _Run:
 
     def plan(self, source: Source) -> Prepared:
         self._enter(Stage.PLAN)
-        prepared = prepare(self.opts.paths, source)
+        prepared = prepare(self.opts.paths, source, caches=self.opts.caches)
         plan = prepared.plan
         self.counts = {**plan.counts(), "operations": len(plan.steps)}
         self.summary = prepared.doc.summary.text

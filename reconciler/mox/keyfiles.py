@@ -247,45 +247,61 @@ def load_host_keys(paths: ConfigPaths, static: Static, listener: str = "public")
 # Cache
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    key: DKIMKey | None
-    error: str | None
+ED25519 = "ed25519"
+RSA = "rsa"
+
+
+def key_kind(key: DKIMKey) -> str:
+    return ED25519 if isinstance(key, Ed25519PrivateKey) else RSA
+
+
+# A file's identity: path as named, device, inode, mtime, size, ctime. A file written, replaced
+# or touched gets a new one (ctime changes with every write and rename).
+FileIdentity = tuple[str, int, int, int, int, int]
+
+
+def file_identity(path: Path) -> FileIdentity:
+    """OSError when the file cannot be stat'ed."""
+    st = os.stat(path)
+    return (str(path), st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size, st.st_ctime_ns)
 
 
 class KeyCache:
-    """Loaded DKIM keys by (resolved path, mtime_ns, size, inode), failures included.
+    """What validation needs of each DKIM key file (its kind, or mox's error), by file identity.
 
     Validation runs before every write and on every reconcile; re-parsing 20,000 RSA keys each
-    time would dominate. A changed or replaced file has a new stat identity and is read again.
+    time would dominate, and keeping 20,000 parsed keys would cost memory. A changed or replaced
+    file has a new identity and is read again. `verdicts` can be saved and given to a new cache
+    (`reconciler.pipeline` keeps them in the cache dir between runs).
     """
 
-    def __init__(self) -> None:
-        self._entries: dict[tuple[str, int, int, int], _Entry] = {}
+    def __init__(self, verdicts: dict[FileIdentity, str] | None = None) -> None:
+        # identity -> "ed25519" | "rsa" | "!" + mox's error
+        self.verdicts: dict[FileIdentity, str] = dict(verdicts or {})
         self._lock = threading.Lock()
         self.loads = 0  # number of actual file parses, for tests and benchmarks
+        self.added = 0  # verdicts learnt since construction (worth saving when > 0)
 
-    def load(self, path: Path) -> DKIMKey:
-        """Like load_dkim_private_key, served from the cache when the file is unchanged."""
+    def kind(self, path: Path) -> str:
+        """ED25519 or RSA, as load_dkim_private_key would find; KeyFileError with mox's message."""
         try:
-            st = os.stat(path)
+            ident = file_identity(path)
         except OSError as e:
             raise KeyFileError(f"reading private key: {read_file_error(path, e)}") from None
-        ident = (os.path.realpath(path), st.st_mtime_ns, st.st_size, st.st_ino)
         with self._lock:
-            entry = self._entries.get(ident)
-        if entry is None:
+            verdict = self.verdicts.get(ident)
+        if verdict is None:
             self.loads += 1
             try:
-                entry = _Entry(load_dkim_private_key(path), None)
+                verdict = key_kind(load_dkim_private_key(path))
             except KeyFileError as e:
-                entry = _Entry(None, str(e))
+                verdict = "!" + str(e)
             with self._lock:
-                self._entries[ident] = entry
-        if entry.error is not None:
-            raise KeyFileError(entry.error)
-        assert entry.key is not None
-        return entry.key
+                self.verdicts[ident] = verdict
+                self.added += 1
+        if verdict.startswith("!"):
+            raise KeyFileError(verdict[1:])
+        return verdict
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,8 +20,6 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from reconciler.mox import keyfiles
 from reconciler.mox.config import (
     Account,
@@ -177,7 +175,7 @@ class _Validator:
         self.static = static
         self.dyn = dyn
         self.config_dir = config_dir
-        self.keys = keys
+        self.keys = keys if keys is not None else KeyCache()
         self.pedantic = static.Pedantic
         self.errors: list[str] = []
         self.addresses: dict[str, str] = {}
@@ -317,14 +315,14 @@ class _Validator:
 
         path = config_dir_path(self.config_dir, sel.PrivateKeyFile)
         try:
-            key = self.keys.load(path) if self.keys is not None else keyfiles.load_dkim_private_key(path)
+            kind = self.keys.kind(path)
         except KeyFileError as e:
             msg = str(e)
             serr(msg)
             if msg.startswith(("reading private key", "private key has no PEM", "parsing private key")):
                 return  # mox stops checking this selector here
-            key = None
-        if isinstance(key, Ed25519PrivateKey):
+            kind = None
+        if kind == keyfiles.ED25519:
             error = ed25519_hash_error(sel.Hash)
             if error:
                 serr(error)

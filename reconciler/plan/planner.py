@@ -62,6 +62,7 @@ from reconciler.mox.admin import (
 )
 from reconciler.mox.config import Dynamic, Static
 from reconciler.mox.golang import GoSyntaxError, parse_duration
+from reconciler.mox.keygen import KeyRequest
 from reconciler.mox.names import ParseError, parse_address, parse_domain
 from reconciler.plan.document import (
     PLAN_VERSION,
@@ -136,6 +137,7 @@ class Plan:
     kept: tuple[Kept, ...] = ()  # self-service fields where mox differs from git and stays as mox has it
     kept_objects: tuple[ObjectRef, ...] = ()  # owned objects that left the desired state, Prune off: they stay
     warnings: tuple[str, ...] = ()  # problems that do not stop the plan (`--strict` makes them errors)
+    key_requests: tuple[KeyRequest, ...] = ()  # those keys, as the batch will ask for them (started early)
 
     @property
     def operations(self) -> tuple[Operation, ...]:
@@ -258,7 +260,7 @@ class _Planner:
         self.ctx = Context(inp.static, inp.now, inp.data_dir, inp.account_dirs)
         self.sim = inp.live
         self.steps: list[Step] = []
-        self.born_keys: dict[str, str] = {}  # key files that operations of this plan create -> kind
+        self.born_keys: dict[str, KeyRequest] = {}  # key files that operations of this plan create
         self.new_selectors: dict[str, list[str]] = {}  # existing domain -> selectors DKIMAdd creates
         self.warnings: list[tuple[tuple[str, int, int], str]] = []  # (where, text), sorted by where
         d = self.desired
@@ -284,7 +286,7 @@ class _Planner:
             raise PlanError(f"cannot plan step {len(self.steps) + 1} ({op.describe()}): {e}") from None
         values = changed_values(op, obj, action, self.sim, eff.dynamic)
         self.sim = eff.dynamic
-        self.born_keys.update((k.path, k.kind) for k in eff.new_keys)
+        self.born_keys.update((k.path, k) for k in eff.new_keys)
         self.steps.append(Step(op, obj, action, creates, text, values))
 
     def warn(self, path: tuple[str | int, ...], message: str) -> None:
@@ -363,7 +365,8 @@ class _Planner:
             inventory_after=frozenset(o for o in (inv.objects - dropped) | named if o.exists_in(self.sim)),
             result=self.sim,
             threshold=SafetyThreshold.of(desired.Policy),
-            new_keys={p: k for p, k in self.born_keys.items() if p in used},
+            new_keys={p: k.kind for p, k in self.born_keys.items() if p in used},
+            key_requests=tuple(k for p, k in self.born_keys.items() if p in used),
             kept=tuple(self.kept),
             kept_objects=tuple(kept),
             warnings=tuple(text for _, text in sorted(self.warnings)),

@@ -1,0 +1,115 @@
+"""New DKIM keys, generated on every core in threads of this process, started early.
+
+RSA-2048 generation is nearly all of an apply that adds domains (mox's DomainAdd makes two keys
+per domain). `cryptography` releases the GIL while OpenSSL searches for primes (measured with a
+second thread spinning in Python: both ran at full speed; bench/README.md), so threads use every
+core with none of a worker process's costs: no interpreter to start, nothing to import, nothing to
+pickle, and nothing that can outlive us: the threads die with the process, even on SIGKILL.
+
+The pipeline starts the keys of a plan as soon as the planner has named them (`start`), so they
+are generated while the plan's result is validated, rendered and confirmed; the batch then takes
+them (`pems`), generating any it asks for that were not started.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from types import TracebackType
+
+from reconciler.mox import keygen
+from reconciler.mox.keygen import KeyRequest
+
+Progress = Callable[[int, int], None]  # (keys done, keys in all): a terminal shows a bar
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+class KeyMaker:
+    """Generates KeyRequests in `workers` threads (default: every core); 1 = in the caller's thread.
+
+    Use as a context manager (or call `close`): keys not started yet are cancelled on exit.
+    """
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers if workers is not None else cores()
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._futures: dict[KeyRequest, concurrent.futures.Future[bytes]] = {}
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> KeyMaker:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def _submit(self, req: KeyRequest) -> concurrent.futures.Future[bytes]:
+        with self._lock:
+            fut = self._futures.get(req)
+            if fut is None:
+                if self._pool is None:
+                    self._pool = concurrent.futures.ThreadPoolExecutor(self.workers, thread_name_prefix="keygen")
+                fut = self._futures[req] = self._pool.submit(keygen.generate, req)
+            return fut
+
+    def start(self, reqs: Iterable[KeyRequest]) -> None:
+        """Begin generating `reqs` in the background (nothing happens with one worker)."""
+        if self.workers > 1:
+            for req in reqs:
+                self._submit(req)
+
+    def pems(self, reqs: Sequence[KeyRequest], progress: Progress | None = None) -> list[bytes]:
+        """The PEM file contents for each of `reqs`, in order; waits for those started, starts
+        the others. Each key is handed out once (a later call generates a new one)."""
+        total = len(reqs)
+        if self.workers <= 1:
+            out = []
+            for i, req in enumerate(reqs, 1):
+                with self._lock:
+                    fut = self._futures.pop(req, None)
+                out.append(fut.result() if fut is not None else keygen.generate(req))
+                if progress is not None:
+                    progress(i, total)
+            return out
+        futures = [self._submit(req) for req in reqs]
+        try:
+            if progress is not None:
+                for i, _done in enumerate(concurrent.futures.as_completed(futures), 1):
+                    progress(i, total)
+            return [f.result() for f in futures]
+        finally:
+            with self._lock:
+                for req in reqs:
+                    self._futures.pop(req, None)
+
+    def discard(self) -> None:
+        """Forget the keys not handed out (a plan that was not applied); cancel those not started."""
+        with self._lock:
+            futures, self._futures = self._futures, {}
+        for fut in futures.values():
+            fut.cancel()
+
+    def close(self) -> None:
+        """Cancel what has not started and stop the threads; a key being generated finishes
+        first (a fraction of a second)."""
+        self.discard()
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def generate_keys(reqs: Sequence[KeyRequest], workers: int | None = None,
+                  progress: Progress | None = None) -> list[bytes]:
+    """PEM contents for each request, generated on `workers` cores (default: all)."""
+    with KeyMaker(workers) as maker:
+        return maker.pems(reqs, progress)
