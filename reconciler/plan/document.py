@@ -49,9 +49,13 @@ _OPERATION_ENUM: list[JsonValue] = [*_OPERATION_NAMES]
 
 
 class _Part(BaseModel):
-    """A part of the document: strict types, immutable, unknown fields ignored."""
+    """A part of the document: strict types, immutable, unknown fields ignored.
 
-    model_config = ConfigDict(strict=True, frozen=True, extra="ignore", use_attribute_docstrings=True)
+    The attribute docstrings are the field descriptions of schemas/plan.schema.json; the schema
+    generator (`reconciler.plan.schema`) reads them, not every import (that parses this file).
+    """
+
+    model_config = ConfigDict(strict=True, frozen=True, extra="ignore")
 
 
 class Action(StrEnum):
