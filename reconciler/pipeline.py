@@ -21,6 +21,7 @@ from typing import Any
 from reconciler.apply.batch import BatchResult, apply_batch, default_validator
 from reconciler.apply.keymaker import KeyMaker, Progress
 from reconciler.apply.passwords import PasswordResult, forget_accounts, set_passwords
+from reconciler.desired.cache import ParseCache, default_root
 from reconciler.desired.fleet import INSTANCES_DIR, Instance, find_instances
 from reconciler.desired.includes import desired_files
 from reconciler.desired.load import load_desired
@@ -108,14 +109,28 @@ class Caches:
 
     `keys`: the verdicts on DKIM key files (kind or mox's error) by file identity, so unchanged
     key files are not parsed again; `maker`: the threads generating new keys, started as soon as
-    a plan names them (`prepare`) and handed to the batch (`apply_prepared`).
+    a plan names them (`prepare`) and handed to the batch (`apply_prepared`), or None to wait
+    until apply asks (`plan`); `parsed`: where parsed desired-state files are cached on disk
+    (`reconciler.desired.cache`), None for no cache.
     """
 
     keys: KeyCache = field(default_factory=KeyCache)
-    maker: KeyMaker = field(default_factory=KeyMaker)
+    maker: KeyMaker | None = field(default_factory=KeyMaker)
+    parsed: Path | None = None
+
+    @classmethod
+    def for_cli(cls, cache_dir: Path | None, *, generate: bool) -> Caches:
+        """A verb's caches: parsed files in `--cache-dir` (else the user's cache dir)."""
+        return cls(maker=KeyMaker() if generate else None, parsed=default_root(cache_dir))
+
+    def parse_cache(self, source: Source) -> ParseCache | None:
+        if self.parsed is None:
+            return None
+        return ParseCache(self.parsed, f"{source.location}//{source.subdir}")
 
     def close(self) -> None:
-        self.maker.close()
+        if self.maker is not None:
+            self.maker.close()
 
 
 @dataclass(frozen=True)
@@ -177,7 +192,7 @@ def prepare(paths: ConfigPaths, source: Source, *, now: datetime | None = None,
 
     With `caches` (an apply), the new keys the plan names start being generated at once, while
     the result is validated and the plan shown."""
-    desired = load_desired(source.path, source.root)
+    desired = load_desired(source.path, source.root, caches.parse_cache(source) if caches is not None else None)
     snapshot = is_snapshot(paths)
     if snapshot:  # a copy of the live config without secrets (CI): nothing to compare them with
         leave_unread(desired)
@@ -194,7 +209,7 @@ def prepare(paths: ConfigPaths, source: Source, *, now: datetime | None = None,
         passwords = password_statuses(desired, read_password_book(paths.config_dir)) if with_password else {}
     plan = make_plan(PlanInput(desired, live.static, live.dynamic, inventory, now, data_dir, account_dirs(data_dir),
                                passwords))
-    if caches is not None:
+    if caches is not None and caches.maker is not None:
         caches.maker.start(plan.key_requests)
     check_result(plan, live.static, paths, live.dynamic, caches.keys if caches is not None else None)
     doc = plan_document(plan, source=source, live_path=str(paths.domains_conf),

@@ -41,6 +41,13 @@ def _no_option_variables(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _session_cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parsed desired-state files and source clones are cached in the test session's own cache
+    dir (shared by its tests, as runs of one user share theirs), never in the user's."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))
+
+
+@pytest.fixture(autouse=True)
 def _reset_reconciler_logger() -> Iterator[None]:
     """cli.main installs handlers and a level on the 'reconciler' logger; undo that after each
     test so later tests' caplog sees every record, whatever order the tests run in."""

@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
             outcome = apply_plan_doc(paths, doc, source=source, force=args.force, reports_dir=args.reports_dir,
                                      verify=args.verify, progress=progress)
         return report(outcome)
-    caches = Caches()
+    caches = Caches.for_cli(args.cache_dir, generate=True)
     try:
         # The plan's new keys are generated in the background from here on (threads).
         prepared = prepare(paths, resolve_from_args(args), caches=caches)

@@ -43,13 +43,15 @@ def configure(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from reconciler.fsutil import atomic_write
     from reconciler.mox.live import locate
-    from reconciler.pipeline import plan_dns_sections, prepare, prepare_base_ref
+    from reconciler.pipeline import Caches, plan_dns_sections, prepare, prepare_base_ref
 
     paths = locate(args.config)
     if args.all_instances is not None:
         return run_fleet(args, paths)
     source = resolve_from_args(args)
-    prepared = prepare_base_ref(paths, source, args.base_ref) if args.base_ref else prepare(paths, source)
+    caches = Caches.for_cli(args.cache_dir, generate=False)
+    prepared = prepare_base_ref(paths, source, args.base_ref) if args.base_ref else prepare(paths, source,
+                                                                                            caches=caches)
     doc = prepared.doc
     if args.out:
         atomic_write(args.out, doc.dumps().encode(), 0o666)

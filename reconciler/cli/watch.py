@@ -103,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
     from reconciler.loop.status import StatusBook, status_path
     from reconciler.loop.watch import Schedule, Wakeup, WatchedSource, WatchOptions, reconcile_once, run_loop
     from reconciler.mox.live import locate
+    from reconciler.pipeline import Caches
 
     use_timestamps()
     instance = args.instance or default_instance_name(args.subdir)
@@ -125,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         notifier = _notifier(args, instance, None, hide)
         book.set_watcher("once", started, started)
         opts = WatchOptions(paths, resolve, force=args.force, reports_dir=args.reports_dir,
-                            suspend_file=args.suspend_file)
+                            suspend_file=args.suspend_file, caches=Caches.for_cli(args.cache_dir, generate=True))
         result = reconcile_once(opts, book, Trigger.ONCE)
         if notifier is not None:
             notifier.observe(result)
@@ -147,8 +148,10 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGHUP, lambda _signo, _frame: waker.request_run_from_signal(Trigger.SIGHUP))
     # A local source's files are watched from its first resolve on, before they are read.
     watched = WatchedSource(resolve, waker)
+    # One set of caches for every run: key verdicts, key threads, parsed desired-state files.
     opts = WatchOptions(paths, watched, force=args.force, reports_dir=args.reports_dir,
-                        suspend_file=args.suspend_file, heartbeat=health.beat)
+                        suspend_file=args.suspend_file, heartbeat=health.beat,
+                        caches=Caches.for_cli(args.cache_dir, generate=True))
 
     def one(trigger: Trigger) -> RunResult:
         book.set_watcher("running", started, time.time())

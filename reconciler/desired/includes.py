@@ -22,7 +22,16 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from reconciler.desired.yamlload import Document, Location, YAMLProblem, load_file, problems_of, source_files
+from reconciler.desired.cache import ParseCache
+from reconciler.desired.yamlload import (
+    Document,
+    Location,
+    YAMLProblem,
+    load_file,
+    problems_of,
+    read_source_file,
+    source_files,
+)
 from reconciler.errors import DesiredStateError
 
 INCLUDE = "Include"
@@ -58,8 +67,9 @@ def _first_link(root: Path, target: Path) -> Path | None:
 
 
 class _Reader:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, cache: ParseCache | None = None) -> None:
         self.root = _absolute(root)
+        self.cache = cache
         self.out = Reading()
         # Every file taken so far -> where it was included (None: a file of the source itself).
         self.taken: dict[Path, Location | None] = {}
@@ -68,7 +78,10 @@ class _Reader:
         """Read one file, then (depth first) what it includes; `chain` is the files including it."""
         self.out.paths.append(path)
         try:
-            doc = load_file(path, display)
+            if self.cache is not None:
+                doc = self.cache.document(_rel(path, self.root), display, read_source_file(path, display))
+            else:
+                doc = load_file(path, display)
         except YAMLProblem as e:
             self.out.problems.extend((p.where, p.field, p.message) for p in problems_of(e))
             return
@@ -147,9 +160,10 @@ def default_root(source: Path) -> Path:
     return start
 
 
-def read_with_includes(source: Path, root: Path | None = None) -> Reading:
+def read_with_includes(source: Path, root: Path | None = None, cache: ParseCache | None = None) -> Reading:
     """The documents of a desired state (a directory of *.yaml, or one file) and of every file
-    they include, which must stay inside `root` (default: `default_root`).
+    they include, which must stay inside `root` (default: `default_root`); `cache`: parsed files
+    by content (`reconciler.desired.cache`).
 
     Raises DesiredStateError when SOURCE does not exist or holds no YAML file; every other
     problem is in the result (file:line:col of the entry that caused it).
@@ -159,7 +173,7 @@ def read_with_includes(source: Path, root: Path | None = None) -> Reading:
     files = source_files(source)
     if not files:
         raise DesiredStateError([f"{source}: no *.yaml files in this directory"])
-    reader = _Reader(root if root is not None else default_root(source))
+    reader = _Reader(root if root is not None else default_root(source), cache)
     for f in files:
         reader.taken[_absolute(f)] = None
     for f in files:

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from reconciler.desired.cache import ParseCache
 from reconciler.desired.checks import check
 from reconciler.desired.includes import read_with_includes
 from reconciler.desired.models import DesiredState
@@ -82,6 +83,7 @@ class _Merged:
         self._take(doc, path, path)
 
     def add(self, doc: Document) -> None:
+        self._index = {}  # per document: keyed by id(doc), which a later document may reuse
         for top, value in doc.data.items():
             if top in _MERGED_MAPS and isinstance(value, dict):
                 if top not in self.data:
@@ -148,18 +150,22 @@ def _message(err: Mapping[str, Any]) -> str:
     return msg
 
 
-def load_desired(source: Path, root: Path | None = None) -> DesiredState:
+def load_desired(source: Path, root: Path | None = None, cache: ParseCache | None = None) -> DesiredState:
     """Load, merge and check a desired state (a directory of *.yaml, or one file), with the
     files it includes; `Include` paths may not leave `root` (default: the git work tree holding
-    it, else its directory).
+    it, else its directory). `cache`: files parsed before with the same bytes are taken from it
+    (`reconciler.desired.cache`).
 
     Raises DesiredStateError listing every problem as `file:line:col: field.path: message`.
     Secret references are checked for their form only; `secrets.read_secrets` reads them.
+    `cache`: files parsed before with the same bytes are taken from it (`reconciler.desired.cache`).
     """
-    reading = read_with_includes(source, root)
+    reading = read_with_includes(source, root, cache)
     merged = _Merged()
     for doc in reading.docs:
         merged.add(doc)
+    if cache is not None:
+        cache.save()
     problems = [*reading.problems, *merged.problems]
     if problems:
         raise DesiredStateError(_format(problems))

@@ -16,7 +16,7 @@ import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from yaml.events import AliasEvent
@@ -28,9 +28,9 @@ MAX_FILE_BYTES = 4 * 1024 * 1024
 Path_ = tuple[str | int, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Location:
-    """Where something was written: file, 1-based line and column."""
+class Location(NamedTuple):
+    """Where something was written: file, 1-based line and column (a tuple: a desired state of
+    10,000 domains has hundreds of thousands of them, made cheaply from the parse cache)."""
 
     file: str
     line: int
@@ -168,7 +168,11 @@ def read_source_file(path: Path, display: str | None = None) -> bytes:
 def load_file(path: Path, display: str | None = None) -> Document:
     """Read one YAML file (a mapping at the top). Raises YAMLProblem, or a list via `.problems`."""
     name = display or str(path)
-    raw = read_source_file(path, display)
+    return parse_source(name, read_source_file(path, display))
+
+
+def parse_source(name: str, raw: bytes) -> Document:
+    """The Document of file `name` with contents `raw` (see load_file)."""
     text = _decode(Path(name), raw)
     fast = _compose_fast(text)
     if fast is not None:

@@ -99,7 +99,8 @@ def reconcile_once(opts: WatchOptions, book: StatusBook, trigger: Trigger = Trig
     except Exception as e:  # a long-running loop reports every failure and goes on
         return run.failed(e)
     finally:
-        opts.caches.maker.discard()  # keys of a plan that was not applied
+        if opts.caches.maker is not None:
+            opts.caches.maker.discard()  # keys of a plan that was not applied
 
 
 class _Run:
