@@ -236,8 +236,26 @@ def make_plan(inp: PlanInput) -> Plan:
 # ---------------------------------------------------------------------------------------------
 
 
+# The canonical forms of destination keys under one Domains mapping (kept alive here, so its
+# identity is a safe key; configs are never mutated, a changed domain means a new mapping): the
+# planner asks for the same keys of 10,000 accounts several times per phase.
+_CANON_MEMO: tuple[Mapping[str, mc.Domain], dict[str, str]] = ({}, {})
+
+
 def _canon(dyn: Dynamic, key: str) -> str:
     """The address-index form of a destination key (catchalls as @<name>)."""
+    global _CANON_MEMO
+    domains, memo = _CANON_MEMO
+    if domains is not dyn.Domains:
+        domains, memo = dyn.Domains, {}
+        _CANON_MEMO = (domains, memo)
+    canon = memo.get(key)
+    if canon is None:
+        canon = memo[key] = _canon_uncached(dyn, key)
+    return canon
+
+
+def _canon_uncached(dyn: Dynamic, key: str) -> str:
     try:
         if key.startswith("@"):
             return "@" + parse_domain(key[1:]).name()
