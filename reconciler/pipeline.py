@@ -8,6 +8,7 @@ planner (`plan.make_plan`) stays pure.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -18,7 +19,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from reconciler.apply.batch import BatchResult, apply_batch, default_validator
+from reconciler.apply.batch import BatchResult, Validator, apply_batch, default_validator
 from reconciler.apply.keymaker import KeyMaker, Progress
 from reconciler.apply.passwords import PasswordResult, forget_accounts, set_passwords
 from reconciler.desired.cache import ParseCache, default_root
@@ -47,7 +48,7 @@ from reconciler.mox.admin import AccountRemove, Operation, now_local, used_key_p
 from reconciler.mox.dnsrecords import Report
 from reconciler.mox.keyfiles import RSA, HostKeys, KeyCache, load_dkim_private_key
 from reconciler.mox.live import ConfigPaths, LiveConfig, account_dirs, config_dir_path, read_live, read_static
-from reconciler.mox.validate import validate_dynamic
+from reconciler.mox.validate import require_valid, validate_dynamic
 from reconciler.plan.document import PlanDocument, SourceInfo
 from reconciler.plan.inventory import Inventory, read_inventory, write_inventory
 from reconciler.plan.objects import ObjectRef
@@ -117,11 +118,15 @@ class Caches:
     keys: KeyCache = field(default_factory=KeyCache)
     maker: KeyMaker | None = field(default_factory=KeyMaker)
     parsed: Path | None = None
+    valid: Verdicts = field(default_factory=lambda: Verdicts(None))
 
     @classmethod
     def for_cli(cls, cache_dir: Path | None, *, generate: bool) -> Caches:
-        """A verb's caches: parsed files in `--cache-dir` (else the user's cache dir)."""
-        return cls(maker=KeyMaker() if generate else None, parsed=default_root(cache_dir))
+        """A verb's caches: parsed files and validation verdicts in `--cache-dir` (else the
+        user's cache dir)."""
+        parsed = default_root(cache_dir)
+        return cls(maker=KeyMaker() if generate else None, parsed=parsed,
+                   valid=Verdicts(parsed.parent.parent / "valid" / parsed.name))
 
     def parse_cache(self, source: Source) -> ParseCache | None:
         if self.parsed is None:
@@ -131,6 +136,46 @@ class Caches:
     def close(self) -> None:
         if self.maker is not None:
             self.maker.close()
+
+
+class Verdicts:
+    """The configs (mox.conf and domains.conf, by SHA-256, in one config dir) that validated
+    without an error under this version: the live config they stand for can be the base of an
+    incremental validation (`validate_dynamic(base=...)`). Recorded after every validated write;
+    an empty marker file each, in the cache dir (no cache dir: nothing is known)."""
+
+    def __init__(self, root: Path | None) -> None:
+        self.root = root
+
+    def _marker(self, paths: ConfigPaths, dynamic_sha256: str) -> Path | None:
+        if self.root is None:
+            return None
+        try:
+            static = hashlib.sha256(paths.mox_conf.read_bytes()).hexdigest()
+        except OSError:
+            return None
+        key = f"{os.path.abspath(paths.config_dir)}\0{static}\0{dynamic_sha256}"
+        return self.root / hashlib.sha256(key.encode()).hexdigest()
+
+    def known(self, paths: ConfigPaths, dynamic_sha256: str) -> bool:
+        marker = self._marker(paths, dynamic_sha256)
+        try:
+            return marker is not None and os.lstat(marker).st_uid == os.geteuid()
+        except OSError:
+            return False
+
+    def record(self, paths: ConfigPaths, dynamic_sha256: str) -> None:
+        marker = self._marker(paths, dynamic_sha256)
+        if marker is None:
+            return
+        with contextlib.suppress(OSError):
+            marker.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            marker.touch()
+            for old in sorted(marker.parent.iterdir(), key=lambda p: p.stat().st_mtime_ns)[:-KEEP_VERDICTS]:
+                old.unlink(missing_ok=True)
+
+
+KEEP_VERDICTS = 64
 
 
 @dataclass(frozen=True)
@@ -175,13 +220,14 @@ class _PlannedKeys(KeyCache):
 
 
 def check_result(plan: Plan, static: mc.Static, paths: ConfigPaths, live: mc.Dynamic | None = None,
-                 keys: KeyCache | None = None) -> None:
+                 keys: KeyCache | None = None, base: mc.Dynamic | None = None) -> None:
     """Refuse a plan whose result mox would reject (e.g. removing the postmaster account), so
-    the reviewer sees it in the plan, not at apply time."""
+    the reviewer sees it in the plan, not at apply time. `base`: the live config, when it is
+    known to validate (only what the plan changes is checked again on its own)."""
     if plan.empty:
         return
     planned = _PlannedKeys(paths.config_dir, plan.new_keys, used_key_paths(live) if live is not None else (), keys)
-    errors = validate_dynamic(static, plan.result, paths.config_dir, keys=planned).errors
+    errors = validate_dynamic(static, plan.result, paths.config_dir, keys=planned, base=base).errors
     if errors:
         raise ConfigInvalid(errors, where="the plan's result would be rejected by mox")
 
@@ -211,7 +257,11 @@ def prepare(paths: ConfigPaths, source: Source, *, now: datetime | None = None,
                                passwords))
     if caches is not None and caches.maker is not None:
         caches.maker.start(plan.key_requests)
-    check_result(plan, live.static, paths, live.dynamic, caches.keys if caches is not None else None)
+    if caches is not None:
+        base = live.dynamic if caches.valid.known(paths, live.digest) else None
+        check_result(plan, live.static, paths, live.dynamic, caches.keys, base)
+    else:
+        check_result(plan, live.static, paths, live.dynamic)
     doc = plan_document(plan, source=source, live_path=str(paths.domains_conf),
                         live_digest=live.digest, desired_digest=desired_digest(source.path, files=desired.paths),
                         created=now)
@@ -394,9 +444,21 @@ def check_safety(doc: PlanDocument, *, force: bool) -> None:
     require_safe(doc.safety_problem(), force=force)
 
 
+def _validator(caches: Caches, base: tuple[mc.Static, mc.Dynamic] | None) -> Validator:
+    """The batch's validation: incremental against `base` (a config that validated under that
+    mox.conf: the plan's checked result) when mox.conf is still the same, with the shared keys."""
+
+    def validate(static: mc.Static, dynamic: mc.Dynamic, config_dir: Path) -> None:
+        known = base[1] if base is not None and base[0] == static else None
+        require_valid(static, dynamic, config_dir, keys=caches.keys, base=known)
+
+    return validate
+
+
 def _finish(paths: ConfigPaths, ops: tuple[Operation, ...], doc: PlanDocument, *, force: bool,
             reports_dir: Path | None, verify: bool, now: datetime | None,
-            progress: Progress | None = None, caches: Caches | None = None) -> Outcome:
+            progress: Progress | None = None, caches: Caches | None = None,
+            base: tuple[mc.Static, mc.Dynamic] | None = None) -> Outcome:
     check_safety(doc, force=force)
     shared = SharedDir.of(paths.domains_conf)
     out = reports_dir or reports_dir_default(paths)
@@ -409,14 +471,19 @@ def _finish(paths: ConfigPaths, ops: tuple[Operation, ...], doc: PlanDocument, *
     # (its key files exist by then), inside the batch's validation: a config whose records cannot
     # be made is refused before the write, so an apply never writes domains.conf and then fails.
     reports: list[Report] = []
+    validate = _validator(caches, base) if caches is not None else default_validator
 
     def validate_and_make_records(static: mc.Static, dynamic: mc.Dynamic, config_dir: Path) -> None:
-        default_validator(static, dynamic, config_dir)
+        validate(static, dynamic, config_dir)
         hk = load_host_keys(paths, static)
         reports[:] = [for_config(paths, static, dynamic, name, host_keys=hk) for name in domains]
 
-    batch = (apply_batch(paths, ops, now=now, verify=verify, progress=progress, validator=validate_and_make_records,
-                         keys=caches.maker if caches is not None else None) if ops else None)
+    batch = None
+    if ops:
+        batch = apply_batch(paths, ops, now=now, verify=verify, progress=progress, validator=validate_and_make_records,
+                            keys=caches.maker if caches is not None else None)
+        if caches is not None:
+            caches.valid.record(paths, batch.sha256)
     after = Inventory.of(doc.inventory_after)
     before = read_inventory(paths.config_dir)
     commit = doc.source.commit if doc.source is not None else None
@@ -483,9 +550,10 @@ def apply_prepared(prepared: Prepared, *, force: bool = False, reports_dir: Path
                    verify: bool = False, now: datetime | None = None,
                    progress: Progress | None = None) -> Outcome:
     refuse_snapshot(prepared.paths)
+    checked = prepared.plan.result if not prepared.plan.empty else None  # check_result found no error in it
     return _finish(prepared.paths, prepared.plan.operations, prepared.doc, force=force,
                    reports_dir=reports_dir, verify=verify, now=now or prepared.now, progress=progress,
-                   caches=prepared.caches)
+                   caches=prepared.caches, base=(prepared.static, checked) if checked is not None else None)
 
 
 def check_fresh(paths: ConfigPaths, doc: PlanDocument, source: str | None = None) -> None:

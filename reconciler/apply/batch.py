@@ -10,6 +10,7 @@ behind.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
@@ -78,6 +79,8 @@ class BatchResult:
     attempts: int = 1
     verification: writer.Verification | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    sha256: str = ""  # of the domains.conf written (validated: a base for the next validation)
+    dynamic: Dynamic | None = None  # the config written
 
 
 def _cleanup_temp_files(config_dir: Path) -> None:
@@ -249,5 +252,7 @@ def apply_batch(
             attempts=attempt_no,
             verification=verification,
             timings=timings,
+            sha256=hashlib.sha256(data).hexdigest(),
+            dynamic=effect.dynamic,
         )
     raise AssertionError("unreachable")  # pragma: no cover

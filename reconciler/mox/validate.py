@@ -171,9 +171,11 @@ _WEB_SERVICES = ("admin", "account", "webmail", "webapi")
 
 
 class _Validator:
-    def __init__(self, static: Static, dyn: Dynamic, config_dir: Path, keys: KeyCache | None) -> None:
+    def __init__(self, static: Static, dyn: Dynamic, config_dir: Path, keys: KeyCache | None,
+                 base: Dynamic | None = None) -> None:
         self.static = static
         self.dyn = dyn
+        self.base = base
         self.config_dir = config_dir
         self.keys = keys if keys is not None else KeyCache()
         self.pedantic = static.Pedantic
@@ -186,6 +188,16 @@ class _Validator:
 
     def err(self, msg: str) -> None:
         self.errors.append(msg)
+
+    def _known_good(self, kind: str, name: str, value: object) -> bool:
+        """`value` equals the base's object of that name: its own checks found nothing there.
+
+        Only the checks of one object alone are skipped for it (they see nothing but the object
+        and mox.conf); what involves other objects, and its key files, is checked as always."""
+        if self.base is None:
+            return False
+        had = getattr(self.base, kind).get(name)
+        return had is value or (had is not None and had == value)
 
     def nfc(self, what: str, mailbox: str, prefix: str = "") -> None:
         msg = check_mailbox_nfc(what, mailbox)
@@ -255,6 +267,13 @@ class _Validator:
             self.err(sprintf_noargs(f"domain {d}: {msg}"))
 
         dom, error = parse_domain_or_zero(d)
+        if self._known_good("Domains", d, conf):
+            seps = conf.separators()
+            self.doms[d] = _Dom(dom, seps, conf.LocalpartCaseSensitive, "" if conf.DMARC is not None else None,
+                                "" if conf.TLSRPT is not None else None)
+            for name in sorted(conf.DKIM.Selectors):
+                self._selector_key(name, conf.DKIM.Selectors[name], derr)
+            return
         if error:
             derr(f"parsing domain: {error}")
         elif dom.name() != d:
@@ -312,23 +331,28 @@ class _Validator:
         hash_eff = sel.Hash or "sha256"
         if hash_eff not in ("sha1", "sha256"):
             serr(f"unsupported hash {go_quote(hash_eff)}")
+        if not self._selector_key(name, sel, derr):
+            return  # mox stops checking this selector here
+        error = dkim_headers_error(sel.Headers)
+        if error:
+            serr(error)
 
+    def _selector_key(self, name: str, sel: Selector, derr: Callable[[str], None]) -> bool:
+        """The selector's key file, as mox loads it; False where mox stops checking the selector."""
         path = config_dir_path(self.config_dir, sel.PrivateKeyFile)
         try:
             kind = self.keys.kind(path)
         except KeyFileError as e:
             msg = str(e)
-            serr(msg)
+            derr(f"selector {name}: {msg}")
             if msg.startswith(("reading private key", "private key has no PEM", "parsing private key")):
-                return  # mox stops checking this selector here
+                return False
             kind = None
         if kind == keyfiles.ED25519:
             error = ed25519_hash_error(sel.Hash)
             if error:
-                serr(error)
-        error = dkim_headers_error(sel.Headers)
-        if error:
-            serr(error)
+                derr(f"selector {name}: {error}")
+        return True
 
     # -- 3.4 accounts
 
@@ -337,9 +361,41 @@ class _Validator:
             self.err(f"account {go_quote(name)}: {msg}")
 
         acc_dom, error = parse_domain_or_zero(acc.Domain)
-        if error:
-            aerr(f"parsing domain {acc.Domain}: {error}")
+        alone = not self._known_good("Accounts", name, acc)  # checks of this account alone are needed
+        if alone:
+            if error:
+                aerr(f"parsing domain {acc.Domain}: {error}")
+            self._account_settings(acc, aerr)
 
+        fromids: list[Address] = []
+        for s in acc.FromIDLoginAddresses:
+            try:
+                a = parse_address(s, pedantic=self.pedantic)
+            except ParseError as e:
+                aerr(f"invalid fromid login address {go_quote(s)}: {e}")
+                a = Address("", ZERO_DOMAIN)
+            dn = a.domain.name()
+            if dn not in self.dyn.Domains:
+                aerr(f"unknown domain in fromid login address {go_quote(s)}")
+            elif not self.dyn.Domains[dn].separators():
+                aerr(
+                    "localpart catchall separator not configured for domain "
+                    f"for fromid login address {go_quote(s)}"
+                )
+            fromids.append(a)
+
+        if alone:
+            self._account_hooks(acc, aerr)
+
+        own: set[str] = set()
+        for key in sorted(acc.Destinations):
+            self._destination(name, acc, acc_dom, key, acc.Destinations[key], aerr, own, alone)
+
+        self._fromid_final(acc, fromids, own, aerr)
+        if alone:
+            self._routes("routes for account", acc.Routes)
+
+    def _account_settings(self, acc: Account, aerr: Callable[[str], None]) -> None:
         error = rejects_mailbox_error(acc.RejectsMailbox)
         if error:
             aerr(error)
@@ -381,23 +437,7 @@ class _Validator:
             if p.RareWords < 0:
                 aerr("junk filter RareWords must be >= 0")
 
-        fromids: list[Address] = []
-        for s in acc.FromIDLoginAddresses:
-            try:
-                a = parse_address(s, pedantic=self.pedantic)
-            except ParseError as e:
-                aerr(f"invalid fromid login address {go_quote(s)}: {e}")
-                a = Address("", ZERO_DOMAIN)
-            dn = a.domain.name()
-            if dn not in self.dyn.Domains:
-                aerr(f"unknown domain in fromid login address {go_quote(s)}")
-            elif not self.dyn.Domains[dn].separators():
-                aerr(
-                    "localpart catchall separator not configured for domain "
-                    f"for fromid login address {go_quote(s)}"
-                )
-            fromids.append(a)
-
+    def _account_hooks(self, acc: Account, aerr: Callable[[str], None]) -> None:
         for what, hook_url in (
             ("outgoing", acc.OutgoingWebhook.URL if acc.OutgoingWebhook else None),
             ("incoming", acc.IncomingWebhook.URL if acc.IncomingWebhook else None),
@@ -415,13 +455,6 @@ class _Validator:
                     if ev not in _HOOK_EVENTS:
                         aerr(f"unknown outgoing hook event {go_quote(ev)}")
 
-        own: set[str] = set()
-        for key in sorted(acc.Destinations):
-            self._destination(name, acc, acc_dom, key, acc.Destinations[key], aerr, own)
-
-        self._fromid_final(acc, fromids, own, aerr)
-        self._routes("routes for account", acc.Routes)
-
     def _canonical(self, lp: str, dom: _Dom | None) -> str:
         if dom is None:
             return go_lower(lp)
@@ -436,13 +469,20 @@ class _Validator:
         dest: Destination,
         aerr: Callable[[str], None],
         own: set[str],
+        alone: bool = True,
     ) -> None:
         """One destination. Duplicates: destinations are visited in (account, key) order and the
-        later one gets the error (mox: whichever Go's random map order visits second)."""
+        later one gets the error (mox: whichever Go's random map order visits second). `alone`:
+        also the checks of the destination by itself (not needed when its account is known good)."""
 
         def derr(msg: str) -> None:
             aerr(f"destination {go_quote(key)}: {msg}")
 
+        if alone:
+            self._destination_settings(dest, derr)
+        self._destination_address(acc_name, acc_dom, key, derr, own)
+
+    def _destination_settings(self, dest: Destination, derr: Callable[[str], None]) -> None:
         msg = check_mailbox_nfc("destination mailbox", dest.Mailbox)
         if msg:
             derr(msg)
@@ -470,6 +510,9 @@ class _Validator:
         for i, rs in enumerate(dest.Rulesets):
             self._ruleset(i + 1, rs, derr)
 
+    def _destination_address(self, acc_name: str, acc_dom: Domain, key: str, derr: Callable[[str], None],
+                             own: set[str]) -> None:
+        """The destination's address in the index: its domain, separators, canonical form, duplicates."""
         if key.startswith("@"):
             d, error = parse_domain_or_zero(key[1:])
             if error:
@@ -795,17 +838,26 @@ class _Validator:
 
 
 def validate_dynamic(
-    static: Static, dynamic: Dynamic, config_dir: Path, *, keys: KeyCache | None = None
+    static: Static, dynamic: Dynamic, config_dir: Path, *, keys: KeyCache | None = None,
+    base: Dynamic | None = None,
 ) -> Validation:
-    """Validate domains.conf like mox's prepareDynamicConfig; key files relative to `config_dir`."""
-    return _Validator(static, dynamic, config_dir, keys).run()
+    """Validate domains.conf like mox's prepareDynamicConfig; key files relative to `config_dir`.
+
+    `base`: a config that validated without any error against the same `static` (the live
+    config mox accepted, or a plan's checked result). Domains and accounts equal to base's are
+    not checked again on their own; their key files and everything that involves other objects
+    (addresses, reporting addresses, aliases, references) are. The result is the same as
+    without `base` (tests/test_validate_incremental.py); it is faster when few objects changed.
+    """
+    return _Validator(static, dynamic, config_dir, keys, base).run()
 
 
 def require_valid(
-    static: Static, dynamic: Dynamic, config_dir: Path, *, keys: KeyCache | None = None
+    static: Static, dynamic: Dynamic, config_dir: Path, *, keys: KeyCache | None = None,
+    base: Dynamic | None = None,
 ) -> Validation:
     """validate_dynamic, raising ConfigInvalid with every error when mox would refuse the config."""
-    v = validate_dynamic(static, dynamic, config_dir, keys=keys)
+    v = validate_dynamic(static, dynamic, config_dir, keys=keys, base=base)
     if v.errors:
         raise ConfigInvalid(v.errors)
     return v
