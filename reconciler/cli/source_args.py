@@ -17,7 +17,9 @@ def add_source_options(p: argparse.ArgumentParser, *, positional: bool = True) -
                        help="desired state: a directory, a git checkout, or a git URL (default: .)")
     p.add_argument("--ref", help="branch, tag or commit of a git SOURCE (default: HEAD / the remote's default)")
     p.add_argument("--subdir", help="directory of the desired state inside the repository")
-    p.add_argument("--cache-dir", type=Path, help="where remote sources are cloned (default: ~/.cache/mox-reconciler)")
+    p.add_argument("--cache-dir", type=Path,
+                   help="where remote sources are cloned and parsed desired-state files are cached "
+                   "(default: ~/.cache/mox-reconciler)")
     p.add_argument("--require-signed-commits", action="store_true",
                    help="refuse a commit whose GPG/SSH signature git does not verify")
     p.add_argument("--allowed-signers", type=Path, metavar="FILE",
