@@ -491,18 +491,27 @@ def _finish(paths: ConfigPaths, ops: tuple[Operation, ...], doc: PlanDocument, *
         write_inventory(paths.config_dir, after, commit.model_dump(mode="json") if commit is not None else None)
     written: list[Path] = []
     stale: dict[str, list[str]] = {}
-    live = read_live(paths) if batch is not None or steps else None
-    if batch is not None and live is not None:
+    # The config after apply: the one the batch wrote (not read and parsed again: at 10,000
+    # domains that is seconds), else read when a password step needs it.
+    after_conf: tuple[mc.Dynamic, str] | None = None
+    if batch is not None and batch.dynamic is not None:
+        after_conf = batch.dynamic, batch.sha256
+    elif batch is not None or steps:
+        live = read_live(paths)
+        after_conf = live.dynamic, live.digest
+    if batch is not None and after_conf is not None:
         # Reports are artifacts: written without an fsync each, then their directory synced once.
         if reports:
             written = write_files(out, reports, REPORT_FORMATS, shared=shared, sync_dir=False)
-        stale = remove_stale_reports(out, [_ascii(d) for d in live.dynamic.Domains], REPORT_FORMATS,
+        stale = remove_stale_reports(out, [_ascii(d) for d in after_conf[0].Domains], REPORT_FORMATS,
                                      shared=shared, sync_dir=False)
-    passwords = tuple(set_passwords(paths, steps, accounts_after=set(live.dynamic.Accounts) if live else set()))
+    passwords = tuple(set_passwords(paths, steps,
+                                    accounts_after=set(after_conf[0].Accounts) if after_conf else set()))
     if not steps and any(isinstance(op, AccountRemove) for op in ops) and passwords_path(paths.config_dir).exists():
-        forget_accounts(paths, set(read_live(paths).dynamic.Accounts))
-    if live is not None:
-        written.append(_write_apply_report(out, doc, batch, live, written, stale, shared, passwords))
+        forget_accounts(paths, set(after_conf[0].Accounts if after_conf else read_live(paths).dynamic.Accounts))
+    if after_conf is not None:
+        written.append(_write_apply_report(out, doc, batch, paths, after_conf[1], written, stale, shared,
+                                           passwords))
         shared.fsync(out)
     return Outcome(ops, batch, after != before, tuple(written), doc, stale, passwords)
 
@@ -518,17 +527,17 @@ def _ascii(domain: str) -> str:
 APPLY_REPORT = "last-apply.json"
 
 
-def _write_apply_report(out: Path, doc: PlanDocument, batch: BatchResult | None, live: LiveConfig,
-                        records: list[Path], to_delete: Mapping[str, list[str]], shared: SharedDir,
-                        passwords: tuple[PasswordResult, ...] = ()) -> Path:
+def _write_apply_report(out: Path, doc: PlanDocument, batch: BatchResult | None, paths: ConfigPaths,
+                        digest_after: str, records: list[Path], to_delete: Mapping[str, list[str]],
+                        shared: SharedDir, passwords: tuple[PasswordResult, ...] = ()) -> Path:
     """The artifact of an apply: which commit was applied, what was done, and the DNS reports
     (passwords by account and reference, with the reason of any not set; never a password)."""
     report = {
         "version": 1,
         "time": now_local().isoformat(),
         "source": doc.source.model_dump(mode="json") if doc.source is not None else None,
-        "live": {"path": str(live.paths.domains_conf), "sha256_before": doc.live.sha256,
-                 "sha256_after": live.digest},
+        "live": {"path": str(paths.domains_conf), "sha256_before": doc.live.sha256,
+                 "sha256_after": digest_after},
         "summary": doc.summary.text,
         "operations": [c.description for c in doc.changes],
         "keys_created": list(batch.keys_created) if batch is not None else [],

@@ -43,10 +43,10 @@ def test_written_configs_are_remembered_and_verdicts_stay_full(golden_config: Ca
     assert main(["--config", str(mox_conf), "apply", "--yes", str(tmp_path / "d.yaml")]) == 0, capsys.readouterr()
     assert caches.valid.known(paths, digest(mox_conf))
 
-    # An unchanged domain's key file goes, and another domain changes: the same errors whether
-    # the live config is known valid (incremental) or not (full validation).
+    # An unchanged domain's key file is damaged, and another domain changes: the same errors
+    # whether the live config is known valid (incremental) or not (full validation).
     (key,) = (mox_conf.parent / "dkim").glob("e._domainkey.a.example.*")
-    key.unlink()
+    key.write_bytes(b"not a key\n")
     (tmp_path / "d.yaml").write_text(DESIRED.replace("example.org: {ReportsAccount: alice}",
                                                      "example.org: {ReportsAccount: alice, Description: x}"))
     capsys.readouterr()
@@ -55,7 +55,7 @@ def test_written_configs_are_remembered_and_verdicts_stay_full(golden_config: Ca
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-cache"))
     assert main(["--config", str(mox_conf), "plan", str(tmp_path / "d.yaml")]) == 1
     full_err = capsys.readouterr().err
-    assert "domain a.example: selector e: reading private key" in full_err
+    assert "domain a.example: selector e: private key has no PEM block" in full_err
     assert known_err == full_err
 
     (mox_conf.parent / "domains.conf").write_bytes((mox_conf.parent / "domains.conf").read_bytes() + b"\n")
