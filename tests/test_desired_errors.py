@@ -40,7 +40,8 @@ CASES: list[tuple[str, dict[str, str], str]] = [
     (
         "yaml-tab-indent",
         {"a.yaml": "Domains:\n\texample.org: {}\n"},
-        "a.yaml:2:1: YAML syntax error: found character '\\t' that cannot start any token",
+        "a.yaml:2:1: tabs are not allowed for indentation in YAML; use spaces (domains.conf indents with tabs: "
+        "replace each tab with two spaces when pasting from it)",
     ),
     ("top-level-list", {"a.yaml": "- Domains\n"}, "a.yaml:1:1: top level must be a mapping"),
     ("top-level-scalar", {"a.yaml": "hello\n"}, "a.yaml:1:1: top level must be a mapping"),
@@ -161,12 +162,12 @@ CASES: list[tuple[str, dict[str, str], str]] = [
     (
         "domain-not-unicode-form",
         {"a.yaml": BASE.replace("  example.org:\n", "  Example.org:\n")},
-        "a.yaml:2:3: Domains.Example.org: must be specified in unicode form, example.org",
+        "a.yaml:2:3: Domains.Example.org: must be lower case: example.org",
     ),
     (
         "idn-ascii-form-rejected",
         {"a.yaml": "Domains:\n  xn--caf-dma.example: {DMARC: null, TLSRPT: null}\n"},
-        "a.yaml:2:3: Domains.xn--caf-dma.example: must be specified in unicode form, café.example",
+        "a.yaml:2:3: Domains.xn--caf-dma.example: must be written in Unicode form: café.example (not xn--caf-dma.example)",
     ),
     (
         "bad-address",

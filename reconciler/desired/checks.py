@@ -40,6 +40,8 @@ _P = tuple[str | int, ...]
 
 
 def _unsafe_relative_path(p: str) -> str | None:
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in p):
+        return "must not contain control characters (a file name)"
     if p.startswith("/") or p.startswith("\\"):
         return "must be relative to the config dir"
     if any(part == ".." for part in p.replace("\\", "/").split("/")):
@@ -48,7 +50,10 @@ def _unsafe_relative_path(p: str) -> str | None:
 
 
 def _domain_key_problem(key: str) -> str | None:
-    """mox's rule for config keys: ParseDomain, and spelled as its Name() (lower-case, Unicode)."""
+    """mox's rule for config keys: ParseDomain, and spelled as its Name() (lower-case, Unicode),
+    said plainly (mox says "must be specified in unicode form" for upper case too)."""
+    if any(c.isspace() for c in key):
+        return "invalid domain name: contains a space" if " " in key else "invalid domain name: contains white space"
     try:
         d = parse_domain(key)
     except ParseError as e:
@@ -56,8 +61,22 @@ def _domain_key_problem(key: str) -> str | None:
     if d.is_zero():
         return "invalid domain name: empty"
     if d.name() != key:
-        return f"must be specified in unicode form, {d.name()}"
+        if d.name() == key.lower() or d.name() == key.casefold():
+            return f"must be lower case: {d.name()}"
+        if key.lower() == d.ascii.lower():
+            return f"must be written in Unicode form: {d.name()} (not {key})"
+        return f"must be written as {d.name()} (lower case, Unicode form)"
     return None
+
+
+def _misspelled_domain(key: str) -> str | None:
+    """The domain a misspelled key names (`Example.org` -> example.org), None when it is fine or
+    names no domain: references to that domain are follow-ons of the key's problem."""
+    try:
+        d = parse_domain(key)
+    except ParseError:
+        return None
+    return d.name() if not d.is_zero() and d.name() != key else None
 
 
 class _Checker:
@@ -70,6 +89,9 @@ class _Checker:
         # case sensitivity, reporting addresses): mox's rules are applied to these.
         self.mox = {name: names_to_mox(d) for name, d in state.Domains.items()}
         self._rules: dict[str, LocalpartRules] = {}
+        # Domains whose key is misspelled (reported once, at the key): references to them are
+        # follow-on problems, not reported (the root cause first, and alone).
+        self.misspelled = {m for name in state.Domains if (m := _misspelled_domain(name)) is not None}
 
     def err(self, path: _P, msg: str) -> None:
         self.problems.append((path, msg))
@@ -130,7 +152,7 @@ class _Checker:
                     self.err((*base, key, "Localpart"), "reporting localpart must be ASCII")
             except ParseError as e:
                 self.err((*base, key, "Localpart"), f"invalid {key} localpart: {e}")
-            if rep.Domain and rep.Domain not in self.s.Domains:
+            if rep.Domain and rep.Domain not in self.s.Domains and rep.Domain.lower() not in self.misspelled:
                 self.err((*base, key, "Domain"), f"domain {rep.Domain!r} is not defined under Domains")
             self.mailbox((*base, key, "Mailbox"), rep.Mailbox)
         if defaulted and not d.ReportsAccount:
@@ -201,7 +223,8 @@ class _Checker:
                     self.err(p, f"invalid catchall domain: {e}")
                     continue
                 if self.known_domain(dom) is None:
-                    self.err(p, f"domain {dom.name()} is not defined under Domains")
+                    if dom.name() not in self.misspelled:
+                        self.err(p, f"domain {dom.name()} is not defined under Domains")
                     continue
                 self.enter("@" + dom.name(), p, "catchall destination")
             else:
@@ -212,7 +235,8 @@ class _Checker:
                     continue
                 dname = self.known_domain(addr.domain)
                 if dname is None:
-                    self.err(p, f"domain {addr.domain.name()} is not defined under Domains")
+                    if addr.domain.name() not in self.misspelled:
+                        self.err(p, f"domain {addr.domain.name()} is not defined under Domains")
                     continue
                 sep_errors = separator_in_address_errors(key, addr.localpart, self.mox[dname].separators())
                 for why in sep_errors:
@@ -276,7 +300,8 @@ class _Checker:
                     self.err(mp, f"alias member: {e}")
                     continue
                 as_key = localpart_string(addr.localpart) + "@" + addr.domain.name()
-                if as_key not in self.index:
+                follow_on = addr.domain.name() in self.misspelled or name not in self.domains
+                if as_key not in self.index and not follow_on:
                     self.err(
                         mp,
                         f"alias member {member} is not an address of any account "

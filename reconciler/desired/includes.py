@@ -172,13 +172,29 @@ def read_with_includes(source: Path, root: Path | None = None, cache: ParseCache
         raise DesiredStateError([f"{source}: no such file or directory"])
     files = source_files(source)
     if not files:
-        raise DesiredStateError([f"{source}: no *.yaml files in this directory"])
+        raise DesiredStateError([f"{source}: no *.yaml files in this directory{_subdir_hint(source)}"])
     reader = _Reader(root if root is not None else default_root(source), cache)
     for f in files:
         reader.taken[_absolute(f)] = None
     for f in files:
         reader.read(_absolute(f), str(f), ())
     return reader.out
+
+
+def _subdir_hint(source: Path) -> str:
+    """Where the desired state probably is when SOURCE has no YAML: subdirectories that do
+    (a repository with the desired state in `desired/` needs --subdir desired)."""
+    found: list[str] = []
+    try:
+        for d in sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            if any(f.suffix in (".yaml", ".yml") for f in d.iterdir() if f.is_file()):
+                found.append(d.name)
+    except OSError:
+        return ""
+    if not found:
+        return ""
+    return (f"; *.yaml files are in {', '.join(f'{n}/' for n in found[:3])}: give that directory, or "
+            f"--subdir {found[0]} for a git URL")
 
 
 def desired_files(source: Path, root: Path | None = None) -> list[Path]:

@@ -12,12 +12,15 @@ that leaves the root are problems at the `Include` entry (`reconciler.desired.in
 
 from __future__ import annotations
 
+import difflib
 import logging
-from collections.abc import Mapping
+import types
+import typing
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from reconciler.desired.cache import ParseCache
 from reconciler.desired.checks import check
@@ -25,7 +28,7 @@ from reconciler.desired.includes import read_with_includes
 from reconciler.desired.models import DesiredState
 from reconciler.desired.secrets import FORMS, plain_secrets
 from reconciler.desired.yamlload import Document, Location, dotted
-from reconciler.errors import DesiredStateError
+from reconciler.errors import DesiredStateError, printable
 
 log = logging.getLogger(__name__)
 
@@ -138,9 +141,73 @@ def _data_path(data: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
     return tuple(out)
 
 
+LINE_BREAK = ("must be one line: domains.conf cannot hold a line break (mox's config format has no "
+              "multi-line values)")
+
+
+def _line_breaks(data: Any, path: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], bool]]:
+    """Paths of strings (and keys) with a line break, which no domains.conf can hold: refused
+    here with their place, not when apply writes the file."""
+    if isinstance(data, dict):
+        for k, v in data.items():
+            if isinstance(k, str) and ("\n" in k or "\r" in k):
+                yield (*path, k), True
+            yield from _line_breaks(v, (*path, k))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            yield from _line_breaks(v, (*path, i))
+    elif isinstance(data, str) and ("\n" in data or "\r" in data):
+        yield path, False
+
+
+def _fields_at(loc: tuple[str | int, ...]) -> list[str]:
+    """The keys the model allows where pydantic's error `loc` points (for "did you mean")."""
+    tp: Any = DesiredState
+    for part in loc:
+        tp = _unwrap(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            field = tp.model_fields.get(str(part))
+            if field is None:
+                return []
+            tp = field.annotation
+        elif typing.get_origin(tp) in (dict, list):
+            tp = typing.get_args(tp)[-1]
+        else:
+            return []
+    tp = _unwrap(tp)
+    return list(tp.model_fields) if isinstance(tp, type) and issubclass(tp, BaseModel) else []
+
+
+def _unwrap(tp: Any) -> Any:
+    """`X | None` and Annotated[X, ...] as X."""
+    while True:
+        if typing.get_origin(tp) is typing.Annotated:
+            tp = typing.get_args(tp)[0]
+        elif typing.get_origin(tp) in (typing.Union, types.UnionType):
+            inner = [a for a in typing.get_args(tp) if a is not type(None)]
+            if len(inner) != 1:
+                return tp
+            tp = inner[0]
+        else:
+            return tp
+
+
+def did_you_mean(key: str, allowed: list[str]) -> str | None:
+    """The allowed key `key` probably means: the same in another case, else a close spelling."""
+    for name in allowed:
+        if name.lower() == key.lower():
+            return name
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.7)
+    return close[0] if close else None
+
+
 def _message(err: Mapping[str, Any]) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
+        loc = tuple(err["loc"])
+        near = did_you_mean(str(loc[-1]), _fields_at(loc[:-1])) if loc else None
+        if near:
+            return f"unknown key; did you mean {near}?"
         return "unknown key (not a mox or reconciler field; typo?)"
     if kind == "missing":
         return "required key missing"
@@ -169,6 +236,8 @@ def load_desired(source: Path, root: Path | None = None, cache: ParseCache | Non
     problems = [*reading.problems, *merged.problems]
     if problems:
         raise DesiredStateError(_format(problems))
+    for path, is_key in _line_breaks(merged.data, ()):
+        problems.append((merged.locate(path, key=is_key), dotted(path), LINE_BREAK))
     try:
         state = DesiredState.model_validate(merged.data)
     except ValidationError as e:
@@ -177,6 +246,8 @@ def load_desired(source: Path, root: Path | None = None, cache: ParseCache | Non
             at_key = err["type"] in ("extra_forbidden", "missing")
             problems.append((merged.locate(path, key=at_key), dotted(path), _message(err)))
         raise DesiredStateError(_format(problems)) from None
+    if problems:
+        raise DesiredStateError(_format(problems))
     state._origins.update(merged.values)
     state._origins.update(merged.keys)
     state._files.extend(doc.file for doc in reading.docs)
@@ -198,5 +269,6 @@ def _format(problems: list[tuple[Location, str, str]]) -> list[str]:
 
     out = []
     for where, field, msg in sorted(set(problems), key=order):
-        out.append(f"{where}: {field}: {msg}" if field else f"{where}: {msg}")
+        # one line each, whatever the keys and values quoted in it hold (a key with a line break)
+        out.append(printable(f"{where}: {field}: {msg}" if field else f"{where}: {msg}"))
     return out

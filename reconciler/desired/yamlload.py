@@ -174,44 +174,107 @@ def load_file(path: Path, display: str | None = None) -> Document:
 def parse_source(name: str, raw: bytes) -> Document:
     """The Document of file `name` with contents `raw` (see load_file)."""
     text = _decode(Path(name), raw)
-    fast = _compose_fast(text)
-    if fast is not None:
-        return _document(name, *fast)
-    loader = _Loader(text)
+    aliases = _check_events(name, text)
+    c_loader = getattr(yaml, "CSafeLoader", None)
+    loader: Any = c_loader(text) if c_loader is not None and not aliases else _Loader(text)
     try:
         node = loader.get_single_node()
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        msg = e.problem or e.context or "YAML syntax error"
-        raise YAMLProblem(Location(name, line, col), "", f"YAML syntax error: {msg}") from None
     except yaml.YAMLError as e:
-        raise YAMLProblem(Location(name, 1, 1), "", f"YAML error: {e}") from None
+        raise _yaml_problem(name, text, e) from None
     finally:
         loader.dispose()
     return _document(name, node, loader)
 
 
-def _compose_fast(text: str) -> tuple[Node | None, Any] | None:
-    """Compose with libyaml (C) when PyYAML has it: 10,000 domains in seconds, not minutes.
+# Deeper than any desired state needs (domains.conf nests about 8 levels); PyYAML's composer and
+# our builder recurse per level, so a file of 5,000 `{` must be refused before they run.
+MAX_DEPTH = 64
 
-    Returns None (use the pure-Python loader) when libyaml is missing, when the text has an
-    alias (refused with its exact place by the Python loader), or on any YAML error, so that
-    every problem is reported in PyYAML's words, identical with or without libyaml.
-    """
+
+def _check_events(name: str, text: str) -> bool:
+    """Parse the text into events before composing it: syntax errors, characters YAML does not
+    allow and nesting deeper than MAX_DEPTH are reported with their place, in PyYAML's words
+    (made plain where they puzzle), before the recursive composer runs. Returns whether the text
+    has an alias (refused, with its place, by the composer of `_Loader`).
+
+    libyaml (C) parses first, fast; on any error the pure-Python parser, which is not recursive
+    and reads ahead no further than the error, finds it again and says it the same way with or
+    without libyaml."""
     c_loader = getattr(yaml, "CSafeLoader", None)
-    if c_loader is None:
-        return None
-    try:
-        if any(isinstance(ev, AliasEvent) for ev in yaml.parse(text, Loader=c_loader)):
-            return None
-        loader = c_loader(text)
+    if c_loader is not None:
         try:
-            return loader.get_single_node(), loader
-        finally:
-            loader.dispose()
+            return _scan(name, text, c_loader)
+        except yaml.MarkedYAMLError as e:
+            mark = e.problem_mark
+            if e.problem == "exceeded maximum nesting depth" and mark is not None:
+                # libyaml's own limit (1,000) is met while scanning ahead, before any event: the
+                # text up to it holds the place where MAX_DEPTH is passed (the Python parser
+                # would take seconds to find it)
+                _scan(name, text[:mark.index], c_loader, until_depth=True)
+        except yaml.YAMLError:
+            pass
+    try:
+        return _scan(name, text, yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        raise _yaml_problem(name, text, e) from None
+
+
+def _scan(name: str, text: str, loader: Any, *, until_depth: bool = False) -> bool:
+    """Whether the text has an alias; YAMLProblem past MAX_DEPTH (with `until_depth`, other
+    errors are ignored: the text is a prefix)."""
+    depth = 0
+    alias = False
+    try:
+        for ev in yaml.parse(text, Loader=loader):
+            if isinstance(ev, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    mark = ev.start_mark
+                    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+                    raise YAMLProblem(Location(name, line, col), "",
+                                      f"nested more than {MAX_DEPTH} levels deep (a desired state needs a few)")
+            elif isinstance(ev, yaml.CollectionEndEvent):
+                depth -= 1
+            elif isinstance(ev, AliasEvent):
+                alias = True
     except yaml.YAMLError:
-        return None
+        if not until_depth:
+            raise
+    return alias
+
+
+def _yaml_problem(name: str, text: str, e: yaml.YAMLError) -> YAMLProblem:
+    """PyYAML's error at its place, in plain words."""
+    if isinstance(e, yaml.reader.ReaderError):
+        return _reader_problem(name, text, e)
+    if isinstance(e, yaml.MarkedYAMLError):
+        return _syntax_problem(name, e)
+    return YAMLProblem(Location(name, 1, 1), "", f"YAML error: {e}")
+
+
+def _syntax_problem(name: str, e: yaml.MarkedYAMLError) -> YAMLProblem:
+    mark = e.problem_mark or e.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    return YAMLProblem(Location(name, line, col), "", _plain_syntax_message(e.problem or e.context or ""))
+
+
+def _reader_problem(name: str, text: str, e: yaml.reader.ReaderError) -> YAMLProblem:
+    """A character YAML does not allow in a file (a control character), at its line and column."""
+    pos = min(max(e.position, 0), len(text))
+    line = text.count("\n", 0, pos) + 1
+    col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    char = e.character if isinstance(e.character, str) else chr(e.character)
+    return YAMLProblem(Location(name, line, col), "",
+                       f"control character U+{ord(char):04X} is not allowed in YAML text (write it as an "
+                       f"escape inside double quotes, \"\\x{ord(char):02x}\", if it is meant)")
+
+
+def _plain_syntax_message(msg: str) -> str:
+    """PyYAML's words, made plain where they are known to puzzle."""
+    if "found character '\\t' that cannot start any token" in msg:
+        return ("tabs are not allowed for indentation in YAML; use spaces (domains.conf indents with tabs: "
+                "replace each tab with two spaces when pasting from it)")
+    return f"YAML syntax error: {msg or 'invalid YAML'}"
 
 
 def _document(name: str, node: Node | None, loader: Any) -> Document:
