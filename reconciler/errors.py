@@ -28,6 +28,7 @@ __all__ = [
     "StalePlan",
     "UnsafePath",
     "UnsafePlan",
+    "printable",
 ]
 
 
@@ -82,3 +83,9 @@ class SourceError(ReconcilerError):
 
 # Every error that is reported as a one-line message rather than a traceback.
 REPORTED: tuple[type[Exception], ...] = (ReconcilerError, MoxError)
+
+
+def printable(text: str, keep: str = "") -> str:
+    """Text for a terminal: control characters that came from the input (a NUL in a file name,
+    an escape sequence in a commit subject) shown as escapes, never sent; those in `keep` stay."""
+    return "".join(c if c.isprintable() or c in keep else repr(c)[1:-1] for c in text)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from reconciler.cli.parser import add_global_options
+
 
 def configure(p: argparse.ArgumentParser) -> None:
     verbs = p.add_subparsers(dest="config_command", metavar="VERB", required=True)
@@ -14,6 +16,8 @@ def configure(p: argparse.ArgumentParser) -> None:
                          "secrets (webhook Authorization) as <redacted>")
     d.add_argument("--show-secrets", action="store_true", help="print secrets as they are")
     d.set_defaults(func=run_dump)
+    for sub in (t, d):  # `config test --config X`, as after every other verb
+        add_global_options(sub, after_verb=True)
 
 
 def run_test(args: argparse.Namespace) -> int:

@@ -18,8 +18,8 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 
 from reconciler import __version__
-from reconciler.cli.parser import Parser, Verb, Verbs
-from reconciler.errors import REPORTED
+from reconciler.cli.parser import Parser, Verb, Verbs, add_global_options
+from reconciler.errors import REPORTED, printable
 
 # pydantic looks for plugins by reading the entry points of every installed distribution (tens of
 # milliseconds at each start); the reconciler uses none, so a start skips the search.
@@ -39,8 +39,6 @@ VERBS = (
     Verb("snapshot", "reconciler.cli.snapshot",
          "write a secret-free copy of the live config (no private keys) to plan against in CI"),
 )
-# mox's own default (reconciler.mox.live.DEFAULT_CONFIG; not imported: it would load the config types).
-DEFAULT_CONFIG_HELP = "config/mox.conf"
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -54,19 +52,8 @@ def build_parser(environ: Mapping[str, str] | None = None) -> Parser:
         "(shown as [env: ...]); the command line wins.",
         environ=environ,
     )
-    parser.add_argument(
-        "--config",
-        metavar="PATH",
-        default=None,
-        help=f"mox.conf; domains.conf is read beside it (default: $MOXCONF or {DEFAULT_CONFIG_HELP})",
-    )
+    add_global_options(parser)
     parser.add_argument("--version", action="version", version=f"mox-reconciler {__version__} (for mox v0.0.17)")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress (info level); "
-                        "always on for watch")
-    parser.add_argument(
-        "--log-format", choices=["text", "json"], default="text", help="log line format (default: text)"
-    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     assert isinstance(sub, Verbs)
     for verb in VERBS:
@@ -89,9 +76,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     except REPORTED as e:
         if args.debug:
             logging.getLogger("reconciler").exception("failed")
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {printable(str(e), keep=chr(10) + chr(9))}", file=sys.stderr)
         for note in getattr(e, "__notes__", []):
-            print(f"  {note}", file=sys.stderr)
+            print(f"  {printable(note)}", file=sys.stderr)
         return int(getattr(e, "exit_code", 1))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -149,6 +149,28 @@ class Parser(argparse.ArgumentParser):
         self.exit(USAGE_EXIT, f"{self.prog}: error: {message}\n")
 
 
+# mox's own default (reconciler.mox.live.DEFAULT_CONFIG; not imported: it would load the config types).
+DEFAULT_CONFIG_HELP = "config/mox.conf"
+
+
+def add_global_options(parser: argparse.ArgumentParser, *, after_verb: bool = False) -> None:
+    """The options every verb takes: before the verb (`mox-reconciler --config X plan`), and
+    after it (`mox-reconciler plan --config X`, where people put them). After the verb they
+    have no default and no variable of their own, so they never override a value given before
+    the verb or by MOX_RECONCILER_*."""
+    def add(*names: str, default: Any = None, **kwargs: Any) -> None:
+        if after_verb:
+            argparse.ArgumentParser.add_argument(parser, *names, **kwargs, default=argparse.SUPPRESS)
+        else:
+            parser.add_argument(*names, **kwargs, **({} if default is None else {"default": default}))
+
+    add("--config", metavar="PATH",
+        help=f"mox.conf; domains.conf is read beside it (default: $MOXCONF or {DEFAULT_CONFIG_HELP})")
+    add("--debug", action="store_true", help="show tracebacks and debug logs")
+    add("-v", "--verbose", action="store_true", help="log progress (info level); always on for watch")
+    add("--log-format", choices=["text", "json"], default="text", help="log line format (default: text)")
+
+
 class Verbs(argparse._SubParsersAction):  # type: ignore[type-arg]
     """Subcommands whose parsers are configured by their module when chosen (`add_verb`)."""
 
@@ -163,7 +185,8 @@ class Verbs(argparse._SubParsersAction):  # type: ignore[type-arg]
         return super().add_parser(name, **self.parser_kwargs, **kwargs)
 
     def add_verb(self, verb: Verb) -> None:
-        self.add_parser(verb.name, help=verb.help, description=verb.help)
+        parser = self.add_parser(verb.name, help=verb.help, description=verb.help)
+        add_global_options(parser, after_verb=True)
         self._unloaded[verb.name] = verb.module
 
     def configure(self, name: str) -> argparse.ArgumentParser:

@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from reconciler.errors import printable
 from reconciler.plan.document import Action, Change, PlanDocument
 from reconciler.plan.objects import ObjectKind, ObjectRef
 from reconciler.plan.values import change_text
@@ -74,12 +75,6 @@ def provenance(doc: PlanDocument) -> list[tuple[str, str]]:
     if doc.created is not None:
         out.append(("made", doc.created))
     return out
-
-
-def printable(text: str) -> str:
-    """Text for a terminal: control characters (an escape sequence in a commit subject) shown as
-    escapes, never sent to the terminal."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 KEPT_TEXT = "changed in mox by the account's user (kept)"
