@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, NoReturn
 
 from reconciler.apply.batch import BatchResult, Validator, apply_batch, default_validator
 from reconciler.apply.keymaker import KeyMaker, Progress
@@ -50,6 +50,7 @@ from reconciler.mox.keyfiles import RSA, HostKeys, KeyCache, load_dkim_private_k
 from reconciler.mox.live import ConfigPaths, LiveConfig, account_dirs, config_dir_path, read_live, read_static
 from reconciler.mox.validate import require_valid, validate_dynamic
 from reconciler.plan.document import PlanDocument, SourceInfo
+from reconciler.plan.explain import PlanRejected
 from reconciler.plan.inventory import Inventory, read_inventory, write_inventory
 from reconciler.plan.objects import ObjectRef
 from reconciler.plan.passwords import (
@@ -220,14 +221,18 @@ class _PlannedKeys(KeyCache):
 
 
 def check_result(plan: Plan, static: mc.Static, paths: ConfigPaths, live: mc.Dynamic | None = None,
-                 keys: KeyCache | None = None, base: mc.Dynamic | None = None) -> None:
+                 keys: KeyCache | None = None, base: mc.Dynamic | None = None,
+                 desired: DesiredState | None = None) -> None:
     """Refuse a plan whose result mox would reject (e.g. removing the postmaster account), so
-    the reviewer sees it in the plan, not at apply time. `base`: the live config, when it is
-    known to validate (only what the plan changes is checked again on its own)."""
+    the reviewer sees it in the plan, not at apply time; each of mox's messages at its cause in
+    the desired state. `base`: the live config, when it is known to validate (only what the
+    plan changes is checked again on its own)."""
     if plan.empty:
         return
     planned = _PlannedKeys(paths.config_dir, plan.new_keys, used_key_paths(live) if live is not None else (), keys)
     errors = validate_dynamic(static, plan.result, paths.config_dir, keys=planned, base=base).errors
+    if errors and desired is not None:
+        raise PlanRejected(errors, desired)
     if errors:
         raise ConfigInvalid(errors, where="the plan's result would be rejected by mox")
 
@@ -259,9 +264,9 @@ def prepare(paths: ConfigPaths, source: Source, *, now: datetime | None = None,
         caches.maker.start(plan.key_requests)
     if caches is not None:
         base = live.dynamic if caches.valid.known(paths, live.digest) else None
-        check_result(plan, live.static, paths, live.dynamic, caches.keys, base)
+        check_result(plan, live.static, paths, live.dynamic, caches.keys, base, desired)
     else:
-        check_result(plan, live.static, paths, live.dynamic)
+        check_result(plan, live.static, paths, live.dynamic, desired=desired)
     doc = plan_document(plan, source=source, live_path=str(paths.domains_conf),
                         live_digest=live.digest, desired_digest=desired_digest(source.path, files=desired.paths),
                         created=now)
@@ -455,6 +460,28 @@ def _validator(caches: Caches, base: tuple[mc.Static, mc.Dynamic] | None) -> Val
     return validate
 
 
+def check_reports_dir(shared: SharedDir, out: Path) -> None:
+    """The reports dir can be written (or created), checked before domains.conf is written: an
+    apply must not write the config and then fail on its reports. A link planted in its place
+    is refused too."""
+    def refuse(why: str) -> NoReturn:
+        raise ReconcilerError(f"reports dir {out}: {why}; nothing was written (give --reports-dir a directory "
+                              "this user can write)")
+
+    existing = out
+    while not existing.exists() and not existing.is_symlink() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        refuse("not a directory" if existing == out else f"cannot be created: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        refuse("cannot be written: not writable" if existing == out
+               else f"cannot be created: {existing} is not writable")
+    try:
+        shared.names(out)
+    except OSError as e:
+        refuse(e.strerror or str(e))
+
+
 def _finish(paths: ConfigPaths, ops: tuple[Operation, ...], doc: PlanDocument, *, force: bool,
             reports_dir: Path | None, verify: bool, now: datetime | None,
             progress: Progress | None = None, caches: Caches | None = None,
@@ -462,7 +489,7 @@ def _finish(paths: ConfigPaths, ops: tuple[Operation, ...], doc: PlanDocument, *
     check_safety(doc, force=force)
     shared = SharedDir.of(paths.domains_conf)
     out = reports_dir or reports_dir_default(paths)
-    shared.names(out)  # a link planted in place of the reports dir is refused before anything is written
+    check_reports_dir(shared, out)
     domains = list(doc.changed_domains)
     # Every password is read before anything is written: a missing secret stops the apply here.
     steps = [(op, password_text(op)) for op in ops if isinstance(op, SetPassword)]

@@ -14,6 +14,7 @@ Error texts never contain key material: only the path, Go error wording and key 
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 from dataclasses import dataclass
@@ -164,12 +165,18 @@ def parse_dkim_pem(data: bytes) -> DKIMKey:
     return parse_pkcs8(block.der)
 
 
+# What Go's open says of a name with a NUL byte (Python refuses it before the system call).
+_EINVAL = OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+
+
 def load_dkim_private_key(path: Path) -> DKIMKey:
     """Read and parse a DKIM key file; KeyFileError carries mox's message."""
     try:
         data = path.read_bytes()
     except OSError as e:
         raise KeyFileError(f"reading private key: {read_file_error(path, e)}") from None
+    except ValueError:  # a NUL in the name: Go's open fails with EINVAL
+        raise KeyFileError(f"reading private key: {read_file_error(path, _EINVAL)}") from None
     return parse_dkim_pem(data)
 
 
@@ -187,6 +194,8 @@ def load_private_key_file(path: Path) -> PrivateKeyTypes:
         data = path.read_bytes()
     except OSError as e:
         raise KeyFileError(f"reading host private key: {read_file_error(path, e)}") from None
+    except ValueError:  # a NUL in the name
+        raise KeyFileError(f"reading host private key: {read_file_error(path, _EINVAL)}") from None
     block = pem_decode(data)
     if block is None:
         raise KeyFileError("parsing pem block for private key: %!v(<nil>)")
@@ -288,6 +297,8 @@ class KeyCache:
             ident = file_identity(path)
         except OSError as e:
             raise KeyFileError(f"reading private key: {read_file_error(path, e)}") from None
+        except ValueError:  # a NUL in the name: Go's open fails with EINVAL
+            raise KeyFileError(f"reading private key: {read_file_error(path, _EINVAL)}") from None
         with self._lock:
             verdict = self.verdicts.get(ident)
         if verdict is None:

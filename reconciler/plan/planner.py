@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -78,6 +79,7 @@ from reconciler.plan.document import (
     ValueChange,
     checksum_of,
 )
+from reconciler.plan.explain import locate
 from reconciler.plan.inventory import Inventory
 from reconciler.plan.objects import CONFIG, ObjectKind, ObjectRef
 from reconciler.plan.passwords import PasswordStatus, SetPassword
@@ -301,7 +303,8 @@ class _Planner:
         try:
             eff = op.apply(self.sim, self.ctx)
         except REPORTED as e:
-            raise PlanError(f"cannot plan step {len(self.steps) + 1} ({op.describe()}): {e}") from None
+            message = f"cannot plan step {len(self.steps) + 1} ({op.describe()}): {e}"
+            raise PlanError(locate(message, self.desired, self._path_of(op, obj))[1]) from None
         values = changed_values(op, obj, action, self.sim, eff.dynamic)
         self.sim = eff.dynamic
         self.born_keys.update((k.path, k) for k in eff.new_keys)
@@ -312,6 +315,17 @@ class _Planner:
         where = self.desired.where(*path)
         text = f"{where}: {dotted(path)}: {message}" if where else f"{dotted(path)}: {message}"
         self.warnings.append(((where.file, where.line, where.col) if where else ("", 0, 0), text))
+
+    def _path_of(self, op: Operation, obj: ObjectRef) -> tuple[str | int, ...]:
+        """Where the desired state asks for `op`: a removal's entry under Removed (or
+        Policy.Prune), else the object's definition."""
+        if isinstance(op, AccountRemove | DomainRemove):
+            kind = "Accounts" if isinstance(op, AccountRemove) else "Domains"
+            names = getattr(self.desired.Removed, kind)
+            return ("Removed", kind, names.index(obj.name)) if obj.name in names else ("Policy", "Prune")
+        if obj.kind is ObjectKind.CONFIG:
+            return ("Routes",) if isinstance(op, ConfigSave) and "Routes" in op.fields else ("MonitorDNSBLs",)
+        return ("Domains" if obj.kind is ObjectKind.DOMAIN else "Accounts", obj.name)
 
     # -- the phases -------------------------------------------------------------------------------
 
@@ -351,6 +365,9 @@ class _Planner:
             else:
                 unmanaged.append(oid)
         self.warn_removed_nothing()
+        for text in desired.warnings:  # the desired state's own (secrets written in plain text)
+            m = re.match(r"^(.*?):(\d+):(\d+): ", text)
+            self.warnings.append(((m.group(1), int(m.group(2)), int(m.group(3))) if m else ("", 0, 0), text))
 
         self.create_objects()
         self.addresses_added_or_moved()
@@ -590,10 +607,10 @@ class _Planner:
                 continue
             for what, rep in (("DMARC", d.DMARC), ("TLSRPT", d.TLSRPT)):
                 if rep is not None and rep.Account == account:
-                    raise PlanError(
-                        f"cannot remove account {account}: domain {dname} sends its {what} reports to it; "
-                        f"give the domain another ReportsAccount first"
-                    )
+                    message = (f"cannot remove account {account}: domain {dname} sends its {what} reports to it; "
+                               f"give the domain another ReportsAccount first")
+                    raise PlanError(locate(message, self.desired,
+                                           self._path_of(AccountRemove(account), ObjectRef.account(account)))[1])
 
     def global_settings(self) -> None:
         fields: dict[str, Any] = {}
