@@ -114,19 +114,21 @@ def report(outcome: Outcome) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from reconciler.mox.live import locate
-    from reconciler.pipeline import Caches, apply_plan_doc, apply_prepared, prepare
+    from reconciler.pipeline import Caches, apply_plan_doc, apply_prepared, check_fresh, prepare, refuse_snapshot
     from reconciler.plan.document import read_plan_file
     from reconciler.plan.render import render_text
 
     paths = locate(args.config)
+    refuse_snapshot(paths)
     if args.plan:
         doc = read_plan_file(args.plan)
+        source = args.source if args.source != "." else None
+        check_fresh(paths, doc, source)  # a stale plan is refused before it is shown, not after
         sys.stdout.write(render_text(doc, color=sys.stdout.isatty()))
         check_strict(args, doc)
         if not _confirm(args, bool(doc.changes)):
             print("Apply cancelled.")
             return 1
-        source = args.source if args.source != "." else None
         with key_progress() as progress:
             outcome = apply_plan_doc(paths, doc, source=source, force=args.force, reports_dir=args.reports_dir,
                                      verify=args.verify, progress=progress)

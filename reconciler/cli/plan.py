@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,7 +41,21 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=run)
 
 
+def check_out(path: Path) -> None:
+    """--out must name a file in a directory that exists: said before planning, not after."""
+    from reconciler.errors import ReconcilerError
+
+    parent = path.parent
+    if not parent.is_dir():
+        raise ReconcilerError(f"--out {path}: the directory {parent} does not exist; create it first")
+    if path.is_dir():
+        raise ReconcilerError(f"--out {path}: is a directory; give a file name such as {path / 'plan.json'}")
+    if not os.access(parent, os.W_OK):
+        raise ReconcilerError(f"--out {path}: the directory {parent} is not writable")
+
+
 def run(args: argparse.Namespace) -> int:
+    from reconciler.errors import ReconcilerError
     from reconciler.fsutil import atomic_write
     from reconciler.mox.live import locate
     from reconciler.pipeline import Caches, plan_dns_sections, prepare, prepare_base_ref
@@ -48,13 +63,18 @@ def run(args: argparse.Namespace) -> int:
     paths = locate(args.config)
     if args.all_instances is not None:
         return run_fleet(args, paths)
+    if args.out:
+        check_out(args.out)
     source = resolve_from_args(args)
     caches = Caches.for_cli(args.cache_dir, generate=False)
     prepared = prepare_base_ref(paths, source, args.base_ref) if args.base_ref else prepare(paths, source,
                                                                                             caches=caches)
     doc = prepared.doc
     if args.out:
-        atomic_write(args.out, doc.dumps().encode(), 0o666)
+        try:
+            atomic_write(args.out, doc.dumps().encode(), 0o666)
+        except OSError as e:
+            raise ReconcilerError(f"--out {args.out}: cannot write the plan file: {e.strerror or e}") from None
     render = FORMATS[args.format]
     if args.format == "markdown":
         text = render(doc, *plan_dns_sections(prepared))

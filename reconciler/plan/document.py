@@ -368,8 +368,12 @@ def read_plan_file(path: Path) -> PlanDocument:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise PlanFileError(f"{path}:{e.lineno}:{e.colno}: not a plan file: invalid JSON: {e.msg}") from None
+    except RecursionError:
+        raise PlanFileError(f"{path}: not a plan file: JSON nested too deeply") from None
     try:
         return parse_plan(data)
     except PlanFileError as e:
         raise PlanFileError(f"{path}: {e}") from None
+    except RecursionError:  # nested deep enough for the validators, not for Python
+        raise PlanFileError(f"{path}: not a plan file: JSON nested too deeply") from None
 
