@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Any, NoReturn
+from typing import Any
 
 from reconciler.apply.batch import BatchResult, Validator, apply_batch, default_validator
 from reconciler.apply.keymaker import KeyMaker, Progress
@@ -41,7 +41,7 @@ from reconciler.errors import (
     RecordsError,
     StalePlan,
 )
-from reconciler.fsutil import SharedDir
+from reconciler.fsutil import SharedDir, permission_problem
 from reconciler.mox import config as mc
 from reconciler.mox import keygen, names
 from reconciler.mox.admin import AccountRemove, Operation, now_local, used_key_paths
@@ -460,26 +460,24 @@ def _validator(caches: Caches, base: tuple[mc.Static, mc.Dynamic] | None) -> Val
     return validate
 
 
-def check_reports_dir(shared: SharedDir, out: Path) -> None:
+def check_reports_dir(shared: SharedDir, out: Path, first: str) -> None:
     """The reports dir can be written (or created), checked before domains.conf is written: an
     apply must not write the config and then fail on its reports. A link planted in its place
-    is refused too."""
-    def refuse(why: str) -> NoReturn:
-        raise ReconcilerError(f"reports dir {out}: {why}; nothing was written (give --reports-dir a directory "
-                              "this user can write)")
-
+    is refused too. `first`: the first file the apply writes there (named in the message)."""
     existing = out
     while not existing.exists() and not existing.is_symlink() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        refuse("not a directory" if existing == out else f"cannot be created: {existing} is not a directory")
+        why = "not a directory" if existing == out else f"cannot be created: {existing} is not a directory"
+        raise ReconcilerError(f"reports dir {out}: {why}; nothing was written (give --reports-dir a directory "
+                              "this user can write)")
     if not os.access(existing, os.W_OK | os.X_OK):
-        refuse("cannot be written: not writable" if existing == out
-               else f"cannot be created: {existing} is not writable")
+        inside = out / first if existing == out else existing / out.relative_to(existing).parts[0]
+        raise permission_problem(inside, shared.owner, creating=True)
     try:
         shared.names(out)
     except OSError as e:
-        refuse(e.strerror or str(e))
+        raise ReconcilerError(f"reports dir {out}: {e.strerror or e}; nothing was written") from None
 
 
 def _finish(paths: ConfigPaths, ops: tuple[Operation, ...], doc: PlanDocument, *, force: bool,
@@ -489,8 +487,8 @@ def _finish(paths: ConfigPaths, ops: tuple[Operation, ...], doc: PlanDocument, *
     check_safety(doc, force=force)
     shared = SharedDir.of(paths.domains_conf)
     out = reports_dir or reports_dir_default(paths)
-    check_reports_dir(shared, out)
     domains = list(doc.changed_domains)
+    check_reports_dir(shared, out, f"{_ascii(domains[0])}.txt" if domains else APPLY_REPORT)
     # Every password is read before anything is written: a missing secret stops the apply here.
     steps = [(op, password_text(op)) for op in ops if isinstance(op, SetPassword)]
     ops = tuple(op for op in ops if not isinstance(op, SetPassword))
