@@ -238,8 +238,9 @@ def check_result(plan: Plan, static: mc.Static, paths: ConfigPaths, live: mc.Dyn
 
 
 def prepare(paths: ConfigPaths, source: Source, *, now: datetime | None = None,
-            caches: Caches | None = None) -> Prepared:
+            caches: Caches | None = None, domains: Iterable[str] | None = None) -> Prepared:
     """Read everything and plan (no writes); the plan's result is validated as mox would.
+    `domains` (--domain): only operations on those domains and their addresses and aliases.
 
     With `caches` (an apply), the new keys the plan names start being generated at once, while
     the result is validated and the plan shown."""
@@ -259,7 +260,7 @@ def prepare(paths: ConfigPaths, source: Source, *, now: datetime | None = None,
     else:
         passwords = password_statuses(desired, read_password_book(paths.config_dir)) if with_password else {}
     plan = make_plan(PlanInput(desired, live.static, live.dynamic, inventory, now, data_dir, account_dirs(data_dir),
-                               passwords))
+                               passwords, _scope(domains)))
     if caches is not None and caches.maker is not None:
         caches.maker.start(plan.key_requests)
     if caches is not None:
@@ -273,6 +274,10 @@ def prepare(paths: ConfigPaths, source: Source, *, now: datetime | None = None,
     return Prepared(paths, live, desired, source, inventory, plan, doc, live.static, now, caches)
 
 
+def _scope(domains: Iterable[str] | None) -> frozenset[str] | None:
+    return frozenset(domains) if domains is not None else None
+
+
 def _static_for_base_ref(paths: ConfigPaths) -> mc.Static:
     """mox.conf when --config points at one (a snapshot), else a neutral one."""
     try:
@@ -282,7 +287,8 @@ def _static_for_base_ref(paths: ConfigPaths) -> mc.Static:
 
 
 def _plan_from_base(paths: ConfigPaths, static: mc.Static, base: DesiredState, head: DesiredState,
-                    source: Source, base_ref: str, when: datetime) -> Prepared:
+                    source: Source, base_ref: str, when: datetime,
+                    domains: Iterable[str] | None = None) -> Prepared:
     """The plan from the desired state `base` (taken as the live config, everything in it
     owned) to `head`. A pull-request job has no access to the server's secrets: none is read."""
     for state in (base, head):
@@ -292,7 +298,7 @@ def _plan_from_base(paths: ConfigPaths, static: mc.Static, base: DesiredState, h
     # Only a reference that changed is known to change a password here (the secrets are not read).
     passwords = {name: PasswordStatus.SAME for name, a in head.Accounts.items()
                  if a.Password is not None and name in base.Accounts and base.Accounts[name].Password == a.Password}
-    plan = make_plan(PlanInput(head, static, base_live, inventory, when, passwords=passwords))
+    plan = make_plan(PlanInput(head, static, base_live, inventory, when, passwords=passwords, domains=_scope(domains)))
     doc = plan_document(plan, source=source, live_path=f"(desired state at {base_ref})",
                         live_digest=hashlib.sha256(base_ref.encode()).hexdigest(),
                         desired_digest=desired_digest(source.path, files=head.paths), base_ref=base_ref,
@@ -300,7 +306,8 @@ def _plan_from_base(paths: ConfigPaths, static: mc.Static, base: DesiredState, h
     return Prepared(paths, None, head, source, inventory, plan, doc, static)
 
 
-def prepare_base_ref(paths: ConfigPaths, source: Source, base_ref: str, *, now: datetime | None = None) -> Prepared:
+def prepare_base_ref(paths: ConfigPaths, source: Source, base_ref: str, *, now: datetime | None = None,
+                     domains: Iterable[str] | None = None) -> Prepared:
     """Plan the change from the desired state at `base_ref` to the one at the checkout.
 
     For pull-request jobs that cannot reach the live server: the desired state at the base is
@@ -310,7 +317,8 @@ def prepare_base_ref(paths: ConfigPaths, source: Source, base_ref: str, *, now: 
     with materialize_source(source, base_ref) as at_base:
         base = load_desired(at_base.path, at_base.root)
     head = load_desired(source.path, source.root)
-    return _plan_from_base(paths, _static_for_base_ref(paths), base, head, source, base_ref, now or now_local())
+    return _plan_from_base(paths, _static_for_base_ref(paths), base, head, source, base_ref, now or now_local(),
+                           domains)
 
 
 @dataclass(frozen=True)
@@ -665,7 +673,8 @@ def _unredacted_ops(paths: ConfigPaths, doc: PlanDocument, source: str | None,
     if not location:
         raise StalePlan("this plan contains redacted secrets and names no source to read them from; "
                         "apply from the source instead")
-    fresh = prepare(paths, _resolve_again(src, location) if src is not None else resolve_source(location), now=now)
+    fresh = prepare(paths, _resolve_again(src, location) if src is not None else resolve_source(location), now=now,
+                    domains=doc.domains)
     if fresh.doc.checksum != doc.checksum:
         raise StalePlan("stale plan: re-planning from the source (to read redacted secrets) gives other "
                         "operations; make a new plan")

@@ -9,7 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reconciler.cli.source_args import add_source_options, add_strict_option, check_strict, resolve_from_args
+from reconciler.cli.source_args import (
+    add_domain_option,
+    add_source_options,
+    add_strict_option,
+    check_strict,
+    resolve_from_args,
+)
 from reconciler.errors import ReconcilerError
 
 if TYPE_CHECKING:
@@ -27,6 +33,7 @@ def configure(p: argparse.ArgumentParser) -> None:
                    "is read again to check it; give SOURCE too when it is a URL with credentials")
     p.add_argument("--force", action="store_true", help="apply plans above the safety threshold")
     add_strict_option(p)
+    add_domain_option(p)
     p.add_argument("--yes", "-y", action="store_true",
                    help="apply without asking (needed when not on a terminal)")
     p.add_argument("--reports-dir", type=Path, metavar="DIR",
@@ -121,6 +128,9 @@ def run(args: argparse.Namespace) -> int:
     paths = locate(args.config)
     refuse_snapshot(paths)
     if args.plan:
+        if args.domains:
+            raise ReconcilerError("--domain cannot be combined with --plan: the plan file holds its own "
+                                  "operations (make the plan with --domain)")
         doc = read_plan_file(args.plan)
         source = args.source if args.source != "." else None
         check_fresh(paths, doc, source)  # a stale plan is refused before it is shown, not after
@@ -136,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     caches = Caches.for_cli(args.cache_dir, generate=True)
     try:
         # The plan's new keys are generated in the background from here on (threads).
-        prepared = prepare(paths, resolve_from_args(args), caches=caches)
+        prepared = prepare(paths, resolve_from_args(args), caches=caches, domains=args.domains)
         sys.stdout.write(render_text(prepared.doc, color=sys.stdout.isatty()))
         check_strict(args, prepared.doc)
         if not prepared.plan.empty:

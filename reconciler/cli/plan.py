@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from reconciler.cli.source_args import (
     add_all_instances_option,
+    add_domain_option,
     add_source_options,
     add_strict_option,
     check_strict,
@@ -33,6 +34,7 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="exit 2 when the live config differs from the desired state (operations to apply, "
                    "owned objects kept with Prune off, blocked removals)")
     add_strict_option(p)
+    add_domain_option(p)
     p.add_argument("--base-ref", metavar="REF",
                    help="plan the change from the desired state at REF to the checkout, without a "
                    "live config (for pull-request jobs)")
@@ -67,8 +69,8 @@ def run(args: argparse.Namespace) -> int:
         check_out(args.out)
     source = resolve_from_args(args)
     caches = Caches.for_cli(args.cache_dir, generate=False)
-    prepared = prepare_base_ref(paths, source, args.base_ref) if args.base_ref else prepare(paths, source,
-                                                                                            caches=caches)
+    prepared = (prepare_base_ref(paths, source, args.base_ref, domains=args.domains) if args.base_ref
+                else prepare(paths, source, caches=caches, domains=args.domains))
     doc = prepared.doc
     if args.out:
         try:
@@ -100,8 +102,9 @@ def run_fleet(args: argparse.Namespace, paths: ConfigPaths) -> int:
     if not args.base_ref:
         raise ReconcilerError("--all-instances plans each instance against the desired state at --base-ref "
                               "(every instance has its own live config): pass --base-ref")
-    if args.subdir or args.out:
-        raise ReconcilerError(f"--all-instances cannot be combined with {'--subdir' if args.subdir else '--out'}")
+    if args.subdir or args.out or args.domains:
+        other = "--subdir" if args.subdir else "--out" if args.out else "--domain"
+        raise ReconcilerError(f"--all-instances cannot be combined with {other}")
     plans = prepare_fleet(paths, resolve_from_args(args), args.base_ref, args.all_instances)
     sections = []
     for p in plans:

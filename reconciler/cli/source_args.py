@@ -32,6 +32,13 @@ def add_all_instances_option(p: argparse.ArgumentParser, what: str) -> None:
                    help=f"{what} every instance of a fleet repository: SOURCE/DIR/* (DIR default: instances)")
 
 
+def add_domain_option(p: argparse.ArgumentParser) -> None:
+    """`--domain D`, repeatable (as octoDNS's --zone)."""
+    p.add_argument("--domain", action="append", metavar="DOMAIN", dest="domains",
+                   help="only operations on this domain and on the addresses and aliases in it (repeatable); "
+                   "accounts' other fields, other domains and global settings are left as they are")
+
+
 def resolve_from_args(args: argparse.Namespace, source: str | None = None) -> Source:
     from reconciler.desired.source import resolve_source
 

@@ -262,12 +262,16 @@ class PlanDocument(_Part):
     """SHA-256 of the canonical JSON of `changes[].operation`."""
     base_ref: str | None = None
     """Only in plans made with `plan --base-ref REF`: the REF (such plans cannot be applied)."""
+    domains: list[str] | None = None
+    """Only in plans made with `--domain D` (repeatable): the domains the plan is limited to
+    (operations on them and on the addresses and aliases in them), sorted."""
 
     @model_serializer(mode="wrap")
     def _without_absent_base_ref(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
-        if data.get("base_ref") is None:
-            data.pop("base_ref", None)
+        for key in ("base_ref", "domains"):
+            if data.get(key) is None:
+                data.pop(key, None)
         return data
 
     def to_json(self) -> dict[str, Any]:

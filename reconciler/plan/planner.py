@@ -140,6 +140,7 @@ class Plan:
     kept_objects: tuple[ObjectRef, ...] = ()  # owned objects that left the desired state, Prune off: they stay
     warnings: tuple[str, ...] = ()  # problems that do not stop the plan (`--strict` makes them errors)
     key_requests: tuple[KeyRequest, ...] = ()  # those keys, as the batch will ask for them (started early)
+    domains: frozenset[str] | None = None  # --domain: the plan covers only these domains
 
     @property
     def operations(self) -> tuple[Operation, ...]:
@@ -228,6 +229,9 @@ class PlanInput:
     # Per desired account with a Password: what the reconciler knows of it (plan.passwords);
     # an account not listed counts as UNKNOWN (its password is set).
     passwords: Mapping[str, PasswordStatus] = field(default_factory=dict)
+    # `--domain D` (as octoDNS's --zone): only operations on these domains and on the addresses
+    # and aliases in them; None = everything.
+    domains: frozenset[str] | None = None
 
 
 def make_plan(inp: PlanInput) -> Plan:
@@ -292,9 +296,40 @@ class _Planner:
                 self.target_accounts[name], kept = keep_owner_fields(name, target, live,
                                                                      lambda k: _canon(inp.live, k))
                 self.kept += kept
+        self.scope = _scope(inp.domains, d, inp.live) if inp.domains is not None else None
         self.target_domains: dict[str, mc.Domain] = {
             n: d.domain_to_mox(n, inp.static, inp.live.Domains.get(n), inp.now) for n in sorted(d.Domains)
+            if self.in_scope(n)
         }
+        if self.scope is not None:
+            self.target_accounts = self._scoped_accounts()
+            self.kept = [k for k in self.kept if k.field.startswith("Destinations[")
+                         and self._key_in_scope(k.field[len("Destinations["):].split("]", 1)[0])]
+
+    def in_scope(self, domain: str) -> bool:
+        return self.scope is None or domain in self.scope
+
+    def _key_in_scope(self, key: str) -> bool:
+        """A destination key (address or @catchall) in a domain of the scope."""
+        try:
+            dom = parse_domain(key[1:]) if key.startswith("@") else parse_address(key).domain
+        except ParseError:
+            return False
+        return dom.name() in (self.scope or ())
+
+    def _scoped_accounts(self) -> dict[str, mc.Account]:
+        """With --domain: an existing account as it is, but for its addresses in the scope's
+        domains (as desired); a new one only when it has an address there, with only those."""
+        out: dict[str, mc.Account] = {}
+        for name, target in self.target_accounts.items():
+            ours = {k: v for k, v in target.Destinations.items() if self._key_in_scope(k)}
+            live = self.inp.live.Accounts.get(name)
+            if live is not None:
+                theirs = {k: v for k, v in live.Destinations.items() if not self._key_in_scope(k)}
+                out[name] = replace(live, Destinations={**theirs, **ours})
+            elif ours:
+                out[name] = replace(target, Destinations=ours)
+        return out
 
     # -- bookkeeping ------------------------------------------------------------------------------
 
@@ -344,7 +379,7 @@ class _Planner:
         drop_accounts: list[str] = []
         for name in sorted(live.Domains):
             oid = ObjectRef.domain(name)
-            if name in self.target_domains:
+            if name in self.target_domains or not self.in_scope(name):
                 continue
             if name in removed_domains or (prune and inv.owns(oid)):
                 drop_domains.append(name)
@@ -354,7 +389,7 @@ class _Planner:
                 unmanaged.append(oid)
         for name in sorted(live.Accounts):
             oid = ObjectRef.account(name)
-            if name in self.target_accounts:
+            if name in self.target_accounts or self.scope is not None:  # accounts are no domain's
                 continue
             if name in removed_accounts:
                 drop_accounts.append(name)
@@ -405,6 +440,7 @@ class _Planner:
             kept=tuple(self.kept),
             kept_objects=tuple(kept),
             warnings=tuple(text for _, text in sorted(self.warnings)),
+            domains=self.scope,
         )
 
     def create_objects(self) -> None:
@@ -613,6 +649,8 @@ class _Planner:
                                            self._path_of(AccountRemove(account), ObjectRef.account(account)))[1])
 
     def global_settings(self) -> None:
+        if self.scope is not None:  # mox's global settings are no domain's
+            return
         fields: dict[str, Any] = {}
         if self.desired.Routes is not None:
             routes = self.desired.to_dynamic(self.inp.static, self.sim, self.inp.now).Routes
@@ -637,7 +675,7 @@ class _Planner:
         for kind, names, exists in (("Domains", self.desired.Removed.Domains, live.Domains),
                                     ("Accounts", self.desired.Removed.Accounts, live.Accounts)):
             for i, name in enumerate(names):
-                if name in exists:
+                if name in exists or (self.scope is not None and (kind == "Accounts" or name not in self.scope)):
                     continue
                 hint = "already removed, or a typo?"
                 near = _spelled_like(name, exists, domain=kind == "Domains")
@@ -669,6 +707,8 @@ class _Planner:
             if ref is None:
                 continue
             created = name not in self.inp.live.Accounts
+            if self.scope is not None and not created:
+                continue  # an existing account's password is no domain's
             status = self.inp.passwords.get(name, PasswordStatus.UNKNOWN)
             if created or status is not PasswordStatus.SAME:
                 changed = status is PasswordStatus.CHANGED and not created
@@ -686,6 +726,24 @@ class _Planner:
                 != {_canon(self.sim, k) for k in account.Destinations}
             ):
                 raise PlanError(f"internal error: the plan does not reach the desired state of account {name}")
+
+
+def _scope(domains: frozenset[str], desired: DesiredState, live: Dynamic) -> frozenset[str]:
+    """The --domain names as mox keys them; each must be a domain of the desired state or of
+    the live config (a typo would otherwise plan nothing, silently)."""
+    known = set(desired.Domains) | set(live.Domains)
+    out = set()
+    for text in sorted(domains):
+        try:
+            name = parse_domain(text).name()
+        except ParseError as e:
+            raise PlanError(f"--domain {text}: {e}") from None
+        if name not in known:
+            near = _spelled_like(name, known, domain=True)
+            raise PlanError(f"--domain {text}: not a domain of the desired state or the live config"
+                            + (f" (did you mean {near}?)" if near else ""))
+        out.add(name)
+    return frozenset(out)
 
 
 def _spelled_like(name: str, existing: Iterable[str], *, domain: bool) -> str | None:
@@ -728,4 +786,5 @@ def plan_document(plan: Plan, *, source: Source | None, live_path: str, live_dig
         kept_self_service=[SelfServiceKept(object=ObjectRef.account(k.account), field=k.field) for k in plan.kept],
         checksum=plan.checksum(),
         base_ref=base_ref,
+        domains=sorted(plan.domains) if plan.domains is not None else None,
     )

@@ -72,6 +72,8 @@ def provenance(doc: PlanDocument) -> list[tuple[str, str]]:
         out.append(("live", f"none: compared with the desired state at {doc.base_ref} (--base-ref)"))
     else:
         out.append(("live", f"{doc.live.path} sha256:{doc.live.sha256[:12]}"))
+    if doc.domains is not None:
+        out.append(("scope", "domains " + ", ".join(doc.domains) + " only (--domain)"))
     if doc.created is not None:
         out.append(("made", doc.created))
     return out
