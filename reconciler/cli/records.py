@@ -38,6 +38,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tsig-key-file", type=Path, metavar="FILE",
                    help='BIND key file: key "name" { algorithm hmac-sha256; secret "..."; };')
     p.add_argument("--dry-run", action="store_true", help="with --publish: print the update, send nothing")
+    p.add_argument("--force", action="store_true",
+                   help="with --publish: publish even when it weakens an SPF record (-all -> ~all) or a "
+                   "DMARC policy that is there")
     p.set_defaults(func=run)
 
 
@@ -49,10 +52,31 @@ def _dnssec(args: argparse.Namespace, domain_ascii: str) -> bool:
     return bool(args.dnssec == "on")
 
 
+def _in_zone(args: argparse.Namespace, live: LiveConfig) -> list[str]:
+    """With --publish: the --domain names, each inside --zone (an error otherwise: its records
+    cannot go into this zone); without --domain, the config's domains inside --zone."""
+    from reconciler.dns import reports as dnsreports
+    from reconciler.dns.formats import in_zone
+    from reconciler.errors import RecordsError
+
+    if not args.domain:
+        inside = [d for d in sorted(live.dynamic.Domains)
+                  if in_zone(dnsreports.find_domain(live.dynamic, d)[0].ascii, args.zone)]
+        if not inside:
+            raise RecordsError(f"no domain of domains.conf is inside --zone {args.zone}")
+        return inside
+    for dom in args.domain:
+        d, _ = dnsreports.find_domain(live.dynamic, dom)
+        if not in_zone(d.ascii, args.zone):
+            raise RecordsError(f"--domain {dom} is not inside --zone {args.zone}: its records belong in "
+                               "another zone; publish it with that zone's --zone")
+    return list(args.domain)
+
+
 def reports_for(args: argparse.Namespace, live: LiveConfig) -> list[Report]:
     from reconciler.dns import reports as dnsreports
 
-    wanted = args.domain or sorted(live.dynamic.Domains)
+    wanted = _in_zone(args, live) if args.publish else args.domain or sorted(live.dynamic.Domains)
     hk = dnsreports.load_host_keys(live.paths, live.static)
     out = []
     for dom in wanted:
@@ -80,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
 
         key = load_tsig_key(args.tsig_key_file)
         result = publish(merge(reports), args.zone, parse_server(args.server), key,
-                         dry_run=args.dry_run)
+                         dry_run=args.dry_run, force=args.force)
         sys.stdout.write(describe(result))
         return 0
     if args.check:

@@ -7,6 +7,10 @@ message, each guarded by a prerequisite on what we read: "RRset exists with exac
 (value-dependent, RFC 2136 2.4.2) or "RRset does not exist" (2.4.3). A concurrent change makes
 the server refuse the whole message (YXRRSET/NXRRSET) and nothing is clobbered; re-running reads
 again. When DNS already matches, nothing is sent.
+
+An update that would weaken what is there (an SPF record ending in `-all` replaced by mox's `~all`,
+a DMARC policy made less strict) is a warning, and refused unless forced: someone chose the
+stricter record by hand.
 """
 
 from __future__ import annotations
@@ -141,10 +145,49 @@ def plan(records: Sequence[Record], zone: str, server: Server) -> list[Change]:
     return changes
 
 
-def _txt_tag(rd: dns.rdata.Rdata) -> str:
+def _txt(rd: dns.rdata.Rdata) -> str:
     strings: list[bytes] = getattr(rd, "strings", [])
-    text = b"".join(strings).decode("utf-8", "replace")
-    return text.split(";", 1)[0].split(" ", 1)[0]
+    return b"".join(strings).decode("utf-8", "replace")
+
+
+def _txt_tag(rd: dns.rdata.Rdata) -> str:
+    return _txt(rd).split(";", 1)[0].split(" ", 1)[0]
+
+
+# SPF's `all` by how much it rejects (RFC 7208 4.6.2: qualifier `+` when absent; no `all` at all
+# is "neutral" like `?all`, 4.7); DMARC's policies (RFC 7489 6.3).
+_SPF_ALL = {"-": 3, "~": 2, "?": 1, "+": 0}
+_DMARC_POLICY = {"reject": 2, "quarantine": 1, "none": 0}
+
+
+def _spf_all(text: str) -> tuple[int, str]:
+    for term in text.split()[1:]:
+        q, rest = (term[0], term[1:]) if term[:1] in _SPF_ALL else ("+", term)
+        if rest.lower() == "all":
+            return _SPF_ALL[q], term
+    return 1, "no all (neutral)"
+
+
+def _dmarc_policy(text: str) -> tuple[int, str]:
+    tags = dict(t.strip().partition("=")[::2] for t in text.split(";"))
+    p = tags.get("p", "none").strip().lower()
+    return _DMARC_POLICY.get(p, 0), f"p={p}"
+
+
+def weakenings(changes: Sequence[Change]) -> list[str]:
+    """What the changes would make weaker than it is: SPF's `all` (`-all` -> `~all`) or the DMARC
+    policy (`p=reject` -> `p=none`), one sentence each."""
+    out = []
+    for c in changes:
+        if c.type != "TXT" or not c.delete or not c.add:
+            continue
+        for tag, strength, what in (("v=spf1", _spf_all, "SPF"), ("v=DMARC1", _dmarc_policy, "DMARC policy")):
+            old = [strength(_txt(rd)) for rd in c.delete if _txt_tag(rd) == tag]
+            new = [strength(_txt(rd)) for rd in c.add if _txt_tag(rd) == tag]
+            if old and new and min(new)[0] < max(old)[0]:
+                out.append(f"{c.name} TXT: this would weaken the {what} from {max(old)[1]} to {min(new)[1]} "
+                           f"(now: {' '.join(_txt(rd) for rd in c.delete if _txt_tag(rd) == tag)})")
+    return out
 
 
 def build_update(zone: str, changes: Sequence[Change], key: dns.tsig.Key | None) -> dns.update.UpdateMessage:
@@ -177,19 +220,26 @@ class PublishResult:
     changes: tuple[Change, ...]
     update: dns.update.UpdateMessage | None  # None when nothing had to change
     sent: bool
+    warnings: tuple[str, ...] = ()  # what the update weakens (sent only with force)
 
 
 def publish(records: Sequence[Record], zone: str, server: Server, key: dns.tsig.Key | None, *,
-            dry_run: bool = False, timeout: float = 10.0) -> PublishResult:
-    """Bring the owned RRsets of `zone` to `records`; sends nothing when they already match."""
+            dry_run: bool = False, force: bool = False, timeout: float = 10.0) -> PublishResult:
+    """Bring the owned RRsets of `zone` to `records`; sends nothing when they already match, nor
+    (unless `force`) when it would weaken an SPF or DMARC record."""
     if not any(in_zone(r.name, zone) for r in records):
         raise PublishError(f"no records fall inside zone {zone!r}; is --zone the zone of the domain?")
     changes = plan(records, zone, server)
     if not changes:
         return PublishResult(zone, (), None, False)
+    weak = tuple(weakenings(changes))
     upd = build_update(zone, changes, key)
     if dry_run:
-        return PublishResult(zone, tuple(changes), upd, False)
+        return PublishResult(zone, tuple(changes), upd, False, weak)
+    if weak and not force:
+        raise PublishError(f"zone {zone}: not publishing: " + "; ".join(weak)
+                           + ". Nothing was sent; re-run with --force to publish anyway, or keep the "
+                           "stricter record")
     try:
         resp = dns.query.tcp(upd, server.host, port=server.port, timeout=timeout)
     except (dns.exception.DNSException, OSError) as e:  # TSIG errors too (wrong key or secret)
@@ -203,7 +253,7 @@ def publish(records: Sequence[Record], zone: str, server: Server, key: dns.tsig.
                            + (" (check the TSIG key, the zone's allow-update, and the server's log:"
                               " BIND also refuses an MX/SRV target in the zone without address records)"
                               if rc in (dns.rcode.REFUSED, dns.rcode.NOTAUTH) else ""))
-    return PublishResult(zone, tuple(changes), upd, True)
+    return PublishResult(zone, tuple(changes), upd, True, weak)
 
 
 def describe(result: PublishResult) -> str:
@@ -211,7 +261,8 @@ def describe(result: PublishResult) -> str:
     if not result.changes:
         return f"zone {result.zone}: up to date, nothing sent\n"
     verb = "sent" if result.sent else "would send (dry run)"
-    lines = [f"zone {result.zone}: {verb} update changing {len(result.changes)} RRset(s)"]
+    lines = [f"warning: {w}" + ("" if result.sent else " (refused without --force)") for w in result.warnings]
+    lines.append(f"zone {result.zone}: {verb} update changing {len(result.changes)} RRset(s)")
     for c in result.changes:
         for rd in c.delete:
             lines.append(f"  - {c.name} {c.type} {rd.to_text()}")

@@ -178,24 +178,33 @@ def _dkim_public_key(value: str) -> PublicKey | None:
     return key if isinstance(key, rsa.RSAPublicKey) else None
 
 
+HOST_SPF = "v=spf1 a -all"
+
+
 def merge(reports: Sequence[Report]) -> list[Record]:
     """Published records of several domains (no placeholders), deduplicated, as one zone needs them.
 
     The host SPF `v=spf1 a -all` suggested for the mail host gives way to the full domain SPF when
-    the mail host name is itself a hosted domain: one name must not have two SPF records.
+    the mail host name is itself a hosted domain: one name must not have two SPF records. Whether
+    it is hosted is known from the config each report was made from (`Report.host_is_hosted`),
+    not from the reports at hand, so a run for one domain and a run for all publish the same
+    record at the host's name.
     """
     out: list[Record] = []
     seen: set[tuple[str, str, str]] = set()
-    domain_spf = {
-        r.name for rep in reports for r in rep.records if r.type == "TXT" and r.tag() == "v=spf1"
-        and r.name == rep.domain.ascii + "."
-    }
+    hosted_names = {rep.domain.ascii + "." for rep in reports} | {
+        rep.hostname.ascii + "." for rep in reports if rep.host_is_hosted}
     for rep in reports:
+        domain_spf = next((r.value for r in rep.records if r.type == "TXT" and r.tag() == "v=spf1"
+                           and r.name == rep.domain.ascii + "."), None)
         for r in rep.records:
             if not r.publish or r.placeholder:
                 continue
-            if r.type == "TXT" and r.value == "v=spf1 a -all" and r.name in domain_spf:
-                continue
+            if r.type == "TXT" and r.value == HOST_SPF and r.name in hosted_names and domain_spf is not None:
+                # the domain SPF of the host's own domain (the same value for every domain: mox
+                # builds it from mox.conf alone, mox.DomainSPFIPs)
+                r = dataclasses.replace(r, value=domain_spf, purpose="SPF: the mail host's name is a hosted "
+                                        "domain: its domain SPF")
             k = (r.name, r.type, r.value)
             if k not in seen:
                 seen.add(k)

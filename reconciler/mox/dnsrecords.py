@@ -129,6 +129,9 @@ class Report:
     dnssec: bool
     lines: tuple[str, ...]
     records: tuple[Record, ...]
+    # The mail host's name is itself a domain of the config (Inputs.domains): its SPF is that
+    # domain's, not the host SPF suggested here (reconciler.dns.reports.merge).
+    host_is_hosted: bool = False
 
     def text(self) -> str:
         """Exactly what `mox config dnsrecords` prints."""
@@ -277,7 +280,8 @@ class _Generator:
                       self.spf_dmarc, self.mtasts, self.tlsrpt, self.client_settings, self.autoconfig,
                       self.caa):
             group()
-        report = Report(self.inp.domain, self.host, self.inp.dnssec, tuple(self.lines), tuple(self.records))
+        report = Report(self.inp.domain, self.host, self.inp.dnssec, tuple(self.lines), tuple(self.records),
+                        self.host.name() in self.inp.domains or self.host.name() == self.inp.domain.name())
         for r in report.records:
             if not r.placeholder:
                 r.rdata()  # every value must be valid DNS
