@@ -24,7 +24,7 @@ from reconciler.errors import REPORTED, DesiredStateError, LiveConfigError, Sour
 from reconciler.loop.run import Reason, Result, RunResult, Stage, Trigger
 from reconciler.loop.status import StatusBook
 from reconciler.mox.live import ConfigPaths
-from reconciler.pipeline import Caches, Prepared, apply_prepared, check_safety, desired_digest, prepare
+from reconciler.pipeline import Caches, Outcome, Prepared, apply_prepared, check_safety, desired_digest, prepare
 from reconciler.plan.objects import ObjectKind, ObjectRef
 from reconciler.plan.passwords import SetPassword
 
@@ -194,6 +194,7 @@ class _Run:
         if outcome.batch is not None:
             log.info("apply%s: applied %d operation(s) to %s", self._at, len(outcome.operations),
                      outcome.batch.path, extra=self._extra(Stage.APPLY, operations=len(outcome.operations)))
+            self.log_operations(outcome)
             for path in outcome.reports:
                 log.info("apply%s: DNS records written to %s", self._at, path, extra=self._extra(Stage.APPLY))
             for domain, records in outcome.records_to_delete.items():
@@ -214,6 +215,18 @@ class _Run:
         if outcome.batch is None and not outcome.passwords:
             return self.finish(Result.UNCHANGED, Reason.SUCCEEDED)
         return self.finish(Result.APPLIED, Reason.SUCCEEDED)
+
+    def log_operations(self, outcome: Outcome) -> None:
+        """One line per operation written (in order), destructive ones marked: what the watcher
+        changed, in its own log, weeks later. Passwords are logged as they are set."""
+        changes = [c for c in outcome.doc.changes if c.operation.op != SetPassword.__name__]
+        total = len(changes)
+        for i, c in enumerate(changes, 1):
+            mark = "DESTRUCTIVE " if c.destructive else ""
+            log.log(logging.WARNING if c.destructive else logging.INFO, "apply%s: [%d/%d] %s%s: %s", self._at, i,
+                    total, mark, c.object, c.description,
+                    extra=self._extra(Stage.APPLY, object=str(c.object), action=str(c.action),
+                                      destructive=c.destructive))
 
     def failed(self, e: Exception) -> RunResult:
         reason = _reason(self.stage, e)
