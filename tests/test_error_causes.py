@@ -237,3 +237,16 @@ def test_messages_never_send_control_characters_to_the_terminal(env: Env, capsys
     bad = env.tmp / "plan\x1b[31m.json"
     rc, _, err = env.run(capsys, "--config", str(env.mox_conf), "apply", "--yes", "--plan", str(bad))
     assert rc == 1 and "\x1b" not in err and "plan\\x1b[31m.json" in err
+
+
+def test_addresses_left_in_a_removed_domain(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    def edit(d: dict) -> None:
+        d["Domains"].pop("café.example")
+        d["Removed"] = {"Domains": ["café.example"]}
+
+    env.write(edit=edit)
+    problems = env.refused_everywhere(capsys)
+    assert len(problems) == 3 and all(p.startswith(f"{env.file}:") for p in problems)
+    assert problems[0].endswith("Accounts.alice.Destinations.postmaster@café.example: domain café.example is not "
+                                "defined under Domains: it is listed under Removed.Domains, so remove this "
+                                "address too")

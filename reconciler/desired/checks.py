@@ -96,6 +96,14 @@ class _Checker:
     def err(self, path: _P, msg: str) -> None:
         self.problems.append((path, msg))
 
+    def undefined_domain(self, name: str) -> str:
+        """An address in a domain the desired state does not define (with what to do when the
+        domain is being removed: its addresses go first)."""
+        if name in self.s.Removed.Domains:
+            return (f"domain {name} is not defined under Domains: it is listed under Removed.Domains, so remove "
+                    "this address too")
+        return f"domain {name} is not defined under Domains"
+
     def run(self) -> list[tuple[_P, str]]:
         s = self.s
         for name in s.Domains:
@@ -224,7 +232,7 @@ class _Checker:
                     continue
                 if self.known_domain(dom) is None:
                     if dom.name() not in self.misspelled:
-                        self.err(p, f"domain {dom.name()} is not defined under Domains")
+                        self.err(p, self.undefined_domain(dom.name()))
                     continue
                 self.enter("@" + dom.name(), p, "catchall destination")
             else:
@@ -236,7 +244,7 @@ class _Checker:
                 dname = self.known_domain(addr.domain)
                 if dname is None:
                     if addr.domain.name() not in self.misspelled:
-                        self.err(p, f"domain {addr.domain.name()} is not defined under Domains")
+                        self.err(p, self.undefined_domain(addr.domain.name()))
                     continue
                 sep_errors = separator_in_address_errors(key, addr.localpart, self.mox[dname].separators())
                 for why in sep_errors:
