@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
+import io
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -23,7 +26,9 @@ from reconciler.errors import REPORTED
 from reconciler.mox.live import locate, read_live
 from reconciler.mox.validate import check_live
 
+from . import moxdns
 from .mutate import Mutation, domains_mutations, static_mutations
+from .mutate_records import RecordsCase, records_cases
 
 WORKERS = max(2, 2 * (os.cpu_count() or 1))  # mox config test mostly waits on its own start-up
 
@@ -60,6 +65,68 @@ def compare(mox: str, mutations: Sequence[Mutation], root: Path) -> list[Outcome
     with concurrent.futures.ThreadPoolExecutor(WORKERS) as pool:
         theirs = list(pool.map(lambda p: mox_config_test(mox, p), confs))
     return [Outcome(m, our_errors(p), ok, out) for m, p, (ok, out) in zip(mutations, confs, theirs, strict=True)]
+
+
+# --- DNS records: `records --format mox` next to `mox config dnsrecords`
+
+
+def our_records(mox_conf: Path, domain: str, dnssec: bool) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of `mox-reconciler records --format mox`, in process."""
+    from reconciler.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["--config", str(mox_conf), "records", "--domain", domain, "--format", "mox", *(["--dnssec"] if dnssec else [])]
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    return code, out.getvalue(), err.getvalue()
+
+
+def _spf_ips_sorted(text: str) -> str:
+    """The SPF record's ip4:/ip6: terms in sorted order (their order follows Go's map iteration
+    over SMTP listeners when there are several)."""
+    def sort_terms(m: re.Match[str]) -> str:
+        terms = m.group(1).split(" ")
+        ips = iter(sorted(t for t in terms if t.startswith(("ip4:", "ip6:"))))
+        return '"v=spf1 ' + " ".join(next(ips) if t.startswith(("ip4:", "ip6:")) else t for t in terms) + '"'
+    return re.sub(r'"v=spf1 ([^"]*)"', sort_terms, text)
+
+
+@dataclass(frozen=True)
+class RecordsOutcome:
+    queries: int  # domains asked for, over all cases
+    refused: int  # of them in configs mox refuses to load (and so do we): nothing to compare
+    differences: list[str]
+
+
+def records_differences(mox: str, cases: Sequence[RecordsCase], root: Path) -> RecordsOutcome:
+    """Every domain each case asks for: exit code and output of ours against mox's (mox run in a
+    private network, tests/moxdns.py); one line per difference."""
+    jobs: dict[bool, list[tuple[Path, str, RecordsCase]]] = {False: [], True: []}
+    case_conf = {}
+    for case in cases:
+        conf = case_conf[case.name] = case.config.write(root / case.name)
+        for domain, dnssec in case.queries:
+            jobs[dnssec].append((conf, domain, case))
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        batches = {dnssec: pool.submit(moxdns.dnsrecords, mox, [(c, d) for c, d, _ in js], dnssec=dnssec)
+                   for dnssec, js in jobs.items()}
+        ours = {dnssec: [our_records(c, d, dnssec) for c, d, _ in js] for dnssec, js in jobs.items()}
+        theirs = {dnssec: b.result() for dnssec, b in batches.items()}
+    diffs = []
+    refused = 0
+    for dnssec, js in jobs.items():
+        for (_, domain, case), mine, mox_result in zip(js, ours[dnssec], theirs[dnssec], strict=True):
+            a, b = mine[1], mox_result[1]
+            if case.smtp_listeners > 1:
+                a, b = _spf_ips_sorted(a), _spf_ips_sorted(b)
+            if mox_result[0] != 0 and "config" in mox_result[2] and our_errors(case_conf[case.name]):
+                refused += 1  # a config mox refuses to load, and so do we (the verdict tests compare why)
+                continue
+            if (mine[0] == 0) != (mox_result[0] == 0) or a != b:
+                line = next((f"{x!r} != {y!r}" for x, y in zip(a.splitlines(), b.splitlines(), strict=False) if x != y),
+                            f"exit {mine[0]} {mine[2].strip()[:200]!r} / mox exit {mox_result[0]} {mox_result[2].strip()[-200:]!r}")
+                diffs.append(f"{case.name} {domain}{' (dnssec)' if dnssec else ''}: {line[:400]}")
+    return RecordsOutcome(sum(len(js) for js in jobs.values()), refused, diffs)
 
 
 def describe(o: Outcome) -> str:

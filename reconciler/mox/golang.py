@@ -4,8 +4,9 @@ mox is written in Go, and what it accepts, writes and says follows Go's standard
 x/ packages, which differ from Python's in many small ways (`int("1_000")`, `float(" 1")`,
 `"%f" % inf`, `repr` vs `%q`, `str.lower` vs `strings.ToLower`, IDNA2003 vs UTS #46, `re` vs
 RE2, no duration type). Everything here follows Go (1.27, as mox v0.0.17 is built) so the rest of
-the port can say "as mox does" and mean it. One section per Go package; each function names the
-Go function it stands for. Deliberate differences are listed in `reconciler/mox/README.md`.
+the port can say "as mox does" and mean it. One section per Go package (the regexp/syntax parser,
+large, is goregexp.py); each function names the Go function it stands for. Deliberate
+differences are listed in `reconciler/mox/README.md`.
 """
 
 from __future__ import annotations
@@ -234,7 +235,7 @@ def sprintf_noargs(s: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# unicode: the tables of unicode_tables.py (UCD 16.0.0, UTS #46 17.0.0; Go 1.27 has Unicode 17), NFC
+# unicode: the tables of unicode_tables.py (Unicode 17.0.0, as Go 1.27), NFC
 
 
 def _ranges(packed: str) -> tuple[list[int], list[str]]:
@@ -248,6 +249,11 @@ def _ranges(packed: str) -> tuple[list[int], list[str]]:
     return starts, values
 
 
+def _mapping(packed: str) -> dict[int, int]:
+    return {int(k, 16): int(v, 16)
+            for k, _, v in (x.partition(":") for x in zlib.decompress(base64.b85decode(packed)).decode().split(";"))}
+
+
 class _Unicode:
     """The generated Unicode tables, decoded once on first use."""
 
@@ -259,16 +265,18 @@ class _Unicode:
         self.ccc_values = [int(v) for v in ccc]
         self.bidi_starts, self.bidis = _ranges(u.BIDI)
         self.idna_starts, self.idnas = _ranges(u.IDNA)
-        self.lower = {int(k, 16): chr(int(v, 16))
-                      for k, _, v in (x.partition(":") for x in zlib.decompress(base64.b85decode(u.LOWER))
-                                      .decode().split(";"))}
+        self.lower_cp = _mapping(u.LOWER)
+        self.lower = {k: chr(v) for k, v in self.lower_cp.items()}
+        self.upper_cp = _mapping(u.UPPER)
+        self.orbit = _mapping(u.ORBIT)
+        self.script_starts, self.script_names = _ranges(u.SCRIPT)
         self.decomp: dict[int, tuple[int, ...]] = {}
         for item in zlib.decompress(base64.b85decode(u.DECOMP)).decode().split(";"):
             k, _, v = item.partition(":")
             self.decomp[int(k, 16)] = tuple(int(x, 16) for x in v.split(","))
         exclusions = {int(x, 16) for x in zlib.decompress(base64.b85decode(u.EXCLUSIONS)).decode().split(";")}
         self.compose = {d: c for c, d in self.decomp.items() if len(d) == 2 and c not in exclusions}
-        self.scripts = frozenset(zlib.decompress(base64.b85decode(u.SCRIPTS)).decode().split(";"))
+        self.scripts = frozenset(n for n in self.script_names if n)
 
     @staticmethod
     def _at(starts: list[int], values: list[str], cp: int) -> str:
@@ -285,6 +293,37 @@ class _Unicode:
 
     def idna(self, cp: int) -> str:
         return self._at(self.idna_starts, self.idnas, cp)
+
+    def simple_fold(self, cp: int) -> int:
+        """unicode.SimpleFold: the next code point of `cp`'s simple case folding orbit."""
+        nxt = self.orbit.get(cp)
+        if nxt is not None:
+            return nxt
+        low = self.lower_cp.get(cp, cp)
+        return low if low != cp else self.upper_cp.get(cp, cp)
+
+    def runs(self, which: str, name: str) -> list[tuple[int, int]]:
+        """The code point ranges of general category `name` (one or two letters) or script `name`,
+        as Go's unicode.Categories/Scripts tables hold them (category C: Cc, Cf, Cs and Co)."""
+        if which == "category":
+            starts, values = self.cat_starts, self.cats
+        else:
+            starts, values = self.script_starts, self.script_names
+
+        def match(v: str) -> bool:
+            if which == "category" and len(name) == 1:
+                return v[:1] == name and v != "Cn"
+            return v == name
+
+        out: list[tuple[int, int]] = []
+        for i, v in enumerate(values):
+            if match(v):
+                hi = (starts[i + 1] if i + 1 < len(starts) else 0x110000) - 1
+                if out and out[-1][1] + 1 == starts[i]:
+                    out[-1] = (out[-1][0], hi)
+                else:
+                    out.append((starts[i], hi))
+        return out
 
     # NFC: canonical decomposition, canonical order, canonical composition (Hangul included).
 
@@ -351,6 +390,11 @@ def _unicode() -> _Unicode:
     return _Unicode()
 
 
+def unicode_data() -> _Unicode:
+    """The generated Unicode 17 tables (decoded once), for the other ports of Go's packages."""
+    return _unicode()
+
+
 def is_print(c: str) -> bool:
     """unicode.IsPrint (Go 1.27): letters, marks, numbers, punctuation, symbols and U+0020."""
     if c == " ":
@@ -358,11 +402,6 @@ def is_print(c: str) -> bool:
     if c.isascii():
         return c.isprintable()
     return _unicode().category(ord(c))[0] in "LMNPS"
-
-
-def unicode_scripts() -> frozenset[str]:
-    """The names of unicode.Scripts (from the generated tables; see unicode_tables.UCD_VERSION)."""
-    return _unicode().scripts
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1147,139 +1186,16 @@ def idna_lookup(s: str) -> tuple[str, str]:
 
 
 # ---------------------------------------------------------------------------------------------
-# regexp: Compile (RE2 syntax)
-
-_RE2_OPTIONS = None
-
-
-# Go 1.27 regexp/syntax \p{...} names besides the scripts: unicode.Categories, unicode.CategoryAliases
-# and the extra names Any, ASCII, Assigned, Cn and LC; looked up ignoring case, spaces, _ and -.
-_GO_CATEGORIES = (
-    "C", "Cc", "Cf", "Co", "Cs", "L", "Ll", "Lm", "Lo", "Lt", "Lu", "M", "Mc", "Me", "Mn", "N", "Nd",
-    "Nl", "No", "P", "Pc", "Pd", "Pe", "Pf", "Pi", "Po", "Ps", "S", "Sc", "Sk", "Sm", "So", "Z", "Zl",
-    "Zp", "Zs", "Any", "ASCII", "Assigned", "Cn", "LC", "Other", "Control", "Format", "Private_Use",
-    "Surrogate", "Letter", "Cased_Letter", "Lowercase_Letter", "Modifier_Letter", "Other_Letter",
-    "Titlecase_Letter", "Uppercase_Letter", "Mark", "Combining_Mark", "Spacing_Mark", "Enclosing_Mark",
-    "Nonspacing_Mark", "Number", "Decimal_Number", "digit", "Letter_Number", "Other_Number",
-    "Punctuation", "punct", "Connector_Punctuation", "Dash_Punctuation", "Close_Punctuation",
-    "Final_Punctuation", "Initial_Punctuation", "Other_Punctuation", "Open_Punctuation", "Symbol",
-    "Currency_Symbol", "Modifier_Symbol", "Math_Symbol", "Other_Symbol", "Separator", "Line_Separator",
-    "Paragraph_Separator", "Space_Separator", "Unassigned"
-)
-
-
-def _loose(name: str) -> str:
-    return re.sub(r"[ _-]", "", name).lower()
-
-
-@functools.cache
-def _go_class_names() -> frozenset[str]:
-    return frozenset(_loose(n) for n in (*_GO_CATEGORIES, *unicode_scripts()))
-
-
-# A \p or \P class: \pL, \p{Name}, \p{^Name}; a named group opening: (?P<name> or (?<name>.
-_UNICODE_CLASS_RE = re.compile(r"\\[pP](?:\{(\^?)([^}]*)\}|(.))", re.DOTALL)
-_GO_ESCAPE_RE = re.compile(r"\\(.)|(\(\?P?<)([^>]*)>?|\[", re.DOTALL)
-
-
-def _go_regexp_precheck(pattern: str) -> tuple[str | None, str]:
-    r"""Go's verdicts where RE2 (C++) differs: `\C`, named groups, \p{...} names (Go 1.27 looks them up
-    loosely, with the generated script names). Returns Go's error, or the pattern rewritten for RE2 with every
-    \p{...} Go accepts replaced by one RE2 knows (the verdict of the rest is RE2's)."""
-    out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "\\" and i + 1 < len(pattern):
-            nxt = pattern[i + 1]
-            if nxt == "C":
-                return "error parsing regexp: invalid escape sequence: `\\C`", pattern
-            if nxt in "pP":
-                m = _UNICODE_CLASS_RE.match(pattern, i)
-                if m is None:
-                    return None, pattern  # RE2 reports the malformed class
-                name = m.group(2) if m.group(3) is None else m.group(3)
-                if _loose(name) not in _go_class_names() and not (m.group(3) and name in "CLMNPSZ"):
-                    return f"error parsing regexp: invalid character class range: `{m.group(0)}`", pattern
-                out.append(f"\\{nxt}" + ("{^L}" if m.group(1) else "L"))
-                i = m.end()
-                continue
-            out.append(pattern[i : i + 2])
-            i += 2
-            continue
-        if pattern.startswith(("(?P<", "(?<"), i) and not pattern.startswith(("(?<=", "(?<!"), i):
-            start = i + (4 if pattern[i + 2] == "P" else 3)
-            end = pattern.find(">", start)
-            if end < 0:
-                return f"error parsing regexp: invalid named capture: `{pattern[i:]}`", pattern
-            name = pattern[start:end]
-            if not name or not all(ch == "_" or (ch.isascii() and ch.isalnum()) for ch in name):
-                return f"error parsing regexp: invalid named capture: `{pattern[i:end + 1]}`", pattern
-            out.append("(?P<" + name + ">")
-            i = end + 1
-            continue
-        out.append(c)
-        i += 1
-    return None, "".join(out)
-
-
-_MAX_HEIGHT = 1000  # regexp/syntax maxHeight
-
-
-def _capture_depth(pattern: str) -> int:
-    """How deeply capturing groups nest: Go's parse tree has one node per capture, and refuses a
-    tree higher than 1000 (ErrNestingDepth). Non-capturing groups add no node. Other nodes
-    (repetitions, concatenations) also count in Go; this counts captures only (an approximation)."""
-    depth = best = 0
-    stack: list[bool] = []
-    i = 0
-    in_class = False
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "\\":
-            i += 2
-            continue
-        if in_class:
-            in_class = c != "]"
-        elif c == "[":
-            in_class = True
-            if pattern.startswith("[]", i) or pattern.startswith("[^]", i):
-                i += 2 if pattern[i + 1] == "]" else 3
-                continue
-        elif c == "(":
-            capture = not pattern.startswith("(?", i) or pattern.startswith(("(?P<", "(?<"), i)
-            stack.append(capture)
-            depth += capture
-            best = max(best, depth)
-        elif c == ")" and stack:
-            depth -= stack.pop()
-        i += 1
-    return best
+# regexp: Compile
 
 
 @functools.lru_cache(maxsize=16384)
 def regexp_compile_error(pattern: str) -> str | None:
-    """regexp.Compile's verdict on `pattern`: Go's own rules where RE2 (C++) differs (see
-    `_go_regexp_precheck`), else RE2's verdict; Go's text or None."""
-    global _RE2_OPTIONS
-    import re2  # google-re2; imported lazily, it logs on import on some builds
+    """regexp.Compile's verdict on `pattern` (Go 1.27's regexp/syntax, ported in goregexp): Go's
+    error text, or None."""
+    from reconciler.mox import goregexp
 
-    error, rewritten = _go_regexp_precheck(pattern)
-    if error is not None:
-        return error
-    if _capture_depth(pattern) + 1 > _MAX_HEIGHT:
-        return f"error parsing regexp: expression nests too deeply: `{pattern}`"
-    if _RE2_OPTIONS is None:
-        opts = re2.Options()
-        opts.log_errors = False
-        _RE2_OPTIONS = opts
-    try:
-        re2.compile(rewritten, _RE2_OPTIONS)
-    except Exception as e:  # re2.error; the C++ message as bytes
-        arg = e.args[0] if e.args else e
-        msg = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
-        return f"error parsing regexp: {msg}"
-    return None
+    return goregexp.compile_error(pattern)
 
 
 # ---------------------------------------------------------------------------------------------
