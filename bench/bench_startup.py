@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VERBS = ["plan", "apply", "watch", "validate", "import", "records", "config"]
-HEAVY = ["pydantic", "cryptography", "git", "yaml", "watchfiles", "prometheus_client", "dns", "re2", "rich"]
+HEAVY = ["pydantic", "cryptography", "git", "yaml", "watchfiles", "prometheus_client", "dns", "rich"]
 
 
 def entry_point() -> list[str]:

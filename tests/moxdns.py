@@ -93,7 +93,8 @@ def main() -> int:
 
     def run(job: list[str]) -> tuple[int, str, str]:
         r = subprocess.run([request["mox"], "-config", job[0], "config", "dnsrecords", job[1]],
-                           capture_output=True, text=True, errors="replace", timeout=120)
+                           capture_output=True, text=True, errors="replace", timeout=120,
+                           env={**os.environ, "GOMAXPROCS": "1"})
         return r.returncode, r.stdout, r.stderr
 
     with concurrent.futures.ThreadPoolExecutor(WORKERS) as pool:

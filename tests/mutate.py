@@ -11,6 +11,7 @@ carries a `kind`; the deliberate differences (reconciler/mox/README.md) are name
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 from collections.abc import Callable, Sequence
@@ -153,23 +154,53 @@ class Config:
             self.add(lines, path[:-1], [path[-1] + ": " + value])
 
     def write(self, root: Path) -> Path:
-        """The config dir at `root/config` (golden instance + keys + these files); mox.conf's path."""
+        """The config dir at `root/config` (golden instance + keys + these files); mox.conf's path.
+
+        The golden files are hard links to one copy beside `root` (hundreds of configs cost one
+        copy); nothing writes into them: the files this config has of its own replace the link."""
         config = root / "config"
-        shutil.copytree(GOLDEN / "instance" / "config", config, dirs_exist_ok=True)
+        base = _base_copy(root.parent)
+        for src in base.rglob("*"):
+            dst = config / src.relative_to(base)
+            if src.is_dir():
+                dst.mkdir(parents=True, exist_ok=True)
+            else:
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(src, dst)
+                except OSError:  # another file system, or no links there
+                    shutil.copyfile(src, dst)
         (root / "data").mkdir(exist_ok=True)
-        (config / "dkim").mkdir(exist_ok=True)
-        for key in (GOLDEN / "dkim-keys").iterdir():
-            shutil.copyfile(key, config / "dkim" / key.name)
-        (config / "domains.conf").write_text("".join(ln + "\n" for ln in self.domains))
-        (config / "mox.conf").write_text("".join(ln + "\n" for ln in self.static))
+        for name, lines in (("domains.conf", self.domains), ("mox.conf", self.static)):
+            (config / name).unlink(missing_ok=True)
+            (config / name).write_text("".join(ln + "\n" for ln in lines))
         for rel, data in self.files.items():
             p = config / rel
             p.parent.mkdir(parents=True, exist_ok=True)
             if data == b"<dir>":
                 p.mkdir(exist_ok=True)
             else:
+                p.unlink(missing_ok=True)
                 p.write_bytes(data)
         return config / "mox.conf"
+
+
+def _base_copy(parent: Path) -> Path:
+    """The golden instance's config dir and DKIM keys, copied once into `parent`/.golden-config."""
+    base = parent / ".golden-config"
+    if not base.exists():
+        tmp = parent / f".golden-config.{os.getpid()}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(GOLDEN / "instance" / "config", tmp)
+        (tmp / "domains.conf").unlink(missing_ok=True)
+        (tmp / "dkim").mkdir(exist_ok=True)
+        for key in (GOLDEN / "dkim-keys").iterdir():
+            shutil.copyfile(key, tmp / "dkim" / key.name)
+        try:
+            tmp.rename(base)
+        except OSError:  # made meanwhile by another process
+            shutil.rmtree(tmp, ignore_errors=True)
+    return base
 
 
 def _indent(line: str) -> int:

@@ -106,36 +106,56 @@ def _nesting(rng: random.Random) -> str:
     return "([ab]" * n + ")" * n
 
 
-def _limits(rng: random.Random) -> str:
-    """Repeat counts and compiled size around Go's limits."""
-    kind = rng.choice(["product", "size-literal", "size-alt", "size-class", "size-star", "huge-count"])
+def _limits(rng: random.Random, heavy: bool) -> str:
+    """Repeat counts and compiled size around Go's limits (3,355,443 instructions, 33,554,432 runes
+    in classes). Go compiles what it accepts, which takes mox seconds for a program near the size
+    limit: the `heavy` ones just under a limit only come with heavy=True (the held-out runs)."""
+    kinds = ["product", "size-literal", "size-class", "size-star", "huge-count"]
+    kind = rng.choice([*kinds, "size-alt", "runes"] if heavy else kinds)
     if kind == "product":
         a, b = rng.choice([(10, 100), (10, 101), (2, 500), (2, 501), (1000, 1), (1000, 0), (0, 1001), (1, 1000),
                            (31, 32), (32, 32)])
         return f"(?:(?:a{{{a}}}){{{b}}})"
-    if kind == "size-literal":
-        n = rng.choice([3355, 3356, 3354, 1677, 1678])
+    if kind == "size-literal":  # 1000 copies of n literal runes
+        n = rng.choice([3356, 3357, *([3355, 3354, 1678] if heavy else [])])
         return "(?:" + "ab" * (n // 2) + "a" * (n % 2) + "){1000}"
-    if kind == "size-alt":
+    if kind == "size-class":  # a class is one instruction
+        n = rng.choice([3356, *([3355] if heavy else [])])
+        return "(?:" + "[ab]" * n + "){1000}"
+    if kind == "size-star":  # x* is three
+        n = rng.choice([1119, 1677, *([1118] if heavy else [])])
+        return "(?:" + "a*" * n + "){1000}"
+    if kind == "size-alt":  # factored alternations
         n = rng.choice([1676, 1677, 1678, 1118, 1119])
         return "(?:" + "|".join(f"x{i:04d}" for i in range(n)) + rng.choice(["){400}", "){600}", ")"])
-    if kind == "size-class":
-        n = rng.choice([3355, 3356])
-        return "(?:" + "[ab]" * n + "){1000}"
-    if kind == "size-star":
-        n = rng.choice([1677, 1678, 1118])
-        return "(?:" + "a*" * n + "){1000}"
-    return rng.choice(["a{1000}" * 3356, "a{1000}" * 3355, "(?:a{1000}){0}" * 4000, "(?:ab{1000}){1}" * 3300])
+    if kind == "runes":  # \pL holds 684 ranges (Unicode 17): 24,528 of them fit
+        return "\\pL" * rng.choice([24528, 24529])
+    return rng.choice(["a{1000}" * 3356, *(["a{1000}" * 3355, "(?:ab{1000}){1}" * 3300, "(?:a{1000}){0}" * 4000]
+                                          if heavy else [])])
 
 
-def patterns(seed: int, n: int) -> list[str]:
+def patterns(seed: int, n: int, *, heavy: bool = False) -> list[str]:
     rng = random.Random(seed)
-    out = []
+    out: list[str] = []
     while len(out) < n:
         r = rng.random()
-        p = _syntax(rng) if r < 0.8 else _nesting(rng) if r < 0.9 else _limits(rng)
+        p = _syntax(rng) if r < 0.8 else _nesting(rng) if r < 0.9 else _limits(rng, heavy)
         if p and p == p.strip() and not any(c in p for c in "\t\r\n"):
             out.append(p)
+    return out
+
+
+def unicode_names() -> list[str]:
+    """\\p{...} with every script, category and category alias Go 1.27 knows (our Unicode 17 tables
+    and goregexp's lists), each as written, in lower case, spaced and negated, plus near misses."""
+    from reconciler.mox import goregexp
+    from reconciler.mox.golang import unicode_data
+
+    names = sorted(unicode_data().scripts) + list(goregexp._CATEGORIES) + list(goregexp._CATEGORY_ALIASES)
+    out: list[str] = []
+    for name in names:
+        out += [f"\\p{{{name}}}", f"\\P{{{name.lower()}}}", f"\\p{{^{name.replace('_', ' ').upper()}}}",
+                f"(?i)[\\p{{{name}}}x]", f"\\p{{{name}s}}"]
     return out
 
 

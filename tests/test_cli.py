@@ -14,7 +14,7 @@ from reconciler.cli.main import VERBS, build_parser, main
 from reconciler.mox.live import DEFAULT_CONFIG
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ("pydantic", "cryptography", "git", "yaml", "watchfiles", "prometheus_client", "dns", "re2", "rich")
+HEAVY = ("pydantic", "cryptography", "git", "yaml", "watchfiles", "prometheus_client", "dns", "rich")
 
 
 def modules_after(argv: list[str]) -> set[str]:

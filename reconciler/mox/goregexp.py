@@ -264,7 +264,7 @@ def _flat(ranges: list[tuple[int, int]]) -> tuple[int, ...]:
 
 def _in_table(table: tuple[int, ...], c: int) -> bool:
     i = bisect.bisect_left(table, c)
-    return i < len(table) and table[i] == c or i % 2 == 1
+    return (i < len(table) and table[i] == c) or i % 2 == 1
 
 
 def _fold_exceptions(table: tuple[int, ...]) -> tuple[int, ...] | None:
@@ -431,6 +431,10 @@ def _valid_capture_name(name: str) -> bool:
     return name != "" and all(c == "_" or _is_alnum(ord(c)) for c in name)
 
 
+def _height_of(re: Node, heights: dict[Node, int]) -> int:
+    return 1 + max([heights[s] for s in re.sub]) if re.sub else 1
+
+
 class _Parser:
     def __init__(self, s: str) -> None:
         self.s = s
@@ -485,10 +489,11 @@ class _Parser:
             self.size = {}
             for s in list(self.stack):
                 self.check_size(s)
-        if self._calc(re, self.size, self._size_of) > MAX_SIZE:
+        if self._calc(re, self.size, _Parser._size_of) > MAX_SIZE:
             raise _Limit(LARGE)
 
-    def _size_of(self, re: Node, sizes: dict[Node, int]) -> int:
+    @staticmethod
+    def _size_of(re: Node, sizes: dict[Node, int]) -> int:
         sub = [sizes[s] for s in re.sub]
         if re.op == LITERAL:
             size = len(re.runes)
@@ -516,16 +521,19 @@ class _Parser:
             self.height = {}
             for s in list(self.stack):
                 self.check_height(s)
-        if self._calc(re, self.height, lambda n, h: 1 + max((h[s] for s in n.sub), default=0)) > MAX_HEIGHT:
+        if self._calc(re, self.height, _height_of) > MAX_HEIGHT:
             raise _Limit(NESTING_DEPTH)
 
     @staticmethod
     def _calc(re: Node, cache: dict[Node, int], value: Callable[[Node, dict[Node, int]], int]) -> int:
         """calcSize/calcHeight(re, force=true): `re` recomputed, its subtrees from the cache where
         they are in it (Go's cache can hold values of recycled nodes), in post-order."""
-        if all(s in cache for s in re.sub):
-            value_ = cache[re] = value(re, cache)
-            return value_
+        for s in re.sub:
+            if s not in cache:
+                break
+        else:
+            v = cache[re] = value(re, cache)
+            return v
         todo: list[tuple[Node, bool]] = [(re, False)]
         while todo:
             node, ready = todo.pop()
