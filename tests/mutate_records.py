@@ -28,7 +28,7 @@ DOMAIN_NAMES = [
 SELECTORS = ["ünï", "2027a", "s-1", "a.b", "☕", chr(NEW_LETTERS[0]), "x" * 63, "ɤx", "2026a", "\U00010d70",
              "例え"]
 LOCALPARTS = ["dmarcreports", "tlsreports", "dmarc-reports", "rapports", "Reports", "r+x"]  # ASCII only (mox)
-HOSTNAMES = ["mail.example.org", "Mail.Example.ORG", "mäil.example.org", "mx.café.example", "mail.例え.テスト"]
+HOSTNAMES = ["mail.example.org", "mäil.example.org", "mx.café.example", "mail.例え.テスト"]
 IPS = ["198.51.100.7", "2001:db8::7", "203.0.113.9", "2001:db8::1:2", "192.0.2.1", "::ffff:192.0.2.8"]
 _KEYS = sorted(p.name for p in (GOLDEN / "dkim-keys").iterdir())
 RSA_KEYS = [k for k in _KEYS if "rsa2048" in k]
