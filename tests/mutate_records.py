@@ -129,12 +129,13 @@ def s_static(rng: random.Random, c: Config) -> int:
         c.static[i : i + 3] = ["\t\t\tHostPrivateKeyFiles:", *[f"\t\t\t\t- {k}" for k in chosen]] if chosen else []
     elif what == "tlsrpt":
         c.set(c.static, ["HostTLSRPT", "Localpart"], rng.choice(["tlsreports", "tls-reports", "TLS.Reports"]))
-    else:
-        c.add(c.static, ["Listeners", "extra"], [
+    else:  # another SMTP listener (a second one when this edit comes twice: a key is written once)
+        extra = len([n for n in c.children(c.static, ["Listeners"]) if n.startswith("extra")])
+        c.add(c.static, ["Listeners", f"extra{extra or ''}"], [
             "IPs:", f"\t- {rng.choice(['127.0.0.3', '192.0.2.10', '2001:db8::9'])}", "TLS:", "\tKeyCerts:", "\t\t-",
             "\t\t\tCertFile: tls/mail.example.org.crt.pem", "\t\t\tKeyFile: tls/mail.example.org.key.pem",
-            "SMTP:", "\tEnabled: true", "\tPort: 10026"])
-        smtp = 2
+            "SMTP:", "\tEnabled: true", f"\tPort: {10026 + extra}"])
+        smtp = 2 + extra
     return smtp
 
 

@@ -8,8 +8,8 @@
   configs (Unicode names and selectors, DKIM/DMARC/TLSRPT/MTA-STS/client settings, host keys,
   listeners), mox's DNSSEC lookup answered in a private network (tests/moxdns.py).
 
-mox's side of everything starts at once in a pool of processes (the module fixture); each test
-computes ours while they run. Differences are allowed only where reconciler/mox/README.md says why
+Each test submits mox's side to the module's pool of mox processes and computes ours while they
+run. Differences are allowed only where reconciler/mox/README.md says why
 ("Differences from mox"): the kinds in `mutate.DELIBERATE`, and FromID login addresses whose verdict
 depends on the order Go's map iteration visits accounts in. Skips when there is no mox v0.0.17
 (tests/moxserver.py says why). Held-out seeds: `python -m tests.differential` (docs/differential.md).
@@ -18,8 +18,8 @@ depends on the order Go's map iteration visits accounts in. Skips when there is 
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
@@ -47,32 +47,42 @@ REGEXPS = 250
 RECORDS_CONFIGS = 12
 
 
-@dataclass
 class Started:
-    run: Run
-    domains: VerdictJobs
-    static: VerdictJobs
-    regexps: RegexpJob
-    unicode: ConfigJob
-    records: RecordsJobs | None
+    """mox's side of each test, submitted to the module's pool of mox processes when the test first
+    asks for it. Not all at once: pytest-xdist may run this module's tests in different workers,
+    and each worker would start mox for every test."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+
+    @functools.cached_property
+    def domains(self) -> VerdictJobs:
+        return self.run.submit_verdicts(domains_mutations(SEED, DOMAIN_MUTATIONS))
+
+    @functools.cached_property
+    def static(self) -> VerdictJobs:
+        return self.run.submit_verdicts(static_mutations(SEED, STATIC_MUTATIONS))
+
+    @functools.cached_property
+    def regexps(self) -> RegexpJob:
+        return self.run.submit_regexps(regexps.unicode_names() + regexps.patterns(SEED, REGEXPS))
+
+    @functools.cached_property
+    def unicode(self) -> ConfigJob:
+        return self.run.submit_config("unicode", unicode_sweep())
+
+    @functools.cached_property
+    def records(self) -> RecordsJobs:
+        return self.run.submit_records(records_cases(SEED, RECORDS_CONFIGS))
 
 
 @pytest.fixture(scope="module")
 def started(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Started]:
-    """mox's side of every test in this module, submitted at once (longest first)."""
+    """The module's pool of mox processes (cancelled when the module ends)."""
     mox = moxserver.mox_bin()
     pool = concurrent.futures.ThreadPoolExecutor(WORKERS)
     try:
-        run = Run(mox, tmp_path_factory.mktemp("differential"), pool)
-        records = None if moxdns.unavailable() else run.submit_records(records_cases(SEED, RECORDS_CONFIGS))
-        yield Started(
-            run,
-            records=records,
-            regexps=run.submit_regexps(regexps.unicode_names() + regexps.patterns(SEED, REGEXPS)),
-            unicode=run.submit_config("unicode", unicode_sweep()),
-            domains=run.submit_verdicts(domains_mutations(SEED, DOMAIN_MUTATIONS)),
-            static=run.submit_verdicts(static_mutations(SEED, STATIC_MUTATIONS)),
-        )
+        yield Started(Run(mox, tmp_path_factory.mktemp("differential"), pool))
     finally:
         pool.shutdown(cancel_futures=True)
 
@@ -116,7 +126,7 @@ def test_unicode_tables_match_mox(started: Started) -> None:
 
 @pytest.mark.slow
 def test_records_match_mox_dnsrecords(started: Started) -> None:
-    if started.records is None:
+    if moxdns.unavailable():
         pytest.skip(moxdns.unavailable())
     result = Run.records_outcome(started.records)
     assert result.items >= 3 * RECORDS_CONFIGS and result.refused == 0  # every config is one mox loads
