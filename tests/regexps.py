@@ -80,30 +80,20 @@ def _syntax(rng: random.Random) -> str:
     return flags + "".join(_piece(rng, 0) for _ in range(rng.randint(1, 5)))
 
 
+# Kinds of nesting: (opening, innermost, closing), each repeated n times around the innermost.
+NESTINGS = {
+    "capture": ("(", "a", ")"), "noncapture-star": ("(?:", "a*", ")"), "star-group": ("(?:", "a", ")*"),
+    "plus-capture": ("(", "a", ")+"), "alt": ("(?:a|", "b", ")"), "concat-capture": ("(x", "", ")"),
+    "repeat-group": ("(?:", "a", "){1}"), "named": ("(?P<g>", "a", ")"), "flags": ("(?i:", "a", ")"),
+    "class-capture": ("([ab]", "", ")"),
+}
+
+
 def _nesting(rng: random.Random) -> str:
     """Around Go's maximum tree height (1000): every node counts, not only captures."""
     n = rng.choice([997, 998, 999, 1000, 1001, 499, 500, 501, 332, 333, 334])
-    kind = rng.choice(["capture", "noncapture-star", "star-group", "plus-capture", "alt", "concat-capture",
-                       "repeat-group", "named", "flags", "class-capture"])
-    if kind == "capture":
-        return "(" * n + "a" + ")" * n
-    if kind == "noncapture-star":
-        return "(?:" * n + "a*" + ")" * n
-    if kind == "star-group":
-        return "(?:" * n + "a" + ")*" * n
-    if kind == "plus-capture":
-        return "(" * n + "a" + ")+" * n
-    if kind == "alt":
-        return "(?:a|" * n + "b" + ")" * n
-    if kind == "concat-capture":
-        return "(x" * n + ")" * n
-    if kind == "repeat-group":
-        return "(?:" * n + "a" + "){1}" * n
-    if kind == "named":
-        return "(?P<g>" * n + "a" + ")" * n
-    if kind == "flags":
-        return "(?i:" * n + "a" + ")" * n
-    return "([ab]" * n + ")" * n
+    opening, inner, closing = NESTINGS[rng.choice(list(NESTINGS))]
+    return opening * n + inner + closing * n
 
 
 def _limits(rng: random.Random, heavy: bool) -> str:
