@@ -14,6 +14,7 @@ from reconciler.desired.models import DKIM, DesiredAccount, DesiredDomain, Desir
 from reconciler.desired.tomox import names_to_mox
 from reconciler.desired.yamlload import dotted
 from reconciler.mox.admin import account_name_problem, localpart_rules, reporting_address
+from reconciler.mox.golang import Duration, format_duration
 from reconciler.mox.names import (
     Domain,
     LocalpartRules,
@@ -37,6 +38,7 @@ from reconciler.mox.validate import (
 )
 
 _P = tuple[str | int, ...]
+_MIN_EVERY = Duration(24 * 3600 * 10**9)
 
 
 def _unsafe_relative_path(p: str) -> str | None:
@@ -173,6 +175,8 @@ class _Checker:
             self.err((*base, "ReportsAccount"), f"account {d.ReportsAccount!r} is not defined under Accounts")
 
     def dkim(self, base: _P, dkim: DKIM) -> None:
+        if dkim.Rotation is not None:
+            self.rotation((*base, "DKIM"), dkim)
         for sname, sel in dkim.Selectors.items():
             p: _P = (*base, "DKIM", "Selectors", sname)
             why = _domain_key_problem(sname)
@@ -192,8 +196,28 @@ class _Checker:
             why = dkim_headers_error(sel.Headers)
             if why:
                 self.err((*p, "Headers"), why)
-        for i, why in unknown_sign_selectors(dkim.Selectors, dkim.Sign):
-            self.err((*base, "DKIM", "Sign", i), why)
+        if dkim.Rotation is None:
+            for i, why in unknown_sign_selectors(dkim.Selectors, dkim.Sign):
+                self.err((*base, "DKIM", "Sign", i), why)
+
+    def rotation(self, base: _P, dkim: DKIM) -> None:
+        """A rotated domain's selectors and Sign are the rotation's (docs/dkim-rotation.md)."""
+        rot = dkim.Rotation
+        assert rot is not None
+        if "Sign" in dkim.model_fields_set:
+            self.err((*base, "Sign"), "not together with Rotation: the rotation decides which selector signs")
+        if "Selectors" in dkim.model_fields_set:
+            self.err((*base, "Selectors"), "not together with Rotation: the rotation names and keeps the "
+                     "selectors (a live domain's selectors are taken over as they are)")
+        p: _P = (*base, "Rotation")
+        if rot.Every < _MIN_EVERY:
+            self.err((*p, "Every"), f"must be at least {format_duration(_MIN_EVERY)} (a rotation takes days)")
+        elif rot.Every <= rot.PublishWait:
+            self.err((*p, "Every"), f"must be longer than PublishWait ({format_duration(rot.PublishWait)}): "
+                     "each new key would be replaced as soon as it signs")
+        for key in ("PublishWait", "RetireAfter"):
+            if getattr(rot, key) < 0:
+                self.err((*p, key), "must not be negative")
 
     def mailbox(self, path: _P, mailbox: str) -> None:
         why = check_mailbox_nfc(str(path[-1]), mailbox)

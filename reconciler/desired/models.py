@@ -8,8 +8,8 @@ field. The differences, all documented in docs/desired-state.md:
   is given, omitted keys are Go zero values, exactly as in domains.conf. An explicit `null` means
   "none".
 * Reconciler-only keys: `ReportsAccount` (domain), `Algorithm` (DKIM selector to generate;
-  `PrivateKeyFile` adopts an existing key instead), `SelfService` and `Password` (account), `Policy`,
-  `Removed`.
+  `PrivateKeyFile` adopts an existing key instead), `SelfService` and `Password` (account),
+  `DKIM.Rotation` (key rotation policy), `Policy`, `Removed`.
 * Secrets are secret references (`reconciler.desired.secrets`): `Password` always, a webhook's
   `Authorization` preferably (a plain value is allowed, with a warning).
 
@@ -140,9 +140,43 @@ class Selector(_Model):
     )
 
 
+class Rotation(_Model):
+    """Reconciler-only: rotate the domain's DKIM key by itself (docs/dkim-rotation.md)."""
+
+    Every: GoDuration = Field(
+        description="Start a new key (the next selector) once the signing key is this old. Longer than "
+        "PublishWait and at least 24h.",
+    )
+    Algorithm: Literal["rsa", "ed25519"] = Field(
+        default="rsa", description="Key of each new selector: rsa (RSA-2048) or ed25519, as mox's DKIMAdd."
+    )
+    PublishWait: GoDuration = Field(
+        default="48h", validate_default=True,
+        description="Sign with a new selector only once its DNS record has been seen continuously this long "
+        "(DNS caches and secondaries; negative answers are cached too).",
+    )
+    RetireAfter: GoDuration = Field(
+        default="168h", validate_default=True,
+        description="Remove the previous selector (key to dkim/old/, record deleted when publishing) this "
+        "long after the switch, and never before its signatures' Expiration (mail in flight, retried and "
+        "forwarded mail is verified later).",
+    )
+
+
+_Rotation = Rotation
+
+
 class DKIM(_Model):
-    Selectors: dict[str, Selector] = Field(default_factory=dict)
-    Sign: list[str] = Field(default_factory=list)
+    Selectors: dict[str, Selector] = Field(
+        default_factory=dict, description="Not with Rotation: the rotation names and keeps the selectors."
+    )
+    Sign: list[str] = Field(default_factory=list, description="Not with Rotation: the rotation sets it.")
+    Rotation: _Rotation | None = Field(
+        default=None,
+        description="Reconciler-only. Rotate the key by this policy: prepare the next selector (<year><letter>), "
+        "publish its record, switch Sign once DNS has shown it for PublishWait, retire the old one after "
+        "RetireAfter. See docs/dkim-rotation.md.",
+    )
 
 
 class DMARC(_Model):

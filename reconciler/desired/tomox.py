@@ -158,7 +158,9 @@ def domain_to_mox(
 ) -> mc.Domain:
     """See DesiredState.domain_to_mox."""
     template = domain_template(name, d, static, now)
-    if "DKIM" not in d.model_fields_set:
+    rotating = d.DKIM is not None and d.DKIM.Rotation is not None
+    if "DKIM" not in d.model_fields_set or rotating:
+        # A rotation's selectors are decided by the planner (plan/rotation.py) from the live ones.
         dkim = existing.DKIM if existing is not None else template.DKIM
     elif d.DKIM is None:
         dkim = mc.DKIM()

@@ -218,6 +218,43 @@ class SelfServiceKept(_Part):
     """`FullName`, `JunkFilter`, ... or `Destinations[<address>].Mailbox` (`Rulesets`, `FullName`)."""
 
 
+class PendingStep(_Part):
+    """A step a DKIM rotation waits to take."""
+
+    step: Literal["prepare", "switch", "retire"]
+    selector: str
+    """The selector it is about (`""` for prepare: the name is chosen then)."""
+    earliest: str | None
+    """RFC 3339: the earliest time it can happen; `null` while that cannot be told."""
+    waiting_for: str
+
+
+class RotationInfo(_Part):
+    """One rotating domain (`DKIM.Rotation`, docs/dkim-rotation.md) as this plan leaves it."""
+
+    domain: str
+    stage: Literal["signing", "prepare", "publish", "switch", "retire", "blocked"]
+    signing: str | None
+    """The selector in Sign after this plan."""
+    next: str | None
+    """The new selector waiting for its DNS record."""
+    retiring: list[str]
+    actions: list[str]
+    """What this plan does for the rotation, one sentence each."""
+    pending: list[PendingStep]
+    """Steps to come, earliest first."""
+    problems: list[str]
+    """To be acted on: a signing selector whose record is not in DNS, no selector name left."""
+    dns_checked: bool
+    """DNS was checked for this plan (not with `--base-ref`)."""
+    publish: list[str] = Field(default_factory=list)
+    """DKIM records that must be in DNS (zone lines), for keys that exist."""
+    unpublish: list[str] = Field(default_factory=list)
+    """DKIM records of retired selectors to delete (`NAME TXT v=DKIM1`)."""
+    published_by: str | None = None
+    """How records are published (`RFC 2136 to ...`); `null`: by hand, from the DNS-record reports."""
+
+
 def checksum_of(operations: Sequence[dict[str, Any]]) -> str:
     """SHA-256 of the canonical JSON of the operations: what `apply --plan` replays."""
     blob = json.dumps(list(operations), sort_keys=True, ensure_ascii=False)
@@ -265,13 +302,17 @@ class PlanDocument(_Part):
     domains: list[str] | None = None
     """Only in plans made with `--domain D` (repeatable): the domains the plan is limited to
     (operations on them and on the addresses and aliases in them), sorted."""
+    dkim_rotation: list[RotationInfo] = Field(default_factory=list)
+    """Only when a domain has `DKIM.Rotation`: its stage, what it waits for, the next step."""
 
     @model_serializer(mode="wrap")
-    def _without_absent_base_ref(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+    def _without_absent_parts(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
         for key in ("base_ref", "domains"):
             if data.get(key) is None:
                 data.pop(key, None)
+        if not data.get("dkim_rotation"):
+            data.pop("dkim_rotation", None)
         return data
 
     def to_json(self) -> dict[str, Any]:

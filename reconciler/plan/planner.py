@@ -29,15 +29,16 @@ import difflib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reconciler.desired.models import DesiredState
+from reconciler.desired.models import DesiredState, Rotation
 from reconciler.desired.source import Source
 from reconciler.desired.yamlload import dotted
 from reconciler.errors import REPORTED, ReconcilerError
 from reconciler.mox import config as mc
+from reconciler.mox import keygen
 from reconciler.mox.admin import (
     AccountAdd,
     AccountRemove,
@@ -71,7 +72,9 @@ from reconciler.plan.document import (
     Change,
     LiveInfo,
     OperationSpec,
+    PendingStep,
     PlanDocument,
+    RotationInfo,
     Safety,
     SelfServiceKept,
     SourceInfo,
@@ -83,6 +86,8 @@ from reconciler.plan.explain import locate
 from reconciler.plan.inventory import Inventory
 from reconciler.plan.objects import CONFIG, ObjectKind, ObjectRef
 from reconciler.plan.passwords import PasswordStatus, SetPassword
+from reconciler.plan.rotation import RotationInput, RotationStatus, rotate_domain
+from reconciler.plan.rotation_memory import DomainMemory
 from reconciler.plan.safety import (
     DEFAULT_THRESHOLD,
     BlockedRemoval,
@@ -141,6 +146,8 @@ class Plan:
     warnings: tuple[str, ...] = ()  # problems that do not stop the plan (`--strict` makes them errors)
     key_requests: tuple[KeyRequest, ...] = ()  # those keys, as the batch will ask for them (started early)
     domains: frozenset[str] | None = None  # --domain: the plan covers only these domains
+    rotations: tuple[RotationStatus, ...] = ()  # the DKIM rotation of each rotating domain
+    rotation_memory: Mapping[str, DomainMemory] = field(default_factory=dict)  # to keep after applying
 
     @property
     def operations(self) -> tuple[Operation, ...]:
@@ -232,6 +239,7 @@ class PlanInput:
     # `--domain D` (as octoDNS's --zone): only operations on these domains and on the addresses
     # and aliases in them; None = everything.
     domains: frozenset[str] | None = None
+    rotation: RotationInput = field(default_factory=RotationInput)  # DKIM rotation's memory and DNS check
 
 
 def make_plan(inp: PlanInput) -> Plan:
@@ -270,6 +278,9 @@ def _canon_uncached(dyn: Dynamic, key: str) -> str:
         return key
 
 
+_KEY_KINDS = {"rsa": keygen.RSA2048, "ed25519": keygen.ED25519}
+
+
 def _lifetime(expiration: str) -> Any:
     try:
         return parse_duration(expiration) if expiration else parse_duration("0s")
@@ -305,6 +316,21 @@ class _Planner:
             self.target_accounts = self._scoped_accounts()
             self.kept = [k for k in self.kept if k.field.startswith("Destinations[")
                          and self._key_in_scope(k.field[len("Destinations["):].split("]", 1)[0])]
+        self.rotations: list[RotationStatus] = []
+        self.rotation_memory: dict[str, DomainMemory] = {}
+        self.new_algorithms: dict[tuple[str, str], str] = {}  # (domain, selector) -> algorithm of a rotation's key
+        for n, dd in sorted(d.Domains.items()):
+            if self.in_scope(n) and dd.DKIM is not None and dd.DKIM.Rotation is not None:
+                self.rotate(n, dd.DKIM.Rotation)
+
+    def rotate(self, name: str, policy: Rotation) -> None:
+        """The rotation's DKIM replaces the target's (docs/dkim-rotation.md)."""
+        inp = self.inp
+        step = rotate_domain(name, policy, inp.live.Domains.get(name), inp.rotation, inp.now)
+        self.target_domains[name] = replace(self.target_domains[name], DKIM=step.dkim)
+        self.rotations.append(step.status)
+        self.rotation_memory[name] = step.memory
+        self.new_algorithms.update(((name, sel), alg) for sel, alg in step.algorithms.items())
 
     def in_scope(self, domain: str) -> bool:
         return self.scope is None or domain in self.scope
@@ -441,6 +467,8 @@ class _Planner:
             kept_objects=tuple(kept),
             warnings=tuple(text for _, text in sorted(self.warnings)),
             domains=self.scope,
+            rotations=tuple(self.rotations),
+            rotation_memory=dict(self.rotation_memory),
         )
 
     def create_objects(self) -> None:
@@ -523,16 +551,28 @@ class _Planner:
         dests = {k: v for k, v in acc.Destinations.items() if k not in keys}
         self.do(AccountSave(account, {"Destinations": dests}), ObjectRef.account(account), Action.UPDATE)
 
+    def _algorithm(self, domain: str, sel: str) -> str:
+        """The key a new selector gets: the rotation's, the selector's Algorithm, else rsa."""
+        desired = self.desired.Domains[domain].DKIM
+        if desired is not None and sel in desired.Selectors:
+            return desired.Selectors[sel].Algorithm or "rsa"
+        return self.new_algorithms.get((domain, sel), "rsa")
+
     def dkim_added(self) -> None:
         for name, target in self.target_domains.items():
-            live = self.sim.Domains[name].DKIM.Selectors
             for sel, want in sorted(target.DKIM.Selectors.items()):
+                live = self.sim.Domains[name].DKIM.Selectors
+                algorithm = self._algorithm(name, sel)
+                request = self.born_keys.get(live[sel].PrivateKeyFile) if sel in live else None
+                born = request.kind if request is not None else None
+                if born is not None and not want.PrivateKeyFile and born != _KEY_KINDS[algorithm]:
+                    # DomainAdd's default selector of this name would get the wrong kind of key.
+                    self.do(DKIMRemove(name, sel), ObjectRef.domain(name), Action.UPDATE,
+                            text=f"drop DomainAdd's default DKIM selector {sel} of {name} ({born}; "
+                            f"{algorithm} wanted: its key is never generated)")
+                    live = self.sim.Domains[name].DKIM.Selectors
                 if sel in live or want.PrivateKeyFile:
                     continue  # existing, or an adopted key file (DKIMSave below)
-                desired_sel = (self.desired.Domains[name].DKIM or None)
-                algorithm = "rsa"
-                if desired_sel is not None and sel in desired_sel.Selectors:
-                    algorithm = desired_sel.Selectors[sel].Algorithm or "rsa"
                 if name in self.inp.live.Domains:
                     self.new_selectors.setdefault(name, []).append(sel)
                 self.do(
@@ -761,6 +801,21 @@ def _spelled_like(name: str, existing: Iterable[str], *, domain: bool) -> str | 
     return close[0] if close else None
 
 
+def rfc3339(t: datetime) -> str:
+    """An aware time as RFC 3339 in UTC, to the second."""
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def rotation_info(st: RotationStatus) -> RotationInfo:
+    """A rotating domain's status as the plan document shows it."""
+    pending = [PendingStep(step=p.step.value, selector=p.selector, waiting_for=p.waiting_for,
+                           earliest=rfc3339(p.earliest) if p.earliest is not None else None)
+               for p in st.pending]
+    return RotationInfo(domain=st.domain, stage=st.stage.value, signing=st.signing, next=st.next,
+                        retiring=list(st.retiring), actions=list(st.actions), pending=pending,
+                        problems=list(st.problems), dns_checked=st.dns_checked)
+
+
 def plan_document(plan: Plan, *, source: Source | None, live_path: str, live_digest: str,
                   desired_digest: str | None = None, base_ref: str | None = None,
                   created: datetime | None = None) -> PlanDocument:
@@ -787,4 +842,5 @@ def plan_document(plan: Plan, *, source: Source | None, live_path: str, live_dig
         checksum=plan.checksum(),
         base_ref=base_ref,
         domains=sorted(plan.domains) if plan.domains is not None else None,
+        dkim_rotation=[rotation_info(st) for st in plan.rotations],
     )
