@@ -20,8 +20,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from reconciler.apply.batch import BatchResult, Validator, apply_batch, default_validator
+from reconciler.apply.keyfiles import used_selector_names
 from reconciler.apply.keymaker import KeyMaker, Progress
 from reconciler.apply.passwords import PasswordResult, forget_accounts, set_passwords
+from reconciler.apply.writer import config_lock
 from reconciler.desired.cache import ParseCache, default_root
 from reconciler.desired.fleet import INSTANCES_DIR, Instance, find_instances
 from reconciler.desired.includes import desired_files
@@ -32,6 +34,7 @@ from reconciler.desired.source import Source, materialize_source, resolve_source
 from reconciler.desired.yamlload import YAMLProblem, read_source_file
 from reconciler.dns.formats import remove_stale_reports, render_zone, write_files
 from reconciler.dns.reports import dkim_keys_from_report, for_config, load_host_keys, records_for_plan
+from reconciler.dns.rotation import DNSAccess, Published, Publisher, check_rotating, publish_rotation, zone_lines
 from reconciler.errors import (
     REPORTED,
     ConfigInvalid,
@@ -63,6 +66,8 @@ from reconciler.plan.passwords import (
 )
 from reconciler.plan.planner import Plan, PlanInput, make_plan, plan_document
 from reconciler.plan.render import DNSSection
+from reconciler.plan.rotation import RotationInput, RotationStatus, StageChange, settle
+from reconciler.plan.rotation_memory import DomainMemory, memory_path, read_memory, write_memory
 from reconciler.plan.safety import require_safe
 
 log = logging.getLogger(__name__)
@@ -193,6 +198,7 @@ class Prepared:
     static: mc.Static = field(default_factory=mc.Static)
     now: datetime | None = None  # the time the plan was simulated at (key names, policy IDs)
     caches: Caches | None = None
+    dns: DNSAccess = field(default_factory=DNSAccess)  # DKIM rotation's resolver and publisher
 
 
 class _PlannedKeys(KeyCache):
@@ -237,13 +243,44 @@ def check_result(plan: Plan, static: mc.Static, paths: ConfigPaths, live: mc.Dyn
         raise ConfigInvalid(errors, where="the plan's result would be rejected by mox")
 
 
+def rotating_domains(desired: DesiredState) -> list[str]:
+    """Domains whose DKIM keys rotate by policy (`DKIM.Rotation`)."""
+    return [n for n, d in desired.Domains.items() if d.DKIM is not None and d.DKIM.Rotation is not None]
+
+
+def rotation_input(paths: ConfigPaths, live: LiveConfig, desired: DesiredState, dns: DNSAccess, *,
+                   recording: bool) -> RotationInput:
+    """The rotation's memory, and (when a domain rotates) this run's DNS check and the selector
+    names key files already use."""
+    memory = read_memory(paths.config_dir)
+    rotating = rotating_domains(desired)
+    if not rotating or is_snapshot(paths):  # a snapshot (CI) has no keys to check, and nothing advances
+        return RotationInput(memory, recording=recording)
+    server, problem = dns.server()
+    answers = check_rotating(live, rotating, memory, server, problem)
+    return RotationInput(memory, answers, used_selector_names(paths.config_dir), recording)
+
+
+def _with_records(doc: PlanDocument, live: LiveConfig, plan: Plan, dns: DNSAccess) -> PlanDocument:
+    """The plan document with each rotating domain's DKIM records to publish and to delete."""
+    infos = []
+    for info, st in zip(doc.dkim_rotation, plan.rotations, strict=True):
+        add, delete = zone_lines(live, st)
+        published_by = dns.publisher.describe() if dns.publisher is not None else None
+        infos.append(info.model_copy(update={"publish": add, "unpublish": delete, "published_by": published_by}))
+    return doc.model_copy(update={"dkim_rotation": infos})
+
+
 def prepare(paths: ConfigPaths, source: Source, *, now: datetime | None = None,
-            caches: Caches | None = None, domains: Iterable[str] | None = None) -> Prepared:
+            caches: Caches | None = None, domains: Iterable[str] | None = None, dns: DNSAccess | None = None,
+            recording: bool = False) -> Prepared:
     """Read everything and plan (no writes); the plan's result is validated as mox would.
     `domains` (--domain): only operations on those domains and their addresses and aliases.
 
     With `caches` (an apply), the new keys the plan names start being generated at once, while
-    the result is validated and the plan shown."""
+    the result is validated and the plan shown. DKIM rotation checks DNS for its domains here;
+    `recording`: the run will keep what it saw (apply, watch), so a gap in the sightings restarts
+    the wait; a plan looks ahead without it."""
     desired = load_desired(source.path, source.root, caches.parse_cache(source) if caches is not None else None)
     snapshot = is_snapshot(paths)
     if snapshot:  # a copy of the live config without secrets (CI): nothing to compare them with
@@ -259,8 +296,10 @@ def prepare(paths: ConfigPaths, source: Source, *, now: datetime | None = None,
         passwords = dict.fromkeys(with_password, PasswordStatus.SAME)
     else:
         passwords = password_statuses(desired, read_password_book(paths.config_dir)) if with_password else {}
+    dns = dns or DNSAccess()
+    rotation = rotation_input(paths, live, desired, dns, recording=recording)
     plan = make_plan(PlanInput(desired, live.static, live.dynamic, inventory, now, data_dir, account_dirs(data_dir),
-                               passwords, _scope(domains)))
+                               passwords, _scope(domains), rotation))
     if caches is not None and caches.maker is not None:
         caches.maker.start(plan.key_requests)
     if caches is not None:
@@ -271,7 +310,9 @@ def prepare(paths: ConfigPaths, source: Source, *, now: datetime | None = None,
     doc = plan_document(plan, source=source, live_path=str(paths.domains_conf),
                         live_digest=live.digest, desired_digest=desired_digest(source.path, files=desired.paths),
                         created=now)
-    return Prepared(paths, live, desired, source, inventory, plan, doc, live.static, now, caches)
+    if plan.rotations:
+        doc = _with_records(doc, live, plan, dns)
+    return Prepared(paths, live, desired, source, inventory, plan, doc, live.static, now, caches, dns)
 
 
 def _scope(domains: Iterable[str] | None) -> frozenset[str] | None:
@@ -445,11 +486,54 @@ class Outcome:
     # Domains no longer hosted whose reports were removed: the records to delete from DNS.
     records_to_delete: Mapping[str, list[str]] = field(default_factory=dict)
     passwords: tuple[PasswordResult, ...] = ()  # the SetPassword steps, each set or pending
+    rotation_changes: tuple[StageChange, ...] = ()  # DKIM rotation stages that changed in this run
+    published: tuple[Published, ...] = ()  # DKIM records sent by RFC 2136 (or why not)
 
     @property
     def passwords_pending(self) -> tuple[PasswordResult, ...]:
         """Passwords not set (the reason is in each): the run is not done, exit 1."""
         return tuple(r for r in self.passwords if not r.set)
+
+
+@dataclass(frozen=True)
+class RotationRun:
+    """What a run hands on to keep DKIM rotation going: the statuses and memory the plan made
+    (None for a replayed plan file), where to publish, and the time of the run."""
+
+    statuses: tuple[RotationStatus, ...] | None = None
+    memory: Mapping[str, DomainMemory] | None = None
+    publisher: Publisher | None = None
+
+    @classmethod
+    def of(cls, prepared: Prepared) -> RotationRun:
+        plan = prepared.plan
+        return cls(plan.rotations, plan.rotation_memory, prepared.dns.publisher)
+
+
+def keep_rotation(paths: ConfigPaths, run: RotationRun, now: datetime) -> tuple[list[StageChange], list[Published]]:
+    """After a run: keep the rotation memory (under the config lock) with the applied selectors
+    folded in, then publish the rotating domains' DKIM records when publishing is configured."""
+    statuses = run.statuses
+    memory = run.memory
+    if statuses is None:
+        memory = read_memory(paths.config_dir)
+    if not statuses and not memory and not memory_path(paths.config_dir).exists():
+        return [], []
+    live = read_live(paths)
+    with config_lock(paths.config_dir):
+        kept, changes = settle(memory or {}, statuses, live.dynamic, now)
+        write_memory(paths.config_dir, kept)
+    for change in changes:
+        log.info("%s", change.message())
+    for st in statuses or ():
+        for problem in st.problems:
+            log.error("DKIM rotation of %s: %s", st.domain, problem)
+    published: list[Published] = []
+    if run.publisher is not None and statuses:
+        published = publish_rotation(live, statuses, kept, run.publisher)
+        for p in published:
+            (log.info if p.ok else log.error)("DKIM rotation of %s: %s", p.domain, p.text)
+    return changes, published
 
 
 def check_safety(doc: PlanDocument, *, force: bool) -> None:
@@ -491,7 +575,7 @@ def check_reports_dir(shared: SharedDir, out: Path, first: str) -> None:
 def _finish(paths: ConfigPaths, ops: tuple[Operation, ...], doc: PlanDocument, *, force: bool,
             reports_dir: Path | None, verify: bool, now: datetime | None,
             progress: Progress | None = None, caches: Caches | None = None,
-            base: tuple[mc.Static, mc.Dynamic] | None = None) -> Outcome:
+            base: tuple[mc.Static, mc.Dynamic] | None = None, rotation: RotationRun | None = None) -> Outcome:
     check_safety(doc, force=force)
     shared = SharedDir.of(paths.domains_conf)
     out = reports_dir or reports_dir_default(paths)
@@ -546,7 +630,9 @@ def _finish(paths: ConfigPaths, ops: tuple[Operation, ...], doc: PlanDocument, *
         written.append(_write_apply_report(out, doc, batch, paths, after_conf[1], written, stale, shared,
                                            passwords))
         shared.fsync(out)
-    return Outcome(ops, batch, after != before, tuple(written), doc, stale, passwords)
+    changes, published = keep_rotation(paths, rotation or RotationRun(), now or now_local())
+    return Outcome(ops, batch, after != before, tuple(written), doc, stale, passwords=passwords,
+                   rotation_changes=tuple(changes), published=tuple(published))
 
 
 def _ascii(domain: str) -> str:
@@ -595,7 +681,8 @@ def apply_prepared(prepared: Prepared, *, force: bool = False, reports_dir: Path
     checked = prepared.plan.result if not prepared.plan.empty else None  # check_result found no error in it
     return _finish(prepared.paths, prepared.plan.operations, prepared.doc, force=force,
                    reports_dir=reports_dir, verify=verify, now=now or prepared.now, progress=progress,
-                   caches=prepared.caches, base=(prepared.static, checked) if checked is not None else None)
+                   caches=prepared.caches, base=(prepared.static, checked) if checked is not None else None,
+                   rotation=RotationRun.of(prepared))
 
 
 def check_fresh(paths: ConfigPaths, doc: PlanDocument, source: str | None = None) -> None:

@@ -347,6 +347,24 @@ CASES: list[tuple[str, dict[str, str], str]] = [
         {"a.yaml": BASE.replace("alice@example.org: {}", 'alice@example.org: {Mailbox: "Cafe\u0301"}')},
         'a.yaml:7:36: Accounts.alice.Destinations.alice@example.org.Mailbox: Mailbox: mailbox "Cafe\u0301" is not in NFC',
     ),
+    (
+        "rotation-bad-duration",
+        {"a.yaml": BASE.replace("ReportsAccount: alice\n", "ReportsAccount: alice\n    DKIM:\n      Rotation: {Every: 30d}\n")},
+        "a.yaml:5:25: Domains.example.org.DKIM.Rotation.Every: time: unknown unit \"d\" in duration \"30d\"",
+    ),
+    (
+        "rotation-with-sign",
+        {"a.yaml": BASE.replace("ReportsAccount: alice\n",
+                                "ReportsAccount: alice\n    DKIM:\n      Rotation: {Every: 720h}\n      Sign: [s]\n")},
+        "a.yaml:6:13: Domains.example.org.DKIM.Sign: not together with Rotation: the rotation decides which selector "
+        "signs",
+    ),
+    (
+        "rotation-unknown-key",
+        {"a.yaml": BASE.replace("ReportsAccount: alice\n",
+                                "ReportsAccount: alice\n    DKIM:\n      Rotation: {Every: 720h, Algo: rsa}\n")},
+        "a.yaml:5:31: Domains.example.org.DKIM.Rotation.Algo: unknown key",
+    ),
 ]
 
 

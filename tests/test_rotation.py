@@ -227,7 +227,7 @@ def test_a_full_rotation_of_a_domain_made_by_domainadd() -> None:
     # publish: not in DNS yet -> waits and says why; seen -> waits PublishWait from the first sighting
     p, st = cal.run(t + 3 * DAY)
     assert p.empty and st.stage is Stage.PUBLISH
-    assert "2026c._domainkey.example.org TXT is not in DNS yet" in st.pending[0].waiting_for
+    assert "2026c._domainkey.example.org TXT is not in DNS" in st.pending[0].waiting_for
     cal.dns.add("2026c")
     seen = t + 3 * DAY + 6 * HOUR
     for h in range(0, 48, 12):
@@ -277,7 +277,7 @@ def test_a_signing_record_that_disappears_blocks_retirement_loudly() -> None:
     cal.dns.discard("2026c")
     p, st = cal.run(t + 20 * DAY)
     assert st.stage is Stage.BLOCKED and p.empty and "2026a" in cal.dkim.Selectors
-    assert st.problems == ("selector 2026c signs, but 2026c._domainkey.example.org TXT is not in DNS yet: verifiers "
+    assert st.problems == ("selector 2026c signs, but 2026c._domainkey.example.org TXT is not in DNS: verifiers "
                            "cannot check its signatures; retiring 2026a, 2026b is blocked until the record is back",)
     assert [x.earliest for x in st.pending if x.step == "retire"] == [None, None]
     cal.dns.add("2026c")

@@ -1,6 +1,6 @@
 """Writing new DKIM key files beside domains.conf: never over an existing file, mox's modes, owned
 like domains.conf, complete or absent after a crash, never through a link planted in the config
-dir (fsutil.SharedDir, exclusive)."""
+dir (fsutil.SharedDir, exclusive); and which selector names key files (current and retired) use."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import os
 from pathlib import Path
 
 from reconciler.fsutil import Owner, SharedDir
-from reconciler.mox.keygen import KEY_FILE_MODE
+from reconciler.mox.keygen import KEY_FILE_MODE, parse_key_name
+from reconciler.mox.names import ParseError, parse_domain
 
 
 def key_dir(config_dir: Path, like: os.stat_result | None) -> SharedDir:
@@ -25,3 +26,25 @@ def write_key_file(config_dir: Path, relpath: str, pem: bytes, like: os.stat_res
     shared.remove_temps(path)  # of a write killed mid-way (we hold the lock)
     shared.write(path, pem, KEY_FILE_MODE, exclusive=True, sync_dir=False)
     return path
+
+
+def used_selector_names(config_dir: Path) -> dict[str, frozenset[str]]:
+    """Selector names of the key files in dkim/ and dkim/old/, per domain (names never to reuse)."""
+    out: dict[str, set[str]] = {}
+    shared = SharedDir(config_dir)
+    for folder in (config_dir / "dkim", config_dir / "dkim" / "old"):
+        try:
+            names = shared.names(folder)
+        except OSError:
+            continue
+        for n in names:
+            key = parse_key_name(n)
+            if key is None:
+                continue
+            try:
+                domain = parse_domain(key.domain).name()
+                selector = parse_domain(key.selector).name()
+            except ParseError:
+                continue
+            out.setdefault(domain, set()).add(selector)
+    return {d: frozenset(s) for d, s in out.items()}

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reconciler.cli.rotation_args import add_rotation_options, dns_access
 from reconciler.cli.source_args import (
     add_domain_option,
     add_source_options,
@@ -41,6 +42,7 @@ def configure(p: argparse.ArgumentParser) -> None:
                    "(default: mox-reconciler.records/ in the config dir)")
     p.add_argument("--verify", action="store_true",
                    help="after writing, wait out mox's reload window and check the change stuck")
+    add_rotation_options(p)
     p.set_defaults(func=run)
 
 
@@ -114,6 +116,13 @@ def report(outcome: Outcome) -> int:
         print(f"DNS records to delete: {domain} is no longer hosted (its reports were removed):")
         for line in records:
             print(f"  {line}")
+    for change in outcome.rotation_changes:
+        print(change.message())
+    for info in outcome.doc.dkim_rotation:
+        for problem in info.problems:
+            print(f"DKIM rotation of {info.domain}: problem: {problem}")
+    for p in outcome.published:
+        print(f"DKIM rotation of {p.domain}: {p.text}" if p.ok else f"DKIM rotation of {p.domain}: error: {p.text}")
     for result in outcome.passwords_pending:
         print(f"error: {result.describe()}", file=sys.stderr)
     return 1 if outcome.passwords_pending else 0
@@ -141,12 +150,13 @@ def run(args: argparse.Namespace) -> int:
             return 1
         with key_progress() as progress:
             outcome = apply_plan_doc(paths, doc, source=source, force=args.force, reports_dir=args.reports_dir,
-                                     verify=args.verify, progress=progress)
+                                     verify=args.verify, now=args.now, progress=progress)
         return report(outcome)
     caches = Caches.for_cli(args.cache_dir, generate=True)
     try:
         # The plan's new keys are generated in the background from here on (threads).
-        prepared = prepare(paths, resolve_from_args(args), caches=caches, domains=args.domains)
+        prepared = prepare(paths, resolve_from_args(args), now=args.now, caches=caches, domains=args.domains,
+                           dns=dns_access(args), recording=True)
         sys.stdout.write(render_text(prepared.doc, color=sys.stdout.isatty()))
         check_strict(args, prepared.doc)
         if not prepared.plan.empty:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reconciler.cli.rotation_args import add_rotation_options, dns_access
 from reconciler.cli.source_args import (
     add_all_instances_option,
     add_domain_option,
@@ -40,6 +41,7 @@ def configure(p: argparse.ArgumentParser) -> None:
                    "live config (for pull-request jobs)")
     add_all_instances_option(p, "with --base-ref, plan (one section per instance whose effective state changes)")
     p.add_argument("--color", choices=["auto", "always", "never"], default="auto")
+    add_rotation_options(p)
     p.set_defaults(func=run)
 
 
@@ -62,15 +64,19 @@ def run(args: argparse.Namespace) -> int:
     from reconciler.mox.live import locate
     from reconciler.pipeline import Caches, plan_dns_sections, prepare, prepare_base_ref
 
+    if args.now is not None and args.out:
+        raise ReconcilerError("--now and --out do not go together: a plan made for another time must not be applied")
     paths = locate(args.config)
     if args.all_instances is not None:
         return run_fleet(args, paths)
     if args.out:
         check_out(args.out)
     source = resolve_from_args(args)
-    caches = Caches.for_cli(args.cache_dir, generate=False)
-    prepared = (prepare_base_ref(paths, source, args.base_ref, domains=args.domains) if args.base_ref
-                else prepare(paths, source, caches=caches, domains=args.domains))
+    if args.base_ref:
+        prepared = prepare_base_ref(paths, source, args.base_ref, now=args.now, domains=args.domains)
+    else:
+        prepared = prepare(paths, source, now=args.now, caches=Caches.for_cli(args.cache_dir, generate=False),
+                           domains=args.domains, dns=dns_access(args))
     doc = prepared.doc
     if args.out:
         try:

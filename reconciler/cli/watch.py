@@ -6,9 +6,12 @@ from __future__ import annotations
 import argparse
 import signal
 import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reconciler.cli.rotation_args import add_rotation_options, dns_access
 from reconciler.cli.source_args import add_source_options, resolve_from_args
 from reconciler.errors import ReconcilerError
 from reconciler.mox.golang import parse_duration
@@ -31,6 +34,16 @@ def seconds(text: str) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"duration {text!r} must be positive")
     return value
+
+
+def running_from(start: datetime) -> Callable[[], datetime]:
+    """`--now TIME` for the watcher: a clock that starts at TIME and runs on from there."""
+    t0 = time.monotonic()
+
+    def now() -> datetime:
+        return (start + timedelta(seconds=time.monotonic() - t0)).replace(microsecond=0)
+
+    return now
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -75,6 +88,7 @@ def configure(p: argparse.ArgumentParser) -> None:
                    "fetch + reconcile at once; needs --receiver-secret-file")
     p.add_argument("--receiver-secret-file", type=Path, metavar="FILE",
                    help="the webhook's shared secret (unsigned or wrongly signed requests get 401)")
+    add_rotation_options(p)
     p.set_defaults(func=run)
 
 
@@ -115,6 +129,8 @@ def run(args: argparse.Namespace) -> int:
         if args.receiver_secret_file is not None else None
     hide = [receiver_secret] if receiver_secret is not None else []
     paths = locate(args.config)
+    dns = dns_access(args)
+    clock = running_from(args.now) if args.now is not None else None
     book = StatusBook(args.status_file or status_path(paths.config_dir), suspend_file=args.suspend_file,
                       shared=SharedDir.of(paths.domains_conf), instance=instance)
 
@@ -126,7 +142,8 @@ def run(args: argparse.Namespace) -> int:
         notifier = _notifier(args, instance, None, hide)
         book.set_watcher("once", started, started)
         opts = WatchOptions(paths, resolve, force=args.force, reports_dir=args.reports_dir,
-                            suspend_file=args.suspend_file, caches=Caches.for_cli(args.cache_dir, generate=True))
+                            suspend_file=args.suspend_file, caches=Caches.for_cli(args.cache_dir, generate=True),
+                            dns=dns, clock=clock)
         result = reconcile_once(opts, book, Trigger.ONCE)
         if notifier is not None:
             notifier.observe(result)
@@ -151,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
     # One set of caches for every run: key verdicts, key threads, parsed desired-state files.
     opts = WatchOptions(paths, watched, force=args.force, reports_dir=args.reports_dir,
                         suspend_file=args.suspend_file, heartbeat=health.beat,
-                        caches=Caches.for_cli(args.cache_dir, generate=True))
+                        caches=Caches.for_cli(args.cache_dir, generate=True), dns=dns, clock=clock)
 
     def one(trigger: Trigger) -> RunResult:
         book.set_watcher("running", started, time.time())

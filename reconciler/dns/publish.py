@@ -121,19 +121,34 @@ class Change:
     ttl: int
 
 
+@dataclass(frozen=True, slots=True)
+class Withdrawal:
+    """Values the reconciler no longer generates but still owns, to delete: those of kind `tag`
+    (`v=DKIM1`) at `name` (a retired DKIM selector's record)."""
+
+    name: str
+    type: str
+    tag: str
+
+
 def owned_records(records: Sequence[Record], zone: str) -> list[Record]:
     """Published records with a known value whose names fall inside `zone`."""
     return [r for r in records if r.publish and not r.placeholder and in_zone(r.name, zone)]
 
 
-def plan(records: Sequence[Record], zone: str, server: Server) -> list[Change]:
+def plan(records: Sequence[Record], zone: str, server: Server, withdraw: Sequence[Withdrawal] = ()) -> list[Change]:
     """Read each owned RRset from the server and compute what to delete and add."""
     groups: dict[tuple[str, str], list[Record]] = {}
     for r in owned_records(records, zone):
         groups.setdefault((r.name.lower(), r.type), []).append(r)
+    gone: dict[tuple[str, str], set[str]] = {}
+    for w in withdraw:
+        key = (w.name.lower(), w.type)
+        if key not in groups and in_zone(w.name, zone):
+            gone.setdefault(key, set()).add(w.tag)
     changes: list[Change] = []
-    for (name, rtype), recs in groups.items():
-        tags = {r.tag() for r in recs}
+    for (name, rtype), recs in [*groups.items(), *((k, []) for k in gone)]:
+        tags = {r.tag() for r in recs} | gone.get((name, rtype), set())
         current = lookup(server, name, rtype)
         owned = [rd for rd in current if rtype != "TXT" or _txt_tag(rd) in tags]
         want = {value_key(r.rdata()): r.rdata() for r in recs}
@@ -141,7 +156,8 @@ def plan(records: Sequence[Record], zone: str, server: Server) -> list[Change]:
         delete = tuple(rd for k, rd in have.items() if k not in want)
         add = tuple(rd for k, rd in want.items() if k not in have)
         if delete or add:
-            changes.append(Change(recs[0].name, rtype, tuple(current), delete, add, recs[0].ttl))
+            changes.append(Change(recs[0].name if recs else name, rtype, tuple(current), delete, add,
+                                  recs[0].ttl if recs else 0))
     return changes
 
 
@@ -224,12 +240,14 @@ class PublishResult:
 
 
 def publish(records: Sequence[Record], zone: str, server: Server, key: dns.tsig.Key | None, *,
-            dry_run: bool = False, force: bool = False, timeout: float = 10.0) -> PublishResult:
-    """Bring the owned RRsets of `zone` to `records`; sends nothing when they already match, nor
-    (unless `force`) when it would weaken an SPF or DMARC record."""
-    if not any(in_zone(r.name, zone) for r in records):
+            dry_run: bool = False, force: bool = False, timeout: float = 10.0,
+            withdraw: Sequence[Withdrawal] = ()) -> PublishResult:
+    """Bring the owned RRsets of `zone` to `records`, deleting the `withdraw`n values; sends
+    nothing when they already match, nor (unless `force`) when it would weaken an SPF or DMARC
+    record."""
+    if not any(in_zone(name, zone) for name in [*(r.name for r in records), *(w.name for w in withdraw)]):
         raise PublishError(f"no records fall inside zone {zone!r}; is --zone the zone of the domain?")
-    changes = plan(records, zone, server)
+    changes = plan(records, zone, server, withdraw)
     if not changes:
         return PublishResult(zone, (), None, False)
     weak = tuple(weakenings(changes))

@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -23,6 +24,9 @@ from reconciler.errors import ReconcilerError
 from reconciler.loop.run import FAILURE_REASONS, Delivery, Received, Result, RunResult
 from reconciler.loop.status import iso
 from reconciler.plan.objects import ObjectKind
+from reconciler.plan.rotation import Stage
+
+STAGES = tuple(str(s) for s in Stage)
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +84,14 @@ class Metrics:
             self.received.labels(received)
         for delivery in Delivery:
             self.notifications.labels(delivery)
+        self.rotation_stage = Gauge(f"{NS}_dkim_rotation_stage", "1 for the stage each rotating domain's DKIM "
+                                    "rotation is in, 0 for the others.", ["domain", "stage"], registry=r)
+        self.rotation_next = Gauge(f"{NS}_dkim_rotation_next_step_timestamp_seconds", "Unix time of the earliest "
+                                   "next step of each rotating domain (0: not known yet).", ["domain"], registry=r)
+        self.rotation_problems = Gauge(f"{NS}_dkim_rotation_problems", "Problems of each rotating domain's DKIM "
+                                       "rotation (a signing record missing from DNS, publishing failed).",
+                                       ["domain"], registry=r)
+        self._rotating: set[str] = set()
         for result in Result:
             self.reconciles.labels(result)
         for reason in FAILURE_REASONS:
@@ -87,8 +99,28 @@ class Metrics:
         for kind in (ObjectKind.DOMAIN, ObjectKind.ACCOUNT):
             self.managed.labels(kind)
 
+    def observe_rotation(self, rotation: Mapping[str, Mapping[str, Any]]) -> None:
+        """The stage, next step and problems of each rotating domain; gone domains lose their series."""
+        for domain in self._rotating - set(rotation):
+            for stage in STAGES:
+                self.rotation_stage.remove(domain, stage)
+            self.rotation_next.remove(domain)
+            self.rotation_problems.remove(domain)
+        self._rotating = set(rotation)
+        for domain, info in rotation.items():
+            for stage in STAGES:
+                self.rotation_stage.labels(domain, stage).set(1 if info.get("stage") == stage else 0)
+            pending = info.get("pending") or []
+            earliest = pending[0].get("earliest") if pending else None
+            self.rotation_next.labels(domain).set(datetime.fromisoformat(earliest).timestamp() if earliest else 0)
+            publish = info.get("publish_result") or {}
+            problems = len(info.get("problems") or []) + (0 if publish.get("ok", True) else 1)
+            self.rotation_problems.labels(domain).set(problems)
+
     def observe(self, run: RunResult) -> None:
         self.reconciles.labels(run.result).inc()
+        if run.plan_checksum is not None:
+            self.observe_rotation(run.rotation)
         self.duration.observe(run.duration)
         self.suspended.set(1 if run.suspended else 0)
         if not run.ok:

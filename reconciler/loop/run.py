@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from reconciler.plan.rotation import StageChange
+
 
 class Trigger(StrEnum):
     """Why a run started."""
@@ -97,6 +99,10 @@ class RunResult:
     suspended: bool = False
     summary: str = ""  # the plan's one-line summary ("Plan: 1 to add, ...")
     operations: tuple[str, ...] = ()  # the plan's operations, one line each (no secrets: descriptions only)
+    # DKIM rotation per rotating domain (the plan document's `dkim_rotation` entry, as JSON, plus
+    # `publish_result`), and the stages that changed in this run (what notifications hook).
+    rotation: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    rotation_changes: tuple[StageChange, ...] = ()
 
     def __post_init__(self) -> None:
         # Accept the enums' text too (a status file read back, a test); keep the enums.

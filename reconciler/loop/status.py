@@ -119,7 +119,7 @@ class StatusBook:
         if isinstance(data, dict) and data.get("version") == VERSION:
             for key in ("conditions", "history", "last_attempted_revision", "last_applied_revision",
                         "last_applied_time", "last_success_time", "last_drift", "failing_since",
-                        "consecutive_failures"):
+                        "consecutive_failures", "dkim_rotation"):
                 if key in data:
                     self.doc[key] = data[key]
 
@@ -170,6 +170,11 @@ class StatusBook:
             d["failing_since"] = d.get("failing_since") or iso(run.started)
             d["consecutive_failures"] = self.consecutive_failures + 1
         d["drift_detected"] = run.drift
+        if run.plan_checksum is not None:  # planned: the rotation was looked at
+            if run.rotation:
+                d["dkim_rotation"] = {k: dict(v) for k, v in sorted(run.rotation.items())}
+            else:
+                d.pop("dkim_rotation", None)
         if run.drift:
             d["last_drift"] = {"time": iso(run.started), "revision": run.revision, "counts": dict(run.counts)}
         d["conditions"] = conditions_for(run, now, list(d.get("conditions") or []), self.suspend_file)

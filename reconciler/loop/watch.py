@@ -16,10 +16,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path, PurePath
 from typing import Any, Protocol
 
 from reconciler.desired.source import Source
+from reconciler.dns.rotation import DNSAccess
 from reconciler.errors import REPORTED, DesiredStateError, LiveConfigError, SourceError, UnsafePlan
 from reconciler.loop.run import Reason, Result, RunResult, Stage, Trigger
 from reconciler.loop.status import StatusBook
@@ -27,6 +29,7 @@ from reconciler.mox.live import ConfigPaths
 from reconciler.pipeline import Caches, Outcome, Prepared, apply_prepared, check_safety, desired_digest, prepare
 from reconciler.plan.objects import ObjectKind, ObjectRef
 from reconciler.plan.passwords import SetPassword
+from reconciler.plan.rotation import StageChange
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,8 @@ class WatchOptions:
     suspend_file: Path | None = None
     heartbeat: Callable[[], None] | None = None  # called as a run moves on (liveness)
     caches: Caches = field(default_factory=Caches)  # kept across runs: key verdicts, key threads
+    dns: DNSAccess = field(default_factory=DNSAccess)  # DKIM rotation: resolver and publisher
+    clock: Callable[[], datetime] | None = None  # the time of a run (`--now`); None: the real time
 
 
 def revision_of(source: Source) -> str:
@@ -124,6 +129,8 @@ class _Run:
         self.drift = False
         self.managed: dict[str, int] | None = None
         self.suspended = False  # looked at right before applying, so a file created mid-run still counts
+        self.rotation: dict[str, dict[str, Any]] = {}  # DKIM rotation per domain (the plan document's, as JSON)
+        self.rotation_changes: tuple[StageChange, ...] = ()
 
     def _extra(self, stage: Stage, **fields: Any) -> dict[str, Any]:
         """Log fields: the stage, the trigger and (once fetched) the commit and revision."""
@@ -152,15 +159,20 @@ class _Run:
 
     def plan(self, source: Source) -> Prepared:
         self._enter(Stage.PLAN)
-        prepared = prepare(self.opts.paths, source, caches=self.opts.caches)
+        clock = self.opts.clock
+        prepared = prepare(self.opts.paths, source, now=clock() if clock is not None else None,
+                           caches=self.opts.caches, dns=self.opts.dns, recording=True)
         plan = prepared.plan
+        self.rotation = {info.domain: info.model_dump(mode="json") for info in prepared.doc.dkim_rotation}
         self.counts = {**plan.counts(), "operations": len(plan.steps)}
         self.summary = prepared.doc.summary.text
         self.operations = tuple(c.description for c in prepared.doc.changes)
         self.checksum = plan.checksum()
-        # A password to set is not drift: its secret changed, or mox could not take it yet.
+        # Drift: changes at the revision already applied. A password to set is not drift (its secret
+        # changed, or mox could not take it yet), nor is a DKIM rotation's own step.
         config_steps = any(not isinstance(s.op, SetPassword) for s in plan.steps)
-        self.drift = config_steps and self.revision == self.book.last_applied_revision
+        rotating = any(st.actions for st in plan.rotations)
+        self.drift = config_steps and not rotating and self.revision == self.book.last_applied_revision
         log.info("plan%s: %s%s", self._at, plan.summary(),
                  " (drift: the live config was changed outside the reconciler)" if self.drift else "",
                  extra=self._extra(Stage.PLAN, drift=self.drift, plan_checksum=self.checksum))
@@ -191,6 +203,9 @@ class _Run:
         outcome = apply_prepared(prepared, force=self.opts.force, reports_dir=self.opts.reports_dir,
                                  progress=(lambda _done, _total: beat()) if beat is not None else None)
         self.managed = _managed(outcome.doc.inventory_after)
+        self.rotation_changes = outcome.rotation_changes
+        for p in outcome.published:
+            self.rotation.setdefault(p.domain, {})["publish_result"] = {"ok": p.ok, "text": p.text}
         if outcome.batch is not None:
             log.info("apply%s: applied %d operation(s) to %s", self._at, len(outcome.operations),
                      outcome.batch.path, extra=self._extra(Stage.APPLY, operations=len(outcome.operations)))
@@ -247,7 +262,8 @@ class _Run:
                         plan_checksum=self.checksum, objects_managed=self.managed, drift=self.drift,
                         summary=self.summary, operations=self.operations,
                         suspended=self.suspended or (result is Result.FAILED and suspend is not None
-                                                     and suspend.exists()))
+                                                     and suspend.exists()),
+                        rotation=self.rotation, rotation_changes=self.rotation_changes)
         self.book.record(run, self.clock())
         self.book.write()
         return run

@@ -164,6 +164,12 @@ def dkim_value(key: PublicKey | None) -> str:
     return "v=DKIM1;h=sha256;p=" + base64.b64encode(der).decode()
 
 
+def dkim_record(domain: names.Domain, selector: str, key: PublicKey | None) -> Record:
+    """The DKIM TXT record of one selector (a placeholder for a key not generated yet)."""
+    return Record(dkim_owner(selector, domain), "TXT", dkim_value(key), f"DKIM public key, selector {selector}",
+                  "required", placeholder=key is None)
+
+
 def tlsa_value(key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey) -> str:
     """DANE-EE, SPKI, SHA2-256 of a host key: the TLSA rdata mox suggests."""
     der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -397,8 +403,7 @@ class _Generator:
                     "; strings into a single string, without ().",
                 ]
             self.lines.append(f"{sel}._domainkey.{d}.   TXT {txt_strings_mox(txt)}")
-            self.rec(dkim_owner(sel, self.inp.domain), "TXT", txt, f"DKIM public key, selector {sel}", "required",
-                     placeholder=key is None)
+            self.records.append(dkim_record(self.inp.domain, sel, key))
 
     def spf_dmarc(self) -> None:
         """The domain's SPF (listener and SOCKS IPs, mx, ~all) and DMARC (p=reject, reports)."""

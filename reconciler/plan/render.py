@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from reconciler.errors import printable
-from reconciler.plan.document import Action, Change, PlanDocument
+from reconciler.plan.document import Action, Change, PlanDocument, RotationInfo
 from reconciler.plan.objects import ObjectKind, ObjectRef
 from reconciler.plan.values import change_text
 
@@ -90,9 +90,31 @@ def kept_by_account(doc: PlanDocument) -> list[tuple[str, list[str]]]:
     return list(out.items())
 
 
+def _rotation_lines(info: RotationInfo) -> list[tuple[str, str]]:
+    """A rotating domain as (symbol, line) pairs: `!` for problems, `~` for this plan's steps."""
+    roles = [f"signing {info.signing or '(none)'}"]
+    if info.next:
+        roles.append(f"next {info.next}")
+    if info.retiring:
+        roles.append(f"retiring {', '.join(info.retiring)}")
+    lines = [(" ", f"{info.domain}: {info.stage} ({', '.join(roles)})")]
+    lines += [("!", f"    problem: {p}") for p in info.problems]
+    lines += [("~", f"    now: {a}") for a in info.actions]
+    for p in info.pending:
+        what = f"{p.step} {p.selector}".rstrip()
+        lines.append((" ", f"    next: {what} at the earliest {p.earliest or '(not known yet)'}, "
+                      f"waiting for {p.waiting_for}"))
+    if not info.dns_checked:
+        lines.append((" ", "    (DNS was not checked for this plan)"))
+    how = f" ({info.published_by})" if info.published_by else " (by hand: no --publish)"
+    lines += [(" ", f"    in DNS{how}: {r}") for r in info.publish]
+    lines += [(" ", f"    delete from DNS{how}: {r}") for r in info.unpublish]
+    return lines
+
+
 def render_text(doc: PlanDocument, *, color: bool = False) -> str:
     def paint(sym: str, text: str) -> str:
-        return f"{_COLOR[sym]}{text}{_RESET}" if color else text
+        return f"{_COLOR[sym]}{text}{_RESET}" if color and sym in _COLOR else text
 
     lines = ["mox-reconciler plan"]
     lines += [f"  {label + ':':<8}{printable(text)}" for label, text in provenance(doc)]
@@ -116,6 +138,11 @@ def render_text(doc: PlanDocument, *, color: bool = False) -> str:
         lines.append(paint("!", f"warning: {printable(w)}"))
     if doc.needs_force:
         lines.append(paint("!", f"! apply needs --force: {force_text(doc.needs_force)}"))
+    if doc.dkim_rotation:
+        lines.append("DKIM rotation:")
+        for info in doc.dkim_rotation:
+            lines += [paint(sym, "  " + printable(text)) for sym, text in _rotation_lines(info)]
+        lines.append("")
     if doc.unmanaged:
         lines.append(f"Unmanaged, left alone: {', '.join(doc.unmanaged)}")
     lines.append(doc.summary.text)
@@ -187,6 +214,26 @@ def render_markdown(doc: PlanDocument, dns: Sequence[DNSSection] = (), dns_notes
         out += [f"- {_code(obj)}: {_md(', '.join(fields))} {KEPT_TEXT}" for obj, fields in kept] + [""]
     if doc.warnings:
         out += ["#### Warnings", ""] + [f"- :warning: {_md(w)}" for w in doc.warnings] + [""]
+    if doc.dkim_rotation:
+        out += ["#### DKIM rotation", "", "| domain | stage | this plan | next step | earliest | waiting for |",
+                "|---|---|---|---|---|---|"]
+        for info in doc.dkim_rotation:
+            step, earliest, waiting = "-", "-", "-"
+            if info.pending:
+                nxt = info.pending[0]
+                step = _md(f"{nxt.step} {nxt.selector}".rstrip())
+                earliest, waiting = nxt.earliest or "not known yet", _md(nxt.waiting_for)
+            out.append(f"| {_code(info.domain)} | {info.stage} | {_md('; '.join(info.actions)) or '-'} | "
+                       f"{step} | {earliest} | {waiting} |")
+        out.append("")
+        for info in doc.dkim_rotation:
+            out += [f"- :warning: {_code(info.domain)}: {_md(p)}" for p in info.problems]
+            if info.publish or info.unpublish:
+                how = info.published_by or "by hand"
+                out += [f"<details><summary>{_md(info.domain)}: DKIM records ({_md(how)})</summary>", "", "```dns"]
+                out += [*map(printable, info.publish), *(f"; delete: {printable(r)}" for r in info.unpublish),
+                        "```", "", "</details>"]
+        out.append("")
     if doc.unmanaged:
         out += ["<details><summary>Unmanaged objects (left alone)</summary>", ""]
         out += [f"- {_code(u)}" for u in doc.unmanaged] + ["", "</details>", ""]

@@ -214,7 +214,7 @@ class _Decider:
         if a is None or a.seen is Seen.FAILED:
             return f"the DNS check of {rec} failed" + (f": {a.detail}" if a is not None and a.detail else "")
         if a.seen is Seen.MISSING:
-            return f"{rec} TXT is not in DNS yet"
+            return f"{rec} TXT is not in DNS"
         if a.seen is Seen.DIFFERENT:
             return f"{rec} TXT in DNS holds another key" + (f" ({a.detail})" if a.detail else "")
         return None
@@ -232,7 +232,7 @@ class _Decider:
             self.pending.append(Pending(Step.SWITCH, nxt, first + wait, waiting))
         else:
             self.pending.append(Pending(Step.SWITCH, nxt, self.now + wait,
-                                        f"{why}; then it must be seen for {go(wait)}"))
+                                        f"{why}; once there, it must be seen for {go(wait)}"))
         return False
 
     def prepare(self, signing: str | None) -> str | None:

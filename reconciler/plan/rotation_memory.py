@@ -18,8 +18,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from reconciler.errors import LiveConfigError
-from reconciler.fsutil import atomic_write_json
+from reconciler.errors import REPORTED, LiveConfigError
+from reconciler.fsutil import SharedDir
 from reconciler.mox import config as mc
 from reconciler.mox.keygen import parse_key_name
 
@@ -222,13 +222,20 @@ def from_json(data: Any) -> dict[str, DomainMemory]:
     return out
 
 
+def _shared(config_dir: Path) -> SharedDir:
+    """The config dir, shared with mox's user: the memory is owned like domains.conf."""
+    return SharedDir.of(config_dir / "domains.conf")
+
+
 def read_memory(config_dir: Path) -> dict[str, DomainMemory]:
     """The rotation memory; empty when there is none yet (or it was lost: waits start over)."""
     path = memory_path(config_dir)
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(_shared(config_dir).read(path))
     except FileNotFoundError:
         return {}
+    except REPORTED as e:
+        raise LiveConfigError(f"cannot read the DKIM rotation memory: {e}") from None
     except (OSError, ValueError) as e:
         raise LiveConfigError(f"{path}: cannot read the DKIM rotation memory: {e}; remove the file to "
                               "start over (rotation waits then restart, which is safe)") from None
@@ -240,5 +247,6 @@ def read_memory(config_dir: Path) -> dict[str, DomainMemory]:
 
 
 def write_memory(config_dir: Path, memory: Memory) -> None:
-    """Atomically and durably replace the memory file (the caller holds the config lock)."""
-    atomic_write_json(memory_path(config_dir), to_json(memory))
+    """Atomically and durably replace the memory file (0640, owned like domains.conf; the caller
+    holds the config lock)."""
+    _shared(config_dir).write_json(memory_path(config_dir), to_json(memory))

@@ -1,0 +1,163 @@
+"""How DKIM rotation shows: the plan (text, Markdown, JSON and a plan file read back), the status
+file, the metrics, the watcher's log; and the options (`--now`, publishing) with their errors."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from reconciler.cli.main import main
+from reconciler.cli.watch import running_from
+from reconciler.desired.importer import import_files
+from reconciler.loop.metrics import Metrics
+from reconciler.loop.run import Result, RunResult, Stage, Trigger
+from reconciler.loop.status import StatusBook
+from reconciler.mox.live import locate, read_live
+from reconciler.plan.document import parse_plan
+from reconciler.plan.planner import PlanInput, make_plan, plan_document
+from reconciler.plan.render import render_markdown, render_text
+from reconciler.plan.rotation import RotationInput
+from reconciler.plan.rotation_memory import Answer, Seen
+from tests.test_plan import ALL, LIVE, STATIC, imported, state
+from tests.test_rotation import DAY, MADE, rotating
+
+PREPARE_AT = MADE + 30 * DAY
+
+
+def doc_at(at: datetime, answers: dict[str, Answer] | None = None) -> Any:
+    rot = RotationInput(answers={"example.org": answers} if answers is not None else None)
+    p = make_plan(PlanInput(state(rotating()), STATIC, LIVE, ALL, at, rotation=rot))
+    return plan_document(p, source=None, live_path="domains.conf", live_digest="0" * 64)
+
+
+def test_plan_shows_stage_actions_and_the_next_step() -> None:
+    doc = doc_at(PREPARE_AT, {"2026a": Answer(Seen.PRESENT), "2026b": Answer(Seen.PRESENT)})
+    text = render_text(doc)
+    assert "DKIM rotation:\n  example.org: prepare (signing 2026a, next 2026c, retiring 2026b)\n" in text
+    assert "    now: prepare: add selector 2026c (rsa), not signing (signing key 2026a is 720h0m0s old)\n" in text
+    switch_at = (PREPARE_AT + 2 * DAY).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert (f"    next: switch 2026c at the earliest {switch_at}, waiting for 2026c._domainkey.example.org TXT "
+            "to be published and seen in DNS for 48h0m0s\n") in text
+    md = render_markdown(doc)
+    assert "#### DKIM rotation" in md
+    assert f"| `example.org` | prepare | prepare: add selector 2026c (rsa), not signing (signing key 2026a is " \
+           f"720h0m0s old) | switch 2026c | {switch_at} |" in md
+    # The plan file keeps it, and reads back.
+    data = json.loads(doc.dumps())
+    assert data["dkim_rotation"][0]["stage"] == "prepare"
+    assert parse_plan(data) == doc
+
+
+def test_plan_shows_a_problem_loudly_and_an_unchecked_dns() -> None:
+    doc = doc_at(MADE + DAY, {"2026a": Answer(Seen.MISSING), "2026b": Answer(Seen.PRESENT)})
+    text = render_text(doc, color=True)
+    assert "\x1b[31;1m      problem: selector 2026a signs, but 2026a._domainkey.example.org TXT is not in DNS" in text
+    assert "- :warning: `example.org`: selector 2026a signs" in render_markdown(doc)
+    assert "(DNS was not checked for this plan)" in render_text(doc_at(MADE + DAY))
+    plain = make_plan(PlanInput(state(imported()), STATIC, LIVE, ALL, MADE))
+    assert "dkim_rotation" not in plan_document(plain, source=None, live_path="d", live_digest="0" * 64).to_json()
+
+
+def _run(rotation: dict[str, Any], *, checksum: str | None = "c" * 64, result: str = "unchanged") -> RunResult:
+    return RunResult(trigger=Trigger.RESYNC, started=1.0, duration=0.5, result=Result(result),
+                     reason="ReconciliationSucceeded" if result != "failed" else "SourceFailed",
+                     stage=Stage.DONE, plan_checksum=checksum, rotation=rotation)
+
+
+def test_status_file_and_metrics_carry_the_stage_per_domain(tmp_path: Path) -> None:
+    info = json.loads(doc_at(PREPARE_AT, {"2026a": Answer(Seen.PRESENT), "2026b": Answer(Seen.PRESENT)})
+                      .dumps())["dkim_rotation"][0]
+    blocked = {**info, "domain": "b.example", "stage": "blocked", "pending": [], "problems": ["record gone"]}
+    book = StatusBook(tmp_path / "status.json")
+    book.record(_run({"example.org": info, "b.example": blocked}), 2.0)
+    book.write()
+    saved = json.loads((tmp_path / "status.json").read_text())["dkim_rotation"]
+    assert saved["example.org"]["stage"] == "prepare" and saved["b.example"]["problems"] == ["record gone"]
+    book.record(_run({}, checksum=None, result="failed"), 3.0)  # failed before planning: kept
+    assert "dkim_rotation" in book.doc
+    assert "dkim_rotation" in StatusBook(tmp_path / "status.json").doc  # and across a restart
+
+    m = Metrics()
+    m.observe(_run({"example.org": info, "b.example": blocked}))
+    text = m.render().decode()
+    assert 'mox_reconciler_dkim_rotation_stage{domain="example.org",stage="prepare"} 1.0' in text
+    assert 'mox_reconciler_dkim_rotation_stage{domain="example.org",stage="switch"} 0.0' in text
+    assert 'mox_reconciler_dkim_rotation_problems{domain="b.example"} 1.0' in text
+    (line,) = [x for x in text.splitlines() if x.startswith("mox_reconciler_dkim_rotation_next_step_timestamp_seconds{")
+               and 'domain="example.org"' in x]
+    assert float(line.split()[-1]) == (PREPARE_AT + 2 * DAY).timestamp()
+    m.observe(_run({"example.org": {**info, "publish_result": {"ok": False, "text": "refused"}}}))
+    text = m.render().decode()
+    assert 'domain="b.example"' not in text  # no longer rotating: its series are gone
+    assert 'mox_reconciler_dkim_rotation_problems{domain="example.org"} 1.0' in text
+    book.record(_run({}), 4.0)  # planned, nothing rotates any more
+    assert "dkim_rotation" not in book.doc
+
+
+# -- the command line --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def config(golden_config: Any, tmp_path: Path) -> tuple[Path, Path]:
+    """Golden step 01 and its desired state, plus a new domain that rotates (no DNS is asked: it
+    has no selectors yet)."""
+    moxconf = golden_config("01")
+    live = read_live(locate(str(moxconf)))
+    desired = tmp_path / "desired"
+    desired.mkdir()
+    for name, text in import_files(live.static, live.dynamic).items():
+        (desired / name).write_text(text)
+    (desired / "rot.yaml").write_text(yaml.safe_dump({"Domains": {"rot.example": {
+        "ReportsAccount": "alice", "DKIM": {"Rotation": {"Every": "2160h", "Algorithm": "ed25519"}}}}}))
+    return moxconf, desired
+
+
+def test_now_plans_ahead(config: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    moxconf, desired = config
+    assert main(["--config", str(moxconf), "plan", str(desired), "--format", "json",
+                 "--now", "2031-03-01T09:00:00+01:00"]) == 0
+    (info,) = json.loads(capsys.readouterr().out)["dkim_rotation"]
+    assert (info["domain"], info["stage"], info["next"]) == ("rot.example", "prepare", "2031a")
+    assert info["pending"][0]["earliest"] == "2031-03-03T08:00:00Z"
+    env = {"MOX_RECONCILER_NOW": "2032-01-01T00:00:00Z"}
+    assert main(["--config", str(moxconf), "plan", str(desired), "--format", "json"], environ=env) == 0
+    assert json.loads(capsys.readouterr().out)["dkim_rotation"][0]["next"] == "2032a"
+
+
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (["--now", "yesterday"], 2, "argument --now: invalid time 'yesterday': expected RFC 3339"),
+    (["--now", "2026-12-01T12:00:00"], 2, "has no UTC offset: add Z or e.g. +01:00"),
+    (["--now", "2026-12-01T12:00:00Z", "--out", "plan.json"], 1,
+     "error: --now and --out do not go together: a plan made for another time must not be applied"),
+    (["--publish", "rfc2136", "--server", "127.0.0.1"], 1, "error: --publish rfc2136 needs --server and --tsig-key-file"),
+    (["--zone", "example.org"], 1, "error: --server, --zone and --tsig-key-file are for --publish rfc2136"),
+    (["--resolver", "ns.example"], 1, "error: bad server address 'ns.example': not an IP address"),
+    (["--publish", "rfc2136", "--server", "127.0.0.1", "--tsig-key-file", "missing.key"], 1,
+     "error: missing.key: No such file or directory"),
+])
+def test_option_errors(config: tuple[Path, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                       monkeypatch: pytest.MonkeyPatch, args: list[str], code: int, message: str) -> None:
+    moxconf, desired = config
+    monkeypatch.chdir(tmp_path)
+    for verb in ("plan", "apply", "watch"):
+        extra = ["--once"] if verb == "watch" else []
+        if verb != "plan" and "--out" in args:
+            continue
+        with pytest.raises(SystemExit) if code == 2 else contextlib.nullcontext():
+            assert main(["--config", str(moxconf), verb, str(desired), *extra, *args]) == code
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, (verb, err)
+    assert not (tmp_path / "plan.json").exists()
+    assert not (moxconf.parent / "mox-reconciler.dkim-rotation.json").exists()
+
+
+def test_the_watchers_now_runs_on() -> None:
+    start = datetime(2026, 12, 1, 12).astimezone()
+    clock = running_from(start)
+    assert start <= clock() <= start + timedelta(seconds=60)
