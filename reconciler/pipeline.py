@@ -498,16 +498,23 @@ class Outcome:
 @dataclass(frozen=True)
 class RotationRun:
     """What a run hands on to keep DKIM rotation going: the statuses and memory the plan made
-    (None for a replayed plan file), where to publish, and the time of the run."""
+    (None for a replayed plan file), the rotating domains and where to publish their records."""
 
     statuses: tuple[RotationStatus, ...] | None = None
     memory: Mapping[str, DomainMemory] | None = None
+    domains: tuple[str, ...] = ()
     publisher: Publisher | None = None
 
     @classmethod
     def of(cls, prepared: Prepared) -> RotationRun:
         plan = prepared.plan
-        return cls(plan.rotations, plan.rotation_memory, prepared.dns.publisher)
+        return cls(plan.rotations, plan.rotation_memory, tuple(st.domain for st in plan.rotations),
+                   prepared.dns.publisher)
+
+    @classmethod
+    def replay(cls, doc: PlanDocument, publisher: Publisher | None) -> RotationRun:
+        """A saved plan: its rotating domains; the memory is read again."""
+        return cls(None, None, tuple(info.domain for info in doc.dkim_rotation), publisher)
 
 
 def keep_rotation(paths: ConfigPaths, run: RotationRun, now: datetime) -> tuple[list[StageChange], list[Published]]:
@@ -529,8 +536,8 @@ def keep_rotation(paths: ConfigPaths, run: RotationRun, now: datetime) -> tuple[
         for problem in st.problems:
             log.error("DKIM rotation of %s: %s", st.domain, problem)
     published: list[Published] = []
-    if run.publisher is not None and statuses:
-        published = publish_rotation(live, statuses, kept, run.publisher)
+    if run.publisher is not None and run.domains:
+        published = publish_rotation(live, run.domains, kept, run.publisher)
         for p in published:
             (log.info if p.ok else log.error)("DKIM rotation of %s: %s", p.domain, p.text)
     return changes, published
@@ -738,16 +745,17 @@ def _resolve_again(src: SourceInfo, location: str) -> Source:
 
 def apply_plan_doc(paths: ConfigPaths, doc: PlanDocument, *, source: str | None = None,
                    force: bool = False, reports_dir: Path | None = None, verify: bool = False,
-                   now: datetime | None = None, progress: Progress | None = None) -> Outcome:
+                   now: datetime | None = None, progress: Progress | None = None,
+                   publisher: Publisher | None = None) -> Outcome:
     """`apply --plan FILE` (`doc` from `read_plan_file`): exactly the operations that were
-    reviewed, if nothing moved since."""
+    reviewed, if nothing moved since (`publisher`: where the rotating domains' DKIM records go)."""
     refuse_snapshot(paths)
     check_fresh(paths, doc, source)
     ops = doc.operations
     if doc.has_redacted_secrets():
         ops = _unredacted_ops(paths, doc, source, now)
     return _finish(paths, ops, doc, force=force, reports_dir=reports_dir, verify=verify, now=now,
-                   progress=progress)
+                   progress=progress, rotation=RotationRun.replay(doc, publisher))
 
 
 def _unredacted_ops(paths: ConfigPaths, doc: PlanDocument, source: str | None,

@@ -136,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
 
     paths = locate(args.config)
     refuse_snapshot(paths)
+    dns = dns_access(args)
     if args.plan:
         if args.domains:
             raise ReconcilerError("--domain cannot be combined with --plan: the plan file holds its own "
@@ -150,13 +151,14 @@ def run(args: argparse.Namespace) -> int:
             return 1
         with key_progress() as progress:
             outcome = apply_plan_doc(paths, doc, source=source, force=args.force, reports_dir=args.reports_dir,
-                                     verify=args.verify, now=args.now, progress=progress)
+                                     verify=args.verify, now=args.now, progress=progress,
+                                     publisher=dns.publisher)
         return report(outcome)
     caches = Caches.for_cli(args.cache_dir, generate=True)
     try:
         # The plan's new keys are generated in the background from here on (threads).
         prepared = prepare(paths, resolve_from_args(args), now=args.now, caches=caches, domains=args.domains,
-                           dns=dns_access(args), recording=True)
+                           dns=dns, recording=True)
         sys.stdout.write(render_text(prepared.doc, color=sys.stdout.isatty()))
         check_strict(args, prepared.doc)
         if not prepared.plan.empty:

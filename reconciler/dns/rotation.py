@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import dns.tsig
@@ -145,30 +145,30 @@ class Published:
     text: str
 
 
-def publish_rotation(live: LiveConfig, statuses: Sequence[RotationStatus], memory: Mapping[str, DomainMemory],
+def publish_rotation(live: LiveConfig, domains: Iterable[str], memory: Mapping[str, DomainMemory],
                      publisher: Publisher, timeout: float = 10.0) -> list[Published]:
     """Bring each rotating domain's DKIM records in DNS to its live selectors, and delete those
     of retired selectors. Nothing else in the zone is touched; nothing is sent when DNS matches."""
     out = []
-    for st in statuses:
-        zone = publisher.zone_of(st.domain)
+    for domain in domains:
+        zone = publisher.zone_of(domain)
         if zone is None:
-            out.append(Published(st.domain, False, f"{st.domain} is in none of the zones to publish to "
+            out.append(Published(domain, False, f"{domain} is in none of the zones to publish to "
                                  f"({', '.join(publisher.zones)}): publish its DKIM records by hand"))
             continue
-        conf = live.dynamic.Domains.get(st.domain)
+        conf = live.dynamic.Domains.get(domain)
         selectors = sorted(conf.DKIM.Selectors) if conf is not None else []
-        retired = {k for k, v in memory.get(st.domain, DomainMemory()).retired.items() if not v.record_removed}
+        retired = {k for k, v in memory.get(domain, DomainMemory()).retired.items() if not v.record_removed}
         try:
-            records = list(selector_records(live, st.domain, selectors).values())
-            withdraw = [Withdrawal(record_name(st.domain, s), "TXT", DKIM_TAG) for s in sorted(retired)]
+            records = list(selector_records(live, domain, selectors).values())
+            withdraw = [Withdrawal(record_name(domain, s), "TXT", DKIM_TAG) for s in sorted(retired)]
             if not records and not withdraw:
                 continue
             result = publish(records, zone, publisher.server, publisher.key, withdraw=withdraw, timeout=timeout)
         except (ReconcilerError, MoxError, ParseError) as e:
-            out.append(Published(st.domain, False, f"publishing the DKIM records of {st.domain}: {e}"))
+            out.append(Published(domain, False, f"publishing the DKIM records of {domain}: {e}"))
             continue
-        out.append(Published(st.domain, True, describe(result).rstrip("\n")))
+        out.append(Published(domain, True, describe(result).rstrip("\n")))
     return out
 
 
