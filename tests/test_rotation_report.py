@@ -24,6 +24,7 @@ from reconciler.plan.render import render_markdown, render_text
 from reconciler.plan.rotation import RotationInput
 from reconciler.plan.rotation_memory import Answer, Seen
 from tests.test_plan import ALL, LIVE, STATIC, imported, state
+from tests.test_planrender import documented_fields
 from tests.test_rotation import DAY, MADE, rotating
 
 PREPARE_AT = MADE + 30 * DAY
@@ -47,10 +48,12 @@ def test_plan_shows_stage_actions_and_the_next_step() -> None:
     assert "#### DKIM rotation" in md
     assert f"| `example.org` | prepare | prepare: add selector 2026c (rsa), not signing (signing key 2026a is " \
            f"720h0m0s old) | switch 2026c | {switch_at} |" in md
-    # The plan file keeps it, and reads back.
+    # The plan file keeps it, and reads back; docs/plan-format.md names every field.
     data = json.loads(doc.dumps())
     assert data["dkim_rotation"][0]["stage"] == "prepare"
     assert parse_plan(data) == doc
+    assert "dkim_rotation" in documented_fields("Top level")
+    assert set(documented_fields("`dkim_rotation`")) == set(data["dkim_rotation"][0])
 
 
 def test_plan_shows_a_problem_loudly_and_an_unchecked_dns() -> None:
