@@ -127,7 +127,7 @@ def test_now_plans_ahead(config: tuple[Path, Path], capsys: pytest.CaptureFixtur
     (info,) = json.loads(capsys.readouterr().out)["dkim_rotation"]
     assert (info["domain"], info["stage"], info["next"]) == ("rot.example", "prepare", "2031a")
     assert info["pending"][0]["earliest"] == "2031-03-03T08:00:00Z"
-    env = {"MOX_RECONCILER_NOW": "2032-01-01T00:00:00Z"}
+    env = {"MOX_RECONCILER_NOW": "2032-06-01T00:00:00Z"}
     assert main(["--config", str(moxconf), "plan", str(desired), "--format", "json"], environ=env) == 0
     assert json.loads(capsys.readouterr().out)["dkim_rotation"][0]["next"] == "2032a"
 
