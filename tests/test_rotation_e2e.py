@@ -6,15 +6,19 @@ domains.conf (`mox config test`) and every selector in Sign is served by BIND wi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import socket
 import stat
+import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import dns.message
 import dns.query
 import dns.rcode
 import dns.update
@@ -35,6 +39,7 @@ from tests.golden import build_step_config, golden_step
 
 pytestmark = [pytest.mark.dns, pytest.mark.slow]
 
+SECOND = timedelta(seconds=1)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 POLICY = {"Every": "720h", "PublishWait": "48h", "RetireAfter": "168h"}
@@ -104,6 +109,34 @@ class Mail:
         assert dns.query.tcp(upd, "127.0.0.1", port=self.bind.port, timeout=5).rcode() == dns.rcode.NOERROR
 
 
+@contextlib.contextmanager
+def failing_resolver() -> Iterator[str]:
+    """A resolver on loopback that answers every query with SERVFAIL: a DNS check that fails."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                data, peer = sock.recvfrom(4096)
+            except TimeoutError:
+                continue
+            reply = dns.message.make_response(dns.message.from_wire(data))
+            reply.set_rcode(dns.rcode.SERVFAIL)
+            sock.sendto(reply.to_wire(), peer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        sock.close()
+
+
 @pytest.fixture
 def mail(tmp_path: Path) -> Iterator[Mail]:
     moxserver.mox_bin()  # skips (or fails under CI) without mox v0.0.17: every step asks it
@@ -111,7 +144,7 @@ def mail(tmp_path: Path) -> Iterator[Mail]:
         yield Mail(tmp_path, bind)
 
 
-def test_rotation_prepare_publish_switch_retire(mail: Mail) -> None:
+def test_rotation_prepare_publish_switch_retire(mail: Mail, capsys: pytest.CaptureFixture[str]) -> None:
     t = mail.made + DAY
     st = mail.run(t)
     assert (st["stage"], st["signing"], st["retiring"]) == ("retire", "2026a", ["2026b"])  # DomainAdd's spare
@@ -131,10 +164,24 @@ def test_rotation_prepare_publish_switch_retire(mail: Mail) -> None:
     for h in (6, 18, 30, 42, 53):
         st = mail.run(t + h * HOUR)
         assert st["stage"] == "publish" and mail.dkim().Sign == ("2026a",)
+        if h == 6:  # planning ahead: what happens once the wait is over (nothing is written)
+            assert main(["--config", str(mail.mox_conf), "plan", str(mail.desired), "--format", "json",
+                         "--resolver", mail.bind.address, "--now", (t + 60 * HOUR).isoformat()]) == 0
+            (ahead,) = json.loads(capsys.readouterr().out)["dkim_rotation"]
+            assert ahead["stage"] == "switch" and mail.dkim().Sign == ("2026a",)
     assert st["pending"][0]["earliest"] == (t + 54 * HOUR).strftime("%Y-%m-%dT%H:%M:%SZ")
-    st = mail.run(t + 54 * HOUR)
+    # The wait is over, but the DNS check fails: no switch.
+    with failing_resolver() as resolver:
+        args = ["--config", str(mail.mox_conf), "watch", str(mail.desired), "--once", "--now",
+                (t + 54 * HOUR).isoformat(), "--resolver", resolver]
+        assert main(args) == 0
+    st = json.loads((mail.config_dir / "mox-reconciler.status.json").read_text())["dkim_rotation"]["example.org"]
+    assert st["stage"] == "publish" and mail.dkim().Sign == ("2026a",)
+    assert "the DNS check of 2026c._domainkey.example.org failed" in st["pending"][0]["waiting_for"]
+    assert "SERVFAIL" in st["pending"][0]["waiting_for"]
+    st = mail.run(t + 54 * HOUR + 60 * SECOND)
     assert st["stage"] == "switch" and mail.dkim().Sign == ("2026c",)
-    switched = t + 54 * HOUR
+    switched = t + 54 * HOUR + 60 * SECOND
 
     # retire 2026a RetireAfter after the switch: key to dkim/old/, record deleted from BIND
     st = mail.run(switched + 7 * DAY - HOUR)
