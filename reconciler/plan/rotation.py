@@ -39,7 +39,6 @@ from reconciler.plan.rotation_memory import (
     retiring_from,
 )
 
-NS = 1_000_000_000
 # A gap between sightings longer than this share of PublishWait starts the wait over.
 GAP_SHARE = 4
 
@@ -114,23 +113,10 @@ class RotationStatus:
     dns_checked: bool = True  # False: no DNS check this run (plan --base-ref)
     retired: tuple[str, ...] = ()  # selectors removed earlier whose records still are to be deleted
 
-    @property
-    def next_step(self) -> Pending | None:
-        return self.pending[0] if self.pending else None
-
     def records_wanted(self) -> tuple[str, ...]:
         """Selectors whose DKIM records must be in DNS: every selector the config keeps."""
         names = [self.signing, self.next, *self.retiring]
         return tuple(n for n in names if n is not None)
-
-    def summary(self) -> str:
-        """One line: the stage, and the next step with its earliest time."""
-        nxt = self.next_step
-        text = f"{self.domain}: {self.stage}"
-        if nxt is not None:
-            when = nxt.earliest.strftime("%Y-%m-%d %H:%M:%S %z") if nxt.earliest else "not yet known"
-            text += f"; next: {nxt.step} {nxt.selector} at the earliest {when}"
-        return text
 
 
 @dataclass(frozen=True, slots=True)
