@@ -46,7 +46,7 @@ def test_plan_shows_stage_actions_and_the_next_step() -> None:
             "to be published and seen in DNS for 48h0m0s\n") in text
     md = render_markdown(doc)
     assert "#### DKIM rotation" in md
-    assert f"| `example.org` | prepare | prepare: add selector 2026c (rsa), not signing (signing key 2026a is " \
+    assert f"| <code>example.org</code> | prepare | prepare: add selector 2026c (rsa), not signing (signing key 2026a is " \
            f"720h0m0s old) | switch 2026c | {switch_at} |" in md
     # The plan file keeps it, and reads back; docs/plan-format.md names every field.
     data = json.loads(doc.dumps())
@@ -60,7 +60,7 @@ def test_plan_shows_a_problem_loudly_and_an_unchecked_dns() -> None:
     doc = doc_at(MADE + DAY, {"2026a": Answer(Seen.MISSING), "2026b": Answer(Seen.PRESENT)})
     text = render_text(doc, color=True)
     assert "\x1b[31;1m      problem: selector 2026a signs, but 2026a._domainkey.example.org TXT is not in DNS" in text
-    assert "- :warning: `example.org`: selector 2026a signs" in render_markdown(doc)
+    assert "- :warning: <code>example.org</code>: selector 2026a signs" in render_markdown(doc)
     assert "(DNS was not checked for this plan)" in render_text(doc_at(MADE + DAY))
     plain = make_plan(PlanInput(state(imported()), STATIC, LIVE, ALL, MADE))
     assert "dkim_rotation" not in plan_document(plain, source=None, live_path="d", live_digest="0" * 64).to_json()
