@@ -15,14 +15,17 @@ from reconciler.cli.main import main
 from reconciler.cli.watch import running_from
 from reconciler.desired.importer import import_files
 from reconciler.loop.metrics import Metrics
-from reconciler.loop.run import Result, RunResult, Stage, Trigger
+from reconciler.loop.notify import Notifier
+from reconciler.loop.run import Result, RunResult, Trigger
+from reconciler.loop.run import Stage as RunStage
 from reconciler.loop.status import StatusBook
 from reconciler.mox.live import locate, read_live
 from reconciler.plan.document import parse_plan
 from reconciler.plan.planner import PlanInput, make_plan, plan_document
 from reconciler.plan.render import render_markdown, render_text
-from reconciler.plan.rotation import RotationInput
+from reconciler.plan.rotation import RotationInput, RotationStatus, Stage, StageChange
 from reconciler.plan.rotation_memory import Answer, Seen
+from tests.httpcapture import capture_server
 from tests.test_plan import ALL, LIVE, STATIC, imported, state
 from tests.test_planrender import documented_fields
 from tests.test_rotation import DAY, MADE, rotating
@@ -30,10 +33,18 @@ from tests.test_rotation import DAY, MADE, rotating
 PREPARE_AT = MADE + 30 * DAY
 
 
-def doc_at(at: datetime, answers: dict[str, Answer] | None = None) -> Any:
+def plan_at(at: datetime, answers: dict[str, Answer] | None = None) -> Any:
     rot = RotationInput(answers={"example.org": answers} if answers is not None else None)
-    p = make_plan(PlanInput(state(rotating()), STATIC, LIVE, ALL, at, rotation=rot))
-    return plan_document(p, source=None, live_path="domains.conf", live_digest="0" * 64)
+    return make_plan(PlanInput(state(rotating()), STATIC, LIVE, ALL, at, rotation=rot))
+
+
+def doc_at(at: datetime, answers: dict[str, Answer] | None = None) -> Any:
+    return plan_document(plan_at(at, answers), source=None, live_path="domains.conf", live_digest="0" * 64)
+
+
+def doc_plan_status(at: datetime) -> RotationStatus:
+    (st,) = plan_at(at, {"2026a": Answer(Seen.PRESENT), "2026b": Answer(Seen.PRESENT)}).rotations
+    return st
 
 
 def test_plan_shows_stage_actions_and_the_next_step() -> None:
@@ -66,10 +77,11 @@ def test_plan_shows_a_problem_loudly_and_an_unchecked_dns() -> None:
     assert "dkim_rotation" not in plan_document(plain, source=None, live_path="d", live_digest="0" * 64).to_json()
 
 
-def _run(rotation: dict[str, Any], *, checksum: str | None = "c" * 64, result: str = "unchanged") -> RunResult:
+def _run(rotation: dict[str, Any], *, checksum: str | None = "c" * 64, result: str = "unchanged",
+         **kw: Any) -> RunResult:
     return RunResult(trigger=Trigger.RESYNC, started=1.0, duration=0.5, result=Result(result),
                      reason="ReconciliationSucceeded" if result != "failed" else "SourceFailed",
-                     stage=Stage.DONE, plan_checksum=checksum, rotation=rotation)
+                     stage=RunStage.DONE, plan_checksum=checksum, rotation=rotation, **kw)
 
 
 def test_status_file_and_metrics_carry_the_stage_per_domain(tmp_path: Path) -> None:
@@ -168,3 +180,19 @@ def test_the_watchers_now_runs_on() -> None:
     start = datetime(2026, 12, 1, 12).astimezone()
     clock = running_from(start)
     assert start <= clock() <= start + timedelta(seconds=60)
+
+
+def test_stage_changes_are_notified() -> None:
+    """The watcher's --notify gets a `rotation` event for every stage change of a run."""
+    st = doc_plan_status(PREPARE_AT)
+    change = StageChange("example.org", "retire", Stage.PREPARE, st)
+    with capture_server() as cap:
+        n = Notifier([cap.url], instance="mail-a", backoff=0.01)
+        n.observe(_run({}, result="unchanged", rotation_changes=(change,)))
+        n.close()
+        (req,) = cap.requests
+    body = json.loads(req.body)
+    assert body["type"] == "rotation" and body["summary"].startswith(
+        "DKIM rotation of example.org: retire -> prepare: prepare: add selector 2026c")
+    assert body["details"] == {"domain": "example.org", "stage": "prepare", "selector": "2026c", "before": "retire",
+                               "signing": "2026a", "next": "2026c", "retiring": ["2026b"], "problems": []}

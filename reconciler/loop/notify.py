@@ -39,6 +39,8 @@ from reconciler.desired.source import redact
 from reconciler.errors import ReconcilerError
 from reconciler.loop.run import Delivery, Reason, Result, RunResult
 from reconciler.loop.status import iso
+from reconciler.plan.rotation import Stage as RotationStage
+from reconciler.plan.rotation import StageChange
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +108,16 @@ class Event:
 def rotation_event(domain: str, stage: str, summary: str, **details: Any) -> Event:
     """The event of a DKIM rotation stage change (for the rotation code to `emit`)."""
     return Event(EventType.ROTATION, summary, details={"domain": domain, "stage": stage, **details})
+
+
+def change_event(change: StageChange) -> Event:
+    """The event of a rotating domain's stage change: the selector it is about (the new one while
+    it is prepared and published, else the signing one) and where the rotation stands."""
+    st = change.status
+    new = change.after in (RotationStage.PREPARE, RotationStage.PUBLISH)
+    selector = (st.next if new else st.signing) or ""
+    return rotation_event(change.domain, change.after, change.message(), selector=selector, before=change.before,
+                          signing=st.signing, next=st.next, retiring=list(st.retiring), problems=list(st.problems))
 
 
 class RunEvents:
@@ -264,10 +276,12 @@ class Notifier:
             sink.put((event, body))
 
     def observe(self, run: RunResult) -> None:
-        """After every run: notify what is worth it (RunEvents)."""
+        """After every run: notify what is worth it (RunEvents), and every DKIM rotation stage change."""
         event = self._events.observe(run)
         if event is not None:
             self.emit(event)
+        for change in run.rotation_changes:
+            self.emit(change_event(change))
 
     def close(self, timeout: float = 30.0) -> None:
         """Deliver what is queued (at most `timeout` seconds, retries cut short after it), then stop."""
