@@ -1,7 +1,9 @@
 """DKIM rotation end to end: the watcher's run (`watch --once --now TIME`) stepped through the
 calendar against a real BIND 9 on loopback (checked through it, published to it with RFC 2136 +
 TSIG), on a golden mox config made by mox's DomainAdd. After every step the real mox accepts
-domains.conf (`mox config test`) and every selector in Sign is served by BIND with its key.
+domains.conf (`mox config test`) and every selector in Sign is served by BIND with its key; the
+watcher's `--notify` webhook gets a `rotation` event for every stage change. One BIND serves the
+module: each test starts from the zone with only mox's suggested records (`Mail`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import shutil
 import socket
 import stat
+import string
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -36,6 +39,7 @@ from tests import moxserver
 from tests.asuser import MOX_UID, run_as
 from tests.bindserver import BindServer, running
 from tests.golden import build_step_config, golden_step
+from tests.httpcapture import Capture, capture_server
 
 pytestmark = [pytest.mark.dns, pytest.mark.slow]
 
@@ -54,6 +58,7 @@ class Mail:
         self.config_dir = self.mox_conf.parent
         self.bind = bind
         self.server = Server("127.0.0.1", bind.port)
+        self.notify: str | None = None  # a webhook URL for the watcher's --notify
         self.desired = tmp / "desired"
         self.desired.mkdir()
         live = self.live()
@@ -65,6 +70,7 @@ class Mail:
         made = parse_key_name(live.dynamic.Domains["example.org"].DKIM.Selectors["2026a"].PrivateKeyFile)
         assert made is not None
         self.made = made.created
+        self.clear_selectors()  # what an earlier test of the module published
         # The zone as the operator had it: every record mox suggests, 2026a and 2026b included.
         assert main(["--config", str(self.mox_conf), "records", "--domain", "example.org", "--publish", "rfc2136",
                      *self.dns_args()[2:]]) == 0
@@ -80,6 +86,8 @@ class Mail:
         """One watcher run at `at`; then mox accepts the config and BIND serves what Sign names
         (but the `vanished` selector someone deleted from the zone)."""
         args = ["--publish", "rfc2136", *self.dns_args()] if publish else ["--resolver", self.bind.address]
+        if self.notify is not None:
+            args += ["--notify", self.notify]
         assert main(["--config", str(self.mox_conf), "watch", str(self.desired), "--once",
                      "--now", at.isoformat(), *args]) == 0
         verdict = moxserver.config_test(self.mox_conf)
@@ -101,12 +109,20 @@ class Mail:
     def dkim(self) -> Any:
         return self.live().dynamic.Domains["example.org"].DKIM
 
-    def delete_record(self, selector: str) -> None:
-        """Someone removes a selector's record from the zone."""
+    def delete_record(self, *selectors: str) -> None:
+        """Someone removes selectors' records from the zone."""
         key = load_tsig_key(self.bind.key_file)
         upd = dns.update.UpdateMessage("example.org.", keyring=key, keyname=key.name, keyalgorithm=key.algorithm)
-        upd.delete(f"{selector}._domainkey.example.org.", "TXT")
+        for selector in selectors:
+            upd.delete(f"{selector}._domainkey.example.org.", "TXT")
         assert dns.query.tcp(upd, "127.0.0.1", port=self.bind.port, timeout=5).rcode() == dns.rcode.NOERROR
+
+    def clear_selectors(self) -> None:
+        """The zone without the DKIM records of selectors the rotation makes (<year>c and on, in
+        the years the tests step through), which an earlier test may have published."""
+        years = (self.made.year, self.made.year + 1)
+        self.delete_record(*(f"{y}{c}" for y in years for c in string.ascii_lowercase[2:]))
+        assert self.served(f"{self.made.year}c") == []
 
 
 @contextlib.contextmanager
@@ -137,14 +153,42 @@ def failing_resolver() -> Iterator[str]:
         sock.close()
 
 
+@pytest.fixture(scope="module")
+def bind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BindServer]:
+    with running(tmp_path_factory.mktemp("bind")) as server:
+        yield server
+
+
 @pytest.fixture
-def mail(tmp_path: Path) -> Iterator[Mail]:
+def mail(tmp_path: Path, bind: BindServer) -> Mail:
     moxserver.mox_bin()  # skips (or fails under CI) without mox v0.0.17: every step asks it
-    with running(tmp_path / "bind") as bind:
-        yield Mail(tmp_path, bind)
+    return Mail(tmp_path, bind)
+
+
+def rotation_events(cap: Capture) -> list[tuple[str | None, str, str]]:
+    """The `rotation` notifications received: (stage before, stage after, selector)."""
+    bodies = [json.loads(r.body) for r in cap.requests]
+    return [(b["details"]["before"], b["details"]["stage"], b["details"]["selector"])
+            for b in bodies if b["type"] == "rotation"]
 
 
 def test_rotation_prepare_publish_switch_retire(mail: Mail, capsys: pytest.CaptureFixture[str]) -> None:
+    with capture_server() as cap:
+        mail.notify = cap.url
+        rotate_through_the_calendar(mail, capsys)
+    # Every stage change reached the watcher's webhook, in order, once each (repeated runs in
+    # one stage notify nothing).
+    assert rotation_events(cap) == [
+        (None, "retire", "2026a"), ("retire", "signing", "2026a"), ("signing", "prepare", "2026c"),
+        ("prepare", "publish", "2026c"), ("publish", "switch", "2026c"), ("switch", "retire", "2026c"),
+        ("retire", "signing", "2026c")]
+    events = [json.loads(r.body) for r in cap.requests]
+    switch = next(e for e in events if e["type"] == "rotation" and e["details"]["stage"] == "switch")
+    assert switch["summary"].startswith("DKIM rotation of example.org: publish -> switch: switch: sign with 2026c")
+    assert (switch["details"]["signing"], switch["details"]["retiring"]) == ("2026c", ["2026a"])
+
+
+def rotate_through_the_calendar(mail: Mail, capsys: pytest.CaptureFixture[str]) -> None:
     t = mail.made + DAY
     st = mail.run(t)
     assert (st["stage"], st["signing"], st["retiring"]) == ("retire", "2026a", ["2026b"])  # DomainAdd's spare
@@ -233,28 +277,27 @@ def test_a_missing_record_waits_and_a_vanished_one_blocks_retirement(
     assert st["unpublish"] == ["2026a._domainkey.example.org. TXT v=DKIM1", "2026b._domainkey.example.org. TXT v=DKIM1"]
 
 
-def test_a_rotation_step_as_mox_user(tmp_path: Path) -> None:
+def test_a_rotation_step_as_mox_user(bind: BindServer) -> None:
     """The watcher runs as mox's user: the new key, the memory and domains.conf stay mox's."""
     instance = moxserver.build_instance("01")  # where uid 1000 can reach it
     try:
-        with running(tmp_path / "bind") as bind:
-            mail = Mail(instance.root, bind, instance.mox_conf)
-            key_file = instance.root / "update.key"
-            shutil.copyfile(bind.key_file, key_file)
-            for p in [instance.root, *instance.root.rglob("*")]:
-                os.chown(p, MOX_UID, MOX_UID)
-            at = (mail.made + 30 * DAY).isoformat()
-            common = ["--now", at, "--resolver", bind.address, "--publish", "rfc2136", "--server", bind.address,
-                      "--tsig-key-file", str(key_file)]
-            # A plan first, as root: the child (uid 1000) cannot import from this root-only virtualenv.
-            assert main(["--config", str(mail.mox_conf), "plan", str(mail.desired), *common]) == 0
-            apply = ["--config", str(mail.mox_conf), "apply", str(mail.desired), "--yes", *common]
-            assert run_as(MOX_UID, lambda: main(apply)) == 0
-            assert "2026c" in mail.dkim().Selectors and len(mail.served("2026c")) == 1
-            (new,) = (mail.config_dir / "dkim").glob("2026c._domainkey.example.org.*")
-            for path in (new, mail.config_dir / "mox-reconciler.dkim-rotation.json", mail.config_dir / "domains.conf"):
-                assert (path.stat().st_uid, path.stat().st_gid) == (MOX_UID, MOX_UID), path
-            assert stat.S_IMODE(new.stat().st_mode) == 0o640
-            assert moxserver.config_test(mail.mox_conf).ok
+        mail = Mail(instance.root, bind, instance.mox_conf)
+        key_file = instance.root / "update.key"
+        shutil.copyfile(bind.key_file, key_file)
+        for p in [instance.root, *instance.root.rglob("*")]:
+            os.chown(p, MOX_UID, MOX_UID)
+        at = (mail.made + 30 * DAY).isoformat()
+        common = ["--now", at, "--resolver", bind.address, "--publish", "rfc2136", "--server", bind.address,
+                  "--tsig-key-file", str(key_file)]
+        # A plan first, as root: the child (uid 1000) cannot import from this root-only virtualenv.
+        assert main(["--config", str(mail.mox_conf), "plan", str(mail.desired), *common]) == 0
+        apply = ["--config", str(mail.mox_conf), "apply", str(mail.desired), "--yes", *common]
+        assert run_as(MOX_UID, lambda: main(apply)) == 0
+        assert "2026c" in mail.dkim().Selectors and len(mail.served("2026c")) == 1
+        (new,) = (mail.config_dir / "dkim").glob("2026c._domainkey.example.org.*")
+        for path in (new, mail.config_dir / "mox-reconciler.dkim-rotation.json", mail.config_dir / "domains.conf"):
+            assert (path.stat().st_uid, path.stat().st_gid) == (MOX_UID, MOX_UID), path
+        assert stat.S_IMODE(new.stat().st_mode) == 0o640
+        assert moxserver.config_test(mail.mox_conf).ok
     finally:
         instance.remove()
