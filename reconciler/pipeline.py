@@ -504,12 +504,13 @@ class RotationRun:
     memory: Mapping[str, DomainMemory] | None = None
     domains: tuple[str, ...] = ()
     publisher: Publisher | None = None
+    scope: frozenset[str] | None = None  # --domain: the memory of other domains is kept as it is
 
     @classmethod
     def of(cls, prepared: Prepared) -> RotationRun:
         plan = prepared.plan
         return cls(plan.rotations, plan.rotation_memory, tuple(st.domain for st in plan.rotations),
-                   prepared.dns.publisher)
+                   prepared.dns.publisher, plan.domains)
 
     @classmethod
     def replay(cls, doc: PlanDocument, publisher: Publisher | None) -> RotationRun:
@@ -529,6 +530,9 @@ def keep_rotation(paths: ConfigPaths, run: RotationRun, now: datetime) -> tuple[
     live = read_live(paths)
     with config_lock(paths.config_dir):
         kept, changes = settle(memory or {}, statuses, live.dynamic, now)
+        if run.scope is not None:  # a plan limited to some domains says nothing about the others
+            outside = {d: m for d, m in read_memory(paths.config_dir).items() if d not in run.scope}
+            kept = {**outside, **kept}
         write_memory(paths.config_dir, kept)
     for change in changes:
         log.info("%s", change.message())

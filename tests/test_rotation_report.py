@@ -196,3 +196,21 @@ def test_stage_changes_are_notified() -> None:
         "DKIM rotation of example.org: retire -> prepare: prepare: add selector 2026c")
     assert body["details"] == {"domain": "example.org", "stage": "prepare", "selector": "2026c", "before": "retire",
                                "signing": "2026a", "next": "2026c", "retiring": ["2026b"], "problems": []}
+
+
+def test_an_apply_limited_to_other_domains_keeps_the_rotation_memory(config: tuple[Path, Path]) -> None:
+    """`apply --domain D` plans nothing for the rotating domains outside D: their memory (when
+    keys were made, records seen) stays as it was, or their waits would start over."""
+    moxconf, desired = config
+    memory = moxconf.parent / "mox-reconciler.dkim-rotation.json"
+    at = datetime(2031, 3, 1, 9).astimezone()
+    assert main(["--config", str(moxconf), "apply", str(desired), "--yes", "--now", at.isoformat()]) == 0
+    before = json.loads(memory.read_text())
+    assert "2031a" in before["domains"]["rot.example"]["selectors"]
+    later = (at + timedelta(hours=1)).isoformat()
+    assert main(["--config", str(moxconf), "apply", str(desired), "--yes", "--now", later, "--domain", "example.org"]) == 0
+    assert json.loads(memory.read_text()) == before
+    # A plan for the rotating domain itself goes on from the memory kept.
+    assert main(["--config", str(moxconf), "apply", str(desired), "--yes", "--now", later, "--domain", "rot.example"]) == 0
+    after = json.loads(memory.read_text())["domains"]["rot.example"]
+    assert after["selectors"]["2031a"]["created"] == before["domains"]["rot.example"]["selectors"]["2031a"]["created"]
