@@ -8,6 +8,7 @@ module: each test starts from the zone with only mox's suggested records (`Mail`
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -289,8 +290,11 @@ def test_a_rotation_step_as_mox_user(bind: BindServer) -> None:
         at = (mail.made + 30 * DAY).isoformat()
         common = ["--now", at, "--resolver", bind.address, "--publish", "rfc2136", "--server", bind.address,
                   "--tsig-key-file", str(key_file)]
-        # A plan first, as root: the child (uid 1000) cannot import from this root-only virtualenv.
+        # A plan first, as root: the child (uid 1000) cannot import from this root-only virtualenv;
+        # nor can it import the thread pool the new key is made in (the standard library's, also
+        # under /root), which concurrent.futures imports on first use.
         assert main(["--config", str(mail.mox_conf), "plan", str(mail.desired), *common]) == 0
+        assert concurrent.futures.ThreadPoolExecutor is not None
         apply = ["--config", str(mail.mox_conf), "apply", str(mail.desired), "--yes", *common]
         assert run_as(MOX_UID, lambda: main(apply)) == 0
         assert "2026c" in mail.dkim().Selectors and len(mail.served("2026c")) == 1
