@@ -204,6 +204,17 @@ def test_schema_is_up_to_date() -> None:
     assert SCHEMA.read_text(encoding="utf-8") == plan_schema.render()
 
 
+def test_schema_generator_writes_where_it_is_told_and_answers_help(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        plan_schema.main(["--help"])
+    assert exit_info.value.code == 0 and "usage" in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []  # no file named --help
+    assert plan_schema.main(["out.json"]) == 0
+    assert (tmp_path / "out.json").read_text(encoding="utf-8") == SCHEMA.read_text(encoding="utf-8")
+
+
 def test_schema_describes_plan_files(made: Made) -> None:
     validator = jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text(encoding="utf-8")))
     validator.validate(made.plan)

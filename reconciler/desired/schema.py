@@ -7,6 +7,7 @@ committed file is out of date. Editors use the schema through the `yaml-language
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -30,9 +31,11 @@ def render_schema(model: type[BaseModel], schema_id: str) -> str:
 
 
 def write_schema(text: str, default: Path, argv: list[str] | None) -> int:
-    """Write a schema to the path given on the command line, else to `default`."""
-    args = sys.argv[1:] if argv is None else argv
-    target = Path(args[0]) if args else default
+    """Write a schema to the path given on the command line, else to `default` (argparse, so that
+    `--help` or a typo'd option is answered instead of becoming a file name)."""
+    parser = argparse.ArgumentParser(description=f"Write the JSON schema (default: {default}).")
+    parser.add_argument("output", nargs="?", type=Path, default=default, help="where to write it")
+    target: Path = parser.parse_args(sys.argv[1:] if argv is None else argv).output
     atomic_write(target, text.encode())
     print(f"wrote {target}")
     return 0

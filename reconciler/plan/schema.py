@@ -1,4 +1,4 @@
-"""Generate schemas/plan.schema.json (plan format version 1) from the plan document's models.
+"""Generate schemas/plan.schema.json (the current plan format version) from the plan document's models.
 
 Run `python -m reconciler.plan.schema` after changing reconciler/plan/document.py; a test fails
 while the committed file is out of date. CI jobs that read plan files can validate them with it.
