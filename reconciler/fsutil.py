@@ -90,6 +90,29 @@ def temp_path(path: Path) -> Path:
     return path.with_name(temp_name(path.name))
 
 
+def temp_owner(name: str) -> int | None:
+    """The pid in a temp file name of `temp_name`'s form, or None for any other name."""
+    if not (name.startswith(".") and name.endswith(".tmp")):
+        return None
+    parts = name[:-len(".tmp")].rsplit(".", 2)
+    if len(parts) != 3 or parts[0] in ("", ".") or not (parts[1].isdigit() and parts[2].isdigit()):
+        return None
+    return int(parts[1])
+
+
+def pid_alive(pid: int) -> bool:
+    """A process with this pid exists (here: in this PID namespace)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's
+        return True
+    return True
+
+
 # ---------------------------------------------------------------------------------------------
 # Messages
 
@@ -370,6 +393,25 @@ class SharedDir:
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(n, dir_fd=dfd)
         except FileNotFoundError:
+            return []
+        return stale
+
+    def remove_stale_temps(self, directory: Path) -> list[str]:
+        """Remove the temp files (`temp_name`'s form) in `directory` whose writer no longer
+        runs: what a killed write left; their names. Never through a link."""
+        rel = self.relative(directory)
+        try:
+            with contextlib.ExitStack() as stack:
+                if rel is None:
+                    dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                    stack.callback(os.close, dfd)
+                else:
+                    dfd = stack.enter_context(_dir_fd(self.root, rel, create=False, owner=self.owner))
+                stale = [n for n in os.listdir(dfd) if (pid := temp_owner(n)) is not None and not pid_alive(pid)]
+                for n in stale:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(n, dir_fd=dfd)
+        except (FileNotFoundError, NotADirectoryError):
             return []
         return stale
 

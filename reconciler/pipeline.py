@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import json
 import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -19,11 +20,13 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from reconciler.apply.batch import BatchResult, Validator, apply_batch, default_validator
+from reconciler.apply.batch import BatchResult, Validator, Work, default_validator
+from reconciler.apply.confirm import Confirmation, LoadNotConfirmed
 from reconciler.apply.keyfiles import used_selector_names
 from reconciler.apply.keymaker import KeyMaker, Progress
 from reconciler.apply.passwords import PasswordResult, forget_accounts, set_passwords
-from reconciler.apply.writer import config_lock
+from reconciler.apply.rounds import Applied, apply_until_loaded
+from reconciler.apply.writer import Snapshot, config_lock
 from reconciler.desired.cache import ParseCache, default_root
 from reconciler.desired.fleet import INSTANCES_DIR, Instance, find_instances
 from reconciler.desired.includes import desired_files
@@ -48,14 +51,15 @@ from reconciler.fsutil import SharedDir, permission_problem
 from reconciler.mox import config as mc
 from reconciler.mox import keygen, names
 from reconciler.mox.admin import AccountRemove, Operation, now_local, used_key_paths
+from reconciler.mox.ctl import Ctl, ctl_path
 from reconciler.mox.dnsrecords import Report
 from reconciler.mox.keyfiles import RSA, HostKeys, KeyCache, load_dkim_private_key
 from reconciler.mox.live import ConfigPaths, LiveConfig, account_dirs, config_dir_path, read_live, read_static
 from reconciler.mox.validate import require_valid, validate_dynamic
-from reconciler.plan.document import PlanDocument, SourceInfo
+from reconciler.plan.document import Action, PlanDocument, SourceInfo
 from reconciler.plan.explain import PlanRejected
-from reconciler.plan.inventory import Inventory, read_inventory, write_inventory
-from reconciler.plan.objects import ObjectRef
+from reconciler.plan.inventory import Inventory, read_inventory
+from reconciler.plan.objects import ObjectKind, ObjectRef
 from reconciler.plan.passwords import (
     PasswordStatus,
     SetPassword,
@@ -199,6 +203,7 @@ class Prepared:
     now: datetime | None = None  # the time the plan was simulated at (key names, policy IDs)
     caches: Caches | None = None
     dns: DNSAccess = field(default_factory=DNSAccess)  # DKIM rotation's resolver and publisher
+    rotation: RotationInput = field(default_factory=RotationInput)  # what the plan's DKIM rotation saw
 
 
 class _PlannedKeys(KeyCache):
@@ -271,6 +276,15 @@ def _with_records(doc: PlanDocument, live: LiveConfig, plan: Plan, dns: DNSAcces
     return doc.model_copy(update={"dkim_rotation": infos})
 
 
+def _password_statuses(paths: ConfigPaths, desired: DesiredState, *, snapshot: bool = False,
+                       ) -> dict[str, PasswordStatus]:
+    """What the reconciler knows of each desired account's password (its password book)."""
+    with_password = {name for name, a in desired.Accounts.items() if a.Password is not None}
+    if snapshot:  # no secrets, no digests: only a new account shows its password step
+        return dict.fromkeys(with_password, PasswordStatus.SAME)
+    return password_statuses(desired, read_password_book(paths.config_dir)) if with_password else {}
+
+
 def prepare(paths: ConfigPaths, source: Source, *, now: datetime | None = None,
             caches: Caches | None = None, domains: Iterable[str] | None = None, dns: DNSAccess | None = None,
             recording: bool = False) -> Prepared:
@@ -291,15 +305,10 @@ def prepare(paths: ConfigPaths, source: Source, *, now: datetime | None = None,
     inventory = read_inventory(paths.config_dir)
     data_dir = paths.data_dir(live.static)
     now = now or now_local()
-    with_password = {name for name, a in desired.Accounts.items() if a.Password is not None}
-    if snapshot:  # no secrets, no digests: only a new account shows its password step
-        passwords = dict.fromkeys(with_password, PasswordStatus.SAME)
-    else:
-        passwords = password_statuses(desired, read_password_book(paths.config_dir)) if with_password else {}
     dns = dns or DNSAccess()
     rotation = rotation_input(paths, live, desired, dns, recording=recording)
     plan = make_plan(PlanInput(desired, live.static, live.dynamic, inventory, now, data_dir, account_dirs(data_dir),
-                               passwords, _scope(domains), rotation))
+                               _password_statuses(paths, desired, snapshot=snapshot), _scope(domains), rotation))
     if caches is not None and caches.maker is not None:
         caches.maker.start(plan.key_requests)
     if caches is not None:
@@ -312,7 +321,7 @@ def prepare(paths: ConfigPaths, source: Source, *, now: datetime | None = None,
                         created=now)
     if plan.rotations:
         doc = _with_records(doc, live, plan, dns)
-    return Prepared(paths, live, desired, source, inventory, plan, doc, live.static, now, caches, dns)
+    return Prepared(paths, live, desired, source, inventory, plan, doc, live.static, now, caches, dns, rotation)
 
 
 def _scope(domains: Iterable[str] | None) -> frozenset[str] | None:
@@ -476,13 +485,11 @@ def plan_dns_sections(prepared: Prepared) -> tuple[list[DNSSection], list[str]]:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What an apply did."""
+    """What an apply did, and whether the running mox holds it."""
 
-    operations: tuple[Operation, ...]  # the config operations (one write of domains.conf)
-    batch: BatchResult | None
-    inventory_changed: bool
-    reports: tuple[Path, ...]
     doc: PlanDocument
+    applied: Applied  # its rounds (locked batches) and the confirmation of the last one
+    reports: tuple[Path, ...]
     # Domains no longer hosted whose reports were removed: the records to delete from DNS.
     records_to_delete: Mapping[str, list[str]] = field(default_factory=dict)
     passwords: tuple[PasswordResult, ...] = ()  # the SetPassword steps, each set or pending
@@ -493,6 +500,50 @@ class Outcome:
     def passwords_pending(self) -> tuple[PasswordResult, ...]:
         """Passwords not set (the reason is in each): the run is not done, exit 1."""
         return tuple(r for r in self.passwords if not r.set)
+
+    @property
+    def written(self) -> bool:
+        return bool(self.applied.writes)
+
+    @property
+    def path(self) -> Path:
+        """domains.conf."""
+        return self.applied.batches[-1].path
+
+    @property
+    def operations(self) -> tuple[Operation, ...]:
+        """Every operation written, over all rounds."""
+        return tuple(op for b in self.applied.writes for op in b.operations)
+
+    @property
+    def rewrites(self) -> int:
+        """Writes after the first: mox (or someone) wrote over the change before mox loaded it."""
+        return max(len(self.applied.writes) - 1, 0)
+
+    @property
+    def replanned(self) -> bool:
+        """domains.conf or the inventory had changed since the plan was made: planned again."""
+        return any(b.replanned for b in self.applied.batches)
+
+    @property
+    def keys_created(self) -> tuple[str, ...]:
+        return tuple(k for b in self.applied.writes for k in b.keys_created)
+
+    @property
+    def keys_retired(self) -> tuple[str, ...]:
+        return tuple(k for b in self.applied.writes for k in b.keys_retired)
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(n for b in self.applied.writes for n in b.notes))
+
+    @property
+    def inventory_changed(self) -> bool:
+        return any(b.inventory_changed for b in self.applied.batches)
+
+    @property
+    def confirmation(self) -> Confirmation:
+        return self.applied.confirmation
 
 
 @dataclass(frozen=True)
@@ -583,18 +634,128 @@ def check_reports_dir(shared: SharedDir, out: Path, first: str) -> None:
         raise ReconcilerError(f"reports dir {out}: {e.strerror or e}; nothing was written") from None
 
 
-def _finish(paths: ConfigPaths, ops: tuple[Operation, ...], doc: PlanDocument, *, force: bool,
-            reports_dir: Path | None, verify: bool, now: datetime | None,
-            progress: Progress | None = None, caches: Caches | None = None,
-            base: tuple[mc.Static, mc.Dynamic] | None = None, rotation: RotationRun | None = None) -> Outcome:
+class _Replanner:
+    """The writes of a prepared plan (a `PlanFor`): its operations while domains.conf and the
+    inventory are what it was made from; otherwise a new plan of the same desired state against
+    them (another writer got there first, or mox wrote over the change), checked for safety again."""
+
+    def __init__(self, prepared: Prepared, force: bool) -> None:
+        self.prepared = prepared
+        self.force = force
+        self.changed_domains = list(prepared.doc.changed_domains)
+        self.passwords = _password_steps(prepared.plan.operations)
+        commit = prepared.doc.source.commit if prepared.doc.source is not None else None
+        self.commit = commit.model_dump(mode="json") if commit is not None else None
+
+    def __call__(self, snap: Snapshot, inventory: Inventory) -> Work:
+        p = self.prepared
+        if p.live is not None and snap.digest == p.live.digest and inventory == p.inventory:
+            ops, described = _config_ops(p.plan.operations, [s.description() for s in p.plan.steps])
+            return Work(ops, Inventory(p.plan.inventory_after), self.commit, p.now, descriptions=described)
+        plan = replan(p.paths, p.desired, p.static, snap.dynamic, inventory, now_local(), p.plan.domains,
+                      p.rotation)
+        plan.check_safety(force=self.force)
+        self.changed_domains += [d for d in plan.changed_domains() if d not in self.changed_domains]
+        log.info("apply: %s or the inventory changed since the plan was made; planned again: %s",
+                 p.paths.domains_conf, plan.summary())
+        # No `now`: the batch's clock names new key files (a new plan has no earlier names to keep).
+        ops, described = _config_ops(plan.operations, [s.description() for s in plan.steps])
+        return Work(ops, Inventory(plan.inventory_after), self.commit, replanned=True, descriptions=described)
+
+
+def replan(paths: ConfigPaths, desired: DesiredState, static: mc.Static, live: mc.Dynamic, inventory: Inventory,
+           now: datetime, domains: Iterable[str] | None = None, rotation: RotationInput | None = None) -> Plan:
+    """The plan of `desired` against `live` and `inventory` as they are under the lock (limited
+    to `domains`, as the plan it replaces: --domain), with what the first plan's DKIM rotation
+    saw (its memory, the DNS check; default: the memory as it is, no DNS check)."""
+    data_dir = paths.data_dir(static)
+    rotation = rotation or RotationInput(read_memory(paths.config_dir), recording=False)
+    return make_plan(PlanInput(desired, static, live, inventory, now, data_dir, account_dirs(data_dir),
+                               passwords=_password_statuses(paths, desired), domains=_scope(domains),
+                               rotation=rotation))
+
+
+def _password_steps(ops: Sequence[Operation]) -> tuple[SetPassword, ...]:
+    return tuple(op for op in ops if isinstance(op, SetPassword))
+
+
+def _config_ops(ops: Sequence[Operation], described: Sequence[str]) -> tuple[tuple[Operation, ...], tuple[str, ...]]:
+    """The operations that write domains.conf (and their descriptions, when given one each): the
+    passwords are set through mox's control socket after mox holds the config (`set_passwords`)."""
+    keep = [i for i, op in enumerate(ops) if not isinstance(op, SetPassword)]
+    return (tuple(ops[i] for i in keep),
+            tuple(described[i] for i in keep) if len(described) == len(ops) else ())
+
+
+class _Reviewed:
+    """The writes of a saved plan (`apply --plan`): exactly its operations, on the domains.conf it
+    was made against. After mox wrote over them, they are planned again from the plan's (checked)
+    source against mox's version, and only operations the plan has may be written."""
+
+    def __init__(self, paths: ConfigPaths, doc: PlanDocument, ops: tuple[Operation, ...],
+                 source: Source | None, static: mc.Static) -> None:
+        self.paths = paths
+        self.doc = doc
+        self.ops = ops
+        self.passwords = _password_steps(ops)
+        self.source = source
+        self.static = static
+        self.changed_domains = list(doc.changed_domains)
+        self.written = False
+        commit = doc.source.commit if doc.source is not None else None
+        self.commit = commit.model_dump(mode="json") if commit is not None else None
+
+    def __call__(self, snap: Snapshot, inventory: Inventory) -> Work:
+        doc = self.doc
+        if snap.digest == doc.live.sha256:
+            self.written = True
+            deleted = {c.object for c in doc.changes if c.action is Action.DELETE}
+            after = (inventory.objects | set(doc.inventory_after)) - deleted
+            ops, described = _config_ops(self.ops, [c.description for c in doc.changes]
+                                         if self.ops == doc.operations else [])
+            return Work(ops, Inventory(frozenset(after)), self.commit, descriptions=described)
+        if not self.written:
+            raise StalePlan(f"stale plan: {self.paths.domains_conf} changed since the plan was checked; "
+                            "make a new plan")
+        if self.source is None:
+            raise LoadNotConfirmed(f"{self.paths.domains_conf} was written over before mox loaded the plan, and "
+                               "the plan names no source to plan it again from; lost: "
+                               + "; ".join(op.describe() for op in self.ops))
+        desired = load_desired(self.source.path, self.source.root)
+        read_secrets(desired)
+        plan = replan(self.paths, desired, self.static, snap.dynamic, inventory, now_local(), doc.domains)
+        reviewed = {_op_key(op) for op in self.ops}
+        config_ops, described = _config_ops(plan.operations, [s.description() for s in plan.steps])
+        extra = [op.describe() for op in config_ops if _op_key(op) not in reviewed]
+        if extra:
+            raise LoadNotConfirmed(f"{self.paths.domains_conf} was written over before mox loaded the plan, and "
+                               f"applying it again on top would need operations the plan does not have: "
+                               f"{'; '.join(extra)}; make a new plan")
+        self.changed_domains += [d for d in plan.changed_domains() if d not in self.changed_domains]
+        return Work(config_ops, Inventory(plan.inventory_after), self.commit, replanned=True, descriptions=described)
+
+
+def _op_key(op: Operation) -> str:
+    return json.dumps(op.to_json(), sort_keys=True)
+
+
+def _probe_domains(doc: PlanDocument) -> list[str]:
+    """Domains whose presence in mox's memory shows it loaded the change: created, changed, removed."""
+    removed = [c.object.name for c in doc.changes if c.action is Action.DELETE and c.object.kind is ObjectKind.DOMAIN]
+    return list(dict.fromkeys([*doc.changed_domains, *removed]))
+
+
+def _finish(paths: ConfigPaths, plan_for: _Replanner | _Reviewed, doc: PlanDocument, static: mc.Static, *,
+            force: bool, reports_dir: Path | None, progress: Progress | None = None, ctl: Ctl | None = None,
+            caches: Caches | None = None, base: tuple[mc.Static, mc.Dynamic] | None = None,
+            now: datetime | None = None, rotation: RotationRun | None = None) -> Outcome:
     check_safety(doc, force=force)
     shared = SharedDir.of(paths.domains_conf)
     out = reports_dir or reports_dir_default(paths)
     domains = list(doc.changed_domains)
     check_reports_dir(shared, out, f"{_ascii(domains[0])}.txt" if domains else APPLY_REPORT)
     # Every password is read before anything is written: a missing secret stops the apply here.
-    steps = [(op, password_text(op)) for op in ops if isinstance(op, SetPassword)]
-    ops = tuple(op for op in ops if not isinstance(op, SetPassword))
+    steps = [(op, password_text(op)) for op in plan_for.passwords]
     # The DNS records of the changed domains are computed from the config about to be written
     # (its key files exist by then), inside the batch's validation: a config whose records cannot
     # be made is refused before the write, so an apply never writes domains.conf and then fails.
@@ -604,46 +765,68 @@ def _finish(paths: ConfigPaths, ops: tuple[Operation, ...], doc: PlanDocument, *
     def validate_and_make_records(static: mc.Static, dynamic: mc.Dynamic, config_dir: Path) -> None:
         validate(static, dynamic, config_dir)
         hk = load_host_keys(paths, static)
+        domains = [d for d in plan_for.changed_domains if d in dynamic.Domains]
         reports[:] = [for_config(paths, static, dynamic, name, host_keys=hk) for name in domains]
 
-    batch = None
-    if ops:
-        batch = apply_batch(paths, ops, now=now, verify=verify, progress=progress, validator=validate_and_make_records,
-                            keys=caches.maker if caches is not None else None)
-        if caches is not None:
-            caches.valid.record(paths, batch.sha256)
-    after = Inventory.of(doc.inventory_after)
-    before = read_inventory(paths.config_dir)
-    commit = doc.source.commit if doc.source is not None else None
-    if after != before:
-        write_inventory(paths.config_dir, after, commit.model_dump(mode="json") if commit is not None else None)
+    ctl = ctl or Ctl(ctl_path(paths, static.DataDir))
+    try:
+        applied = apply_until_loaded(paths, plan_for, ctl, domains=_probe_domains(doc), progress=progress,
+                                     validator=validate_and_make_records,
+                                     keys=caches.maker if caches is not None else None)
+    except LoadNotConfirmed as e:
+        batches: tuple[BatchResult, ...] = tuple(getattr(e, "batches", ()))
+        writes = tuple(b for b in batches if b.written)
+        _record_valid(caches, paths, writes)
+        if writes:  # the file was written: the artifacts say so, and that mox was not seen to load it
+            _reports(paths, doc, writes, batches[-1].state, reports, out, shared, str(e))
+        raise
+    _record_valid(caches, paths, applied.writes)
+    if not applied.writes and not steps:
+        return Outcome(doc, applied, (), **_keep_rotation(paths, rotation, now))
+    # domains.conf as mox holds it (or as written, when mox is not running): the config the last
+    # batch wrote or read, not read and parsed again (at 10,000 domains that is seconds).
+    state = applied.batches[-1].state
+    # The passwords once mox holds the config (its accounts exist there), outside the config lock.
+    passwords = tuple(set_passwords(paths, steps, accounts_after=set(state.dynamic.Accounts)))
+    removed = any(isinstance(op, AccountRemove) for b in applied.writes for op in b.operations)
+    if not steps and removed and passwords_path(paths.config_dir).exists():
+        forget_accounts(paths, set(state.dynamic.Accounts))
+    written, stale = _reports(paths, doc, applied.writes, state, reports, out, shared, applied.confirmation,
+                              passwords)
+    return Outcome(doc, applied, tuple(written), stale, passwords, **_keep_rotation(paths, rotation, now))
+
+
+def _keep_rotation(paths: ConfigPaths, rotation: RotationRun | None, now: datetime | None) -> dict[str, Any]:
+    """keep_rotation's result as Outcome fields."""
+    changes, published = keep_rotation(paths, rotation or RotationRun(), now or now_local())
+    return {"rotation_changes": tuple(changes), "published": tuple(published)}
+
+
+def _record_valid(caches: Caches | None, paths: ConfigPaths, writes: Sequence[BatchResult]) -> None:
+    """The configs written were validated: bases for the next incremental validation."""
+    if caches is not None:
+        for b in writes:
+            caches.valid.record(paths, b.sha256)
+
+
+def _reports(paths: ConfigPaths, doc: PlanDocument, writes: Sequence[BatchResult], state: Snapshot,
+             reports: Sequence[Report], out: Path, shared: SharedDir, confirmation: Confirmation | str,
+             passwords: tuple[PasswordResult, ...] = ()) -> tuple[list[Path], dict[str, list[str]]]:
+    """After a write: the DNS-record reports of the last write (made while validating it), stale
+    ones removed; and last-apply.json (also after passwords alone). `state`: domains.conf after
+    the apply. Reports are artifacts: written without an fsync each, then their directory synced once."""
     written: list[Path] = []
     stale: dict[str, list[str]] = {}
-    # The config after apply: the one the batch wrote (not read and parsed again: at 10,000
-    # domains that is seconds), else read when a password step needs it.
-    after_conf: tuple[mc.Dynamic, str] | None = None
-    if batch is not None and batch.dynamic is not None:
-        after_conf = batch.dynamic, batch.sha256
-    elif batch is not None or steps:
-        live = read_live(paths)
-        after_conf = live.dynamic, live.digest
-    if batch is not None and after_conf is not None:
-        # Reports are artifacts: written without an fsync each, then their directory synced once.
+    if writes:
         if reports:
-            written = write_files(out, reports, REPORT_FORMATS, shared=shared, sync_dir=False)
-        stale = remove_stale_reports(out, [_ascii(d) for d in after_conf[0].Domains], REPORT_FORMATS,
+            written = write_files(out, list(reports), REPORT_FORMATS, shared=shared, sync_dir=False)
+        stale = remove_stale_reports(out, [_ascii(d) for d in state.dynamic.Domains], REPORT_FORMATS,
                                      shared=shared, sync_dir=False)
-    passwords = tuple(set_passwords(paths, steps,
-                                    accounts_after=set(after_conf[0].Accounts) if after_conf else set()))
-    if not steps and any(isinstance(op, AccountRemove) for op in ops) and passwords_path(paths.config_dir).exists():
-        forget_accounts(paths, set(after_conf[0].Accounts if after_conf else read_live(paths).dynamic.Accounts))
-    if after_conf is not None:
-        written.append(_write_apply_report(out, doc, batch, paths, after_conf[1], written, stale, shared,
-                                           passwords))
-        shared.fsync(out)
-    changes, published = keep_rotation(paths, rotation or RotationRun(), now or now_local())
-    return Outcome(ops, batch, after != before, tuple(written), doc, stale, passwords=passwords,
-                   rotation_changes=tuple(changes), published=tuple(published))
+    domains = [r.domain.name() for r in reports] if writes else []
+    written.append(_write_apply_report(out, doc, writes, paths, state.digest, written, stale, shared, domains,
+                                       confirmation, passwords))
+    shared.fsync(out)
+    return written, stale
 
 
 def _ascii(domain: str) -> str:
@@ -657,11 +840,18 @@ def _ascii(domain: str) -> str:
 APPLY_REPORT = "last-apply.json"
 
 
-def _write_apply_report(out: Path, doc: PlanDocument, batch: BatchResult | None, paths: ConfigPaths,
+def _write_apply_report(out: Path, doc: PlanDocument, writes: Sequence[BatchResult], paths: ConfigPaths,
                         digest_after: str, records: list[Path], to_delete: Mapping[str, list[str]],
-                        shared: SharedDir, passwords: tuple[PasswordResult, ...] = ()) -> Path:
-    """The artifact of an apply: which commit was applied, what was done, and the DNS reports
-    (passwords by account and reference, with the reason of any not set; never a password)."""
+                        shared: SharedDir, domains: Sequence[str], confirmation: Confirmation | str,
+                        passwords: tuple[PasswordResult, ...] = ()) -> Path:
+    """The artifact of an apply: which commit was applied, what was done, the DNS reports,
+    whether the running mox loaded it, and the passwords by account and reference, with the reason
+    of any not set (never a password)."""
+    if isinstance(confirmation, Confirmation):
+        loaded = {"status": str(confirmation.status), "message": confirmation.message,
+                  "waited_seconds": round(confirmation.waited, 3)}
+    else:
+        loaded = {"status": "failed", "message": confirmation, "waited_seconds": None}
     report = {
         "version": 1,
         "time": now_local().isoformat(),
@@ -669,11 +859,13 @@ def _write_apply_report(out: Path, doc: PlanDocument, batch: BatchResult | None,
         "live": {"path": str(paths.domains_conf), "sha256_before": doc.live.sha256,
                  "sha256_after": digest_after},
         "summary": doc.summary.text,
-        "operations": [c.description for c in doc.changes],
-        "keys_created": list(batch.keys_created) if batch is not None else [],
-        "keys_retired": list(batch.keys_retired) if batch is not None else [],
-        "notes": list(batch.notes) if batch is not None else [],
-        "changed_domains": list(doc.changed_domains),
+        "operations": [op.describe() for b in writes for op in b.operations],
+        "writes": len(writes),
+        "confirmation": loaded,
+        "keys_created": [k for b in writes for k in b.keys_created],
+        "keys_retired": [k for b in writes for k in b.keys_retired],
+        "notes": list(dict.fromkeys(n for b in writes for n in b.notes)),
+        "changed_domains": list(domains),
         "dns_reports": [p.name for p in records],
         "dns_records_to_delete": {d: list(lines) for d, lines in to_delete.items()},
         "passwords": [r.to_json() for r in passwords],
@@ -686,17 +878,18 @@ def _write_apply_report(out: Path, doc: PlanDocument, batch: BatchResult | None,
 
 
 def apply_prepared(prepared: Prepared, *, force: bool = False, reports_dir: Path | None = None,
-                   verify: bool = False, now: datetime | None = None,
-                   progress: Progress | None = None) -> Outcome:
+                   now: datetime | None = None, progress: Progress | None = None, ctl: Ctl | None = None) -> Outcome:
+    """Apply a plan of the desired state, planned again under the lock when domains.conf or the
+    inventory moved since; returns once the running mox holds it (or is not running)."""
     refuse_snapshot(prepared.paths)
     checked = prepared.plan.result if not prepared.plan.empty else None  # check_result found no error in it
-    return _finish(prepared.paths, prepared.plan.operations, prepared.doc, force=force,
-                   reports_dir=reports_dir, verify=verify, now=now or prepared.now, progress=progress,
-                   caches=prepared.caches, base=(prepared.static, checked) if checked is not None else None,
+    return _finish(prepared.paths, _Replanner(prepared, force), prepared.doc, prepared.static, force=force,
+                   reports_dir=reports_dir, progress=progress, ctl=ctl, caches=prepared.caches,
+                   base=(prepared.static, checked) if checked is not None else None, now=now or prepared.now,
                    rotation=RotationRun.of(prepared))
 
 
-def check_fresh(paths: ConfigPaths, doc: PlanDocument, source: str | None = None) -> None:
+def check_fresh(paths: ConfigPaths, doc: PlanDocument, source: str | None = None) -> Source | None:
     """Refuse a saved plan whose live config or source changed since it was made.
 
     The source is resolved again (`source`, or the location the plan recorded; a remote at the
@@ -714,7 +907,7 @@ def check_fresh(paths: ConfigPaths, doc: PlanDocument, source: str | None = None
         )
     src = doc.source
     if src is None:
-        return
+        return None
     location = source or src.location
     commit = src.commit
     try:
@@ -730,6 +923,7 @@ def check_fresh(paths: ConfigPaths, doc: PlanDocument, source: str | None = None
     digest = doc.desired_digest
     if digest and desired_digest(now_src.path, now_src.root) != digest:
         raise StalePlan("stale plan: the desired-state files changed since the plan was made; make a new plan")
+    return now_src
 
 
 def _resolve_again(src: SourceInfo, location: str) -> Source:
@@ -748,18 +942,21 @@ def _resolve_again(src: SourceInfo, location: str) -> Source:
 
 
 def apply_plan_doc(paths: ConfigPaths, doc: PlanDocument, *, source: str | None = None,
-                   force: bool = False, reports_dir: Path | None = None, verify: bool = False,
-                   now: datetime | None = None, progress: Progress | None = None,
-                   publisher: Publisher | None = None) -> Outcome:
+                   force: bool = False, reports_dir: Path | None = None, now: datetime | None = None,
+                   progress: Progress | None = None, publisher: Publisher | None = None,
+                   ctl: Ctl | None = None) -> Outcome:
     """`apply --plan FILE` (`doc` from `read_plan_file`): exactly the operations that were
-    reviewed, if nothing moved since (`publisher`: where the rotating domains' DKIM records go)."""
+    reviewed, if nothing moved since (`publisher`: where the rotating domains' DKIM records go);
+    returns once the running mox holds them."""
     refuse_snapshot(paths)
-    check_fresh(paths, doc, source)
+    checked = check_fresh(paths, doc, source)
     ops = doc.operations
     if doc.has_redacted_secrets():
         ops = _unredacted_ops(paths, doc, source, now)
-    return _finish(paths, ops, doc, force=force, reports_dir=reports_dir, verify=verify, now=now,
-                   progress=progress, rotation=RotationRun.replay(doc, publisher))
+    static = read_static(paths)
+    return _finish(paths, _Reviewed(paths, doc, ops, checked, static), doc, static, force=force,
+                   reports_dir=reports_dir, progress=progress, ctl=ctl, now=now,
+                   rotation=RotationRun.replay(doc, publisher))
 
 
 def _unredacted_ops(paths: ConfigPaths, doc: PlanDocument, source: str | None,

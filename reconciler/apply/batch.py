@@ -10,16 +10,18 @@ behind.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
+from typing import Any
 
-from reconciler.apply import keyfiles, writer
+from reconciler.apply import journal, keyfiles, writer
 from reconciler.apply.keymaker import KeyMaker, Progress, generate_keys
 from reconciler.errors import REPORTED, ConcurrentChange, ConfigInvalid, LiveConfigError, MoxError, ReconcilerError
 from reconciler.mox import sconf
@@ -27,6 +29,7 @@ from reconciler.mox.admin import Context, Effect, Operation, now_local, used_key
 from reconciler.mox.config import Dynamic, Static
 from reconciler.mox.keygen import KeyRequest
 from reconciler.mox.live import ConfigPaths, account_dirs, read_static
+from reconciler.plan.inventory import Inventory, read_inventory, write_inventory
 
 log = logging.getLogger(__name__)
 
@@ -67,26 +70,57 @@ def default_validator(static: Static, dynamic: Dynamic, config_dir: Path) -> Non
 
 
 @dataclass(frozen=True, slots=True)
+class Work:
+    """What one locked write does, decided against domains.conf and the inventory as they are then."""
+
+    operations: tuple[Operation, ...]
+    inventory: Inventory | None = None  # the inventory after the write (None: leave it as it is)
+    commit: dict[str, Any] | None = None  # the source commit, recorded in the inventory file
+    now: datetime | None = None  # the time the operations were planned at (key file names)
+    replanned: bool = False  # planned again under the lock: domains.conf or the inventory had changed
+    descriptions: tuple[str, ...] = ()  # one line per operation as the plan shows it (default: its own)
+
+    def described(self) -> list[str]:
+        return list(self.descriptions) if self.descriptions else [op.describe() for op in self.operations]
+
+
+# Decides the write under the lock, from domains.conf (as read then) and the inventory.
+PlanFor = Callable[[writer.Snapshot, Inventory], Work]
+
+
+@dataclass(frozen=True, slots=True)
 class BatchResult:
     """What a batch did on disk."""
 
     path: Path
     written: bool
+    state: writer.Snapshot  # domains.conf after the batch: as written, or as read (nothing to write)
+    operations: tuple[Operation, ...] = ()
     keys_created: tuple[str, ...] = ()
     keys_retired: tuple[str, ...] = ()
     keys_left: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     attempts: int = 1
-    verification: writer.Verification | None = None
+    inventory_changed: bool = False
+    replanned: bool = False
     timings: dict[str, float] = field(default_factory=dict)
     sha256: str = ""  # of the domains.conf written (validated: a base for the next validation)
     dynamic: Dynamic | None = None  # the config written
 
 
-def _cleanup_temp_files(config_dir: Path) -> None:
-    """Remove temp files of a crashed earlier write (only ours: `.domains.conf.<pid>.tmp`)."""
-    for name in writer.config_dir_of(config_dir).remove_temps(config_dir / "domains.conf"):
+def remove_leftovers(paths: ConfigPaths, current: writer.Snapshot, move_to_old: Callable[[str], bool]) -> None:
+    """What killed applies left (under the lock): temp files of processes that no longer run, in
+    the config dir and every key directory; key files their journals list (journal.py)."""
+    config_dir = paths.config_dir
+    shared = writer.config_dir_of(config_dir)
+    for name in shared.remove_temps(paths.domains_conf):  # only a lock holder writes it: all are stale
         log.info("apply: removed %s left by an interrupted write", config_dir / name)
+    referenced = used_key_paths(current.dynamic)
+    key_dirs = {config_dir / "dkim"} | {(config_dir / p).parent for p in referenced}
+    for d in sorted({config_dir, *key_dirs, *(k / "old" for k in key_dirs)}):
+        for name in shared.remove_stale_temps(d):
+            log.info("apply: removed %s left by an interrupted write", d / name)
+    journal.settle_dead(config_dir, shared, referenced, current.stat, move_to_old)
 
 
 def _move_to_old(config_dir: Path, relpath: str, like: os.stat_result | None) -> tuple[bool, str]:
@@ -110,6 +144,16 @@ def _move_to_old(config_dir: Path, relpath: str, like: os.stat_result | None) ->
     return True, ""
 
 
+def mover(config_dir: Path, like: os.stat_result | None) -> Callable[[str], bool]:
+    """`_move_to_old` for a journal: True when moved; why not is logged."""
+    def move(relpath: str) -> bool:
+        moved, why = _move_to_old(config_dir, relpath, like)
+        if not moved:
+            log.error("apply: %s", why)
+        return moved
+    return move
+
+
 def _park_orphan(config_dir: Path, relpath: str, like: os.stat_result) -> None:
     """A key file at a name we are about to create, unreferenced by the config: left by a crashed batch.
 
@@ -124,135 +168,228 @@ def _park_orphan(config_dir: Path, relpath: str, like: os.stat_result) -> None:
 class _Attempt:
     """One read-fold-write attempt under the lock; key files it created are removed unless committed."""
 
-    def __init__(self, paths: ConfigPaths, pems: dict[str, bytes]) -> None:
+    def __init__(self, paths: ConfigPaths, keys: journal.KeyJournal) -> None:
         self.paths = paths
-        self.pems = pems
+        self.journal = keys
         self.created: list[Path] = []
 
     def remove_created(self) -> None:
         shared = writer.config_dir_of(self.paths.config_dir)
+        removed = []
         for p in reversed(self.created):
             try:
                 shared.remove(p)
+                removed.append(p)
             except (ReconcilerError, MoxError, OSError) as e:
                 log.error("apply: cannot remove new key file %s after failure: %s", p,
                           getattr(e, "strerror", None) or e)
+        self.journal.forget(str(p.relative_to(self.paths.config_dir)) for p in removed)
         self.created.clear()
+
+
+@dataclass
+class _Written:
+    """One committed write of domains.conf."""
+
+    state: writer.Snapshot
+    effect: Effect
+    displaced: writer.Snapshot | None
 
 
 def apply_batch(
     paths: ConfigPaths,
-    ops: Sequence[Operation],
+    work: Sequence[Operation] | PlanFor,
     *,
     now: datetime | None = None,
     workers: int | None = None,
     validator: Validator | None = None,
-    verify: bool = False,
-    verify_wait: float = writer.RELOAD_WINDOW,
     retries: int = 2,
     lock_timeout: float = 30.0,
     progress: Progress | None = None,
     keys: KeyMaker | None = None,
+    key_journal: journal.KeyJournal | None = None,
 ) -> BatchResult:
-    """Apply `ops` as one transaction against the mox config at `paths`.
+    """Apply `work` as one transaction against the mox config at `paths`.
 
+    `work` is the operations, or a `PlanFor` that decides them under the lock from domains.conf
+    and the inventory as they are then (and gives the inventory to write, under the same lock).
+    `key_journal`: the apply's key journal (settled by the caller); without one, the batch settles its own.
     Raises RequestError/PrimitiveError (a precondition), ConfigInvalid (the result would not
     validate), ConcurrentChange (domains.conf kept changing under us `retries`+1 times), LockTimeout.
     In all those cases domains.conf is unchanged and no new key file is left behind.
     `keys`: where new keys come from (keys the plan named may be under way there already);
     default: a KeyMaker of `workers` threads for this batch.
     """
-    validate = validator or default_validator
+    plan_for: PlanFor = work if callable(work) else _fixed(tuple(work))
     config_dir = paths.config_dir
+    own_journal = key_journal is None
+    journal_ = key_journal if key_journal is not None else journal.KeyJournal(config_dir,
+                                                                              writer.config_dir_of(config_dir))
     pems: dict[str, bytes] = {}  # Reused across retries: RSA keys are expensive.
     timings: dict[str, float] = {"keygen": 0.0, "validate": 0.0, "write": 0.0}
     static = read_static(paths)
     for attempt_no in range(1, retries + 2):
-        attempt = _Attempt(paths, pems)
-        with writer.config_lock(config_dir, lock_timeout):
-            _cleanup_temp_files(config_dir)
+        with writer.config_lock(config_dir, lock_timeout), _settled(paths, journal_ if own_journal else None):
             snap = writer.read_stable(paths.domains_conf)
-            data_dir = paths.data_dir(static)
-            ctx = Context(static, now or now_local(), data_dir, account_dirs(data_dir))
-            effect = fold(ops, snap.dynamic, ctx)
-            if not effect.dynamic.Domains or not effect.dynamic.Accounts:
-                raise ReconcilerError("refusing to write a domains.conf without domains or accounts")
+            remove_leftovers(paths, snap, mover(config_dir, snap.stat))
+            inventory = read_inventory(config_dir)
+            w = plan_for(snap, inventory)
             try:
-                t0 = time.perf_counter()
-                missing = [r for r in effect.new_keys if r.path not in pems]
-                made = keys.pems(missing, progress) if keys is not None else generate_keys(missing, workers, progress)
-                for req, pem in zip(missing, made, strict=True):
-                    pems[req.path] = pem
-                timings["keygen"] += time.perf_counter() - t0
-                referenced = used_key_paths(snap.dynamic)
-                for req in effect.new_keys:
-                    if os.path.lexists(config_dir / req.path) and req.path not in referenced:
-                        _park_orphan(config_dir, req.path, snap.stat)
-                    writer.checkpoint("key-file")
-                    try:
-                        new = keyfiles.write_key_file(config_dir, req.path, pems[req.path], snap.stat)
-                    except REPORTED:
-                        raise
-                    except OSError as e:
-                        raise LiveConfigError(
-                            f"writing key file: creating file {config_dir / req.path}: {e.strerror or e}"
-                        ) from None
-                    attempt.created.append(new)
-                shared = writer.config_dir_of(config_dir)
-                for key_dir in sorted({(config_dir / r.path).parent for r in effect.new_keys}):
-                    shared.fsync(key_dir)  # the new key files are durable before domains.conf names them
-                t0 = time.perf_counter()
-                try:
-                    validate(static, effect.dynamic, config_dir)
-                except ConfigInvalid as e:
-                    raise ConfigInvalid(e.errors, where="writing domains.conf") from None
-                timings["validate"] += time.perf_counter() - t0
-                try:
-                    data = sconf.write_bytes(effect.dynamic)
-                except sconf.WriteRefused as e:
-                    raise ReconcilerError(f"writing domains.conf: {e}") from None
-                t0 = time.perf_counter()
-                writer.replace(snap, data)
-                timings["write"] += time.perf_counter() - t0
+                written = _write(paths, static, snap, w, now, validator, pems, timings, journal_, keys, workers,
+                                 progress) if w.operations else None
             except ConcurrentChange as e:
-                attempt.remove_created()
                 if attempt_no > retries:
                     raise
                 log.warning("apply: %s; retrying (attempt %d)", e, attempt_no + 1)
                 continue
-            except BaseException:
-                attempt.remove_created()
-                raise
-            writer.checkpoint("after-commit")
-            still_used = used_key_paths(effect.dynamic)
             retired: list[str] = []
             left: list[str] = []
-            for rel in dict.fromkeys(effect.retired_keys):
-                if not rel or str(PurePosixPath(rel)) in still_used:
-                    left.append(rel)
-                    continue
-                moved, why = _move_to_old(config_dir, rel, snap.stat)
-                if moved:
-                    retired.append(rel)
-                else:
-                    log.error("apply: renaming dkim private key file for removed selector: %s", why)
-                    left.append(rel)
-        for note in effect.notes:
+            state = snap
+            if written is not None:
+                writer.checkpoint("after-commit")
+                state = written.state
+                retired, left = _retire(config_dir, written.effect, snap.stat)
+            inventory_changed = w.inventory is not None and w.inventory != inventory
+            if w.inventory is not None and inventory_changed:
+                writer.checkpoint("inventory")
+                write_inventory(config_dir, w.inventory, w.commit)
+        effect = written.effect if written is not None else None
+        for note in effect.notes if effect is not None else ():
             log.info("apply: %s", note)
-        verification = writer.verify(paths.domains_conf, data, verify_wait) if verify else None
-        if verification is not None and not verification.ok:
-            log.error("apply: %s", verification.message)
         return BatchResult(
             path=paths.domains_conf,
-            written=True,
-            keys_created=tuple(r.path for r in effect.new_keys),
+            written=written is not None,
+            state=state,
+            operations=w.operations,
+            keys_created=tuple(r.path for r in effect.new_keys) if effect is not None else (),
             keys_retired=tuple(retired),
             keys_left=tuple(left),
-            notes=effect.notes,
+            notes=effect.notes if effect is not None else (),
             attempts=attempt_no,
-            verification=verification,
+            inventory_changed=inventory_changed,
+            replanned=w.replanned,
             timings=timings,
-            sha256=hashlib.sha256(data).hexdigest(),
-            dynamic=effect.dynamic,
+            sha256=hashlib.sha256(written.state.data).hexdigest() if written is not None else "",
+            dynamic=effect.dynamic if effect is not None else None,
         )
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+@contextlib.contextmanager
+def _settled(paths: ConfigPaths, keys: journal.KeyJournal | None) -> Iterator[None]:
+    """Settle `keys` (under the lock) however the block ends: against domains.conf as it is then."""
+    try:
+        yield
+    finally:
+        if keys is not None and keys.entries:
+            now = writer.read_stable(paths.domains_conf)
+            keys.settle(used_key_paths(now.dynamic), now.stat, mover(paths.config_dir, now.stat))
+
+
+def _fixed(ops: tuple[Operation, ...]) -> PlanFor:
+    """The same operations whatever the file holds; the inventory is left alone."""
+    return lambda _snap, _inventory: Work(ops)
+
+
+def _write(paths: ConfigPaths, static: Static, snap: writer.Snapshot, w: Work, now: datetime | None,
+           validator: Validator | None, pems: dict[str, bytes], timings: dict[str, float],
+           keys: journal.KeyJournal, maker: KeyMaker | None, workers: int | None,
+           progress: Progress | None) -> _Written:
+    """Fold, make the keys, validate and write domains.conf (under the lock), again on top of
+    mox's version as long as mox's in-place write was displaced by our rename."""
+    base, expect = snap, snap
+    ours: set[str] = set()  # key files this batch wrote (a write on top of mox's reuses them)
+    data_dir = paths.data_dir(static)
+    ctx = Context(static, w.now or now or now_local(), data_dir, account_dirs(data_dir))
+    last: _Written | None = None
+    while True:
+        attempt = _Attempt(paths, keys)
+        try:
+            effect = fold(w.operations, base.dynamic, ctx)
+            if not effect.dynamic.Domains or not effect.dynamic.Accounts:
+                raise ReconcilerError("refusing to write a domains.conf without domains or accounts")
+            _write_keys(paths, base, effect, pems, timings, attempt, ours, maker, workers, progress)
+            _validate(validator, static, effect.dynamic, paths.config_dir, timings)
+            try:
+                data = sconf.write_bytes(effect.dynamic)
+            except sconf.WriteRefused as e:
+                raise ReconcilerError(f"writing domains.conf: {e}") from None
+            t0 = time.perf_counter()
+            replaced = writer.replace(expect, data, not_mtime=base.mtime_ns)
+            timings["write"] += time.perf_counter() - t0
+        except BaseException as e:
+            attempt.remove_created()
+            if last is None or not isinstance(e, Exception):
+                raise
+            log.error("apply: mox's write into the replaced %s cannot be kept: %s", paths.domains_conf, e)
+            return last
+        keys.published()
+        ours.update(str(p.relative_to(paths.config_dir)) for p in attempt.created)
+        state = writer.Snapshot(paths.domains_conf, data, effect.dynamic, replaced.stat)
+        last = _Written(state, effect, replaced.displaced)
+        if replaced.displaced is None:
+            return last
+        base, expect = replaced.displaced, state
+
+
+def _write_keys(paths: ConfigPaths, base: writer.Snapshot, effect: Effect, pems: dict[str, bytes],
+                timings: dict[str, float], attempt: _Attempt, ours: set[str], maker: KeyMaker | None,
+                workers: int | None, progress: Progress | None) -> None:
+    """New key files, durable before domains.conf names them, recorded in the journal first."""
+    config_dir = paths.config_dir
+    t0 = time.perf_counter()
+    missing = [r for r in effect.new_keys if r.path not in pems]
+    made = maker.pems(missing, progress) if maker is not None else generate_keys(missing, workers, progress)
+    for req, pem in zip(missing, made, strict=True):
+        pems[req.path] = pem
+    timings["keygen"] += time.perf_counter() - t0
+    todo = [r for r in effect.new_keys if r.path not in ours]
+    attempt.journal.intend((r.path for r in todo), base.stat)
+    if todo:
+        writer.checkpoint("journal")
+    referenced = used_key_paths(base.dynamic)
+    for req in todo:
+        if os.path.lexists(config_dir / req.path) and req.path not in referenced:
+            _park_orphan(config_dir, req.path, base.stat)
+        writer.checkpoint("key-file")
+        try:
+            new = keyfiles.write_key_file(config_dir, req.path, pems[req.path], base.stat,
+                                          before_link=lambda: writer.checkpoint("key-temp"))
+        except REPORTED:
+            raise
+        except OSError as e:
+            raise LiveConfigError(
+                f"writing key file: creating file {config_dir / req.path}: {e.strerror or e}"
+            ) from None
+        attempt.created.append(new)
+    shared = writer.config_dir_of(config_dir)
+    for key_dir in sorted({(config_dir / r.path).parent for r in todo}):
+        shared.fsync(key_dir)  # the new key files are durable before domains.conf names them
+
+
+def _validate(validator: Validator | None, static: Static, dynamic: Dynamic, config_dir: Path,
+              timings: dict[str, float]) -> None:
+    t0 = time.perf_counter()
+    try:
+        (validator or default_validator)(static, dynamic, config_dir)
+    except ConfigInvalid as e:
+        raise ConfigInvalid(e.errors, where="writing domains.conf") from None
+    timings["validate"] += time.perf_counter() - t0
+
+
+def _retire(config_dir: Path, effect: Effect, like: os.stat_result) -> tuple[list[str], list[str]]:
+    """Move the key files of removed selectors to old/ (unless still named): (moved, left)."""
+    still_used = used_key_paths(effect.dynamic)
+    retired: list[str] = []
+    left: list[str] = []
+    for rel in dict.fromkeys(effect.retired_keys):
+        if not rel or str(PurePosixPath(rel)) in still_used:
+            left.append(rel)
+            continue
+        moved, why = _move_to_old(config_dir, rel, like)
+        if moved:
+            retired.append(rel)
+        else:
+            log.error("apply: renaming dkim private key file for removed selector: %s", why)
+            left.append(rel)
+    return retired, left

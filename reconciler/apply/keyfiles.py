@@ -5,6 +5,7 @@ dir (fsutil.SharedDir, exclusive); and which selector names key files (current a
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from reconciler.fsutil import Owner, SharedDir
@@ -17,14 +18,15 @@ def key_dir(config_dir: Path, like: os.stat_result | None) -> SharedDir:
     return SharedDir(config_dir, Owner.of(like) if like is not None else None)
 
 
-def write_key_file(config_dir: Path, relpath: str, pem: bytes, like: os.stat_result | None) -> Path:
+def write_key_file(config_dir: Path, relpath: str, pem: bytes, like: os.stat_result | None,
+                   before_link: Callable[[], None] | None = None) -> Path:
     """Create a new key file (never over an existing one: FileExistsError), 0640, owned like
     domains.conf; missing directories 02750. Its directory is not fsynced: the caller does that
     once for all new keys, before domains.conf names them."""
     path = config_dir / relpath
     shared = key_dir(config_dir, like)
     shared.remove_temps(path)  # of a write killed mid-way (we hold the lock)
-    shared.write(path, pem, KEY_FILE_MODE, exclusive=True, sync_dir=False)
+    shared.write(path, pem, KEY_FILE_MODE, exclusive=True, before_rename=before_link, sync_dir=False)
     return path
 
 

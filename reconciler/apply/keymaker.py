@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 
+from reconciler.apply import writer
 from reconciler.mox import keygen
 from reconciler.mox.keygen import KeyRequest
 
@@ -58,7 +59,7 @@ class KeyMaker:
             if fut is None:
                 if self._pool is None:
                     self._pool = concurrent.futures.ThreadPoolExecutor(self.workers, thread_name_prefix="keygen")
-                fut = self._futures[req] = self._pool.submit(keygen.generate, req)
+                fut = self._futures[req] = self._pool.submit(_generate, req)
             return fut
 
     def start(self, reqs: Iterable[KeyRequest]) -> None:
@@ -76,7 +77,7 @@ class KeyMaker:
             for i, req in enumerate(reqs, 1):
                 with self._lock:
                     fut = self._futures.pop(req, None)
-                out.append(fut.result() if fut is not None else keygen.generate(req))
+                out.append(fut.result() if fut is not None else _generate(req))
                 if progress is not None:
                     progress(i, total)
             return out
@@ -106,6 +107,11 @@ class KeyMaker:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _generate(req: KeyRequest) -> bytes:
+    writer.checkpoint("keygen")  # where a crash test kills an apply during key generation
+    return keygen.generate(req)
 
 
 def generate_keys(reqs: Sequence[KeyRequest], workers: int | None = None,

@@ -1,11 +1,12 @@
-"""Locked, atomic, verified replacement of domains.conf.
+"""Locked, atomic replacement of domains.conf.
 
 mox writes domains.conf in place (not atomically; mox-/config.go WriteDynamicLocked) and reloads it
 lazily, at most once a second, when its mtime changes (mox-/config.go Config.DynamicLockUnlock).
 So: hold a lock for the whole read-modify-write, read until two reads agree and parse, refuse to
-replace a file that changed since it was read, write it with `fsutil.atomic_write` (temp file,
-fsync, rename, fsync dir) with the old owner/group/mode and a different mtime, and optionally
-check after mox's reload window that nobody overwrote the change.
+replace a file that changed since it was read, write it with `fsutil.SharedDir` (temp file,
+fsync, rename, fsync dir) with the old owner/group/mode and a different mtime, and notice a
+write of mox's that landed in the old file at the moment it was replaced. Whether the running
+mox then loaded it is `confirm`'s job.
 """
 
 from __future__ import annotations
@@ -30,12 +31,14 @@ from reconciler.mox.config import Dynamic
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "domains.conf.lock"
-# mox checks mtime at most once per second; wait a bit more than that.
-RELOAD_WINDOW = 1.2
 _PROCESS_LOCK = threading.Lock()
 
-# The named points of the write protocol (batch.py and `replace`), in the order a write passes them.
-CHECKPOINTS = ("key-file", "before-temp", "before-rename", "after-rename", "after-commit")
+# The named points of an apply, in the order it passes them: key generation (in a worker when
+# there is one), the key journal written, each key file (before it; its temp file written), the
+# domains.conf temp file and rename (batch.py and `replace`), the inventory, and waiting for mox
+# to load the change (pipeline/confirm).
+CHECKPOINTS = ("keygen", "journal", "key-file", "key-temp", "before-temp", "before-rename", "after-rename",
+               "after-commit", "inventory", "confirm")
 # Test hook: `NAME` or `NAME:N` stops the process at the first (N-th) time it reaches checkpoint
 # NAME: it prints `checkpoint NAME:N` on stderr and waits to be killed, so a crash test kills it
 # inside every window without guessing a time. Unset in normal operation.
@@ -94,6 +97,17 @@ class Snapshot:
     def mtime_ns(self) -> int:
         return self.stat.st_mtime_ns
 
+    @property
+    def identity(self) -> tuple[int, int, int, int, int]:
+        """What changes whenever anyone writes the file (in place or by rename), even with the
+        same bytes: device, inode, size, mtime and ctime (which no one can set back)."""
+        st = self.stat
+        return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+    def same_file(self, other: Snapshot) -> bool:
+        """The same bytes in the same, unwritten file."""
+        return self.identity == other.identity and self.data == other.data
+
 
 def _read_once(path: Path) -> tuple[bytes, os.stat_result]:
     """domains.conf's bytes and stat, never through a link: the write renames a new file over
@@ -137,69 +151,101 @@ def read_stable(path: Path, attempts: int = 20, pause: float = 0.05) -> Snapshot
     raise LiveConfigError(last_error or f"{path}: keeps changing while being read (is mox writing it?)")
 
 
+def current(path: Path) -> tuple[bytes, os.stat_result]:
+    """domains.conf's bytes and stat as they are now (one read, never through a link)."""
+    return _read_once(path)
+
+
 def check_unchanged(snap: Snapshot) -> None:
     """Raise ConcurrentChange if domains.conf is not the file `snap` was read from."""
     try:
         data, st = _read_once(snap.path)
     except OSError as e:
         raise ConcurrentChange(f"{snap.path}: cannot re-read before writing: {e.strerror or e}") from None
-    if data != snap.data or st.st_mtime_ns != snap.mtime_ns or st.st_ino != snap.stat.st_ino:
+    if not snap.same_file(Snapshot(snap.path, data, snap.dynamic, st)):
         raise ConcurrentChange(
             f"{snap.path}: changed by another writer since it was read (mox admin or an editor?); "
             "nothing was written, re-run to apply on top of the new content"
         )
 
 
-def replace(snap: Snapshot, data: bytes) -> os.stat_result:
+@dataclass(frozen=True, slots=True)
+class Replaced:
+    """A committed replacement: the new file's stat, and what mox wrote into the old file at the
+    moment it was replaced (its in-place write began before our rename and ended after it), which
+    the new file lacks and must be written again on top of."""
+
+    stat: os.stat_result
+    displaced: Snapshot | None = None
+
+
+def replace(snap: Snapshot, data: bytes, *, not_mtime: int | None = None) -> Replaced:
     """Atomically replace domains.conf with `data`, if it still is the file of `snap`.
 
-    Keeps owner, group and mode; makes sure the mtime differs from the old one, because mox only
-    reloads on an mtime change. A crash at any point leaves the old or the new file.
+    Keeps owner, group and mode; makes sure the mtime differs from the old one (and from
+    `not_mtime`), because mox only reloads on an mtime change. A crash at any point leaves the old
+    or the new file. The old file stays open through the rename: a write of mox's that slipped in
+    between our last check and the rename is found there (`Replaced.displaced`).
     """
     path = snap.path
     old = snap.stat
+    held: list[int] = []
 
     def still_unchanged() -> None:
         checkpoint("before-rename")
+        held.append(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC))
         check_unchanged(snap)
+        if _changed(os.fstat(held[0]), old):
+            raise ConcurrentChange(f"{path}: changed by another writer while being replaced; nothing was written")
 
     checkpoint("before-temp")
     shared = SharedDir.of(path)
-    shared.write(path, data, old.st_mode & 0o7777, owner=Owner.of(old), before_rename=still_unchanged,
-                 sync_dir=False)
+    try:
+        shared.write(path, data, old.st_mode & 0o7777, owner=Owner.of(old), before_rename=still_unchanged,
+                     sync_dir=False)
+        displaced = _displaced(snap, held[0])
+    finally:
+        for fd in held:
+            os.close(fd)
     checkpoint("after-rename")
     shared.fsync(path.parent)
     st = os.stat(path)
-    if st.st_mtime_ns == snap.mtime_ns:
-        bumped = snap.mtime_ns + 1_000_000  # 1 ms: visible on coarse-timestamp filesystems too.
+    if st.st_mtime_ns in (snap.mtime_ns, not_mtime):
+        bumped = max(snap.mtime_ns, not_mtime or 0) + 1_000_000  # 1 ms: visible on coarse-timestamp filesystems too.
         os.utime(path, ns=(st.st_atime_ns, bumped))
         st = os.stat(path)
-    return st
+    return Replaced(st, displaced)
 
 
-@dataclass(frozen=True, slots=True)
-class Verification:
-    """Outcome of re-reading domains.conf after mox's reload window."""
-
-    ok: bool
-    message: str
+def _changed(st: os.stat_result, old: os.stat_result) -> bool:
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) != (
+        old.st_ino, old.st_size, old.st_mtime_ns, old.st_ctime_ns)
 
 
-def verify(path: Path, written: bytes, wait: float = RELOAD_WINDOW) -> Verification:
-    """Wait out mox's reload window, then check our write is still on disk.
+def _written(st: os.stat_result, old: os.stat_result) -> bool:
+    """The (replaced) file's contents were written: its ctime moves anyway when the rename
+    unlinks it, its size or mtime only on a write."""
+    return (st.st_size, st.st_mtime_ns) != (old.st_size, old.st_mtime_ns)
 
-    If another writer (mox's admin working from a stale in-memory config) replaced it, the change
-    was lost and the caller should re-apply.
-    """
-    time.sleep(wait)
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        return Verification(False, f"{path}: cannot re-read after writing: {e.strerror or e}")
-    if data == written:
-        return Verification(True, f"{path}: change still in place after {wait:.1f}s")
-    return Verification(
-        False,
-        f"{path}: replaced by another writer within {wait:.1f}s of our write; the change was lost, "
-        "re-run to apply it again",
-    )
+
+def _displaced(snap: Snapshot, fd: int, attempts: int = 20, pause: float = 0.05) -> Snapshot | None:
+    """The old file as mox left it, when mox wrote it in place after our last check (read until
+    two reads agree and parse: mox may still be writing)."""
+    if not _written(os.fstat(fd), snap.stat):
+        return None
+    log.warning("apply: mox wrote %s in place at the moment it was replaced; writing again on top of mox's version",
+                snap.path)
+    prev = b""
+    for _ in range(attempts):
+        st = os.fstat(fd)
+        data = os.pread(fd, st.st_size, 0)
+        if data == prev:
+            try:
+                return Snapshot(snap.path, data, sconf.parse_bytes(data, Dynamic, str(snap.path)), st)
+            except sconf.SconfError:
+                pass
+        prev = data
+        time.sleep(pause)
+    log.error("apply: mox's write into the replaced %s never became readable; mox reloads ours, without it",
+              snap.path)
+    return None

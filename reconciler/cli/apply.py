@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.description = ("Plan, then apply the plan as one validated, atomic write of domains.conf. "
+    p.description = ("Plan, then apply the plan as one validated, atomic write of domains.conf, and wait "
+                     "until the running mox has loaded it (exit 1 when that cannot be confirmed; a mox that "
+                     "is not running is said so, exit 0). "
                      "Asks for confirmation on a terminal unless --yes; without a terminal (cron, CI) "
                      "it refuses unless --yes (exit 1, nothing written).")
     add_source_options(p)
@@ -40,8 +42,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reports-dir", type=Path, metavar="DIR",
                    help="where DNS-record reports of changed domains are written "
                    "(default: mox-reconciler.records/ in the config dir)")
-    p.add_argument("--verify", action="store_true",
-                   help="after writing, wait out mox's reload window and check the change stuck")
+    # Deprecated: every apply now confirms that the running mox loaded the change (docs/operations.md).
+    p.add_argument("--verify", action="store_true", help=argparse.SUPPRESS)
     add_rotation_options(p)
     p.set_defaults(func=run)
 
@@ -85,26 +87,32 @@ def key_progress() -> Iterator[Progress | None]:
 
 
 def report(outcome: Outcome) -> int:
-    """Print what the apply did; 1 when a password could not be set (each reason on stderr)."""
-    if outcome.batch is None and not outcome.passwords:
+    """Print what the apply did and whether mox loaded it; 1 when a password could not be set
+    (each reason on stderr)."""
+    if outcome.replanned:
+        print(f"{outcome.path} or the inventory changed since this plan was made: planned again before writing.")
+    if not outcome.written and not outcome.passwords:
         if outcome.doc.differs:
             print("Nothing to apply; the kept and blocked objects above stay as they are.")
         else:
             print("Nothing to do: the live config matches the desired state.")
-    elif outcome.batch is None:
+    elif not outcome.written:
         print("The live config matches the desired state.")
     else:
         n = len(outcome.operations)
-        print(f"Applied {n} operation{'s' if n != 1 else ''} in one write of {outcome.batch.path}.")
-        for key in outcome.batch.keys_created:
+        writes = len(outcome.applied.writes)
+        how = "one write" if writes == 1 else f"{writes} writes"
+        print(f"Applied {n} operation{'s' if n != 1 else ''} in {how} of {outcome.path}.")
+        if outcome.rewrites:
+            times = "once" if outcome.rewrites == 1 else f"{outcome.rewrites} times"
+            print(f"  mox wrote over the change {times} before loading it: applied again on top of mox's version")
+        for key in outcome.keys_created:
             print(f"  created DKIM key {key}")
-        for key in outcome.batch.keys_retired:
+        for key in outcome.keys_retired:
             print(f"  moved retired DKIM key {key} to old/")
-        for note in outcome.batch.notes:
+        for note in outcome.notes:
             print(f"  note: {note}")
-        v = outcome.batch.verification
-        if v is not None:
-            print(f"  verify: {v.message}")
+    print(f"{outcome.confirmation.message}.")
     for result in outcome.passwords:
         if result.set:
             print(f"Set password of account {result.account} (from {result.source}).")
@@ -137,6 +145,9 @@ def run(args: argparse.Namespace) -> int:
     paths = locate(args.config)
     refuse_snapshot(paths)
     dns = dns_access(args)
+    if args.verify:
+        print("note: --verify is deprecated and does nothing more: every apply confirms that the running mox "
+              "loaded the change", file=sys.stderr)
     if args.plan:
         if args.domains:
             raise ReconcilerError("--domain cannot be combined with --plan: the plan file holds its own "
@@ -151,8 +162,7 @@ def run(args: argparse.Namespace) -> int:
             return 1
         with key_progress() as progress:
             outcome = apply_plan_doc(paths, doc, source=source, force=args.force, reports_dir=args.reports_dir,
-                                     verify=args.verify, now=args.now, progress=progress,
-                                     publisher=dns.publisher)
+                                     now=args.now, progress=progress, publisher=dns.publisher)
         return report(outcome)
     caches = Caches.for_cli(args.cache_dir, generate=True)
     try:
@@ -167,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
             print("Apply cancelled.")
             return 1
         with key_progress() as progress:
-            outcome = apply_prepared(prepared, force=args.force, reports_dir=args.reports_dir, verify=args.verify,
+            outcome = apply_prepared(prepared, force=args.force, reports_dir=args.reports_dir,
                                      progress=progress)
     finally:
         caches.close()

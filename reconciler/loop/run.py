@@ -103,6 +103,9 @@ class RunResult:
     # `publish_result`), and the stages that changed in this run (what notifications hook).
     rotation: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     rotation_changes: tuple[StageChange, ...] = ()
+    # Whether the running mox holds the result: `mox loaded the change`, `mox loaded domains.conf as
+    # it is`, `not confirmed: mox not running (...)`, or why it could not be confirmed (a failure).
+    confirmation: str | None = None
 
     def __post_init__(self) -> None:
         # Accept the enums' text too (a status file read back, a test); keep the enums.

@@ -50,7 +50,7 @@ def history_entry(run: RunResult) -> dict[str, Any]:
     return {"time": iso(run.started), "trigger": run.trigger, "revision": run.revision,
             "result": run.result, "reason": run.reason, "plan_checksum": run.plan_checksum,
             "duration_seconds": round(run.duration, 3), "drift": run.drift,
-            "counts": dict(run.counts), "error": run.error}
+            "counts": dict(run.counts), "error": run.error, "confirmation": run.confirmation}
 
 
 def _condition(ctype: str, status: str, reason: str, message: str, now: float,
@@ -70,6 +70,8 @@ def conditions_for(run: RunResult, now: float, previous: list[Mapping[str, Any]]
     if run.result in (Result.APPLIED, Result.UNCHANGED):
         what = "Applied" if run.result is Result.APPLIED else "Live config matches"
         msg = f"{what} revision {run.revision}" if run.revision else what
+        if run.confirmation:
+            msg += f"; {run.confirmation}"
         states = (("Ready", "True", Reason.SUCCEEDED, msg), ("Reconciling", "False", Reason.SUCCEEDED, msg),
                   ("Stalled", "False", Reason.SUCCEEDED, msg))
     elif run.result is Result.PLANNED:
@@ -153,6 +155,7 @@ class StatusBook:
         d["reason"] = run.reason
         d["stage"] = run.stage
         d["error"] = run.error
+        d["confirmation"] = run.confirmation
         d["counts"] = dict(run.counts)
         d["suspended"] = run.suspended
         d["plan_checksum"] = run.plan_checksum

@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path, PurePath
 from typing import Any, Protocol
 
+from reconciler.apply.confirm import LoadNotConfirmed
 from reconciler.desired.source import Source
 from reconciler.dns.rotation import DNSAccess
 from reconciler.errors import REPORTED, DesiredStateError, LiveConfigError, SourceError, UnsafePlan
@@ -131,6 +132,7 @@ class _Run:
         self.suspended = False  # looked at right before applying, so a file created mid-run still counts
         self.rotation: dict[str, dict[str, Any]] = {}  # DKIM rotation per domain (the plan document's, as JSON)
         self.rotation_changes: tuple[StageChange, ...] = ()
+        self.confirmation: str | None = None  # whether the running mox holds the result (RunResult)
 
     def _extra(self, stage: Stage, **fields: Any) -> dict[str, Any]:
         """Log fields: the stage, the trigger and (once fetched) the commit and revision."""
@@ -206,9 +208,13 @@ class _Run:
         self.rotation_changes = outcome.rotation_changes
         for p in outcome.published:
             self.rotation.setdefault(p.domain, {})["publish_result"] = {"ok": p.ok, "text": p.text}
-        if outcome.batch is not None:
-            log.info("apply%s: applied %d operation(s) to %s", self._at, len(outcome.operations),
-                     outcome.batch.path, extra=self._extra(Stage.APPLY, operations=len(outcome.operations)))
+        self.confirmation = outcome.confirmation.message
+        log.info("apply%s: %s", self._at, self.confirmation,
+                 extra=self._extra(Stage.APPLY, confirmation=str(outcome.confirmation.status)))
+        if outcome.written:
+            log.info("apply%s: applied %d operation(s) to %s%s", self._at, len(outcome.operations), outcome.path,
+                     f" (mox wrote over it {outcome.rewrites}x first: applied again)" if outcome.rewrites else "",
+                     extra=self._extra(Stage.APPLY, operations=len(outcome.operations)))
             self.log_operations(outcome)
             for path in outcome.reports:
                 log.info("apply%s: DNS records written to %s", self._at, path, extra=self._extra(Stage.APPLY))
@@ -227,7 +233,7 @@ class _Run:
                       extra=self._extra(Stage.APPLY, reason=Reason.PASSWORD_PENDING))
             return self.finish(Result.FAILED, Reason.PASSWORD_PENDING, message)
         self.stage = Stage.DONE
-        if outcome.batch is None and not outcome.passwords:
+        if not outcome.written and not outcome.passwords:
             return self.finish(Result.UNCHANGED, Reason.SUCCEEDED)
         return self.finish(Result.APPLIED, Reason.SUCCEEDED)
 
@@ -246,6 +252,8 @@ class _Run:
     def failed(self, e: Exception) -> RunResult:
         reason = _reason(self.stage, e)
         message = str(e) if isinstance(e, REPORTED) else f"internal error: {type(e).__name__}: {e}"
+        if isinstance(e, LoadNotConfirmed):
+            self.confirmation = message
         shown = self.stage if self.stage is not Stage.DONE else Stage.APPLY
         log.error("%s%s: %s (%s)", shown, self._at, message, reason, exc_info=not isinstance(e, REPORTED),
                   extra=self._extra(self.stage, reason=reason))
@@ -263,7 +271,8 @@ class _Run:
                         summary=self.summary, operations=self.operations,
                         suspended=self.suspended or (result is Result.FAILED and suspend is not None
                                                      and suspend.exists()),
-                        rotation=self.rotation, rotation_changes=self.rotation_changes)
+                        rotation=self.rotation, rotation_changes=self.rotation_changes,
+                        confirmation=self.confirmation)
         self.book.record(run, self.clock())
         self.book.write()
         return run

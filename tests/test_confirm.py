@@ -1,0 +1,284 @@
+"""Confirmed applies without a running mox: the protocol of reconciler.apply.confirm against a
+stand-in for mox's control socket that answers, and writes domains.conf in place, the way mox
+does (its stale in-memory config overwriting ours: the lost update); the rounds that re-apply on
+top of mox's version; the apply report. The same against the real mox: tests/test_confirm_mox.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from reconciler.apply import confirm, writer
+from reconciler.apply.confirm import Loaded, LoadNotConfirmed, NotLoaded
+from reconciler.desired.source import resolve_source
+from reconciler.mox.ctl import AccountEntry, Ctl
+from reconciler.mox.errors import CtlCommandFailed, CtlTimeout
+from reconciler.mox.live import ConfigPaths
+from reconciler.pipeline import apply_prepared, prepare, reports_dir_default
+
+from .conftest import build_step_config
+from .golden import golden_step
+
+
+class FakeMox:
+    """Answers `version`, `accountlist` and `aliaslist` like mox, from `memory` (the config mox
+    holds: the file it loaded last); `on_lock` runs when a command takes mox's config lock."""
+
+    def __init__(self, paths: ConfigPaths, on_lock: Callable[[FakeMox], None] | None = None) -> None:
+        self.paths = paths
+        self.on_lock = on_lock
+        self.calls = 0
+        self.reload()
+
+    def reload(self) -> None:
+        self.memory = writer.read_stable(self.paths.domains_conf)
+
+    def version(self) -> str:
+        return "ctlv0"
+
+    def account_list(self) -> list[AccountEntry]:
+        self.calls += 1
+        if self.on_lock is not None:
+            self.on_lock(self)
+        else:
+            self.reload()  # what mox does after a second: stat, reload
+        return [AccountEntry(n, bool(a.LoginDisabled)) for n, a in sorted(self.memory.dynamic.Accounts.items())]
+
+    def alias_list(self, domain: str) -> list[str]:
+        if domain not in self.memory.dynamic.Domains:
+            raise CtlCommandFailed("mox refused", command="aliaslist", reply="listing aliases: no such domain")
+        return []
+
+    def write_stale(self, change: Callable[[str], str]) -> None:
+        """mox's admin writing its in-memory config (plus `change`) in place, as WriteDynamicLocked."""
+        text = change(self.memory.data.decode())
+        with open(self.paths.domains_conf, "r+") as f:
+            f.write(text)
+            f.truncate()
+        self.reload()
+
+
+def no_sleep(_seconds: float) -> None:
+    pass
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> ConfigPaths:
+    return ConfigPaths(build_step_config(golden_step("01"), tmp_path / "mox"))
+
+
+def desired(tmp_path: Path, text: str) -> Path:
+    d = tmp_path / "desired"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "desired.yaml").write_text(text)
+    return d
+
+
+CAROL = ("Domains:\n  carol.example: {ReportsAccount: carol, DKIM: null}\n"
+         "Accounts:\n  carol:\n    Destinations:\n      carol@carol.example: {}\n")
+
+
+# --- one confirmation
+
+
+def test_the_wait_runs_from_the_file_time_plus_mox_throttle(paths: ConfigPaths) -> None:
+    snap = writer.read_stable(paths.domains_conf)
+    written = max(snap.stat.st_mtime_ns, snap.stat.st_ctime_ns) / 1e9
+    slept: list[float] = []
+    waited = confirm.wait_out_throttle(snap, clock=lambda: written + 0.25, sleep=slept.append)
+    assert slept == [waited] and waited == pytest.approx(confirm.THROTTLE + confirm.MARGIN - 0.25)
+    # written long ago: mox's next lock checks the file, no wait
+    assert confirm.wait_out_throttle(snap, clock=lambda: written + 5, sleep=slept.append) == 0.0
+    # a file time in the future (a clock set back) counts as now: one full throttle, not more
+    assert confirm.wait_out_throttle(snap, clock=lambda: written - 3600, sleep=slept.append) == pytest.approx(
+        confirm.THROTTLE + confirm.MARGIN)
+
+
+def test_loaded_when_the_file_is_unchanged_after_mox_took_its_lock(paths: ConfigPaths) -> None:
+    snap = writer.read_stable(paths.domains_conf)
+    got = confirm.confirm(snap, FakeMox(paths), domains=["example.org"], sleep=no_sleep)  # type: ignore[arg-type]
+    assert got is not None and got.status is Loaded.LOADED and got.message == "mox loaded the change"
+
+
+def test_changed_when_mox_wrote_over_it(paths: ConfigPaths) -> None:
+    snap = writer.read_stable(paths.domains_conf)
+    mox = FakeMox(paths, on_lock=lambda m: m.write_stale(lambda t: t + "\tbob:\n\t\tDomain: example.org\n"))
+    assert confirm.confirm(snap, mox, sleep=no_sleep) is None  # type: ignore[arg-type]
+
+
+def test_mox_refused_the_file_is_not_loaded(paths: ConfigPaths) -> None:
+    mox = FakeMox(paths, on_lock=lambda m: None)  # keeps its old config: the file was refused
+    text = paths.domains_conf.read_text().replace("\talice:\n", "\talice2:\n\t\tDomain: example.org\n\talice:\n")
+    paths.domains_conf.write_text(text)
+    snap = writer.read_stable(paths.domains_conf)
+    with pytest.raises(NotLoaded, match=r"mox did not load .*domains.conf: its accounts lack alice2\. mox keeps "
+                                        r"serving its previous config and logs why as `loading domains config`"):
+        confirm.confirm(snap, mox, sleep=no_sleep)  # type: ignore[arg-type]
+
+
+def test_a_domain_missing_in_mox_memory_is_not_loaded(paths: ConfigPaths) -> None:
+    mox = FakeMox(paths, on_lock=lambda m: None)
+    text = paths.domains_conf.read_text().replace("\tmail.example.org: nil\n", "\tmail.example.org: nil\n\tnew.example: nil\n")
+    paths.domains_conf.write_text(text)
+    snap = writer.read_stable(paths.domains_conf)
+    with pytest.raises(NotLoaded, match=r"domain new\.example is missing"):
+        confirm.confirm(snap, mox, domains=["new.example", "example.org"], sleep=no_sleep)  # type: ignore[arg-type]
+
+
+def test_not_running_is_said_without_waiting(paths: ConfigPaths) -> None:
+    snap = writer.read_stable(paths.domains_conf)
+    slept: list[float] = []
+    got = confirm.confirm(snap, Ctl(paths.config_dir.parent / "data" / "ctl"), sleep=slept.append)
+    assert got is not None and got.status is Loaded.NOT_RUNNING and slept == []
+    assert got.message.startswith("not confirmed: mox not running (mox's control socket ")
+    assert got.message.endswith("; mox reads domains.conf when it starts")
+
+
+def test_a_socket_that_does_not_answer_is_a_failure(paths: ConfigPaths) -> None:
+    class Hung:
+        def version(self) -> str:
+            raise CtlTimeout("mox's control socket /x/ctl did not answer within 30 s")
+
+    snap = writer.read_stable(paths.domains_conf)
+    with pytest.raises(LoadNotConfirmed, match=r"is written, but whether mox loaded it cannot be confirmed: "
+                                               r"mox's control socket /x/ctl did not answer"):
+        confirm.confirm(snap, Hung(), sleep=no_sleep)  # type: ignore[arg-type]
+
+
+# --- applies: rounds, re-plans, the report
+
+
+def test_a_lost_update_is_applied_again_on_top_of_mox_version(paths: ConfigPaths, tmp_path: Path) -> None:
+    def stale_write_once(mox: FakeMox) -> None:
+        if mox.calls == 1:  # mox's admin adds an address from its old config: our carol is gone
+            mox.write_stale(lambda t: t.replace("\t\t\talice@example.org: nil\n",
+                                                "\t\t\talice@example.org: nil\n\t\t\tmox.made@example.org: nil\n"))
+        else:
+            mox.reload()
+
+    mox = FakeMox(paths, on_lock=stale_write_once)
+    prepared = prepare(paths, resolve_source(str(desired(tmp_path, CAROL))))
+    outcome = apply_prepared(prepared, ctl=mox)  # type: ignore[arg-type]
+    assert outcome.confirmation.loaded and outcome.rewrites == 1 and mox.calls == 2
+    text = paths.domains_conf.read_text()
+    assert "carol@carol.example: nil" in text and "mox.made@example.org: nil" in text  # ours and mox's
+    report = json.loads((reports_dir_default(paths) / "last-apply.json").read_text())
+    assert report["writes"] == 2 and report["confirmation"]["status"] == "loaded"
+    assert report["confirmation"]["message"] == "mox loaded the change"
+
+
+def test_writes_run_out_naming_what_was_lost(paths: ConfigPaths, tmp_path: Path) -> None:
+    n = iter(range(100))
+    mox = FakeMox(paths, on_lock=lambda m: m.write_stale(lambda t: t.replace(
+        "\t\t\talice@example.org: nil\n", f"\t\t\talice@example.org: nil\n\t\t\tmox{next(n)}@example.org: nil\n")))
+    prepared = prepare(paths, resolve_source(str(desired(tmp_path, CAROL))))
+    with pytest.raises(LoadNotConfirmed) as e:
+        apply_prepared(prepared, ctl=mox)  # type: ignore[arg-type]
+    assert str(e.value).startswith(
+        f"{paths.domains_conf} was written over 5 times before mox loaded the change (mox's admin pages or CLI "
+        "working from an older config, or another writer); lost: add domain carol.example for account carol, "
+        "new account with localpart carol; save DKIM of carol.example")
+    assert str(e.value).endswith(". Re-run to apply it again")
+    assert "carol" not in paths.domains_conf.read_text()
+    report = json.loads((reports_dir_default(paths) / "last-apply.json").read_text())
+    assert report["writes"] == 5 and report["confirmation"]["status"] == "failed"
+    assert report["confirmation"]["message"] == str(e.value)
+
+
+def test_keys_written_for_a_change_mox_wrote_over_move_to_old(paths: ConfigPaths, tmp_path: Path) -> None:
+    restore = paths.domains_conf.read_text()
+
+    def stale_write_once(mox: FakeMox) -> None:
+        if mox.calls == 1:
+            mox.write_stale(lambda _t: restore)
+        else:
+            mox.reload()
+
+    mox = FakeMox(paths, on_lock=stale_write_once)
+    text = ("Domains:\n  keys.example:\n    ReportsAccount: kay\n"
+            "    DKIM: {Selectors: {ed: {Algorithm: ed25519}}, Sign: [ed]}\n"
+            "Accounts:\n  kay:\n    Destinations:\n      kay@keys.example: {}\n")
+    prepared = prepare(paths, resolve_source(str(desired(tmp_path, text))))
+    outcome = apply_prepared(prepared, ctl=mox)  # type: ignore[arg-type]
+    assert outcome.rewrites == 1 and outcome.confirmation.loaded
+    live = writer.read_stable(paths.domains_conf).dynamic
+    (used,) = [s.PrivateKeyFile for s in live.Domains["keys.example"].DKIM.Selectors.values()]
+    in_dkim = sorted(p.name for p in (paths.config_dir / "dkim").glob("*keys.example*"))
+    assert in_dkim == [Path(used).name]  # no unreferenced key directly in dkim/
+    old = sorted(p.name for p in (paths.config_dir / "dkim" / "old").glob("*keys.example*"))
+    assert len(old) == 1  # the first write's key: it was in a domains.conf, so it is kept in old/
+    assert not list(paths.config_dir.glob("mox-reconciler.keys.*"))  # the journal is settled
+
+
+def test_a_change_by_another_writer_that_keeps_ours_is_confirmed_without_writing_again(
+        paths: ConfigPaths, tmp_path: Path) -> None:
+    def other_writer_once(mox: FakeMox) -> None:
+        if mox.calls == 1:  # another reconciler renames its file (ours + its change) into place
+            data = paths.domains_conf.read_text().replace("\tadmin:\n", "\tadmin:\n\t\tDescription: other\n")
+            tmp = paths.config_dir / "other.tmp"
+            tmp.write_text(data)
+            os.replace(tmp, paths.domains_conf)
+        mox.reload()
+
+    mox = FakeMox(paths, on_lock=other_writer_once)
+    prepared = prepare(paths, resolve_source(str(desired(tmp_path, CAROL))))
+    outcome = apply_prepared(prepared, ctl=mox)  # type: ignore[arg-type]
+    assert outcome.confirmation.loaded and outcome.rewrites == 0 and mox.calls == 2
+    assert len(outcome.applied.batches) == 2 and not outcome.applied.batches[1].written
+
+
+def test_not_running_applies_and_says_so(paths: ConfigPaths, tmp_path: Path) -> None:
+    prepared = prepare(paths, resolve_source(str(desired(tmp_path, CAROL))))
+    outcome = apply_prepared(prepared)
+    assert outcome.confirmation.status is Loaded.NOT_RUNNING and outcome.written
+    assert outcome.confirmation.waited == 0  # nothing to wait for
+    report = json.loads((reports_dir_default(paths) / "last-apply.json").read_text())
+    assert report["confirmation"]["status"] == "mox-not-running"
+    assert report["confirmation"]["message"].startswith("not confirmed: mox not running")
+
+
+def test_cli_says_not_confirmed_when_mox_is_not_running_and_verify_is_a_deprecated_no_op(
+        paths: ConfigPaths, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from reconciler.cli.main import main
+
+    src = desired(tmp_path, CAROL)
+    assert main(["--config", str(paths.mox_conf), "apply", "--yes", "--verify", str(src)]) == 0
+    out, err = capsys.readouterr()
+    assert "Applied 4 operations in one write of" in out
+    assert "\nnot confirmed: mox not running (mox's control socket " in out
+    assert "--verify is deprecated and does nothing more" in err
+    assert main(["--config", str(paths.mox_conf), "apply", "--yes", str(src)]) == 0
+    out, _ = capsys.readouterr()
+    assert "Nothing to do: the live config matches the desired state.\nnot confirmed: mox not running" in out
+
+
+# --- two reconcilers that planned before either wrote
+
+
+def test_inventory_is_read_and_written_under_the_lock(paths: ConfigPaths, tmp_path: Path) -> None:
+    """A and B plan against the same domains.conf and inventory, then A applies, then B: B plans
+    again under the lock from the inventory A wrote, so neither drops the other's objects."""
+    from reconciler.plan.inventory import read_inventory
+
+    a = prepare(paths, resolve_source(str(desired(tmp_path / "a", CAROL))))
+    b = prepare(paths, resolve_source(str(desired(tmp_path / "b", CAROL.replace("carol", "dave")))))
+    assert apply_prepared(a).written
+    outcome = apply_prepared(b)
+    assert outcome.written and outcome.replanned
+    assert {"domain/carol.example", "account/carol", "domain/dave.example", "account/dave"} <= read_inventory(
+        paths.config_dir).objects
+    text = paths.domains_conf.read_text()
+    assert "carol@carol.example" in text and "dave@dave.example" in text
+
+
+def test_the_same_desired_state_applied_twice_at_once_both_succeed(paths: ConfigPaths, tmp_path: Path) -> None:
+    src = resolve_source(str(desired(tmp_path, CAROL)))
+    first, second = prepare(paths, src), prepare(paths, src)
+    assert apply_prepared(first).written
+    outcome = apply_prepared(second)  # planned "add carol.example"; under the lock: nothing to do
+    assert not outcome.written and outcome.replanned and outcome.operations == ()
