@@ -1,6 +1,8 @@
-"""SIGKILL a real batch process at every named checkpoint of the write protocol: domains.conf
-always parses and validates (the old file or the new one, never anything in between), and a re-run
-converges.
+"""SIGKILL a real `mox-reconciler apply` at every named checkpoint of an apply, beside a running mox
+v0.0.17 (tests/moxserver.py; without one, against the config dir alone): domains.conf is always the
+old or the new file and both mox and our validation accept it; the killed process leaves no process
+behind (its key-generation workers die with it); a re-run converges, mox loads the result, and then
+no unreferenced key file is left directly in `dkim/`, no temp file, no key journal.
 
 The child stops at the checkpoint the test names (`writer.STOP_ENV`), says so on stderr and waits;
 the test kills it on that marker, so every window is hit on any machine, busy or not.
@@ -10,57 +12,34 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from reconciler.apply import writer
+from reconciler.cli.main import main
 from reconciler.mox import sconf
 from reconciler.mox.config import Dynamic
 from reconciler.mox.live import ConfigPaths, read_static
 from reconciler.mox.validate import require_valid
 
-from .conftest import build_step_config
+from . import moxserver
+from .golden import build_step_config, golden_step
 
 ROOT = Path(__file__).resolve().parent.parent
-GOLDEN = Path(__file__).parent / "fixtures" / "golden"
-
-# Applies whatever part of the desired change is still missing (a tiny planner), as one batch.
-SCRIPT = r"""
-import sys
-from datetime import UTC, datetime
-from pathlib import Path
-from reconciler.apply import batch
-from reconciler.apply import writer
-from reconciler.mox.live import ConfigPaths
-from reconciler.mox.admin import AddressAdd, DKIMAdd, DomainAdd
-
-paths = ConfigPaths(Path(sys.argv[1]))
-dyn = writer.read_stable(paths.domains_conf).dynamic
-ops = []
-if "crash.example" not in dyn.Domains:
-    ops.append(DomainAdd("crash.example", "alice"))
-if "crash2.example" not in dyn.Domains:
-    ops.append(DomainAdd("crash2.example", "alice"))
-if "info@crash.example" not in dyn.Accounts["alice"].Destinations:
-    ops.append(AddressAdd("info@crash.example", "alice"))
-if "ed" not in dyn.Domains["example.org"].DKIM.Selectors:
-    ops.append(DKIMAdd("example.org", "ed", "ed25519"))
-# A fixed clock: a re-run in the same second must cope with key files of the killed run.
-now = datetime(2026, 12, 1, 10, 0, 0, tzinfo=UTC)
-print(len(ops), flush=True)
-batch.apply_batch(paths, ops, now=now, workers=1)
-"""
 
 # Where each checkpoint lies: before domains.conf is replaced (the old file stays) or after.
-# A checkpoint missing here is still killed at and checked for "old or new, valid, converges".
-SIDE = {"key-file": "old", "before-temp": "old", "before-rename": "old", "after-rename": "new",
-        "after-commit": "new"}
-# Stops: the first time at each checkpoint, and the second key file (one key already written).
-STOPS = [*writer.CHECKPOINTS, "key-file:2"]
+SIDE = {"keygen": "old", "journal": "old", "key-file": "old", "key-temp": "old", "before-temp": "old",
+        "before-rename": "old", "after-rename": "new", "after-commit": "new", "inventory": "new", "confirm": "new"}
+# The first time at each checkpoint, and the second key file (one key already written, or half).
+STOPS = [*writer.CHECKPOINTS, "key-file:2", "key-temp:2"]
 
 
 def checkpoint_calls() -> set[str]:
@@ -78,26 +57,80 @@ def checkpoint_calls() -> set[str]:
     return names
 
 
-def test_every_checkpoint_in_the_code_is_listed() -> None:
-    assert checkpoint_calls() == set(writer.CHECKPOINTS)
+def test_every_checkpoint_in_the_code_is_listed_and_placed() -> None:
+    assert checkpoint_calls() == set(writer.CHECKPOINTS) == set(SIDE)
 
 
-def make_instance(tmp: Path) -> ConfigPaths:
-    return ConfigPaths(build_step_config(GOLDEN / "steps" / "01-domain-add-example.org", tmp))
+@dataclass
+class Mox:
+    """The config the applies write: a served instance's, or (no mox here) a plain copy."""
+
+    paths: ConfigPaths
+    served: moxserver.ServedMox | None
+
+    def verdict(self) -> None:
+        """mox's own `config test` (when mox is here) and our validation both accept domains.conf."""
+        dyn = sconf.parse(self.paths.domains_conf.read_text("utf-8"), Dynamic)
+        require_valid(read_static(self.paths), dyn, self.paths.config_dir)
+        if self.served is not None:
+            verdict = self.served.instance.config_test()
+            assert verdict.ok, verdict.output
 
 
-def run(paths: ConfigPaths, stop_at: str | None = None) -> subprocess.Popen[str]:
+@pytest.fixture(scope="module")
+def mox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mox]:
+    """One mox for the module's kills (each adds objects of its own)."""
+    if moxserver.serve_reason():
+        yield Mox(ConfigPaths(build_step_config(golden_step("00"),
+                                                          tmp_path_factory.mktemp("crash"))), None)
+        return
+    instance = moxserver.build_instance("00")
+    try:
+        with moxserver.serve(instance) as served:
+            yield Mox(instance.config_paths, served)
+    finally:
+        instance.remove()
+
+
+ED25519 = "DKIM: {Selectors: {ed: {Algorithm: ed25519}}, Sign: [ed]}, "
+
+
+def desired(tmp: Path, tag: str, *, rsa: bool = False) -> Path:
+    """Two new domains and an account with addresses in both. The domains' keys: one ed25519 key
+    each (quick), or (`rsa`) DomainAdd's two RSA-2048 keys each: four keys, which are generated by
+    worker processes when there is more than one core."""
+    d = tmp / "desired"
+    d.mkdir()
+    dkim = "" if rsa else ED25519
+    (d / "desired.yaml").write_text(
+        f"Domains:\n  {tag}a.example: {{{dkim}ReportsAccount: {tag}}}\n  {tag}b.example: {{{dkim}ReportsAccount: {tag}}}\n"
+        f"Accounts:\n  {tag}:\n    Destinations:\n      {tag}@{tag}a.example: {{}}\n      info@{tag}b.example: {{}}\n")
+    return d
+
+
+def session_processes(sid: int) -> list[int]:
+    """Live (not zombie) processes of session `sid`."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":  # session id, state
+            out.append(int(entry.name))
+    return out
+
+
+def kill_at(mox: Mox, source: Path, stop_at: str) -> list[int]:
+    """Run an apply until it reports the checkpoint, SIGKILL it (it alone) there, and wait until
+    no process it started remains; returns the other processes of its session at the kill."""
     env = {k: v for k, v in os.environ.items() if k != writer.STOP_ENV}
-    env["PYTHONPATH"] = str(ROOT)
-    if stop_at:
-        env[writer.STOP_ENV] = stop_at
-    return subprocess.Popen([sys.executable, "-c", SCRIPT, str(paths.mox_conf)], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def kill_at(paths: ConfigPaths, stop_at: str) -> None:
-    """Run until the child reports the checkpoint, then SIGKILL it there."""
-    p = run(paths, stop_at)
+    env.update(PYTHONPATH=str(ROOT), **{writer.STOP_ENV: stop_at})
+    p = subprocess.Popen([sys.executable, "-m", "reconciler", "--config", str(mox.paths.mox_conf), "apply", "--yes",
+                          str(source)], env=env, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         start_new_session=True)
     assert p.stderr is not None
     name, _, nth = stop_at.partition(":")
     marker = f"checkpoint {name}:{nth or 1}\n"
@@ -106,16 +139,21 @@ def kill_at(paths: ConfigPaths, stop_at: str) -> None:
         seen.append(line)
         if line == marker:
             break
+    helpers = [pid for pid in session_processes(p.pid) if pid != p.pid]
     p.send_signal(signal.SIGKILL)
-    p.communicate()
-    assert marker in seen, f"the child never reached {stop_at}:\n{''.join(seen)}"
-    assert p.returncode == -signal.SIGKILL
-
-
-def assert_valid(paths: ConfigPaths) -> Dynamic:
-    dyn = sconf.parse(paths.domains_conf.read_text("utf-8"), Dynamic)
-    require_valid(read_static(paths), dyn, paths.config_dir)
-    return dyn
+    p.wait()  # not its stderr: a surviving worker would hold that open
+    p.stderr.close()
+    try:
+        assert marker in seen, f"the child never reached {stop_at}:\n{''.join(seen)}"
+        assert p.returncode == -signal.SIGKILL
+        deadline = time.monotonic() + 30  # a worker killed by its parent-death signal goes at once
+        while session_processes(p.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert session_processes(p.pid) == [], "processes of the killed apply survived it"
+    finally:
+        for pid in session_processes(p.pid):  # what survived (a failed test): the test started them
+            os.kill(pid, signal.SIGKILL)
+    return helpers
 
 
 def key_files(paths: ConfigPaths) -> tuple[set[str], set[str]]:
@@ -125,37 +163,74 @@ def key_files(paths: ConfigPaths) -> tuple[set[str], set[str]]:
     return referenced, on_disk
 
 
+def converge(mox: Mox, source: Path, tag: str, capsys: pytest.CaptureFixture[str]) -> str:
+    """Apply again, uninterrupted: exit 0, everything there, loaded by mox; nothing left behind."""
+    capsys.readouterr()
+    rc = main(["--config", str(mox.paths.mox_conf), "apply", "--yes", str(source)])
+    out, err = capsys.readouterr()
+    assert rc == 0, (out, err)
+    if mox.served is not None:
+        assert re.search(r"^mox (loaded the change|has loaded domains\.conf as it is)\.$", out, re.M), out
+        ctl = mox.served.ctl()
+        assert tag in [a.name for a in ctl.account_list()]
+        assert ctl.alias_list(f"{tag}a.example") == [] and ctl.alias_list(f"{tag}b.example") == []
+    else:
+        assert "\nnot confirmed: mox not running" in out
+    dyn = sconf.parse(mox.paths.domains_conf.read_text("utf-8"), Dynamic)
+    assert {f"{tag}a.example", f"{tag}b.example"} <= set(dyn.Domains)
+    assert {f"{tag}@{tag}a.example", f"info@{tag}b.example"} <= set(dyn.Accounts[tag].Destinations)
+    mox.verdict()
+    referenced, on_disk = key_files(mox.paths)
+    assert on_disk <= referenced, f"unreferenced key files in dkim/: {sorted(on_disk - referenced)}"
+    config = mox.paths.config_dir
+    assert [str(p) for p in config.rglob("*.tmp")] == []
+    assert list(config.glob("mox-reconciler.keys.*")) == []
+    assert main(["--config", str(mox.paths.mox_conf), "plan", "--detailed-exitcode", str(source)]) == 0
+    return out
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("stop_at", STOPS)
-def test_sigkill_at_checkpoint_leaves_old_or_new_and_rerun_converges(tmp_path: Path, stop_at: str) -> None:
-    paths = make_instance(tmp_path)
-    original = paths.domains_conf.read_bytes()
-    _, keys_before = key_files(paths)
-    kill_at(paths, stop_at)
+def test_sigkill_at_checkpoint_leaves_old_or_new_and_rerun_converges(
+        mox: Mox, tmp_path: Path, stop_at: str, capsys: pytest.CaptureFixture[str]) -> None:
+    tag = "k" + re.sub(r"[^a-z0-9]", "", stop_at)
+    source = desired(tmp_path, tag, rsa=stop_at == "keygen")
+    before = mox.paths.domains_conf.read_bytes()
+    _, keys_before = key_files(mox.paths)
+    helpers = kill_at(mox, source, stop_at)
+    if stop_at == "keygen" and (os.cpu_count() or 1) > 1:
+        assert helpers, "four keys on more than one core: generated by worker processes"
 
-    # Old or new, never anything in between; always valid.
-    dyn = assert_valid(paths)
-    unchanged = paths.domains_conf.read_bytes() == original
-    assert unchanged or {"crash.example", "crash2.example"} <= set(dyn.Domains)
-    side = SIDE.get(stop_at.partition(":")[0])
-    if side is not None:
-        assert unchanged == (side == "old")
-    referenced, on_disk = key_files(paths)
-    if stop_at in ("key-file:2", "before-temp", "before-rename"):
+    # Old or new, never anything in between; mox and we accept it.
+    mox.verdict()
+    dyn = sconf.parse(mox.paths.domains_conf.read_text("utf-8"), Dynamic)
+    new = {f"{tag}a.example", f"{tag}b.example"} <= set(dyn.Domains)
+    assert new == (SIDE[stop_at.partition(":")[0]] == "new")
+    if not new:
+        assert mox.paths.domains_conf.read_bytes() == before
+    referenced, on_disk = key_files(mox.paths)
+    if stop_at in ("key-file:2", "key-temp:2", "before-temp", "before-rename"):
         assert on_disk - keys_before - referenced, "a key file written before the kill (an orphan)"
-    if stop_at == "key-file":
-        assert on_disk == keys_before  # killed before the first key file
+    if stop_at == "key-temp:2":
+        assert list((mox.paths.config_dir / "dkim").glob(".*.tmp")), "a key's temp file written before the kill"
+    converge(mox, source, tag, capsys)
 
-    # Re-run without interruption: converges to the full desired state.
-    p = run(paths)
-    out, err = p.communicate(timeout=120)
-    assert p.returncode == 0, err
-    dyn = assert_valid(paths)
-    assert {"crash.example", "crash2.example"} <= set(dyn.Domains)
-    assert "info@crash.example" in dyn.Accounts["alice"].Destinations
-    assert "ed" in dyn.Domains["example.org"].DKIM.Selectors
-    # A third run finds nothing to do.
-    p = run(paths)
-    out, err = p.communicate(timeout=120)
-    assert p.returncode == 0 and out.strip() == "0", err
-    assert not list(paths.config_dir.glob(".domains.conf.*.tmp"))
+
+@pytest.mark.slow
+def test_keys_of_a_killed_apply_that_mox_wrote_over_move_to_old(
+        mox: Mox, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Killed while waiting for mox to load the change, then mox writes its older config over it
+    (a lost update): the keys that domains.conf named are never deleted, they move to old/."""
+    tag = "klost"
+    source = desired(tmp_path, tag)
+    before = mox.paths.domains_conf.read_text("utf-8")
+    kill_at(mox, source, "confirm")
+    referenced, _ = key_files(mox.paths)
+    published = sorted(k for k in referenced if f"{tag}a.example" in k or f"{tag}b.example" in k)
+    assert len(published) == 2
+    with open(mox.paths.domains_conf, "r+") as f:  # in place, from the older config, as mox's admin writes
+        f.write(before)
+        f.truncate()
+    converge(mox, source, tag, capsys)
+    old = mox.paths.config_dir / "dkim" / "old"
+    assert all((old / Path(k).name).exists() for k in published)

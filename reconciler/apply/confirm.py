@@ -101,13 +101,13 @@ def confirm(state: writer.Snapshot, ctl: Ctl, *, domains: Sequence[str] = (), wr
     longer `state`. `domains`: names the change touched, looked up in mox's memory (at most
     MAX_PROBES). `written`: `state` is our write (the message says "the change")."""
     path = state.path
+    writer.checkpoint("confirm")
     try:
         ctl.version()  # connecting takes no lock: this only tells whether mox runs
     except CtlNotRunning as e:
         return _not_running(e)
     except CtlError as e:
         raise _unreachable(state, e) from None
-    writer.checkpoint("confirm")
     waited = wait_out_throttle(state, clock=clock, sleep=sleep)
     try:
         accounts = {a.name: a.login_disabled for a in ctl.account_list()}
