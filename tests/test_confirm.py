@@ -282,3 +282,35 @@ def test_the_same_desired_state_applied_twice_at_once_both_succeed(paths: Config
     assert apply_prepared(first).written
     outcome = apply_prepared(second)  # planned "add carol.example"; under the lock: nothing to do
     assert not outcome.written and outcome.replanned and outcome.operations == ()
+
+
+def test_the_status_file_says_whether_mox_loaded_it(paths: ConfigPaths, tmp_path: Path) -> None:
+    from reconciler.loop.status import StatusBook
+    from reconciler.loop.watch import WatchOptions, reconcile_once
+
+    src = desired(tmp_path, CAROL)
+    book = StatusBook(tmp_path / "status.json")
+    run = reconcile_once(WatchOptions(paths, lambda: resolve_source(str(src))), book)
+    doc = json.loads((tmp_path / "status.json").read_text())
+    assert run.result == "applied" and doc["confirmation"] == run.confirmation
+    assert doc["confirmation"].startswith("not confirmed: mox not running")
+    assert doc["history"][0]["confirmation"] == doc["confirmation"]
+    ready = next(c for c in doc["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "True" and ready["message"].endswith(doc["confirmation"])
+
+
+def test_the_status_file_says_why_not_when_mox_keeps_writing_over_it(
+        paths: ConfigPaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import reconciler.pipeline
+    from reconciler.loop.status import StatusBook
+    from reconciler.loop.watch import WatchOptions, reconcile_once
+
+    n = iter(range(100))
+    mox = FakeMox(paths, on_lock=lambda m: m.write_stale(lambda t: t.replace(
+        "\t\t\talice@example.org: nil\n", f"\t\t\talice@example.org: nil\n\t\t\tmox{next(n)}@example.org: nil\n")))
+    monkeypatch.setattr(reconciler.pipeline, "Ctl", lambda _path: mox)
+    src = desired(tmp_path, CAROL)
+    run = reconcile_once(WatchOptions(paths, lambda: resolve_source(str(src))), StatusBook(tmp_path / "s.json"))
+    doc = json.loads((tmp_path / "s.json").read_text())
+    assert run.result == "failed" and doc["reason"] == "ApplyFailed"
+    assert doc["confirmation"] == doc["error"] and "was written over 5 times" in doc["confirmation"]
