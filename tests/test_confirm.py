@@ -284,6 +284,26 @@ def test_the_same_desired_state_applied_twice_at_once_both_succeed(paths: Config
     assert not outcome.written and outcome.replanned and outcome.operations == ()
 
 
+def test_a_replanned_apply_sets_passwords_after_the_write_never_in_it(paths: ConfigPaths, tmp_path: Path) -> None:
+    """The password steps of a plan made again under the lock go to mox's socket after the write
+    (here: no mox, so pending), never into the batch that writes domains.conf."""
+    from reconciler.plan.passwords import SetPassword
+
+    secret = tmp_path / "carol.password"
+    secret.write_text("test-only pass phrase 4vK9\n")
+    a = prepare(paths, resolve_source(str(desired(tmp_path / "a", CAROL.replace("carol", "dave")))))
+    b = prepare(paths, resolve_source(str(desired(tmp_path / "b", CAROL + f"    Password: {{File: {secret}}}\n"))))
+    assert any(isinstance(s.op, SetPassword) for s in b.plan.steps)
+    assert apply_prepared(a).written
+    outcome = apply_prepared(b)
+    assert outcome.written and outcome.replanned
+    assert not any(isinstance(op, SetPassword) for op in outcome.operations)
+    assert "carol@carol.example" in paths.domains_conf.read_text()
+    assert [(r.account, r.set) for r in outcome.passwords] == [("carol", False)]
+    assert "mox is not running" in outcome.passwords_pending[0].reason
+    assert outcome.confirmation.status is Loaded.NOT_RUNNING
+
+
 def test_the_status_file_says_whether_mox_loaded_it(paths: ConfigPaths, tmp_path: Path) -> None:
     from reconciler.loop.status import StatusBook
     from reconciler.loop.watch import WatchOptions, reconcile_once
