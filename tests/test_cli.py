@@ -153,3 +153,13 @@ def test_broken_pipe_is_quiet_only_when_it_is_stdout(monkeypatch: pytest.MonkeyP
     assert main(["validate", "."]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: internal error: BrokenPipeError: a child process (git?) exited before reading")
+
+
+def test_one_shot_verbs_run_without_the_cyclic_collector_and_watch_turns_it_back_on(tmp_path: Path) -> None:
+    code = ("import gc, sys\nfrom reconciler.cli import main as m\n"
+            "real, seen = m.main, []\nm.main = lambda argv: seen.append(gc.isenabled()) or 0\n"
+            "try:\n    m.entrypoint()\nexcept SystemExit:\n    pass\n"
+            f"real(['--config', {str(tmp_path / 'none' / 'mox.conf')!r}, 'watch', '--once', 'x'])\n"
+            "print(seen, gc.isenabled())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.split("\n")[-2] == "[False] True", out.stdout + out.stderr

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import logging
 import os
 import select
@@ -114,4 +115,9 @@ def stdout_closed() -> bool:
 
 
 def entrypoint() -> None:
+    # A verb builds the whole desired state and live config (millions of objects at 10,000
+    # domains) and exits: the cyclic collector would only walk them again and again (a third of
+    # a large plan's CPU; bench/README.md "plan"). Reference counting still frees what is
+    # dropped. `watch` runs for weeks and turns the collector back on.
+    gc.disable()
     sys.exit(main(sys.argv[1:]))

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import signal
 import time
 from collections.abc import Callable
@@ -108,6 +109,7 @@ def _notifier(args: argparse.Namespace, instance: str, metrics: Metrics | None, 
 
 
 def run(args: argparse.Namespace) -> int:
+    gc.enable()  # off for one-shot verbs (cli.main.entrypoint); a watcher runs for weeks
     from reconciler.cli.logs import tag_instance, use_timestamps
     from reconciler.desired.fleet import default_instance_name
     from reconciler.fsutil import SharedDir
