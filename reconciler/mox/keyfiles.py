@@ -20,7 +20,6 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -385,6 +384,8 @@ def x509_key_pair_error(cert_pem: bytes, key_pem: bytes) -> str | None:
             return "tls: found a certificate rather than a key in the PEM for the private key"
         return ('tls: failed to find PEM block with type ending in "PRIVATE KEY" in key input after skipping '
                 f"PEM blocks of the following types: {_go_list(skipped)}")
+    from cryptography import x509  # only for TLS key pairs: a plan need not load it
+
     try:
         cert = x509.load_der_x509_certificate(certs[0])
         pub = cert.public_key()

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cryptography import x509
-
 from reconciler.mox.config import KeyCert, Static, Transport, TransportSMTP
 from reconciler.mox.golang import (
     GoSyntaxError,
@@ -153,6 +151,8 @@ def validate_static(static: Static, paths: ConfigPaths) -> list[str]:
             except OSError as e:
                 errs.append(f"reading TLS CA cert file: {read_file_error(p, e)}")
                 continue
+            from cryptography import x509  # only for CA files: a plan need not load it
+
             try:
                 certs = x509.load_pem_x509_certificates(pem)
             except ValueError:
