@@ -235,6 +235,10 @@ def _bootstrap() -> Dynamic:
         (lambda c: dataclasses.replace(c, WebDomainRedirects={"#x": "y"}), "read as a comment"),
         (lambda c: dataclasses.replace(c, WebDomainRedirects={"a": "nil"}), "'nil'"),
         (lambda c: dataclasses.replace(c, WebDomainRedirects={"": "y"}), "empty map key"),
+        # Found by the write-read-write property: after the first account's fields, "\t\tb:" reads
+        # as an (empty-keyed) field of that account.
+        (lambda c: dataclasses.replace(c, Accounts={"a": Account(Domain="x"), "\tb": Account(Domain="x")}),
+         "starts with a tab"),
         (lambda c: dataclasses.replace(
             c, Accounts={"admin": Account(Domain="a\nb")}), "multiline"),
         (lambda c: dataclasses.replace(
@@ -264,7 +268,8 @@ def test_pointer_to_zero_struct_is_omitted() -> None:
 # --- property: write -> read -> write is stable --------------------------------------------
 
 _TEXT = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\n"), max_size=12)
-_KEY = _TEXT.filter(lambda k: k != "" and ":" not in k and not k.strip().startswith("#"))
+# What the writer accepts as a map key (test_write_refuses_unreadable_output covers the others).
+_KEY = _TEXT.filter(lambda k: k != "" and ":" not in k and not k.strip().startswith("#") and not k.startswith("\t"))
 
 
 def _strategy(kind: Kind, depth: int = 0) -> st.SearchStrategy[Any]:

@@ -449,6 +449,8 @@ class _Writer:
             self.refuse(f"map key {go_quote(k)} contains ':', which sconf cannot read back")
         if "\n" in k:
             self.refuse(f"map key {go_quote(k)} contains a newline")
+        if k.startswith("\t"):
+            self.refuse(f"map key {go_quote(k)} starts with a tab, which sconf reads as indentation")
         if k.strip().startswith("#"):
             self.refuse(f"map key {go_quote(k)} would be read as a comment")
 
