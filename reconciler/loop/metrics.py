@@ -239,6 +239,18 @@ def bind_server(server: ThreadingHTTPServer, addr: tuple[str, int]) -> None:
         server.address_family = socket.AF_INET6
 
 
+def respond(handler: BaseHTTPRequestHandler, code: int, ctype: str, data: bytes,
+            headers: Mapping[str, str] | None = None) -> None:
+    """One complete response with its length (both loop servers answer this way)."""
+    handler.send_response(code)
+    handler.send_header("Content-Type", ctype)
+    handler.send_header("Content-Length", str(len(data)))
+    for k, v in (headers or {}).items():
+        handler.send_header(k, v)
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
@@ -253,11 +265,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, "text/plain; charset=utf-8", b"not found: try /metrics, /healthz or /readyz\n")
 
     def _send(self, code: int, ctype: str, data: bytes) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        respond(self, code, ctype, data)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("http: " + format, *args)

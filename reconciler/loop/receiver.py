@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from reconciler.errors import ReconcilerError
-from reconciler.loop.metrics import BackgroundServer, bind_server
+from reconciler.loop.metrics import BackgroundServer, bind_server, respond
 from reconciler.loop.run import Received
 
 log = logging.getLogger(__name__)
@@ -125,14 +125,7 @@ class _Handler(BaseHTTPRequestHandler):
     do_PUT = do_DELETE = do_PATCH = do_GET
 
     def _reply(self, code: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> None:
-        data = json.dumps(body).encode() + b"\n"
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
+        respond(self, code, "application/json", json.dumps(body).encode() + b"\n", headers)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("receiver http: " + format, *args)
