@@ -73,6 +73,7 @@ from reconciler.plan.render import DNSSection
 from reconciler.plan.rotation import RotationInput, RotationStatus, StageChange, settle
 from reconciler.plan.rotation_memory import DomainMemory, memory_path, read_memory, write_memory
 from reconciler.plan.safety import require_safe
+from reconciler.planmemo import PlanMemo
 
 log = logging.getLogger(__name__)
 
@@ -287,14 +288,16 @@ def _password_statuses(paths: ConfigPaths, desired: DesiredState, *, snapshot: b
 
 def prepare(paths: ConfigPaths, source: Source, *, now: datetime | None = None,
             caches: Caches | None = None, domains: Iterable[str] | None = None, dns: DNSAccess | None = None,
-            recording: bool = False) -> Prepared:
+            recording: bool = False, memo: PlanMemo | None = None) -> Prepared:
     """Read everything and plan (no writes); the plan's result is validated as mox would.
     `domains` (--domain): only operations on those domains and their addresses and aliases.
 
     With `caches` (an apply), the new keys the plan names start being generated at once, while
     the result is validated and the plan shown. DKIM rotation checks DNS for its domains here;
     `recording`: the run will keep what it saw (apply, watch), so a gap in the sightings restarts
-    the wait; a plan looks ahead without it."""
+    the wait; a plan looks ahead without it. `memo`: a plan without operations is remembered
+    there (`reconciler.planmemo`)."""
+    before = memo.before(paths) if memo is not None else None
     desired = load_desired(source.path, source.root, caches.parse_cache(source) if caches is not None else None)
     snapshot = is_snapshot(paths)
     if snapshot:  # a copy of the live config without secrets (CI): nothing to compare them with
@@ -307,7 +310,8 @@ def prepare(paths: ConfigPaths, source: Source, *, now: datetime | None = None,
     now = now or now_local()
     dns = dns or DNSAccess()
     rotation = rotation_input(paths, live, desired, dns, recording=recording)
-    plan = make_plan(PlanInput(desired, live.static, live.dynamic, inventory, now, data_dir, account_dirs(data_dir),
+    dirs = account_dirs(data_dir)
+    plan = make_plan(PlanInput(desired, live.static, live.dynamic, inventory, now, data_dir, dirs,
                                _password_statuses(paths, desired, snapshot=snapshot), _scope(domains), rotation))
     if caches is not None and caches.maker is not None:
         caches.maker.start(plan.key_requests)
@@ -321,6 +325,9 @@ def prepare(paths: ConfigPaths, source: Source, *, now: datetime | None = None,
                         created=now)
     if plan.rotations:
         doc = _with_records(doc, live, plan, dns)
+    elif memo is not None:
+        memo.record(before, paths, source, domains, desired=desired, live_digest=live.digest, data_dir=data_dir,
+                    account_dirs=dirs, doc=doc)
     return Prepared(paths, live, desired, source, inventory, plan, doc, live.static, now, caches, dns, rotation)
 
 
@@ -432,6 +439,8 @@ def plan_records(prepared: Prepared) -> PlanRecords:
     plan = prepared.plan
     if prepared.live is None:
         return PlanRecords([], [BASE_REF_NO_RECORDS] if plan.changed_domains() else [])
+    if not plan.changed_domains():
+        return PlanRecords([], [])  # no records to show, so nothing to say about what they leave out
     paths = prepared.paths
     notes: list[str] = []
     try:

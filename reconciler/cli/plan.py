@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from reconciler.plan.render import FORMATS
 
 if TYPE_CHECKING:
     from reconciler.mox.live import ConfigPaths
+    from reconciler.pipeline import Prepared
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from reconciler.errors import ReconcilerError
     from reconciler.fsutil import atomic_write
     from reconciler.mox.live import locate
-    from reconciler.pipeline import Caches, plan_dns_sections, prepare, prepare_base_ref
+    from reconciler.planmemo import PlanMemo, now_local
 
     if args.now is not None and args.out:
         raise ReconcilerError("--now and --out do not go together: a plan made for another time must not be applied")
@@ -72,20 +74,38 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         check_out(args.out)
     source = resolve_from_args(args)
+    prepared: Prepared | None = None
     if args.base_ref:
+        from reconciler.pipeline import prepare_base_ref
+
         prepared = prepare_base_ref(paths, source, args.base_ref, now=args.now, domains=args.domains)
+        doc = prepared.doc
     else:
-        prepared = prepare(paths, source, now=args.now, caches=Caches.for_cli(args.cache_dir, generate=False),
-                           domains=args.domains, dns=dns_access(args))
-    doc = prepared.doc
+        memo = PlanMemo.for_cli(args.cache_dir) if args.now is None else None  # --now: a what-if, never kept
+        recalled = memo.recall(paths, source, args.domains, now_local()) if memo is not None else None
+        if recalled is not None:
+            for warning in recalled.warnings:  # as loading the desired state logs them
+                logging.getLogger("reconciler.desired.load").warning("%s", warning)
+            doc = recalled.doc
+        else:
+            from reconciler.pipeline import Caches, prepare
+
+            prepared = prepare(paths, source, now=args.now, caches=Caches.for_cli(args.cache_dir, generate=False),
+                               domains=args.domains, dns=dns_access(args), memo=memo)
+            doc = prepared.doc
     if args.out:
         try:
             atomic_write(args.out, doc.dumps().encode(), 0o666)
         except OSError as e:
             raise ReconcilerError(f"--out {args.out}: cannot write the plan file: {e.strerror or e}") from None
     render = FORMATS[args.format]
-    if args.format == "markdown":
-        text = render(doc, *plan_dns_sections(prepared))
+    if args.format == "markdown":  # a remembered plan has no operations, so no records
+        if prepared is not None:
+            from reconciler.pipeline import plan_dns_sections
+
+            text = render(doc, *plan_dns_sections(prepared))
+        else:
+            text = render(doc)
     elif args.format == "text":
         color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
         text = render(doc, color=color)

@@ -46,7 +46,7 @@ def default_root(cache_dir: Path | None = None) -> Path:
     return base / "parsed" / __version__
 
 
-def _private_dir(path: Path) -> bool:
+def private_dir(path: Path) -> bool:
     """`path` is a directory (created 0700 if missing) that we own and no one else can write."""
     try:
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -64,7 +64,7 @@ class ParseCache:
 
     def __init__(self, root: Path | None, key: str) -> None:
         self.path = root / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".bundle") \
-            if root is not None and _private_dir(root) else None
+            if root is not None and private_dir(root) else None
         self._old: dict[str, _Entry] = self._read() if self.path is not None else {}
         self._new: dict[str, _Entry] = {}
         self.hits = 0
