@@ -54,7 +54,7 @@ class ObjectRef(str):
             return text
         kind, sep, name = text.partition("/")
         if text == ObjectKind.CONFIG or (sep and name and kind in (ObjectKind.DOMAIN, ObjectKind.ACCOUNT)):
-            return cls(ObjectKind(kind), name)
+            return str.__new__(cls, text)  # what `cls(kind, name)` makes, without its checks (done here)
         raise ValueError(f"not an object reference (domain/<name>, account/<name> or config): {text!r}")
 
     @property
