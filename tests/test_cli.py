@@ -14,16 +14,16 @@ from reconciler.cli.main import VERBS, build_parser, main
 from reconciler.mox.live import DEFAULT_CONFIG
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ("pydantic", "cryptography", "git", "yaml", "watchfiles", "prometheus_client", "dns", "rich")
+HEAVY = ("pydantic", "cryptography", "git", "yaml", "watchfiles", "prometheus_client", "dns", "rich", "filelock")
 
 
 def modules_after(argv: list[str]) -> set[str]:
     """The top-level packages and reconciler modules a fresh interpreter holds after main(argv)."""
     code = ("import sys\nfrom reconciler.cli.main import main\n"
             f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
-            "print(' '.join(sorted(sys.modules)))")
+            "print('\\nmodules:', ' '.join(sorted(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
-    return set(out.stdout.split())
+    return set(out.stdout.rsplit("\nmodules:", 1)[1].split())  # after the help text
 
 
 @pytest.mark.parametrize("argv", [["--version"], ["--help"]])
@@ -32,6 +32,26 @@ def test_version_and_help_import_no_verb_and_no_heavy_package(argv: list[str]) -
     assert not {m for m in loaded if m.split(".")[0] in HEAVY}
     assert not loaded & {v.module for v in VERBS}
     assert "reconciler.cli.main" in loaded  # the check itself works
+
+
+@pytest.mark.parametrize("verb", [v.name for v in VERBS])
+def test_a_verbs_help_imports_no_heavy_package(verb: str) -> None:
+    """`plan --help` costs what `--help` does: the options are described without the plan
+    document, the mox config types or the record generator (format names are constants)."""
+    loaded = modules_after([verb, "--help"])
+    assert next(v.module for v in VERBS if v.name == verb) in loaded
+    assert not {m for m in loaded if m.split(".")[0] in HEAVY}
+    assert not loaded & {"reconciler.pipeline", "reconciler.plan.document", "reconciler.mox.config"}
+
+
+def test_format_names_of_the_help_are_the_renderers() -> None:
+    from reconciler.cli.plan import FORMAT_NAMES as PLAN_FORMATS
+    from reconciler.cli.records import FORMAT_NAMES as RECORD_FORMATS
+    from reconciler.dns.formats import FORMATS as RECORD_RENDERERS
+    from reconciler.plan.render import FORMATS as PLAN_RENDERERS
+
+    assert sorted(PLAN_FORMATS) == sorted(PLAN_RENDERERS)
+    assert RECORD_FORMATS == RECORD_RENDERERS
 
 
 def test_a_verb_imports_only_its_own_module() -> None:

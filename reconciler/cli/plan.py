@@ -18,11 +18,14 @@ from reconciler.cli.source_args import (
     check_strict,
     resolve_from_args,
 )
-from reconciler.plan.render import FORMATS
 
 if TYPE_CHECKING:
     from reconciler.mox.live import ConfigPaths
     from reconciler.pipeline import Prepared
+
+# The keys of `reconciler.plan.render.FORMATS` (a test checks): named here so `plan --help` does not
+# import the renderers and with them the plan document, pydantic and the mox config types.
+FORMAT_NAMES = ("json", "markdown", "text")
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -30,7 +33,7 @@ def configure(p: argparse.ArgumentParser) -> None:
                      "apply would run. Exit 0; with --detailed-exitcode 0 = nothing differs, 2 = the live "
                      "config differs (operations, kept or blocked objects), 1 = error.")
     add_source_options(p)
-    p.add_argument("--format", choices=sorted(FORMATS), default="text", help="output format (default: text)")
+    p.add_argument("--format", choices=FORMAT_NAMES, default="text", help="output format (default: text)")
     p.add_argument("--out", type=Path, metavar="PLANFILE",
                    help="also save the plan as JSON, for `apply --plan PLANFILE`")
     p.add_argument("--detailed-exitcode", action="store_true",
@@ -64,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from reconciler.errors import ReconcilerError
     from reconciler.fsutil import atomic_write
     from reconciler.mox.live import locate
+    from reconciler.plan.render import FORMATS
     from reconciler.planmemo import PlanMemo, now_local
 
     if args.now is not None and args.out:

@@ -12,13 +12,15 @@ if TYPE_CHECKING:
     from reconciler.mox.dnsrecords import Report
     from reconciler.mox.live import LiveConfig
 
+# `reconciler.dns.formats.FORMATS` (a test checks): named here so `records --help` does not import
+# the record generator and with it dnspython, cryptography and PyYAML.
+FORMAT_NAMES = ("mox", "zone", "json", "markdown", "octodns")
+
 
 def configure(p: argparse.ArgumentParser) -> None:
-    from reconciler.dns import formats
-
     p.add_argument("--domain", action="append", default=[], metavar="D",
                    help="domain to report (repeatable; default: every domain in domains.conf)")
-    p.add_argument("--format", choices=formats.FORMATS, default="mox",
+    p.add_argument("--format", choices=FORMAT_NAMES, default="mox",
                    help="mox: exactly mox's text; zone: BIND fragment; json (docs/records.md); "
                         "markdown; octodns: YamlProvider YAML (default: mox)")
     p.add_argument("--out", metavar="DIR", type=Path, help="write one file per domain into DIR")
