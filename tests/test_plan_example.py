@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,7 +58,7 @@ print(json.dumps([rc, sorted({m.split(".")[0] for m in sys.modules})]))
 """
 
 
-def run_python(code: str, arg: object, env: dict[str, str]) -> object:
+def run_python(code: str, arg: object, env: dict[str, str]) -> Any:
     proc = subprocess.run([sys.executable, "-c", code, json.dumps(arg)], capture_output=True, text=True,
                           cwd=ROOT, env=env)
     assert proc.returncode == 0, proc.stderr
@@ -108,7 +109,7 @@ def test_plan_of_a_checkout_imports_no_package_it_does_not_use(
     """A second plan (the parse cache warm from the first) in a new interpreter."""
     _, argv, env = example
     run_python(MODULES, argv, env)  # warms the parse cache, whatever ran before
-    rc, loaded = run_python(MODULES, argv, env)  # type: ignore[misc]
+    rc, loaded = run_python(MODULES, argv, env)
     assert rc == 0
     assert "reconciler" in loaded and "pydantic" in loaded  # the check itself works
     unexpected = set(loaded) & set(NOT_IMPORTED)
