@@ -7,7 +7,7 @@ subject) is carried on `Source` so plans, reports and logs can name it. Signatur
 through `git verify-commit`, as Flux does: only the commit that is applied is checked.
 
 Credentials never reach output: URLs are written into the cache repository's config directly (no
-command line carries them, so GitPython's debug logging cannot show them), and every message built
+command line carries them, so no debug log of a command can show them), and every message built
 from git's stderr or a location goes through `redact`.
 """
 
@@ -29,10 +29,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
-import filelock
-import git
-
 from reconciler.desired.fleet import relative_dir
+from reconciler.desired.gitcmd import Git, GitFailed
 from reconciler.desired.includes import desired_files
 from reconciler.errors import SourceError
 
@@ -173,10 +171,8 @@ _DUBIOUS = re.compile(r"detected dubious ownership in repository at '([^']*)'")
 def _git_message(e: Exception) -> str:
     """git's own error lines from a failed command, redacted, on one line; for git's refusal of a
     repository another user owns, what to do about it."""
-    if isinstance(e, git.GitCommandError):
-        raw = str(e.stderr).strip()
-        if raw.startswith("stderr: '") and raw.endswith("'"):
-            raw = raw[len("stderr: '"):-1]
+    if isinstance(e, GitFailed):
+        raw = e.stderr.strip()
         lines = [ln.strip() for ln in raw.splitlines() if ln.strip()]
         important = [ln for ln in lines if ln.startswith(("fatal:", "error:"))] or lines
         text = "; ".join(important) or f"git exited with status {e.status}"
@@ -206,18 +202,21 @@ def _run(repo: Any, *args: str, what: str, timeout: float | None = None) -> str:
     """Run `git ARGS` in `repo`; a failure becomes a SourceError `what: git's message`."""
     try:
         out = repo.git.execute(["git", *args], env=_ENV, kill_after_timeout=timeout)
-    except (git.GitCommandError, OSError) as e:
+    except (GitFailed, OSError) as e:
         raise SourceError(f"{what}: {_git_message(e)}") from None
     return str(out)
 
 
-def _open_repo(path: Path, what: str) -> Any:
+def _open_repo(path: Path, what: str) -> _LocalRepo:
+    import git
+
     try:
-        return git.Repo(path)
+        git.Repo(path).close()
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         raise SourceError(f"{what}: not a git repository") from None
     except git.GitError as e:
         raise SourceError(f"{what}: {_git_message(e)}") from None
+    return _LocalRepo(path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,6 +226,8 @@ def _open_repo(path: Path, what: str) -> Any:
 def _is_bare_repo(path: Path) -> bool:
     if not path.is_dir() or not (path / "HEAD").is_file():
         return False
+    import git
+
     try:
         with git.Repo(path) as repo:
             return bool(repo.bare)
@@ -266,6 +267,8 @@ def _cache_lock(cache_dir: Path, location: str) -> Iterator[None]:
         cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as e:
         raise SourceError(f"cache directory {cache_dir}: {e.strerror}") from None
+    import filelock
+
     lock = filelock.FileLock(str(cache_dir / ".lock"), timeout=LOCK_TIMEOUT)
     try:
         with lock:
@@ -292,7 +295,7 @@ def _commit_info(repo: Any, sha: str, location: str = "") -> Commit:
 def _rev_parse(repo: Any, name: str) -> str | None:
     try:
         out = repo.git.execute(["git", "rev-parse", "--verify", "--quiet", f"{name}^{{commit}}"], env=_ENV)
-    except git.GitCommandError:
+    except GitFailed:
         return None
     return str(out).strip() or None
 
@@ -399,19 +402,19 @@ def _extract(repo: Any, sha: str, dest: Path, location: str) -> None:
     files and directories only)."""
     try:
         proc = repo.git.execute(["git", "archive", "--format=tar", sha], env=_ENV, as_process=True)
-    except git.GitCommandError as e:
+    except GitFailed as e:
         raise SourceError(f"{location}: {_git_message(e)}") from None
     try:
         with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
             tar.extractall(dest, filter=_plain_files)
     except (tarfile.TarError, OSError) as e:
         proc.proc.kill()
-        with contextlib.suppress(git.GitCommandError):
+        with contextlib.suppress(GitFailed):
             proc.wait()
         raise SourceError(f"{location}: cannot extract commit {sha[:12]}: {e}") from None
     try:
         proc.wait()
-    except git.GitCommandError as e:
+    except GitFailed as e:
         raise SourceError(f"{location}: {_git_message(e)}") from None
 
 
@@ -493,37 +496,34 @@ def _without_userinfo(url: str) -> str:
     return _URL_USERINFO.sub(lambda m: m.group(1), url)
 
 
-def _prepare_cache_repo(cache_dir: Path, url: str, location: str) -> Any:
+def _prepare_cache_repo(cache_dir: Path, url: str, location: str) -> _LocalRepo:
     """The bare clone in `cache_dir/repo.git`, created on first use, fetched on every call.
     The caller holds the cache lock."""
+    import git
+
     gitdir = cache_dir / "repo.git"
     if not (gitdir / "HEAD").is_file():
         shutil.rmtree(gitdir, ignore_errors=True)  # a clone that died half-way
-        repo = git.Repo.init(gitdir, bare=True)
-        with repo.config_writer() as cw:
+        with git.Repo.init(gitdir, bare=True) as repo, repo.config_writer() as cw:
             cw.set_value('remote "origin"', "url", url)
             cw.set_value('remote "origin"', "fetch", "+refs/heads/*:refs/remotes/origin/*")
             cw.add_value('remote "origin"', "fetch", "+refs/tags/*:refs/tags/*")
         log.info("source: cloning %s into %s", location, cache_dir)
     else:
-        repo = git.Repo(gitdir)
-        with repo.config_reader() as cr:
-            stored = str(cr.get_value('remote "origin"', "url", ""))
-        if stored != url:
-            if _without_userinfo(stored) != _without_userinfo(url):
-                repo.close()
-                raise SourceError(
-                    f"cache directory {cache_dir} holds a clone of {redact(stored)}, not {location}")
-            with repo.config_writer() as cw:  # new credentials for the same repository
-                cw.set_value('remote "origin"', "url", url)
+        with git.Repo(gitdir) as repo:
+            with repo.config_reader() as cr:
+                stored = str(cr.get_value('remote "origin"', "url", ""))
+            if stored != url:
+                if _without_userinfo(stored) != _without_userinfo(url):
+                    raise SourceError(
+                        f"cache directory {cache_dir} holds a clone of {redact(stored)}, not {location}")
+                with repo.config_writer() as cw:  # new credentials for the same repository
+                    cw.set_value('remote "origin"', "url", url)
         log.debug("source: fetching %s", location)
-    try:
-        _run(repo, "fetch", "--prune", "--no-write-fetch-head", "origin",
-             what=f"{location}: fetch failed", timeout=NETWORK_TIMEOUT)
-    except SourceError:
-        repo.close()
-        raise
-    return repo
+    clone = _LocalRepo(gitdir)
+    _run(clone, "fetch", "--prune", "--no-write-fetch-head", "origin",
+         what=f"{location}: fetch failed", timeout=NETWORK_TIMEOUT)
+    return clone
 
 
 def _remote_default_branch(repo: Any, location: str) -> str:
@@ -562,21 +562,9 @@ def _resolve_remote(req: _Request, subdir: str) -> Source:
 # Local directories
 
 
-class _TrustingGit(git.Git):
-    """GitPython's command runner with `-c NAME=VALUE` options before every git command."""
-
-    def __init__(self, working_dir: str, config: list[str]) -> None:
-        super().__init__(working_dir)
-        self._config = config
-
-    def execute(self, command: Any, *args: Any, **kwargs: Any) -> Any:
-        if self._config and isinstance(command, list) and command[:1] == ["git"]:
-            command = ["git", *self._config, *command[1:]]
-        return super().execute(command, *args, **kwargs)
-
-
 class _LocalRepo:
-    """A work tree the reconciler runs git in (as `repo.git.execute`, like a GitPython Repo).
+    """A work tree (or a cache clone) the reconciler runs git in (as `repo.git.execute`, like a
+    GitPython Repo: `reconciler.desired.gitcmd`).
 
     git refuses a repository another user owns (safe.directory). One owned by root through a
     path only root can change is trusted without that setting: root already controls what this
@@ -585,7 +573,7 @@ class _LocalRepo:
     def __init__(self, root: Path) -> None:
         config = ["-c", f"safe.directory={root}"] if _root_controlled(root) else []
         self.root = root
-        self.git = _TrustingGit(str(root), config)
+        self.git = Git(root, config)
 
     def __enter__(self) -> _LocalRepo:
         return self
@@ -633,7 +621,7 @@ def _head(repo: _LocalRepo, location: str) -> str | None:
         return str(out).strip()
     if status == 1 and not str(err).strip():
         return None
-    raise SourceError(f"{location}: {_git_message(git.GitCommandError(['git', 'rev-parse'], status, err))}")
+    raise SourceError(f"{location}: {_git_message(GitFailed(['git', 'rev-parse'], status, err))}")
 
 
 def _resolve_local(req: _Request, subdir: str) -> Source:
@@ -751,7 +739,7 @@ def fetch(source: Source) -> Source:
                           require_signed=req.require_signed, allowed_signers=req.allowed_signers)
 
 
-def _repo_of(source: Source) -> Any:
+def _repo_of(source: Source) -> _LocalRepo:
     if source.repo_dir is None:
         raise SourceError(f"{source.location}: not in a git repository, so no other ref can be read")
     if not source.remote:
