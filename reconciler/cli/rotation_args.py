@@ -46,13 +46,15 @@ def add_rotation_options(p: argparse.ArgumentParser, *, publishing: bool = True)
 
 
 def dns_access(args: argparse.Namespace) -> DNSAccess:
-    """The resolver and publisher the options name (a TSIG key file is read here: errors show early)."""
-    from reconciler.dns.check import parse_server
-    from reconciler.dns.publish import load_tsig_key
+    """The resolver and publisher the options name (a TSIG key file is read here: errors show early).
+    dnspython is loaded only when one is named (a plan without rotation asks DNS nothing)."""
     from reconciler.dns.rotation import DNSAccess, Publisher
 
     publisher = None
     if getattr(args, "publish", None):
+        from reconciler.dns.check import parse_server
+        from reconciler.dns.publish import load_tsig_key
+
         if not (args.server and args.tsig_key_file):
             raise ReconcilerError("--publish rfc2136 needs --server and --tsig-key-file")
         zones = tuple(z.rstrip(".").lower() for z in args.zone if z.strip())
@@ -60,5 +62,7 @@ def dns_access(args: argparse.Namespace) -> DNSAccess:
     elif getattr(args, "server", None) or getattr(args, "zone", None) or getattr(args, "tsig_key_file", None):
         raise ReconcilerError("--server, --zone and --tsig-key-file are for --publish rfc2136")
     if args.resolver:
+        from reconciler.dns.check import parse_server
+
         parse_server(args.resolver)  # a bad address is an error now, not a failed check at every run
     return DNSAccess(args.resolver, publisher)

@@ -15,8 +15,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from reconciler.dns.reports import placeholder_reason
 from reconciler.errors import ReconcilerError, RecordsError
 from reconciler.fsutil import FILE_MODE, SharedDir, atomic_write, fsync_dir
@@ -187,6 +185,8 @@ def octodns_zone(records: Sequence[Record], zone: str) -> dict[str, Any]:
 
 def render_octodns(reports: Sequence[Report], zone: str | None = None) -> str:
     """YAML for octoDNS's YamlProvider: the zone of the (first) domain, or `zone`."""
+    import yaml  # only for octoDNS
+
     from reconciler.dns.reports import merge
 
     if not reports:

@@ -15,17 +15,18 @@ import dataclasses
 import json
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from typing import TYPE_CHECKING
 
 from reconciler.mox import config as mc
 from reconciler.mox import names
-from reconciler.mox.dnsrecords import DKIM_PLACEHOLDER, Inputs, PublicKey, Record, Report, cert_issuer, generate
+from reconciler.mox.dnsrecords import DKIM_PLACEHOLDER, Inputs, Record, Report, cert_issuer, generate
 from reconciler.mox.errors import RecordsError
 from reconciler.mox.keyfiles import HostKeys, KeyFileError, load_dkim_private_key
 from reconciler.mox.keyfiles import load_host_keys as _load_host_keys
 from reconciler.mox.live import ConfigPaths, LiveConfig
+
+if TYPE_CHECKING:
+    from reconciler.mox.dnsrecords import PublicKey
 
 
 def load_host_keys(paths: ConfigPaths, static: mc.Static) -> HostKeys:
@@ -38,6 +39,8 @@ def load_host_keys(paths: ConfigPaths, static: mc.Static) -> HostKeys:
 
 def load_dkim_keys(paths: ConfigPaths, conf: mc.Domain) -> dict[str, PublicKey]:
     """Public keys of every selector, read from the key files like mox does on config load."""
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
     out: dict[str, PublicKey] = {}
     for sel, s in conf.DKIM.Selectors.items():
         try:
@@ -167,6 +170,9 @@ def _selector_name(ascii_label: str) -> str:
 
 def _dkim_public_key(value: str) -> PublicKey | None:
     """The public key of a DKIM record value (`v=DKIM1;...;k=ed25519;p=...`)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
     tags = dict(t.strip().partition("=")[::2] for t in value.split(";"))
     try:
         raw = base64.b64decode(tags.get("p", ""), validate=True)

@@ -8,12 +8,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import dns.tsig
-
-from reconciler.dns.check import DNSCheckError, Server, lookup, parse_server
 from reconciler.dns.formats import in_zone
-from reconciler.dns.publish import Withdrawal, describe, publish
 from reconciler.dns.reports import find_domain, load_dkim_keys
 from reconciler.errors import REPORTED, ReconcilerError
 from reconciler.mox import config as mc
@@ -23,6 +20,13 @@ from reconciler.mox.live import LiveConfig
 from reconciler.mox.names import ParseError, parse_domain
 from reconciler.plan.rotation import RotationStatus
 from reconciler.plan.rotation_memory import Answer, DomainMemory, Seen
+
+# The DNS check and publishing (dnspython) are imported when a domain rotates: a plan of
+# domains without `DKIM.Rotation` asks DNS nothing.
+if TYPE_CHECKING:
+    import dns.tsig
+
+    from reconciler.dns.check import Server
 
 DKIM_TAG = "v=DKIM1"
 CHECK_TIMEOUT = 5.0
@@ -46,6 +50,8 @@ def _digest(value: str) -> str:
 
 
 def _dkim_values(server: Server, name: str) -> list[str]:
+    from reconciler.dns.check import lookup
+
     found = lookup(server, name, "TXT")
     texts = [b"".join(getattr(rd, "strings", [])).decode("utf-8", "replace") for rd in found]
     return [t for t in texts if t.split(";", 1)[0].strip() == DKIM_TAG]
@@ -55,6 +61,8 @@ def check_domain(live: LiveConfig, domain: str, memory: DomainMemory, server: Se
                  problem: str = "") -> dict[str, Answer]:
     """What DNS has for every selector of `domain` (and for retired selectors whose records are
     to be deleted). A failed lookup makes the rest of the domain's answers failed too."""
+    from reconciler.dns.check import DNSCheckError
+
     conf = live.dynamic.Domains.get(domain)
     selectors = sorted(conf.DKIM.Selectors) if conf is not None else []
     retired = sorted(k for k, v in memory.retired.items() if not v.record_removed)
@@ -130,6 +138,8 @@ class DNSAccess:
 
     def server(self) -> tuple[Server | None, str]:
         """The resolver, or None and why there is none (then every check fails, and nothing advances)."""
+        from reconciler.dns.check import DNSCheckError, parse_server
+
         try:
             return parse_server(self.resolver), ""
         except DNSCheckError as e:
@@ -149,6 +159,8 @@ def publish_rotation(live: LiveConfig, domains: Iterable[str], memory: Mapping[s
                      publisher: Publisher, timeout: float = 10.0) -> list[Published]:
     """Bring each rotating domain's DKIM records in DNS to its live selectors, and delete those
     of retired selectors. Nothing else in the zone is touched; nothing is sent when DNS matches."""
+    from reconciler.dns.publish import Withdrawal, describe, publish
+
     out = []
     for domain in domains:
         zone = publisher.zone_of(domain)

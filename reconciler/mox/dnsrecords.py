@@ -19,13 +19,7 @@ import base64
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
-
-import dns.rdata
-import dns.rdataclass
-import dns.rdatatype
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from typing import TYPE_CHECKING, Literal
 
 from reconciler.mox import config as mc
 from reconciler.mox import names
@@ -35,12 +29,19 @@ from reconciler.mox.golang import ip_to4, parse_ip, sorted_strings
 from reconciler.mox.keyfiles import HostKeys
 from reconciler.mox.names import Address
 
+# dnspython and cryptography are imported where records are made (a plan without rotation or a
+# Markdown comment makes none).
+if TYPE_CHECKING:
+    import dns.rdata
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    PublicKey = rsa.RSAPublicKey | ed25519.Ed25519PublicKey
+
 TTL = 300
 LETSENCRYPT_DIRECTORY = "https://acme-v02.api.letsencrypt.org/directory"
 DKIM_PLACEHOLDER = "(generated at apply)"
 
 Level = Literal["required", "recommended", "optional"]
-PublicKey = rsa.RSAPublicKey | ed25519.Ed25519PublicKey
 
 
 
@@ -73,6 +74,10 @@ class Record:
 
     def rdata(self) -> dns.rdata.Rdata:
         """The record parsed by dnspython: proof the value is valid DNS, and what checks compare."""
+        import dns.rdata
+        import dns.rdataclass
+        import dns.rdatatype
+
         try:
             return dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(self.type),
                                        self.presentation())
@@ -157,6 +162,9 @@ def dkim_value(key: PublicKey | None) -> str:
     """dkim.Record of a selector's public key (sha256 only, k=ed25519 for Ed25519); a placeholder for None."""
     if key is None:
         return "v=DKIM1;h=sha256;p=" + DKIM_PLACEHOLDER
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
     if isinstance(key, ed25519.Ed25519PublicKey):
         raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         return "v=DKIM1;h=sha256;k=ed25519;p=" + base64.b64encode(raw).decode()
@@ -172,6 +180,8 @@ def dkim_record(domain: names.Domain, selector: str, key: PublicKey | None) -> R
 
 def tlsa_value(key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey) -> str:
     """DANE-EE, SPKI, SHA2-256 of a host key: the TLSA rdata mox suggests."""
+    from cryptography.hazmat.primitives import serialization
+
     der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return "3 1 1 " + hashlib.sha256(der).hexdigest()
 

@@ -19,19 +19,21 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
-from cryptography.hazmat.primitives.serialization import load_der_private_key
+from typing import TYPE_CHECKING
 
 from reconciler.mox.config import Static
 from reconciler.mox.golang import PEMBlock, go_quote, pem_decode, pem_decode_rest, read_file_error
 from reconciler.mox.live import ConfigPaths
 
-DKIMKey = RSAPrivateKey | Ed25519PrivateKey
+# cryptography is imported where a key is parsed: a plan whose key files' verdicts are known
+# (`KeyCache`) does not load it.
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+    DKIMKey = RSAPrivateKey | Ed25519PrivateKey
 
 # Object identifiers mox's x509.ParsePKCS8PrivateKey distinguishes, DER-encoded content bytes.
 _OID_RSA = bytes.fromhex("2a864886f70d010101")  # 1.2.840.113549.1.1.1
@@ -107,6 +109,10 @@ def _oid_string(oid: bytes) -> str:
 
 def parse_pkcs8(der: bytes) -> DKIMKey:
     """x509.ParsePKCS8PrivateKey followed by mox's type switch; KeyFileError with mox's text."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+    from cryptography.hazmat.primitives.serialization import load_der_private_key
+
     kind, oid = _classify(der)
     if kind == "sec1":
         raise KeyFileError(
@@ -189,6 +195,8 @@ _GO_PARSERS = {"pkcs8": "ParsePKCS8PrivateKey", "pkcs1": "ParsePKCS1PrivateKey",
 
 def load_private_key_file(path: Path) -> PrivateKeyTypes:
     """mox's loadPrivateKeyFile (PKCS#8, PKCS#1 or SEC1 PEM); KeyFileError with mox's text."""
+    from cryptography.hazmat.primitives.serialization import load_der_private_key
+
     try:
         data = path.read_bytes()
     except OSError as e:
@@ -228,6 +236,8 @@ def load_host_keys(paths: ConfigPaths, static: Static, listener: str = "public")
 
     KeyFileError carries mox's message for a file it cannot load (prefixed like mox's).
     """
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
     lis = static.Listeners.get(listener)
     if lis is None or lis.TLS is None:
         return HostKeys()
@@ -260,6 +270,8 @@ RSA = "rsa"
 
 
 def key_kind(key: DKIMKey) -> str:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     return ED25519 if isinstance(key, Ed25519PrivateKey) else RSA
 
 
@@ -334,6 +346,12 @@ def _go_list(items: list[str]) -> str:
 
 def _tls_private_key(der: bytes) -> PrivateKeyTypes:
     """crypto/tls parsePrivateKey: PKCS#1 RSA, then PKCS#8 (RSA, ECDSA, Ed25519), then SEC1 EC."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+    from cryptography.hazmat.primitives.serialization import load_der_private_key
+
     kind, oid = _classify(der)
     if kind == "pkcs8" and oid not in (_OID_RSA, _OID_EC, _OID_ED25519):
         if oid == _OID_X25519:
@@ -385,6 +403,10 @@ def x509_key_pair_error(cert_pem: bytes, key_pem: bytes) -> str | None:
         return ('tls: failed to find PEM block with type ending in "PRIVATE KEY" in key input after skipping '
                 f"PEM blocks of the following types: {_go_list(skipped)}")
     from cryptography import x509  # only for TLS key pairs: a plan need not load it
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
     try:
         cert = x509.load_der_x509_certificate(certs[0])

@@ -10,9 +10,6 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
-
 from reconciler.mox.golang import format_compact, format_rfc3339, pem_encode
 
 RSA2048 = "rsa2048"
@@ -81,6 +78,9 @@ def parse_key_name(path: str) -> KeyName | None:
 
 def generate(req: KeyRequest) -> bytes:
     """The PEM file contents for `req` (RSA-2048, e=65537, or Ed25519)."""
+    from cryptography.hazmat.primitives import serialization  # here: a plan makes no key
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
     key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
     if req.kind == RSA2048:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
