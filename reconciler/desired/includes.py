@@ -197,9 +197,10 @@ def _subdir_hint(source: Path) -> str:
             f"--subdir {found[0]} for a git URL")
 
 
-def desired_files(source: Path, root: Path | None = None) -> list[Path]:
-    """Every file of the desired state, included ones too (for digests); [] when there is none."""
+def desired_files(source: Path, root: Path | None = None, cache: ParseCache | None = None) -> list[Path]:
+    """Every file of the desired state, included ones too (for digests); [] when there is none.
+    `cache`: files parsed before with the same bytes are taken from it."""
     try:
-        return read_with_includes(source, root).paths
+        return read_with_includes(source, root, cache).paths
     except DesiredStateError:
         return []

@@ -29,6 +29,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
+from reconciler.desired.cache import ParseCache, default_root
 from reconciler.desired.fleet import relative_dir
 from reconciler.desired.gitcmd import Git, GitFailed
 from reconciler.desired.includes import desired_files
@@ -677,21 +678,26 @@ def _resolve_local(req: _Request, subdir: str) -> Source:
         path = root / rel_s if rel_s else root
         if not path.is_dir():
             raise SourceError(f"{path}: no such directory")
-        dirty = _dirty(repo, rel_s, location, includes_of=(path, root))
+        dirty = _dirty(repo, rel_s, location, includes_of=(path, root), cache_dir=req.cache_dir)
     return Source(location=location, path=path, commit=commit, dirty=dirty, repo_dir=root, subdir=rel_s,
                   root=root, _request=req)
 
 
-def _dirty(repo: Any, rel: str, location: str, *, includes_of: tuple[Path, Path] | None = None) -> bool:
+def _dirty(repo: Any, rel: str, location: str, *, includes_of: tuple[Path, Path] | None = None,
+           cache_dir: Path | None = None) -> bool:
     """Uncommitted (staged, modified or untracked) files under `rel`, or (`includes_of`: the
-    desired-state directory and the work tree) in a file it includes from elsewhere."""
+    desired-state directory and the work tree) in a file it includes from elsewhere. The files
+    are read through the parse cache the plan then loads them from (`pipeline.Caches`, in
+    `cache_dir`): an unchanged file is parsed by neither."""
     out = _run(repo, "status", "--porcelain", "--untracked-files=all", "--", rel or ".",
                what=f"{location}: git status failed")
     if out.strip() or includes_of is None or not rel:
         return bool(out.strip())
     path, root = includes_of
-    elsewhere = [f.relative_to(root).as_posix() for f in desired_files(path, root)
-                 if f.is_relative_to(root) and not f.is_relative_to(path)]
+    cache = ParseCache(default_root(cache_dir), f"{location}//{rel}")
+    files = desired_files(path, root, cache)
+    cache.save()
+    elsewhere = [f.relative_to(root).as_posix() for f in files if f.is_relative_to(root) and not f.is_relative_to(path)]
     if not elsewhere:
         return False
     out = _run(repo, "status", "--porcelain", "--untracked-files=all", "--", *elsewhere,
