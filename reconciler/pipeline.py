@@ -59,6 +59,7 @@ from reconciler.mox.validate import require_valid, validate_dynamic
 from reconciler.plan.document import Action, PlanDocument, SourceInfo
 from reconciler.plan.explain import PlanRejected
 from reconciler.plan.inventory import Inventory, read_inventory
+from reconciler.plan.keyverdicts import StoredKeyCache
 from reconciler.plan.objects import ObjectKind, ObjectRef
 from reconciler.plan.passwords import (
     PasswordStatus,
@@ -133,10 +134,11 @@ class Caches:
 
     @classmethod
     def for_cli(cls, cache_dir: Path | None, *, generate: bool) -> Caches:
-        """A verb's caches: parsed files and validation verdicts in `--cache-dir` (else the
-        user's cache dir)."""
+        """A verb's caches: parsed files, validation verdicts and key files' verdicts in
+        `--cache-dir` (else the user's cache dir)."""
         parsed = default_root(cache_dir)
-        return cls(maker=KeyMaker() if generate else None, parsed=parsed,
+        return cls(keys=StoredKeyCache(parsed.parent.parent / "keys" / parsed.name),
+                   maker=KeyMaker() if generate else None, parsed=parsed,
                    valid=Verdicts(parsed.parent.parent / "valid" / parsed.name))
 
     def parse_cache(self, source: Source) -> ParseCache | None:
@@ -318,6 +320,8 @@ def prepare(paths: ConfigPaths, source: Source, *, now: datetime | None = None,
     if caches is not None:
         base = live.dynamic if caches.valid.known(paths, live.digest) else None
         check_result(plan, live.static, paths, live.dynamic, caches.keys, base, desired)
+        if isinstance(caches.keys, StoredKeyCache):
+            caches.keys.save()
     else:
         check_result(plan, live.static, paths, live.dynamic, desired=desired)
     doc = plan_document(plan, source=source, live_path=str(paths.domains_conf),
