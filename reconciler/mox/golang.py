@@ -238,11 +238,14 @@ def sprintf_noargs(s: str) -> str:
 # unicode: the tables of unicode_tables.py (Unicode 17.0.0, as Go 1.27), NFC
 
 
+def _unpack(packed: str) -> str:
+    return zlib.decompress(base64.b64decode(packed)).decode()
+
+
 def _ranges(packed: str) -> tuple[list[int], list[str]]:
-    text = zlib.decompress(base64.b85decode(packed)).decode()
     starts: list[int] = []
     values: list[str] = []
-    for item in text.split(";"):
+    for item in _unpack(packed).split(";"):
         start, _, value = item.partition(":")
         starts.append(int(start, 16))
         values.append(value)
@@ -250,33 +253,67 @@ def _ranges(packed: str) -> tuple[list[int], list[str]]:
 
 
 def _mapping(packed: str) -> dict[int, int]:
-    return {int(k, 16): int(v, 16)
-            for k, _, v in (x.partition(":") for x in zlib.decompress(base64.b85decode(packed)).decode().split(";"))}
+    return {int(k, 16): int(v, 16) for k, _, v in (x.partition(":") for x in _unpack(packed).split(";"))}
 
 
 class _Unicode:
-    """The generated Unicode tables, decoded once on first use."""
+    """The generated Unicode tables, each decoded on first use (a plan of one IDNA domain needs
+    the IDNA and normalization tables, not the case or script ones; decoding all took longer
+    than the plan)."""
 
-    def __init__(self) -> None:
+    cat_starts: list[int]
+    cats: list[str]
+    ccc_starts: list[int]
+    ccc_values: list[int]
+    bidi_starts: list[int]
+    bidis: list[str]
+    idna_starts: list[int]
+    idnas: list[str]
+    lower_cp: dict[int, int]
+    lower: dict[int, str]
+    upper_cp: dict[int, int]
+    orbit: dict[int, int]
+    script_starts: list[int]
+    script_names: list[str]
+    scripts: frozenset[str]
+    decomp: dict[int, tuple[int, ...]]
+    compose: dict[tuple[int, ...], int]
+
+    def __getattr__(self, name: str) -> object:
+        """A table's attributes, decoded when one of them is first read (then plain attributes)."""
         from reconciler.mox import unicode_tables as u
 
-        self.cat_starts, self.cats = _ranges(u.CATEGORY)
-        self.ccc_starts, ccc = _ranges(u.CCC)
-        self.ccc_values = [int(v) for v in ccc]
-        self.bidi_starts, self.bidis = _ranges(u.BIDI)
-        self.idna_starts, self.idnas = _ranges(u.IDNA)
-        self.lower_cp = _mapping(u.LOWER)
-        self.lower = {k: chr(v) for k, v in self.lower_cp.items()}
-        self.upper_cp = _mapping(u.UPPER)
-        self.orbit = _mapping(u.ORBIT)
-        self.script_starts, self.script_names = _ranges(u.SCRIPT)
-        self.decomp: dict[int, tuple[int, ...]] = {}
-        for item in zlib.decompress(base64.b85decode(u.DECOMP)).decode().split(";"):
-            k, _, v = item.partition(":")
-            self.decomp[int(k, 16)] = tuple(int(x, 16) for x in v.split(","))
-        exclusions = {int(x, 16) for x in zlib.decompress(base64.b85decode(u.EXCLUSIONS)).decode().split(";")}
-        self.compose = {d: c for c, d in self.decomp.items() if len(d) == 2 and c not in exclusions}
-        self.scripts = frozenset(n for n in self.script_names if n)
+        d = self.__dict__
+        if name in ("cat_starts", "cats"):
+            d["cat_starts"], d["cats"] = _ranges(u.CATEGORY)
+        elif name in ("ccc_starts", "ccc_values"):
+            d["ccc_starts"], ccc = _ranges(u.CCC)
+            d["ccc_values"] = [int(v) for v in ccc]
+        elif name in ("bidi_starts", "bidis"):
+            d["bidi_starts"], d["bidis"] = _ranges(u.BIDI)
+        elif name in ("idna_starts", "idnas"):
+            d["idna_starts"], d["idnas"] = _ranges(u.IDNA)
+        elif name in ("lower_cp", "lower"):
+            d["lower_cp"] = _mapping(u.LOWER)
+            d["lower"] = {k: chr(v) for k, v in d["lower_cp"].items()}
+        elif name == "upper_cp":
+            d["upper_cp"] = _mapping(u.UPPER)
+        elif name == "orbit":
+            d["orbit"] = _mapping(u.ORBIT)
+        elif name in ("script_starts", "script_names", "scripts"):
+            d["script_starts"], d["script_names"] = _ranges(u.SCRIPT)
+            d["scripts"] = frozenset(n for n in d["script_names"] if n)
+        elif name in ("decomp", "compose"):
+            decomp: dict[int, tuple[int, ...]] = {}
+            for item in _unpack(u.DECOMP).split(";"):
+                k, _, v = item.partition(":")
+                decomp[int(k, 16)] = tuple(int(x, 16) for x in v.split(","))
+            exclusions = {int(x, 16) for x in _unpack(u.EXCLUSIONS).split(";")}
+            d["decomp"] = decomp
+            d["compose"] = {dd: c for c, dd in decomp.items() if len(dd) == 2 and c not in exclusions}
+        else:
+            raise AttributeError(name)
+        return d[name]
 
     @staticmethod
     def _at(starts: list[int], values: list[str], cp: int) -> str:
