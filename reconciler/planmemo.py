@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reconciler import __version__
-from reconciler.desired.cache import default_root, private_dir
+from reconciler.desired.cache import default_root, private_dir, read_private
 from reconciler.fsutil import atomic_write
 
 if TYPE_CHECKING:
@@ -212,17 +212,12 @@ class PlanMemo:
         return Recalled(doc, tuple(entry.get("warnings", ())))
 
     def _read(self, path: Path) -> dict[str, Any] | None:
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError:
+        raw = read_private(path)
+        if raw is None:
             return None
         try:
-            with os.fdopen(fd, "rb") as f:
-                st = os.fstat(f.fileno())
-                if st.st_uid != os.geteuid() or st.st_mode & 0o022:
-                    return None
-                entry = json.loads(f.read())
-        except (OSError, ValueError):
+            entry = json.loads(raw)
+        except ValueError:
             return None
         if not isinstance(entry, dict) or entry.get("format") != MEMO_FORMAT or entry.get("version") != __version__:
             return None

@@ -56,6 +56,23 @@ def private_dir(path: Path) -> bool:
     return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o022
 
 
+def read_private(path: Path) -> bytes | None:
+    """The bytes of a cache file only we can have written (ours, not writable by others, not a
+    link); None for any other file or none at all."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+                return None
+            return f.read()
+    except OSError:
+        return None
+
+
 class ParseCache:
     """The bundle of one source (`key`: its location), read once, written back when it changed.
 
@@ -72,16 +89,11 @@ class ParseCache:
 
     def _read(self) -> dict[str, _Entry]:
         assert self.path is not None
-        try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError:
+        raw = read_private(self.path)
+        if raw is None:
             return {}
         try:
-            with os.fdopen(fd, "rb") as f:
-                st = os.fstat(f.fileno())
-                if st.st_uid != os.geteuid() or st.st_mode & 0o022:
-                    return {}
-                bundle = marshal.loads(f.read())
+            bundle = marshal.loads(raw)
             if isinstance(bundle, dict) and bundle.get("format") == BUNDLE_FORMAT:
                 entries = bundle.get("entries")
                 if isinstance(entries, dict):

@@ -17,10 +17,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 from pathlib import Path
 
-from reconciler.desired.cache import private_dir
+from reconciler.desired.cache import private_dir, read_private
 from reconciler.fsutil import atomic_write
 from reconciler.mox.keyfiles import FileIdentity, KeyCache, file_identity
 
@@ -31,21 +30,16 @@ FORMAT = 1
 
 
 def _read(path: Path) -> dict[FileIdentity, str]:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
+    raw = read_private(path)
+    if raw is None:
         return {}
     try:
-        with os.fdopen(fd, "rb") as f:
-            st = os.fstat(f.fileno())
-            if st.st_uid != os.geteuid() or st.st_mode & 0o022:
-                return {}
-            stored = json.loads(f.read())
+        stored = json.loads(raw)
         if stored.get("format") != FORMAT:
             return {}
         return {(str(p), int(dev), int(ino), int(mtime), int(size), int(ctime)): str(verdict)
                 for p, dev, ino, mtime, size, ctime, verdict in stored["verdicts"]}
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+    except (ValueError, TypeError, KeyError, AttributeError):
         log.debug("key verdicts: ignoring unreadable %s", path)
         return {}
 
