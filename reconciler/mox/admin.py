@@ -217,16 +217,38 @@ def _host_tlsrpt_address(static: Static) -> str | None:
         return None
 
 
+# The reporting index of the last few Domains mappings (kept alive here, so identity is a safe
+# key): AddressRemove asks for it once per operation, and a batch of N removals over M domains
+# would otherwise cost N x M.
+_REPORTING_MEMO: list[tuple[Mapping[str, mc.Domain], dict[str, str]]] = []
+
+
+def _remember_reporting(domains: Mapping[str, mc.Domain], index: dict[str, str]) -> None:
+    _REPORTING_MEMO.insert(0, (domains, index))
+    del _REPORTING_MEMO[4:]
+
+
 def _reporting_index(dyn: Dynamic) -> dict[str, str]:
-    """The DMARC/TLSRPT reporting addresses -> account (they override destinations in the index)."""
+    """The DMARC/TLSRPT reporting addresses -> account (they override destinations in the index).
+
+    Shared (memoized per Domains mapping): do not modify it."""
+    for domains, index in _REPORTING_MEMO:
+        if domains is dyn.Domains:
+            return index
+    index = _build_reporting_index(dyn.Domains)
+    _remember_reporting(dyn.Domains, index)
+    return index
+
+
+def _build_reporting_index(domains: Mapping[str, mc.Domain]) -> dict[str, str]:
     out: dict[str, str] = {}
-    for dom_name in sorted(dyn.Domains):
-        d = dyn.Domains[dom_name]
+    for dom_name in sorted(domains):
+        d = domains[dom_name]
         for rep in (d.DMARC, d.TLSRPT):
             if rep is None:
                 continue
             try:
-                out[str(reporting_address(dyn.Domains, dom_name, rep))] = rep.Account
+                out[str(reporting_address(domains, dom_name, rep))] = rep.Account
             except ParseError:
                 continue
     return out
@@ -663,8 +685,12 @@ class AddressRemove(Operation):
                 continue
             if canonical_lp(dyn, dom, fa.localpart) != canonical_lp(dyn, dom, pa.localpart):
                 fromids.append(fa_s)
+        # Only domains with an alias naming the address change (found without sorting them all:
+        # this runs once per removal), in mox's order (sorted), which decides the error raised.
+        members_of = sorted(dname for dname, d in dyn.Domains.items()
+                            if d.Aliases and any(self.address in a.Addresses for a in d.Aliases.values()))
         domains = dict(dyn.Domains)
-        for dname in sorted(dyn.Domains):
+        for dname in members_of:
             d = domains[dname]
             aliases = dict(d.Aliases)
             changed = False
@@ -683,12 +709,16 @@ class AddressRemove(Operation):
             if changed:
                 domains[dname] = replace(d, Aliases=aliases)
         nacc = replace(acc, Destinations=dests, FromIDLoginAddresses=tuple(fromids))
-        nd = replace(dyn, Domains=domains, Accounts={**dyn.Accounts, account: nacc})
+        nd = replace(dyn, Domains=domains if members_of else dyn.Domains, Accounts={**dyn.Accounts, account: nacc})
+        reporting = _reporting_index(dyn)
+        if nd.Domains is not dyn.Domains:  # only aliases changed: the reporting addresses are the same
+            _remember_reporting(nd.Domains, reporting)
         # The new index is the old one without this address, unless the address is also a
         # reporting or host TLSRPT address (those entries stay): then it is rebuilt when needed.
-        if self.address != _host_tlsrpt_address(ctx.static) and self.address not in _reporting_index(dyn):
-            index = address_index(ctx.static, dyn)
-            _remember_index(ctx.static, nd, {k: v for k, v in index.items() if k != self.address})
+        if self.address != _host_tlsrpt_address(ctx.static) and self.address not in reporting:
+            index = dict(address_index(ctx.static, dyn))
+            del index[self.address]
+            _remember_index(ctx.static, nd, index)
         return Effect(nd)
 
 
