@@ -55,7 +55,7 @@ from reconciler.mox.ctl import Ctl, ctl_path
 from reconciler.mox.dnsrecords import Report
 from reconciler.mox.keyfiles import RSA, HostKeys, KeyCache, load_dkim_private_key
 from reconciler.mox.live import ConfigPaths, LiveConfig, account_dirs, config_dir_path, read_live, read_static
-from reconciler.mox.validate import require_valid, validate_dynamic
+from reconciler.mox.validate import key_file_errors, require_valid, validate_dynamic
 from reconciler.plan.document import Action, PlanDocument, SourceInfo
 from reconciler.plan.explain import PlanRejected
 from reconciler.plan.inventory import Inventory, read_inventory
@@ -618,10 +618,17 @@ def check_safety(doc: PlanDocument, *, force: bool) -> None:
 
 def _validator(caches: Caches, base: tuple[mc.Static, mc.Dynamic] | None) -> Validator:
     """The batch's validation: incremental against `base` (a config that validated under that
-    mox.conf: the plan's checked result) when mox.conf is still the same, with the shared keys."""
+    mox.conf: the plan's checked result) when mox.conf is still the same, with the shared keys.
+    The plan's result itself (domains.conf unchanged since the plan) needs only its key files,
+    which exist now, checked again (`key_file_errors`)."""
 
     def validate(static: mc.Static, dynamic: mc.Dynamic, config_dir: Path) -> None:
         known = base[1] if base is not None and base[0] == static else None
+        if known is not None and dynamic == known:
+            errors = key_file_errors(static, dynamic, config_dir, keys=caches.keys)
+            if errors:
+                raise ConfigInvalid(errors)
+            return
         require_valid(static, dynamic, config_dir, keys=caches.keys, base=known)
 
     return validate
@@ -761,7 +768,8 @@ def _probe_domains(doc: PlanDocument) -> list[str]:
 def _finish(paths: ConfigPaths, plan_for: _Replanner | _Reviewed, doc: PlanDocument, static: mc.Static, *,
             force: bool, reports_dir: Path | None, progress: Progress | None = None, ctl: Ctl | None = None,
             caches: Caches | None = None, base: tuple[mc.Static, mc.Dynamic] | None = None,
-            now: datetime | None = None, rotation: RotationRun | None = None) -> Outcome:
+            now: datetime | None = None, rotation: RotationRun | None = None,
+            known: Sequence[tuple[bytes, mc.Dynamic]] = ()) -> Outcome:
     check_safety(doc, force=force)
     shared = SharedDir.of(paths.domains_conf)
     out = reports_dir or reports_dir_default(paths)
@@ -785,7 +793,7 @@ def _finish(paths: ConfigPaths, plan_for: _Replanner | _Reviewed, doc: PlanDocum
     try:
         applied = apply_until_loaded(paths, plan_for, ctl, domains=_probe_domains(doc), progress=progress,
                                      validator=validate_and_make_records,
-                                     keys=caches.maker if caches is not None else None)
+                                     keys=caches.maker if caches is not None else None, known=known)
     except LoadNotConfirmed as e:
         batches: tuple[BatchResult, ...] = tuple(getattr(e, "batches", ()))
         writes = tuple(b for b in batches if b.written)
@@ -899,7 +907,12 @@ def apply_prepared(prepared: Prepared, *, force: bool = False, reports_dir: Path
     return _finish(prepared.paths, _Replanner(prepared, force), prepared.doc, prepared.static, force=force,
                    reports_dir=reports_dir, progress=progress, ctl=ctl, caches=prepared.caches,
                    base=(prepared.static, checked) if checked is not None else None, now=now or prepared.now,
-                   rotation=RotationRun.of(prepared))
+                   rotation=RotationRun.of(prepared), known=_parsed(prepared.live))
+
+
+def _parsed(live: LiveConfig | None) -> tuple[tuple[bytes, mc.Dynamic], ...]:
+    """domains.conf as the plan read and parsed it: not parsed again under the lock when unchanged."""
+    return ((live.dynamic_bytes, live.dynamic),) if live is not None else ()
 
 
 def check_fresh(paths: ConfigPaths, doc: PlanDocument, source: str | None = None) -> Source | None:

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from reconciler.mox import config as mc
 from reconciler.mox.config import Dynamic, Static
 from reconciler.mox.live import ConfigPaths, read_live
-from reconciler.mox.validate import validate_dynamic
+from reconciler.mox.validate import key_file_errors, validate_dynamic
 
 from .conftest import GOLDEN_STEPS, build_step_config
 
@@ -147,3 +147,38 @@ def test_unchanged_objects_are_not_checked_alone(base: tuple[Static, Dynamic, Pa
         dyn0.Accounts["bob"], AutomaticJunkFlags=mc.AutomaticJunkFlags(Enabled=True, JunkMailboxRegexp="(?<=x)"))})
     assert validate_dynamic(static, bad, cdir).errors
     assert validate_dynamic(static, bad, cdir, base=bad).errors == []
+
+
+# Changes of key files alone (the config is the one that validated): what an apply finds when it
+# validates the plan's checked result again once the key files exist (`key_file_errors`).
+FILE_ONLY: dict[str, Mutation] = {
+    "nothing": MUTATIONS["nothing"],
+    "a key file removed": MUTATIONS["a key file removed"],
+    "a key file that is not PEM": MUTATIONS["a key file that is not PEM"],
+    "an ed25519 key under an rsa selector": lambda d, c: key_file(
+        "example.org", "2026a", (c / d.Domains["example.org"].DKIM.Selectors["202611e"].PrivateKeyFile).read_bytes()
+    )(d, c),
+    "a key file made a directory": lambda d, c: _made_directory(d, c, "example.net", "2026a"),
+}
+
+
+def _made_directory(d: Dynamic, cdir: Path, dom: str, sel: str) -> Dynamic:
+    path = cdir / d.Domains[dom].DKIM.Selectors[sel].PrivateKeyFile
+    path.unlink()
+    path.mkdir()
+    return d
+
+
+@settings(max_examples=20)
+@given(names=st.lists(st.sampled_from(sorted(FILE_ONLY)), min_size=1, max_size=3, unique=True))
+def test_key_file_errors_equal_full_validation_of_a_checked_config(
+        names: list[str], base: tuple[Static, Dynamic, Path], tmp_path_factory: pytest.TempPathFactory) -> None:
+    static, dyn0, cdir0 = base
+    cdir = tmp_path_factory.mktemp("keys") / "config"
+    shutil.copytree(cdir0, cdir)
+    for name in names:
+        with contextlib.suppress(OSError):  # a file an earlier change removed (or made a directory)
+            FILE_ONLY[name](dyn0, cdir)
+    full = validate_dynamic(static, dyn0, cdir).errors
+    assert key_file_errors(static, dyn0, cdir) == full
+    assert bool(full) == (set(names) - {"nothing", "an ed25519 key under an rsa selector"} != set())

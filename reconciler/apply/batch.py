@@ -208,6 +208,7 @@ def apply_batch(
     progress: Progress | None = None,
     keys: KeyMaker | None = None,
     key_journal: journal.KeyJournal | None = None,
+    known: Sequence[writer.Parsed] = (),
 ) -> BatchResult:
     """Apply `work` as one transaction against the mox config at `paths`.
 
@@ -219,6 +220,7 @@ def apply_batch(
     In all those cases domains.conf is unchanged and no new key file is left behind.
     `keys`: where new keys come from (keys the plan named may be under way there already);
     default: a KeyMaker of `workers` threads for this batch.
+    `known`: domains.conf bytes already parsed (the plan's read), not parsed again (`writer.read_stable`).
     """
     plan_for: PlanFor = work if callable(work) else _fixed(tuple(work))
     config_dir = paths.config_dir
@@ -229,8 +231,8 @@ def apply_batch(
     timings: dict[str, float] = {"keygen": 0.0, "validate": 0.0, "write": 0.0}
     static = read_static(paths)
     for attempt_no in range(1, retries + 2):
-        with writer.config_lock(config_dir, lock_timeout), _settled(paths, journal_ if own_journal else None):
-            snap = writer.read_stable(paths.domains_conf)
+        with writer.config_lock(config_dir, lock_timeout), _settled(paths, journal_ if own_journal else None, known):
+            snap = writer.read_stable(paths.domains_conf, known=known)
             remove_leftovers(paths, snap, mover(config_dir, snap.stat))
             inventory = read_inventory(config_dir)
             w = plan_for(snap, inventory)
@@ -276,13 +278,14 @@ def apply_batch(
 
 
 @contextlib.contextmanager
-def _settled(paths: ConfigPaths, keys: journal.KeyJournal | None) -> Iterator[None]:
+def _settled(paths: ConfigPaths, keys: journal.KeyJournal | None,
+             known: Sequence[writer.Parsed] = ()) -> Iterator[None]:
     """Settle `keys` (under the lock) however the block ends: against domains.conf as it is then."""
     try:
         yield
     finally:
         if keys is not None and keys.entries:
-            now = writer.read_stable(paths.domains_conf)
+            now = writer.read_stable(paths.domains_conf, known=known)
             keys.settle(used_key_paths(now.dynamic), now.stat, mover(paths.config_dir, now.stat))
 
 

@@ -67,13 +67,15 @@ class _Budget:
 def apply_until_loaded(paths: ConfigPaths, plan_for: PlanFor, ctl: Ctl, *, domains: Sequence[str] = (),
                        writes: int = WRITES, quiet_timeout: float = QUIET_TIMEOUT,
                        progress: Progress | None = None, workers: int | None = None,
-                       validator: Validator | None = None, keys: KeyMaker | None = None) -> Applied:
+                       validator: Validator | None = None, keys: KeyMaker | None = None,
+                       known: Sequence[writer.Parsed] = ()) -> Applied:
     """Rounds of write + confirm until mox holds the change (or is not running).
 
     A round whose file was written over is followed by another: a new write when the change is
     missing from the new file (at most `writes` in all), or a new confirmation of the new file
     when it still holds the change (another writer built on it), for up to `quiet_timeout`
-    seconds. LoadNotConfirmed (naming what mox lost) when either runs out.
+    seconds. LoadNotConfirmed (naming what mox lost) when either runs out. `known`: domains.conf
+    bytes already parsed (the plan's read), not parsed again under the lock.
     """
     key_journal = journal.KeyJournal(paths.config_dir, writer.config_dir_of(paths.config_dir))
     budget = _Budget(plan_for, writes, str(paths.domains_conf))
@@ -82,7 +84,7 @@ def apply_until_loaded(paths: ConfigPaths, plan_for: PlanFor, ctl: Ctl, *, domai
     try:
         while True:
             done = batch.apply_batch(paths, budget, progress=progress, workers=workers, keys=keys,
-                                     key_journal=key_journal, validator=validator)
+                                     key_journal=key_journal, validator=validator, known=known)
             batches.append(done)
             budget.used += done.written
             written = any(b.written for b in batches)
@@ -99,15 +101,18 @@ def apply_until_loaded(paths: ConfigPaths, plan_for: PlanFor, ctl: Ctl, *, domai
         e.batches = tuple(batches)  # what was written all the same, for the apply report
         raise
     finally:
-        _settle(paths, key_journal)
+        _settle(paths, key_journal, [(b.state.data, b.state.dynamic) for b in batches[-1:]])
 
 
-def _settle(paths: ConfigPaths, keys: journal.KeyJournal) -> None:
+def _settle(paths: ConfigPaths, keys: journal.KeyJournal, known: Sequence[writer.Parsed] = ()) -> None:
+    """Settle the key journal against domains.conf as it is now. `known`: the last round's
+    domains.conf as written (or read), not parsed again when it is still the file: settling
+    reads only its key file names, which the writer writes verbatim (sconf refuses the others)."""
     if not keys.entries:
         return
     try:
         with writer.config_lock(paths.config_dir):
-            now = writer.read_stable(paths.domains_conf)
+            now = writer.read_stable(paths.domains_conf, known=known)
             keys.settle(used_key_paths(now.dynamic), now.stat, batch.mover(paths.config_dir, now.stat))
     except REPORTED as e:  # the next apply settles it (the journal stays)
         log.error("apply: cannot settle the key journal %s now: %s", keys.path, e)

@@ -352,14 +352,30 @@ def mtasts_listener(static: Static) -> bool:
     return any(lst.MTASTSHTTPS.Enabled for lst in static.Listeners.values())
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _clean_path(name: str) -> str:
+    return str(PurePosixPath(name))
+
+
+# The used key paths of the last few Domains mappings (kept alive here, so identity is a safe
+# key): an apply asks for them of the same config several times (fold, leftovers, key files, retiring).
+_USED_KEYS_MEMO: list[tuple[Mapping[str, mc.Domain], frozenset[str]]] = []
+
+
 def used_key_paths(dyn: Dynamic) -> set[str]:
-    """Cleaned PrivateKeyFile paths still referenced by any selector."""
-    return {
-        str(PurePosixPath(sel.PrivateKeyFile))
+    """Cleaned PrivateKeyFile paths still referenced by any selector (a new set each call)."""
+    for domains, used in _USED_KEYS_MEMO:
+        if domains is dyn.Domains:
+            return set(used)
+    used = frozenset(
+        _clean_path(sel.PrivateKeyFile)
         for d in dyn.Domains.values()
         for sel in d.DKIM.Selectors.values()
         if sel.PrivateKeyFile
-    }
+    )
+    _USED_KEYS_MEMO.insert(0, (dyn.Domains, used))
+    del _USED_KEYS_MEMO[4:]
+    return set(used)
 
 
 class Operation:

@@ -7,6 +7,7 @@ relative to that directory; DataDir is relative to it too.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from reconciler.mox.errors import LiveConfigError
 DEFAULT_CONFIG = "config/mox.conf"
 
 
+@functools.lru_cache(maxsize=1 << 16)  # validation resolves every key file of every selector, each time
 def config_dir_path(config_dir: Path, name: str) -> Path:
     """mox's configDirPath (mox-/dir.go): `name` itself when absolute, else joined to the
     config dir and cleaned like Go's filepath.Join. Every file named in the config is found so."""

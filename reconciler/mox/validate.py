@@ -260,11 +260,24 @@ class _Validator:
 
     # -- 3.3 domains
 
-    def _domain(self, d: str) -> None:
-        conf = self.dyn.Domains[d]
-
+    def _domain_err(self, d: str) -> Callable[[str], None]:
         def derr(msg: str) -> None:
             self.err(sprintf_noargs(f"domain {d}: {msg}"))
+
+        return derr
+
+    def key_files(self) -> list[str]:
+        """Only the checks of the DKIM key files, in `run`'s order (see `key_file_errors`)."""
+        for d in sorted(self.dyn.Domains):
+            selectors = self.dyn.Domains[d].DKIM.Selectors
+            derr = self._domain_err(d)
+            for name in sorted(selectors):
+                self._selector_key(name, selectors[name], derr)
+        return self.errors
+
+    def _domain(self, d: str) -> None:
+        conf = self.dyn.Domains[d]
+        derr = self._domain_err(d)
 
         dom, error = parse_domain_or_zero(d)
         if self._known_good("Domains", d, conf):
@@ -850,6 +863,16 @@ def validate_dynamic(
     without `base` (tests/test_validate_incremental.py); it is faster when few objects changed.
     """
     return _Validator(static, dynamic, config_dir, keys, base).run()
+
+
+def key_file_errors(static: Static, dynamic: Dynamic, config_dir: Path, *, keys: KeyCache | None = None) -> list[str]:
+    """validate_dynamic's errors for a config whose every other check is known to pass: a plan's
+    result that validated without an error against the same `static` with its new key files
+    taken as made (`pipeline.check_result`), validated again before it is written, when those
+    files exist. Only the key files can then fail (missing, unreadable, of another kind than the
+    selector's hash allows): their errors are validate_dynamic's errors, in its order
+    (tests/test_validate_incremental.py compares them)."""
+    return _Validator(static, dynamic, config_dir, keys).key_files()
 
 
 def require_valid(
