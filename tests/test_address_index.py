@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from reconciler.apply.batch import fold
 from reconciler.mox.admin import (
@@ -16,11 +19,14 @@ from reconciler.mox.admin import (
     DomainAdd,
     _build_address_index,
     _build_reporting_index,
+    _memo_of,
     _reporting_index,
     address_index,
     now_local,
 )
+from reconciler.mox.config import Destination, Dynamic
 from reconciler.mox.live import locate, read_live
+from reconciler.mox.names import parse_domain
 
 
 def test_index_after_each_operation_equals_a_fresh_build(golden_config: Callable[[str], Path]) -> None:
@@ -51,9 +57,6 @@ def test_removing_a_reporting_address_destination_keeps_the_reporting_entry(
     ctx = Context(live.static, now_local())
     dyn = AddressAdd("carl@example.org", "alice").apply(live.dynamic, ctx).dynamic
     acc = dyn.Accounts["alice"]
-    import dataclasses
-
-    from reconciler.mox.config import Destination
     dyn = dataclasses.replace(dyn, Accounts={**dyn.Accounts, "alice": dataclasses.replace(
         acc, Destinations={**acc.Destinations, "dmarcreports@example.org": Destination()})})
     dyn = AddressRemove("dmarcreports@example.org").apply(dyn, ctx).dynamic
@@ -95,3 +98,47 @@ def test_removal_keeps_the_domains_mapping_when_no_alias_names_the_address(
     dyn = AddressRemove("bob@café.example").apply(live.dynamic, ctx).dynamic
     assert dyn.Domains is live.dynamic.Domains
     assert "bob@café.example" not in dyn.Accounts["bob"].Destinations
+
+
+def _with_destination(dyn: Dynamic, account: str, key: str) -> Dynamic:
+    acc = dyn.Accounts[account]
+    return dataclasses.replace(dyn, Accounts={**dyn.Accounts, account: dataclasses.replace(
+        acc, Destinations={**acc.Destinations, key: Destination()})})
+
+
+@pytest.mark.parametrize("case", ["plain", "destination already in the new domain", "reports named there",
+                                  "new account", "postmaster account", "the host's domain"])
+def test_domain_add_carries_the_index_forward_as_a_build_would(
+        case: str, golden_config: Callable[[str], Path]) -> None:
+    """DomainAdd derives the new config's indexes from the old ones unless the new domain
+    changes entries besides its own (then they are built again): equal to a fresh build."""
+    live = read_live(locate(str(golden_config("17"))))
+    ctx = Context(live.static, now_local())
+    dyn = live.dynamic
+    name, account, localpart = "new.example", "bob", ""
+    if case == "destination already in the new domain":
+        dyn = _with_destination(dyn, "alice", "Alice@new.example")  # unconfigured until now: not indexed
+    elif case == "reports named there":
+        d = dyn.Domains["example.org"]
+        assert d.DMARC is not None
+        dmarc = dataclasses.replace(d.DMARC, Localpart="Reports", Domain="new.example")
+        dyn = dataclasses.replace(dyn, Domains={**dyn.Domains, "example.org": dataclasses.replace(d, DMARC=dmarc)})
+    elif case == "new account":
+        account, localpart = "newbie", "Newbie"
+    elif case == "postmaster account":
+        account = live.static.Postmaster.Account
+    elif case == "the host's domain":
+        name = parse_domain(live.static.Hostname).name()  # where the host TLSRPT address is
+        dyn = dataclasses.replace(dyn, Domains={k: v for k, v in dyn.Domains.items() if k != name})
+    address_index(live.static, dyn)  # known before the operation, as in a plan or a batch
+    _reporting_index(dyn)
+    new = DomainAdd(name, account, localpart).apply(dyn, ctx).dynamic
+    carried = _memo_of(live.static, new) is not None
+    assert carried == (case not in ("destination already in the new domain", "reports named there"))
+    assert address_index(live.static, new) == _build_address_index(live.static, new)
+    assert _reporting_index(new) == _build_reporting_index(new.Domains)
+    after = AddressRemove(f"dmarcreports@{name}" if case == "postmaster account" else f"postmaster@{name}")
+    if case in ("postmaster account", "new account"):
+        return
+    newer = after.apply(new, ctx).dynamic
+    assert address_index(live.static, newer) == _build_address_index(live.static, newer)

@@ -152,13 +152,21 @@ def _canonical_string(addr: Address, rules: LocalpartRules) -> str:
 
 
 # Indexes of the last few configs (kept alive here, so identity is a safe key): a plan or a
-# batch of N operations would otherwise rebuild the index of every address N times.
-_INDEX_MEMO: list[tuple[Static, Dynamic, dict[str, str]]] = []
+# batch of N operations would otherwise rebuild the index of every address N times. With each,
+# the domain names whose addition changes more than the new domain's own entries (`_Blocked`).
+_INDEX_MEMO: list[tuple[Static, Dynamic, dict[str, str], frozenset[str]]] = []
 
 
-def _remember_index(static: Static, dyn: Dynamic, index: dict[str, str]) -> None:
-    _INDEX_MEMO.insert(0, (static, dyn, index))
+def _remember_index(static: Static, dyn: Dynamic, index: dict[str, str], blocked: frozenset[str]) -> None:
+    _INDEX_MEMO.insert(0, (static, dyn, index, blocked))
     del _INDEX_MEMO[4:]
+
+
+def _memo_of(static: Static, dyn: Dynamic) -> tuple[dict[str, str], frozenset[str]] | None:
+    for st, dy, index, blocked in _INDEX_MEMO:
+        if st is static and dy is dyn:
+            return index, blocked
+    return None
 
 
 def address_index(static: Static, dyn: Dynamic) -> dict[str, str]:
@@ -167,15 +175,30 @@ def address_index(static: Static, dyn: Dynamic) -> dict[str, str]:
     Built leniently: entries mox would reject in validation are skipped (validation reports them).
     The result is shared (memoized per config object): do not modify it.
     """
-    for st, dy, index in _INDEX_MEMO:
-        if st is static and dy is dyn:
-            return index
-    index = _build_address_index(static, dyn)
-    _remember_index(static, dyn, index)
-    return index
+    return _index_and_blocked(static, dyn)[0]
 
 
-def _build_address_index(static: Static, dyn: Dynamic) -> dict[str, str]:
+def _index_and_blocked(static: Static, dyn: Dynamic) -> tuple[dict[str, str], frozenset[str]]:
+    known = _memo_of(static, dyn)
+    if known is not None:
+        return known
+    blocked: set[str] = set()
+    index = _build_address_index(static, dyn, blocked)
+    _remember_index(static, dyn, index, frozenset(blocked))
+    return index, frozenset(blocked)
+
+
+def _build_address_index(static: Static, dyn: Dynamic, blocked: set[str] | None = None) -> dict[str, str]:
+    """The index, built from scratch. `blocked` receives the names of the domains whose addition
+    would change entries besides the new domain's own: the domains of destinations skipped as
+    unconfigured (they would enter the index) and the domains named by a reporting address's
+    Domain (their case sensitivity decides that address's canonical form)."""
+    blocked = blocked if blocked is not None else set()
+    for d in dyn.Domains.values():
+        for rep in (d.DMARC, d.TLSRPT):
+            if rep is not None and rep.Domain:
+                with contextlib.suppress(ParseError):
+                    blocked.add(parse_domain(rep.Domain).name())
     index: dict[str, str] = {}
     host_address = _host_tlsrpt_address(static)
     if host_address is not None:
@@ -199,7 +222,10 @@ def _build_address_index(static: Static, dyn: Dynamic) -> dict[str, str]:
                     index["@" + parse_domain(key[1:]).name()] = acc_name
                 continue
             addr = _destination_address(key, acc.Domain)
-            if addr is None or addr.domain.name() not in dyn.Domains:
+            if addr is None:
+                continue
+            if addr.domain.name() not in dyn.Domains:
+                blocked.add(addr.domain.name())
                 continue
             index.setdefault(canonical(addr), acc_name)
     index.update(_reporting_index(dyn))
@@ -436,14 +462,49 @@ class DomainAdd(Operation):
         if not self.account:
             raise RequestError("account name is empty")
         nd = _with_domain(dyn, domain.name(), conf)
+        new_address: Address | None = None
         if not exists:
             _check_account_name(self.account)
-            nd = _with_account(nd, self.account, make_account_config(str(Address(lp, domain)), domain))
+            new_address = Address(lp, domain)
+            nd = _with_account(nd, self.account, make_account_config(str(new_address), domain))
         elif self.account != ctx.static.Postmaster.Account:
             acc = dyn.Accounts[self.account]
-            dests = {**acc.Destinations, str(Address("postmaster", domain)): mc.Destination()}
+            new_address = Address("postmaster", domain)
+            dests = {**acc.Destinations, str(new_address): mc.Destination()}
             nd = _with_account(nd, self.account, replace(acc, Destinations=dests))
+        _carry_index_to_new_domain(ctx.static, dyn, nd, domain.name(), new_address, self.account)
         return Effect(nd, new_keys=keys)
+
+
+def _carry_index_to_new_domain(static: Static, dyn: Dynamic, nd: Dynamic, name: str, address: Address | None,
+                               account: str) -> None:
+    """The indexes of `nd` (`dyn` plus the new domain `name` and its one new destination), from
+    those of `dyn` when known: what a build from scratch gives, because no destination of `dyn`
+    is in the new domain and no reporting address names it (else they are rebuilt when needed)."""
+    known = _memo_of(static, dyn)
+    if known is None or name in known[1]:
+        return
+    old, blocked = known
+    conf = nd.Domains[name]
+    own: dict[str, str] = {}
+    for rep in (conf.DMARC, conf.TLSRPT):
+        if rep is not None:
+            with contextlib.suppress(ParseError):
+                own[str(reporting_address(nd.Domains, name, rep))] = rep.Account
+    index = dict(old)
+    if address is not None:
+        index.setdefault(_canonical_string(address, localpart_rules(nd.Domains, name)), account)
+    index.update(own)  # reporting addresses override destinations, as in a build
+    new_blocked = set(blocked)
+    for rep in (conf.DMARC, conf.TLSRPT):
+        if rep is not None and rep.Domain:
+            with contextlib.suppress(ParseError):
+                new_blocked.add(parse_domain(rep.Domain).name())
+    _remember_index(static, nd, index, frozenset(new_blocked))
+    for domains, reporting in _REPORTING_MEMO:
+        if domains is dyn.Domains:
+            _remember_reporting(nd.Domains, {**reporting, **own})
+            break
 
 
 @dataclass(frozen=True, slots=True)
@@ -653,7 +714,8 @@ class AddressAdd(Operation):
         dests = {**acc.Destinations, key: mc.Destination()}
         nd = _with_account(dyn, self.account, replace(acc, Destinations=dests))
         # The new config's index is the old one plus this address (it was free): no rebuild.
-        _remember_index(ctx.static, nd, {**address_index(ctx.static, dyn), canon: self.account})
+        index, blocked = _index_and_blocked(ctx.static, dyn)
+        _remember_index(ctx.static, nd, {**index, canon: self.account}, blocked)
         return Effect(nd)
 
 
@@ -732,9 +794,10 @@ class AddressRemove(Operation):
         # The new index is the old one without this address, unless the address is also a
         # reporting or host TLSRPT address (those entries stay): then it is rebuilt when needed.
         if self.address != _host_tlsrpt_address(ctx.static) and self.address not in reporting:
-            index = dict(address_index(ctx.static, dyn))
+            old, blocked = _index_and_blocked(ctx.static, dyn)
+            index = dict(old)
             del index[self.address]
-            _remember_index(ctx.static, nd, index)
+            _remember_index(ctx.static, nd, index, blocked)
         return Effect(nd)
 
 
