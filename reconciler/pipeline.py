@@ -131,6 +131,9 @@ class Caches:
     maker: KeyMaker | None = field(default_factory=KeyMaker)
     parsed: Path | None = None
     valid: Verdicts = field(default_factory=lambda: Verdicts(None))
+    # The domains.conf files this version's writer wrote (so the next write can keep the bytes
+    # of what it does not change: `sconf.write_bytes_reusing`).
+    written: Verdicts = field(default_factory=lambda: Verdicts(None))
 
     @classmethod
     def for_cli(cls, cache_dir: Path | None, *, generate: bool) -> Caches:
@@ -139,7 +142,8 @@ class Caches:
         parsed = default_root(cache_dir)
         return cls(keys=StoredKeyCache(parsed.parent.parent / "keys" / parsed.name),
                    maker=KeyMaker() if generate else None, parsed=parsed,
-                   valid=Verdicts(parsed.parent.parent / "valid" / parsed.name))
+                   valid=Verdicts(parsed.parent.parent / "valid" / parsed.name),
+                   written=Verdicts(parsed.parent.parent / "written" / parsed.name))
 
     def parse_cache(self, source: Source) -> ParseCache | None:
         if self.parsed is None:
@@ -770,6 +774,8 @@ def _finish(paths: ConfigPaths, plan_for: _Replanner | _Reviewed, doc: PlanDocum
             caches: Caches | None = None, base: tuple[mc.Static, mc.Dynamic] | None = None,
             now: datetime | None = None, rotation: RotationRun | None = None,
             known: Sequence[tuple[bytes, mc.Dynamic]] = ()) -> Outcome:
+    ours = [hashlib.sha256(data).hexdigest() for data, _ in known]
+    written_by_us = [d for d in ours if caches is not None and caches.written.known(paths, d)]
     check_safety(doc, force=force)
     shared = SharedDir.of(paths.domains_conf)
     out = reports_dir or reports_dir_default(paths)
@@ -793,7 +799,8 @@ def _finish(paths: ConfigPaths, plan_for: _Replanner | _Reviewed, doc: PlanDocum
     try:
         applied = apply_until_loaded(paths, plan_for, ctl, domains=_probe_domains(doc), progress=progress,
                                      validator=validate_and_make_records,
-                                     keys=caches.maker if caches is not None else None, known=known)
+                                     keys=caches.maker if caches is not None else None, known=known,
+                                     written_by_us=written_by_us)
     except LoadNotConfirmed as e:
         batches: tuple[BatchResult, ...] = tuple(getattr(e, "batches", ()))
         writes = tuple(b for b in batches if b.written)
@@ -824,10 +831,12 @@ def _keep_rotation(paths: ConfigPaths, rotation: RotationRun | None, now: dateti
 
 
 def _record_valid(caches: Caches | None, paths: ConfigPaths, writes: Sequence[BatchResult]) -> None:
-    """The configs written were validated: bases for the next incremental validation."""
+    """The configs written were validated (bases for the next incremental validation) and are
+    this writer's output (bases for the next write)."""
     if caches is not None:
         for b in writes:
             caches.valid.record(paths, b.sha256)
+            caches.written.record(paths, b.sha256)
 
 
 def _reports(paths: ConfigPaths, doc: PlanDocument, writes: Sequence[BatchResult], state: Snapshot,

@@ -19,7 +19,7 @@ from reconciler.desired.source import resolve_source
 from reconciler.mox import sconf
 from reconciler.mox.admin import now_local
 from reconciler.mox.live import ConfigPaths, read_live
-from reconciler.pipeline import Caches, _config_ops, apply_prepared, prepare
+from reconciler.pipeline import Caches, Verdicts, _config_ops, apply_prepared, prepare
 
 from .conftest import build_step_config
 from .golden import golden_step
@@ -84,6 +84,36 @@ def test_fast_apply_writes_the_bytes_of_a_full_parse_and_validation(
     assert done.written
     assert slow.domains_conf.read_bytes() == fast.domains_conf.read_bytes()
     assert done.keys_created == outcome.keys_created
+
+
+def test_a_file_this_writer_wrote_keeps_the_bytes_of_unchanged_entries(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second apply writes over the first one's file (recorded as ours in the cache dir):
+    only the changed entries are written again, and the file equals a full write's."""
+    fast, slow = _config(tmp_path, "17", "fast"), _config(tmp_path, "17", "slow")
+    desired = _desired(tmp_path, fast, NEW)
+    caches = Caches(valid=Verdicts(tmp_path / "cache" / "valid"), written=Verdicts(tmp_path / "cache" / "written"))
+    reused: list[bytes] = []
+    real = sconf.write_bytes_reusing
+
+    def spy(cfg: Any, before: bytes, parsed: Any) -> bytes:
+        reused.append(before)
+        return real(cfg, before, parsed)
+
+    monkeypatch.setattr(sconf, "write_bytes_reusing", spy)
+    try:
+        for i, extra in enumerate([NEW, NEW + "  newer.example: {ReportsAccount: alice}\n"]):
+            (desired / "extra.yaml").write_text(extra)
+            now = now_local()
+            before = fast.domains_conf.read_bytes()
+            prepared = prepare(fast, resolve_source(str(desired)), now=now, caches=caches)
+            assert apply_prepared(prepared).written
+            assert reused == [before] * i  # the first file is mox's (not known as ours): written in full
+            ops, _ = _config_ops(prepared.plan.operations, [])
+            assert apply_batch(slow, ops, now=now).written
+            assert slow.domains_conf.read_bytes() == fast.domains_conf.read_bytes()
+    finally:
+        caches.close()
 
 
 def test_a_changed_file_is_parsed_again(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any
 
@@ -320,3 +321,51 @@ def test_write_read_write_is_stable(cfg: Dynamic) -> None:
 def test_static_write_read_write_is_stable(cfg: Static) -> None:
     first = sconf.write(cfg)
     assert sconf.write(sconf.parse(first, Static)) == first
+
+
+# --- writing again only what changed (sconf.write_bytes_reusing)
+
+
+def _mixed(base: Dynamic, other: Dynamic, take: list[bool]) -> Dynamic:
+    """`base` (its entries shared, by identity) with some entries replaced, added or removed from `other`."""
+    choices = iter(take * 8)
+    out: dict[str, Any] = {}
+    for field in ("Domains", "Accounts"):
+        mine: dict[str, Any] = dict(getattr(base, field))
+        for k, v in getattr(other, field).items():
+            if next(choices, False):
+                mine[k] = v
+        for k in sorted(mine):
+            if len(mine) > 1 and next(choices, False) and k not in getattr(other, field):
+                del mine[k]
+        out[field] = mine
+    return dataclasses.replace(base, **out)
+
+
+@pytest.mark.parametrize("path", GOLDEN_DOMAINS_CONFS, ids=lambda p: p.parent.name)
+def test_reusing_writer_equals_the_writer_on_golden_configs(path: Path) -> None:
+    data = path.read_bytes()
+    parsed = sconf.parse_bytes(data, Dynamic, str(path))
+    assert sconf.write_bytes_reusing(parsed, data, parsed) == data
+    for other_path in GOLDEN_DOMAINS_CONFS[::4]:
+        other = sconf.parse_bytes(other_path.read_bytes(), Dynamic)
+        for take in ([True], [False, True], [True, True, False]):
+            mixed = _mixed(parsed, other, take)
+            assert sconf.write_bytes_reusing(mixed, data, parsed) == sconf.write_bytes(mixed)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_strategy(kind_of(Dynamic)), _strategy(kind_of(Dynamic)), st.lists(st.booleans(), min_size=1, max_size=5))
+def test_reusing_writer_equals_the_writer_on_random_configs(first: Dynamic, second: Dynamic,
+                                                            take: list[bool]) -> None:
+    text = sconf.write(first)
+    parsed = sconf.parse(text, Dynamic)  # as an apply has it: the file read back
+    before = text.encode("utf-8", "surrogateescape")
+    mixed = _mixed(parsed, second, take)
+    try:
+        full = sconf.write_bytes(mixed)
+    except WriteRefused as e:
+        with pytest.raises(WriteRefused, match=re.escape(str(e).split(":")[0])):
+            sconf.write_bytes_reusing(mixed, before, parsed)
+        return
+    assert sconf.write_bytes_reusing(mixed, before, parsed) == full

@@ -15,7 +15,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -209,6 +209,7 @@ def apply_batch(
     keys: KeyMaker | None = None,
     key_journal: journal.KeyJournal | None = None,
     known: Sequence[writer.Parsed] = (),
+    written_by_us: Collection[str] = (),
 ) -> BatchResult:
     """Apply `work` as one transaction against the mox config at `paths`.
 
@@ -221,6 +222,8 @@ def apply_batch(
     `keys`: where new keys come from (keys the plan named may be under way there already);
     default: a KeyMaker of `workers` threads for this batch.
     `known`: domains.conf bytes already parsed (the plan's read), not parsed again (`writer.read_stable`).
+    `written_by_us`: SHA-256 digests of files this writer wrote: on such a file, the entries
+    the operations leave unchanged keep their bytes (`sconf.write_bytes_reusing`).
     """
     plan_for: PlanFor = work if callable(work) else _fixed(tuple(work))
     config_dir = paths.config_dir
@@ -238,7 +241,7 @@ def apply_batch(
             w = plan_for(snap, inventory)
             try:
                 written = _write(paths, static, snap, w, now, validator, pems, timings, journal_, keys, workers,
-                                 progress) if w.operations else None
+                                 progress, written_by_us) if w.operations else None
             except ConcurrentChange as e:
                 if attempt_no > retries:
                     raise
@@ -297,7 +300,7 @@ def _fixed(ops: tuple[Operation, ...]) -> PlanFor:
 def _write(paths: ConfigPaths, static: Static, snap: writer.Snapshot, w: Work, now: datetime | None,
            validator: Validator | None, pems: dict[str, bytes], timings: dict[str, float],
            keys: journal.KeyJournal, maker: KeyMaker | None, workers: int | None,
-           progress: Progress | None) -> _Written:
+           progress: Progress | None, written_by_us: Collection[str] = ()) -> _Written:
     """Fold, make the keys, validate and write domains.conf (under the lock), again on top of
     mox's version as long as mox's in-place write was displaced by our rename."""
     base, expect = snap, snap
@@ -314,7 +317,8 @@ def _write(paths: ConfigPaths, static: Static, snap: writer.Snapshot, w: Work, n
             _write_keys(paths, base, effect, pems, timings, attempt, ours, maker, workers, progress)
             _validate(validator, static, effect.dynamic, paths.config_dir, timings)
             try:
-                data = sconf.write_bytes(effect.dynamic)
+                data = (sconf.write_bytes_reusing(effect.dynamic, base.data, base.dynamic)
+                        if written_by_us and base.digest in written_by_us else sconf.write_bytes(effect.dynamic))
             except sconf.WriteRefused as e:
                 raise ReconcilerError(f"writing domains.conf: {e}") from None
             t0 = time.perf_counter()

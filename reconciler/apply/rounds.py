@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from reconciler.apply import batch, confirm, journal, writer
@@ -68,14 +68,15 @@ def apply_until_loaded(paths: ConfigPaths, plan_for: PlanFor, ctl: Ctl, *, domai
                        writes: int = WRITES, quiet_timeout: float = QUIET_TIMEOUT,
                        progress: Progress | None = None, workers: int | None = None,
                        validator: Validator | None = None, keys: KeyMaker | None = None,
-                       known: Sequence[writer.Parsed] = ()) -> Applied:
+                       known: Sequence[writer.Parsed] = (), written_by_us: Collection[str] = ()) -> Applied:
     """Rounds of write + confirm until mox holds the change (or is not running).
 
     A round whose file was written over is followed by another: a new write when the change is
     missing from the new file (at most `writes` in all), or a new confirmation of the new file
     when it still holds the change (another writer built on it), for up to `quiet_timeout`
     seconds. LoadNotConfirmed (naming what mox lost) when either runs out. `known`: domains.conf
-    bytes already parsed (the plan's read), not parsed again under the lock.
+    bytes already parsed (the plan's read), not parsed again under the lock; `written_by_us`:
+    digests of files the reconciler wrote (`batch.apply_batch`).
     """
     key_journal = journal.KeyJournal(paths.config_dir, writer.config_dir_of(paths.config_dir))
     budget = _Budget(plan_for, writes, str(paths.domains_conf))
@@ -84,7 +85,8 @@ def apply_until_loaded(paths: ConfigPaths, plan_for: PlanFor, ctl: Ctl, *, domai
     try:
         while True:
             done = batch.apply_batch(paths, budget, progress=progress, workers=workers, keys=keys,
-                                     key_journal=key_journal, validator=validator, known=known)
+                                     key_journal=key_journal, validator=validator, known=known,
+                                     written_by_us=written_by_us)
             batches.append(done)
             budget.used += done.written
             written = any(b.written for b in batches)

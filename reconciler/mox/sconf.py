@@ -12,6 +12,7 @@ placeholder `x:` entry, a key with `:` cannot be split again, a string `nil` rea
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -430,17 +431,20 @@ class _Writer:
                 "cannot read back (a config needs at least one domain and one account)"
             )
         for k in sorted_strings(v):
-            self.where.append(k)
-            self._check_key(k)
-            mv = v[k]
-            self.out.append(f"{prefix}{k}:")
-            if elem.tag == "struct" and not self.keep_zero and _is_empty_struct(elem, mv):
-                self.out.append(" nil\n")
-            else:
-                if elem.tag == "str" and mv == "nil":
-                    self.refuse("string value 'nil' would read back as the empty string")
-                self.value(elem, mv, prefix)
-            self.where.pop()
+            self.entry(elem, k, v[k], prefix)
+
+    def entry(self, elem: Kind, k: str, mv: Any, prefix: str) -> None:
+        """One map entry: its key line and value."""
+        self.where.append(k)
+        self._check_key(k)
+        self.out.append(f"{prefix}{k}:")
+        if elem.tag == "struct" and not self.keep_zero and _is_empty_struct(elem, mv):
+            self.out.append(" nil\n")
+        else:
+            if elem.tag == "str" and mv == "nil":
+                self.refuse("string value 'nil' would read back as the empty string")
+            self.value(elem, mv, prefix)
+        self.where.pop()
 
     def _check_key(self, k: str) -> None:
         if k == "":
@@ -465,6 +469,70 @@ def write(cfg: Any) -> str:
 
 def write_bytes(cfg: Any) -> bytes:
     return write(cfg).encode("utf-8", "surrogateescape")
+
+
+def write_bytes_reusing(cfg: Any, before: bytes, parsed: Any) -> bytes:
+    """`write_bytes(cfg)`, taking the text of the unchanged entries of its top-level maps
+    (Domains, Accounts) from `before` instead of writing them again.
+
+    `before` must be what `write_bytes` makes of `parsed` (a file the writer wrote, parsed
+    again: write, read, write is stable). An entry is unchanged when it is the very object
+    (identity) of `parsed`'s entry of that key: configs are never modified, so a config derived
+    from `parsed` shares every entry it did not change. Then its text in `before` is what the
+    writer makes of it, found by the writer's own layout: an entry of a top-level map starts
+    at a line with one tab and runs to the next such line or to the next top-level line (no
+    value holds a newline). The result equals `write_bytes(cfg)` (tests/test_sconf.py)."""
+    text = before.decode("utf-8", "surrogateescape")
+    kind = kind_of(type(cfg))
+    w = _Writer()
+    for f in kind.fields:
+        fv = getattr(cfg, f.name)
+        if f.optional and is_zero(f.kind, fv):
+            continue
+        old = getattr(parsed, f.name)
+        if f.kind.tag != "map" or not fv or not old:
+            w.where.append(f.name)
+            w.out.append(f"{f.name}:")
+            w.value(f.kind, fv, "")
+            w.where.pop()
+            continue
+        assert f.kind.elem is not None
+        spans = _entry_spans(text, f.name)
+        w.where.append(f.name)
+        w.out.append(f"{f.name}:\n")
+        for k in sorted_strings(fv):
+            mv = fv[k]
+            span = spans.get(k)
+            if span is not None and old.get(k) is mv:
+                w.out.append(text[span[0]:span[1]])
+            else:
+                w.entry(f.kind.elem, k, mv, "\t")
+        w.where.pop()
+    return "".join(w.out).encode("utf-8", "surrogateescape")
+
+
+_TOP_LINE = re.compile(r"^[^\t]", re.M)  # a top-level field
+_ENTRY_LINE = re.compile(r"^\t(?!\t)", re.M)  # an entry of a top-level map
+
+
+def _entry_spans(text: str, name: str) -> dict[str, tuple[int, int]]:
+    """Where each entry of the top-level map `name` is in the writer's output `text`."""
+    head = f"{name}:\n"
+    if text.startswith(head):
+        block = len(head)
+    else:
+        at = text.find("\n" + head)
+        if at < 0:
+            return {}
+        block = at + 1 + len(head)
+    top = _TOP_LINE.search(text, block)
+    end = top.start() if top is not None else len(text)
+    starts = [m.start() for m in _ENTRY_LINE.finditer(text, block, end)]
+    spans: dict[str, tuple[int, int]] = {}
+    for i, s in enumerate(starts):
+        key = text[s + 1:text.index(":", s)]
+        spans[key] = (s, starts[i + 1] if i + 1 < len(starts) else end)
+    return spans
 
 
 def describe(cls: type) -> str:
