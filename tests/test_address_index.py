@@ -142,3 +142,26 @@ def test_domain_add_carries_the_index_forward_as_a_build_would(
         return
     newer = after.apply(new, ctx).dynamic
     assert address_index(live.static, newer) == _build_address_index(live.static, newer)
+
+
+@pytest.mark.parametrize("step", ["05", "09", "17", "21"])
+def test_planner_canonical_keys_equal_canonical_address(step: str, golden_config: Callable[[str], Path]) -> None:
+    """The planner's memoized canonical form of a destination key (its parse kept across
+    configs, the domain's rules per config) is admin.canonical_address of the key."""
+    from reconciler.mox.admin import canonical_address
+    from reconciler.mox.names import ParseError, parse_address
+    from reconciler.plan.planner import _canon
+
+    live = read_live(locate(str(golden_config(step))))
+    keys = [k for a in live.dynamic.Accounts.values() for k in a.Destinations]
+    keys += ["Bob@Example.ORG", "x+tag@café.example", '"a b"@example.org', "nobody@unknown.example", "@EXAMPLE.org",
+             "not an address"]
+    for dyn in (live.dynamic, DomainAdd("unknown.example", "bob").apply(live.dynamic, Context(live.static,
+                                                                                             now_local())).dynamic):
+        for key in keys:
+            try:
+                want = ("@" + parse_domain(key[1:]).name() if key.startswith("@")
+                        else canonical_address(dyn, parse_address(key)))
+            except ParseError:
+                want = key
+            assert _canon(dyn, key) == want, key

@@ -157,14 +157,19 @@ def _canonical_string(addr: Address, rules: LocalpartRules) -> str:
 _INDEX_MEMO: list[tuple[Static, Dynamic, dict[str, str], frozenset[str]]] = []
 
 
+# The last index built from scratch stays besides them: the live config's, which a plan and
+# then its apply's batch (another Static object read again, equal) both start from.
+_BUILT: list[tuple[Static, Dynamic, dict[str, str], frozenset[str]]] = []
+
+
 def _remember_index(static: Static, dyn: Dynamic, index: dict[str, str], blocked: frozenset[str]) -> None:
     _INDEX_MEMO.insert(0, (static, dyn, index, blocked))
     del _INDEX_MEMO[4:]
 
 
 def _memo_of(static: Static, dyn: Dynamic) -> tuple[dict[str, str], frozenset[str]] | None:
-    for st, dy, index, blocked in _INDEX_MEMO:
-        if st is static and dy is dyn:
+    for st, dy, index, blocked in (*_INDEX_MEMO, *_BUILT):
+        if dy is dyn and (st is static or st == static):
             return index, blocked
     return None
 
@@ -185,6 +190,7 @@ def _index_and_blocked(static: Static, dyn: Dynamic) -> tuple[dict[str, str], fr
     blocked: set[str] = set()
     index = _build_address_index(static, dyn, blocked)
     _remember_index(static, dyn, index, frozenset(blocked))
+    _BUILT[:] = [(static, dyn, index, frozenset(blocked))]
     return index, frozenset(blocked)
 
 
@@ -479,12 +485,11 @@ class DomainAdd(Operation):
 def _carry_index_to_new_domain(static: Static, dyn: Dynamic, nd: Dynamic, name: str, address: Address | None,
                                account: str) -> None:
     """The indexes of `nd` (`dyn` plus the new domain `name` and its one new destination), from
-    those of `dyn` when known: what a build from scratch gives, because no destination of `dyn`
-    is in the new domain and no reporting address names it (else they are rebuilt when needed)."""
-    known = _memo_of(static, dyn)
-    if known is None or name in known[1]:
+    those of `dyn`: what a build from scratch gives, because no destination of `dyn` is in the
+    new domain and no reporting address names it (else they are rebuilt when needed)."""
+    old, blocked = _index_and_blocked(static, dyn)  # built once for a run of new domains, then carried
+    if name in blocked:
         return
-    old, blocked = known
     conf = nd.Domains[name]
     own: dict[str, str] = {}
     for rep in (conf.DMARC, conf.TLSRPT):

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -59,13 +60,13 @@ from reconciler.mox.admin import (
     DomainRemove,
     DomainSave,
     Operation,
-    canonical_address,
+    localpart_rules,
     used_key_paths,
 )
 from reconciler.mox.config import Dynamic, Static
 from reconciler.mox.golang import GoSyntaxError, parse_duration
 from reconciler.mox.keygen import KeyRequest
-from reconciler.mox.names import ParseError, parse_address, parse_domain
+from reconciler.mox.names import Address, LocalpartRules, ParseError, parse_address, parse_domain
 from reconciler.plan.document import (
     PLAN_VERSION,
     Action,
@@ -253,27 +254,52 @@ def make_plan(inp: PlanInput) -> Plan:
 # The canonical forms of destination keys under one Domains mapping (kept alive here, so its
 # identity is a safe key; configs are never mutated, a changed domain means a new mapping): the
 # planner asks for the same keys of 10,000 accounts several times per phase.
-_CANON_MEMO: tuple[Mapping[str, mc.Domain], dict[str, str]] = ({}, {})
+# With it, the per-domain inputs of the canonical form (localpart_rules) under that mapping.
+_CANON_MEMO: tuple[Mapping[str, mc.Domain], dict[str, str], dict[str, LocalpartRules]] = ({}, {}, {})
 
 
 def _canon(dyn: Dynamic, key: str) -> str:
     """The address-index form of a destination key (catchalls as @<name>)."""
     global _CANON_MEMO
-    domains, memo = _CANON_MEMO
+    domains, memo, rules = _CANON_MEMO
     if domains is not dyn.Domains:
-        domains, memo = dyn.Domains, {}
-        _CANON_MEMO = (domains, memo)
+        domains, memo, rules = dyn.Domains, {}, {}
+        _CANON_MEMO = (domains, memo, rules)
     canon = memo.get(key)
     if canon is None:
-        canon = memo[key] = _canon_uncached(dyn, key)
+        canon = memo[key] = _canon_uncached(dyn, key, rules)
     return canon
 
 
-def _canon_uncached(dyn: Dynamic, key: str) -> str:
+@functools.lru_cache(maxsize=1 << 17)
+def _parsed_key(key: str) -> Address | str | None:
+    """A destination key as parsed (whatever the config): a catchall's @<name>, an address, or
+    None when it does not parse. Kept across mappings: after each new domain the canonical forms
+    are asked again, and parsing is most of their cost."""
     try:
         if key.startswith("@"):
             return "@" + parse_domain(key[1:]).name()
-        return canonical_address(dyn, parse_address(key))
+        return parse_address(key)
+    except ParseError:
+        return None
+
+
+def _canon_uncached(dyn: Dynamic, key: str, rules: dict[str, LocalpartRules]) -> str:
+    """canonical_address of the parsed key (the key itself when it does not parse), with the
+    domain's rules computed once per mapping."""
+    parsed = _parsed_key(key)
+    if parsed is None:
+        return key
+    if isinstance(parsed, str):
+        return parsed
+    name = parsed.domain.name()
+    if name not in dyn.Domains:
+        return str(parsed)
+    r = rules.get(name)
+    if r is None:
+        r = rules[name] = localpart_rules(dyn.Domains, name)
+    try:
+        return str(Address(r.canonical(parsed.localpart), parsed.domain))
     except ParseError:
         return key
 
