@@ -18,15 +18,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from reconciler.apply.batch import BatchResult, Validator, Work, default_validator
-from reconciler.apply.confirm import Confirmation, LoadNotConfirmed
-from reconciler.apply.keyfiles import used_selector_names
-from reconciler.apply.keymaker import KeyMaker, Progress
-from reconciler.apply.passwords import PasswordResult, forget_accounts, set_passwords
-from reconciler.apply.rounds import Applied, apply_until_loaded
-from reconciler.apply.writer import Snapshot, config_lock
 from reconciler.desired.cache import ParseCache, default_root
 from reconciler.desired.fleet import INSTANCES_DIR, Instance, find_instances
 from reconciler.desired.includes import desired_files
@@ -76,6 +69,16 @@ from reconciler.plan.rotation_memory import DomainMemory, memory_path, read_memo
 from reconciler.plan.safety import require_safe
 from reconciler.planmemo import PlanMemo
 
+# What only an apply uses is imported where it is used: `plan` does not load the batch, the
+# writer, the key threads or the confirmation (bench/README.md "startup").
+if TYPE_CHECKING:
+    from reconciler.apply.batch import BatchResult, Validator, Work
+    from reconciler.apply.confirm import Confirmation
+    from reconciler.apply.keymaker import KeyMaker, Progress
+    from reconciler.apply.passwords import PasswordResult
+    from reconciler.apply.rounds import Applied
+    from reconciler.apply.writer import Snapshot
+
 log = logging.getLogger(__name__)
 
 REPORT_FORMATS = ("mox", "zone", "json")
@@ -116,6 +119,12 @@ def desired_digest(path: Path, root: Path | None = None, files: Sequence[Path] |
     return h.hexdigest()
 
 
+def _key_maker() -> KeyMaker:
+    from reconciler.apply.keymaker import KeyMaker
+
+    return KeyMaker()
+
+
 @dataclass
 class Caches:
     """What a process keeps from one reconcile to the next (the watcher: for weeks).
@@ -128,7 +137,7 @@ class Caches:
     """
 
     keys: KeyCache = field(default_factory=KeyCache)
-    maker: KeyMaker | None = field(default_factory=KeyMaker)
+    maker: KeyMaker | None = field(default_factory=_key_maker)
     parsed: Path | None = None
     valid: Verdicts = field(default_factory=lambda: Verdicts(None))
     # The domains.conf files this version's writer wrote (so the next write can keep the bytes
@@ -141,7 +150,7 @@ class Caches:
         `--cache-dir` (else the user's cache dir)."""
         parsed = default_root(cache_dir)
         return cls(keys=StoredKeyCache(parsed.parent.parent / "keys" / parsed.name),
-                   maker=KeyMaker() if generate else None, parsed=parsed,
+                   maker=_key_maker() if generate else None, parsed=parsed,
                    valid=Verdicts(parsed.parent.parent / "valid" / parsed.name),
                    written=Verdicts(parsed.parent.parent / "written" / parsed.name))
 
@@ -270,6 +279,8 @@ def rotation_input(paths: ConfigPaths, live: LiveConfig, desired: DesiredState, 
         return RotationInput(memory, recording=recording)
     server, problem = dns.server()
     answers = check_rotating(live, rotating, memory, server, problem)
+    from reconciler.apply.keyfiles import used_selector_names
+
     return RotationInput(memory, answers, used_selector_names(paths.config_dir), recording)
 
 
@@ -596,6 +607,8 @@ def keep_rotation(paths: ConfigPaths, run: RotationRun, now: datetime) -> tuple[
     if not statuses and not memory and not memory_path(paths.config_dir).exists():
         return [], []
     live = read_live(paths)
+    from reconciler.apply.writer import config_lock
+
     with config_lock(paths.config_dir):
         kept, changes = settle(memory or {}, statuses, live.dynamic, now)
         if run.scope is not None:  # a plan limited to some domains says nothing about the others
@@ -672,6 +685,8 @@ class _Replanner:
         self.commit = commit.model_dump(mode="json") if commit is not None else None
 
     def __call__(self, snap: Snapshot, inventory: Inventory) -> Work:
+        from reconciler.apply.batch import Work
+
         p = self.prepared
         if p.live is not None and snap.digest == p.live.digest and inventory == p.inventory:
             ops, described = _config_ops(p.plan.operations, [s.description() for s in p.plan.steps])
@@ -730,6 +745,9 @@ class _Reviewed:
         self.commit = commit.model_dump(mode="json") if commit is not None else None
 
     def __call__(self, snap: Snapshot, inventory: Inventory) -> Work:
+        from reconciler.apply.batch import Work
+        from reconciler.apply.confirm import LoadNotConfirmed
+
         doc = self.doc
         if snap.digest == doc.live.sha256:
             self.written = True
@@ -774,6 +792,11 @@ def _finish(paths: ConfigPaths, plan_for: _Replanner | _Reviewed, doc: PlanDocum
             caches: Caches | None = None, base: tuple[mc.Static, mc.Dynamic] | None = None,
             now: datetime | None = None, rotation: RotationRun | None = None,
             known: Sequence[tuple[bytes, mc.Dynamic]] = ()) -> Outcome:
+    from reconciler.apply.batch import default_validator
+    from reconciler.apply.confirm import LoadNotConfirmed
+    from reconciler.apply.passwords import forget_accounts, set_passwords
+    from reconciler.apply.rounds import apply_until_loaded
+
     ours = [hashlib.sha256(data).hexdigest() for data, _ in known]
     written_by_us = [d for d in ours if caches is not None and caches.written.known(paths, d)]
     check_safety(doc, force=force)
@@ -877,6 +900,8 @@ def _write_apply_report(out: Path, doc: PlanDocument, writes: Sequence[BatchResu
     """The artifact of an apply: which commit was applied, what was done, the DNS reports,
     whether the running mox loaded it, and the passwords by account and reference, with the reason
     of any not set (never a password)."""
+    from reconciler.apply.confirm import Confirmation
+
     if isinstance(confirmation, Confirmation):
         loaded = {"status": str(confirmation.status), "message": confirmation.message,
                   "waited_seconds": round(confirmation.waited, 3)}
