@@ -73,7 +73,7 @@ from reconciler.planmemo import PlanMemo
 # writer, the key threads or the confirmation (bench/README.md "startup").
 if TYPE_CHECKING:
     from reconciler.apply.batch import BatchResult, Validator, Work
-    from reconciler.apply.confirm import Confirmation
+    from reconciler.apply.confirm import Accepted, Confirmation
     from reconciler.apply.keymaker import KeyMaker, Progress
     from reconciler.apply.passwords import PasswordResult
     from reconciler.apply.rounds import Applied
@@ -823,7 +823,7 @@ def _finish(paths: ConfigPaths, plan_for: _Replanner | _Reviewed, doc: PlanDocum
         applied = apply_until_loaded(paths, plan_for, ctl, domains=_probe_domains(doc), progress=progress,
                                      validator=validate_and_make_records,
                                      keys=caches.maker if caches is not None else None, known=known,
-                                     written_by_us=written_by_us)
+                                     written_by_us=written_by_us, accepted=_accepted(paths, caches, validate))
     except LoadNotConfirmed as e:
         batches: tuple[BatchResult, ...] = tuple(getattr(e, "batches", ()))
         writes = tuple(b for b in batches if b.written)
@@ -851,6 +851,26 @@ def _keep_rotation(paths: ConfigPaths, rotation: RotationRun | None, now: dateti
     """keep_rotation's result as Outcome fields."""
     changes, published = keep_rotation(paths, rotation or RotationRun(), now or now_local())
     return {"rotation_changes": tuple(changes), "published": tuple(published)}
+
+
+def _accepted(paths: ConfigPaths, caches: Caches | None, validate: Validator) -> Accepted:
+    """The file an apply's write replaced validates (confirm's early check): a verdict recorded
+    for it, or the batch's validation (incremental, with the shared key cache), then recorded."""
+    from reconciler.apply.rounds import validates
+
+    check = validates(paths, validate)
+
+    def accepted(snap: Snapshot) -> bool:
+        if caches is None:
+            return check(snap)
+        if caches.valid.known(paths, snap.digest):
+            return True
+        if not check(snap):
+            return False
+        caches.valid.record(paths, snap.digest)
+        return True
+
+    return accepted
 
 
 def _record_valid(caches: Caches | None, paths: ConfigPaths, writes: Sequence[BatchResult]) -> None:
@@ -904,9 +924,9 @@ def _write_apply_report(out: Path, doc: PlanDocument, writes: Sequence[BatchResu
 
     if isinstance(confirmation, Confirmation):
         loaded = {"status": str(confirmation.status), "message": confirmation.message,
-                  "waited_seconds": round(confirmation.waited, 3)}
+                  "waited_seconds": round(confirmation.waited, 3), "at_once": confirmation.at_once}
     else:
-        loaded = {"status": "failed", "message": confirmation, "waited_seconds": None}
+        loaded = {"status": "failed", "message": confirmation, "waited_seconds": None, "at_once": None}
     report = {
         "version": 1,
         "time": now_local().isoformat(),

@@ -204,4 +204,14 @@ def test_a_mox_write_into_the_file_being_replaced_is_written_again_on_top(
     text = dc.read_text()
     assert "mox.example: nil" in text and "v@example.org: nil" in text  # both: mox's and ours
     assert res.state.data == dc.read_bytes() and res.written
+    assert res.before is None  # what the path held at the rename was mox's write, not the file read
     assert not list(paths.config_dir.glob(".domains.conf.*"))
+
+
+def test_a_batch_names_the_file_its_write_replaced(tmp_path: Path) -> None:
+    paths = make_instance(tmp_path)
+    read = writer.read_stable(paths.domains_conf)
+    res = batch.apply_batch(paths, [AddressAdd("v@example.org", "alice")])
+    assert res.written and res.before is not None and res.before.same_file(read)
+    again = batch.apply_batch(paths, [])
+    assert not again.written and again.before is None

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.apply import confirm, writer
+from reconciler.apply import confirm, rounds, writer
 from reconciler.apply.confirm import Loaded, LoadNotConfirmed, NotLoaded
 from reconciler.desired.source import resolve_source
 from reconciler.mox.ctl import AccountEntry, Ctl
@@ -148,6 +148,116 @@ def test_a_socket_that_does_not_answer_is_a_failure(paths: ConfigPaths) -> None:
     with pytest.raises(LoadNotConfirmed, match=r"is written, but whether mox loaded it cannot be confirmed: "
                                                r"mox's control socket /x/ctl did not answer"):
         confirm.confirm(snap, Hung(), sleep=no_sleep)  # type: ignore[arg-type]
+
+
+# --- seen at once: no wait when mox can be seen holding the write already
+
+
+BOB = ("\talice:\n", "\tbob:\n\t\tDomain: example.org\n\talice:\n")  # a new account: shows over the socket
+NOTE = ("\tadmin:\n", "\tadmin:\n\t\tDescription: changed\n")  # an account field: does not show
+NEW_DOMAIN = ("\tmail.example.org: nil\n", "\tmail.example.org: nil\n\tnew.example: nil\n")
+
+
+def aged(snap: writer.Snapshot, seconds: float) -> writer.Snapshot:
+    """`snap` as if written `seconds` ago (its mtime and ctime moved back)."""
+    st = snap.stat
+    back = int(seconds * 1e9)
+    moved = os.stat_result(tuple(st[:10]), {"st_mtime_ns": st.st_mtime_ns - back, "st_ctime_ns": st.st_ctime_ns - back})
+    return writer.Snapshot(snap.path, snap.data, snap.dynamic, moved)
+
+
+def write_over(paths: ConfigPaths, change: tuple[str, str]) -> tuple[writer.Snapshot, writer.Snapshot]:
+    """(the file before, the file after) our write of `change` (old text, new text) into domains.conf."""
+    before = writer.read_stable(paths.domains_conf)
+    text = before.data.decode()
+    assert change[0] in text
+    writer.replace(before, text.replace(change[0], change[1], 1).encode())
+    return before, writer.read_stable(paths.domains_conf)
+
+
+def never(_snap: writer.Snapshot) -> bool:
+    raise AssertionError("asked whether the file before validates, needlessly")
+
+
+def test_a_change_mox_shows_at_once_is_confirmed_without_waiting(paths: ConfigPaths) -> None:
+    mox = FakeMox(paths)  # holds the file before; looks at the file at its next lock (idle)
+    before, after = write_over(paths, BOB)
+    asked: list[writer.Snapshot] = []
+    slept: list[float] = []
+    got = confirm.confirm(after, mox, before=aged(before, 5), accepted=lambda s: asked.append(s) or True,  # type: ignore[arg-type, func-returns-value]
+                          sleep=slept.append)
+    assert got == confirm.Confirmation(Loaded.LOADED, "mox loaded the change", 0.0, at_once=True)
+    assert slept == [] and mox.calls == 1 and [a.data for a in asked] == [before.data]
+
+
+def test_a_new_domain_shows_through_the_domain_probe(paths: ConfigPaths) -> None:
+    mox = FakeMox(paths)
+    before, after = write_over(paths, NEW_DOMAIN)  # the accounts are the same before and after
+    slept: list[float] = []
+    got = confirm.confirm(after, mox, domains=["new.example"], before=aged(before, 5),  # type: ignore[arg-type]
+                          accepted=lambda _s: True, sleep=slept.append)
+    assert got is not None and got.at_once and slept == []
+
+
+def test_mox_that_looked_less_than_a_second_before_the_write_is_waited_out(paths: ConfigPaths) -> None:
+    def looked_just_before(mox: FakeMox) -> None:
+        if mox.calls > 1:  # the first lock comes within its throttle: it still holds the file before
+            mox.reload()
+
+    mox = FakeMox(paths, on_lock=looked_just_before)
+    before, after = write_over(paths, BOB)
+    slept: list[float] = []
+    got = confirm.confirm(after, mox, before=aged(before, 5), accepted=lambda _s: True, sleep=slept.append)  # type: ignore[arg-type]
+    assert got is not None and got.loaded and not got.at_once
+    assert mox.calls == 2 and len(slept) == 1 and got.waited == slept[0] > 0
+
+
+@pytest.mark.parametrize("change", [NOTE, NEW_DOMAIN], ids=["account-field", "domain-not-probed"])
+def test_a_change_that_does_not_show_over_the_socket_waits(paths: ConfigPaths, change: tuple[str, str]) -> None:
+    mox = FakeMox(paths)
+    before, after = write_over(paths, change)
+    slept: list[float] = []
+    got = confirm.confirm(after, mox, before=aged(before, 5), accepted=never, sleep=slept.append)  # type: ignore[arg-type]
+    assert got is not None and got.loaded and not got.at_once
+    assert mox.calls == 1 and len(slept) == 1  # no look before the wait
+
+
+def test_a_file_before_younger_than_the_throttle_is_waited_out(paths: ConfigPaths) -> None:
+    """mox may have looked just before that file was written, holding an older one that could
+    look like ours (someone removed what we add back)."""
+    mox = FakeMox(paths)
+    before, after = write_over(paths, BOB)
+    slept: list[float] = []
+    got = confirm.confirm(after, mox, before=aged(before, confirm.THROTTLE), accepted=never,  # type: ignore[arg-type]
+                          sleep=slept.append)
+    assert got is not None and got.loaded and not got.at_once and mox.calls == 1 and len(slept) == 1
+
+
+def test_a_file_before_that_does_not_validate_is_waited_out(paths: ConfigPaths) -> None:
+    """mox may have refused it and kept an older file that looks like ours."""
+    mox = FakeMox(paths)
+    before, after = write_over(paths, BOB)
+    slept: list[float] = []
+    got = confirm.confirm(after, mox, before=aged(before, 5), accepted=lambda _s: False,  # type: ignore[arg-type]
+                          sleep=slept.append)
+    assert got is not None and got.loaded and not got.at_once and mox.calls == 2 and len(slept) == 1
+
+
+def test_written_over_right_after_the_write_is_found_without_waiting(paths: ConfigPaths) -> None:
+    mox = FakeMox(paths, on_lock=lambda m: m.write_stale(lambda t: t + "\tcarl:\n\t\tDomain: example.org\n"))
+    before, after = write_over(paths, BOB)
+    slept: list[float] = []
+    assert confirm.confirm(after, mox, before=aged(before, 5), accepted=never, sleep=slept.append) is None  # type: ignore[arg-type]
+    assert slept == []
+
+
+def test_the_file_before_validates_by_mox_rules(paths: ConfigPaths) -> None:
+    accepted = rounds.validates(paths)
+    assert accepted(writer.read_stable(paths.domains_conf))
+    text = paths.domains_conf.read_text().replace("\t\t\talice@example.org: nil\n",
+                                                  "\t\t\talice@example.org: nil\n\t\t\tghost@unknown.example: nil\n")
+    paths.domains_conf.write_text(text)
+    assert not accepted(writer.read_stable(paths.domains_conf))  # mox refuses it: unknown domain
 
 
 # --- applies: rounds, re-plans, the report

@@ -16,6 +16,7 @@ outcomes only; each test prints its figures (run with -s to see them).
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import threading
@@ -27,9 +28,14 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.apply import confirm, writer
+from reconciler.apply.confirm import Confirmation
+from reconciler.desired.source import resolve_source
 from reconciler.mox import sconf
 from reconciler.mox.config import Dynamic
 from reconciler.mox.errors import CtlError
+from reconciler.mox.live import ConfigPaths
+from reconciler.pipeline import apply_prepared, prepare, reports_dir_default
 from reconciler.plan.inventory import read_inventory
 
 from . import moxserver
@@ -63,10 +69,59 @@ def apply(runner: CliRunner, served: moxserver.ServedMox, source: Path) -> tuple
     return runner.run("--config", str(served.instance.mox_conf), "apply", "--yes", str(source))
 
 
+def confirmed_at_once(served: moxserver.ServedMox) -> bool:
+    """The last apply's confirmation saw mox holding the change without waiting (last-apply.json)."""
+    report = reports_dir_default(served.instance.config_paths) / "last-apply.json"
+    return bool(json.loads(report.read_text())["confirmation"].get("at_once"))
+
+
 def rewrites(out: str) -> int:
     """How often mox wrote over the change before loading it (the apply's output)."""
     m = re.search(r"mox wrote over the change (once|(\d+) times)", out)
     return 0 if m is None else 1 if m.group(1) == "once" else int(m.group(2))
+
+
+# --- seen at once
+
+
+def idle(paths: ConfigPaths, last_lock: float) -> None:
+    """Until mox's throttle has passed since anything last made it take its config lock (at
+    `last_lock` or before: a loopback mox without clients takes it for nothing else) and since
+    domains.conf was written: mox's next command looks at the file, and the file before our write
+    is older than the throttle. A wait for a known point of mox's own rule, not for luck."""
+    until = max(last_lock, confirm.written_at(writer.read_stable(paths.domains_conf))) + confirm.THROTTLE + confirm.MARGIN
+    time.sleep(max(0.0, until - time.time()))
+
+
+def test_a_change_an_idle_mox_shows_is_confirmed_at_once_and_one_it_cannot_show_waits(
+        served: Callable[[int], list[moxserver.ServedMox]], tmp_path: Path) -> None:
+    (server,) = served(1)
+    last_lock = time.time()  # mox looked at domains.conf when it started
+    paths = server.instance.config_paths
+    src = tmp_path / "desired"
+    src.mkdir()
+
+    def apply_in_process(description: str) -> Confirmation:
+        (src / "desired.yaml").write_text(
+            f"Domains:\n  seen.example: {{ReportsAccount: seen, DKIM: null, Description: {description}}}\n"
+            "Accounts:\n  seen:\n    Destinations:\n      seen@seen.example: {}\n")
+        prepared = prepare(paths, resolve_source(str(src)))
+        idle(paths, last_lock)
+        outcome = apply_prepared(prepared)
+        assert outcome.written
+        return outcome.confirmation
+
+    got = apply_in_process("First")  # a new account and domain: mox's accounts show it
+    assert got.loaded and got.at_once and got.waited == 0
+    report = json.loads((reports_dir_default(paths) / "last-apply.json").read_text())["confirmation"]
+    assert report["at_once"] is True and report["waited_seconds"] == 0
+    assert "seen" in {a.name for a in server.ctl().account_list()} and "seen.example" in live(server).Domains
+    last_lock = time.time()
+
+    got = apply_in_process("Second")  # a domain's description: nothing the control socket shows
+    assert got.loaded and not got.at_once
+    assert json.loads((reports_dir_default(paths) / "last-apply.json").read_text())["confirmation"]["at_once"] is False
+    assert live(server).Domains["seen.example"].Description == "Second"
 
 
 # --- racing mox's admin
@@ -149,6 +204,7 @@ class Lane:
     ok: list[str] = field(default_factory=list)  # accounts of the applies that exited 0
     failed: list[str] = field(default_factory=list)  # messages of those that did not
     rewrites: int = 0
+    at_once: int = 0  # exit-0 applies that saw mox holding the change without waiting (last-apply.json)
     durations: list[float] = field(default_factory=list)
 
     def source(self, step: int) -> Path:
@@ -175,6 +231,7 @@ class Lane:
                 if rc == 0:
                     assert re.search(r"^mox (loaded the change|has loaded domains\.conf as it is)\.$", out, re.M), out
                     self.ok.append(f"lane{self.index}s{step}")
+                    self.at_once += confirmed_at_once(self.served)
                 else:
                     assert "was written over" in err, (out, err)  # the only failure a race may cause
                     self.failed.append(err.strip())
@@ -216,7 +273,8 @@ def test_racing_mox_writes_lose_no_exit_0_apply(served: Callable[[int], list[mox
     exit0 = sum(len(lane.ok) for lane in lanes)
     durations = sorted(d for lane in lanes for d in lane.durations)
     print(f"\nracing: {exit0} applies exited 0, {sum(len(lane.failed) for lane in lanes)} exited 1, "
-          f"{len(lost)} lost; mox wrote over a change {sum(lane.rewrites for lane in lanes)} times "
+          f"{len(lost)} lost, {sum(lane.at_once for lane in lanes)} confirmed at once; "
+          f"mox wrote over a change {sum(lane.rewrites for lane in lanes)} times "
           f"({sum(r.writes for r in racers)} mox writes, {sum(r.reactions for r in racers)} right after a rename, "
           f"{len(racer_lost)} of them lost, {sum(len(r.failures) for r in racers)} refused); apply median "
           f"{durations[len(durations) // 2]:.2f} s, max {durations[-1]:.2f} s; {time.monotonic() - t0:.1f} s in all")

@@ -106,6 +106,9 @@ class BatchResult:
     timings: dict[str, float] = field(default_factory=dict)
     sha256: str = ""  # of the domains.conf written (validated: a base for the next validation)
     dynamic: Dynamic | None = None  # the config written
+    # The file the write replaced, when that is exactly domains.conf as read under the lock (no
+    # write of mox's slipped in at the rename): what `confirm` compares mox's memory with.
+    before: writer.Snapshot | None = None
 
 
 def remove_leftovers(paths: ConfigPaths, current: writer.Snapshot, move_to_old: Callable[[str], bool]) -> None:
@@ -194,6 +197,7 @@ class _Written:
     state: writer.Snapshot
     effect: Effect
     displaced: writer.Snapshot | None
+    base: writer.Snapshot  # the config this write was made on top of
 
 
 def apply_batch(
@@ -276,6 +280,7 @@ def apply_batch(
             timings=timings,
             sha256=hashlib.sha256(written.state.data).hexdigest() if written is not None else "",
             dynamic=effect.dynamic if effect is not None else None,
+            before=snap if written is not None and written.base is snap and written.displaced is None else None,
         )
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -333,7 +338,7 @@ def _write(paths: ConfigPaths, static: Static, snap: writer.Snapshot, w: Work, n
         keys.published()
         ours.update(str(p.relative_to(paths.config_dir)) for p in attempt.created)
         state = writer.Snapshot(paths.domains_conf, data, effect.dynamic, replaced.stat)
-        last = _Written(state, effect, replaced.displaced)
+        last = _Written(state, effect, replaced.displaced, base)
         if replaced.displaced is None:
             return last
         base, expect = replaced.displaced, state

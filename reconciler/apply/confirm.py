@@ -22,6 +22,36 @@ to hold:
 5. cross-check what the control socket can show of mox's memory: its accounts (and which are
    disabled) equal S's, and each domain the change touched exists in mox exactly when it is in
    S. A difference means mox refused S (it logs `loading domains config` and keeps its old one).
+
+Step 2 costs up to a second. It is skipped when mox can be seen holding S at once. P is the
+file our write of S replaced: domains.conf as read under the config lock, still unchanged at the
+rename (no write of mox's slipped in). Right after the write, mox takes its lock (step 3:
+`accountlist`, then a lookup per probed domain) and what it shows is S's view (its accounts,
+which are disabled, whether each probed domain exists), P's view differs from S's, and
+domains.conf is still S afterwards (step 4). Then mox holds S:
+
+* mox holds one whole file at a time: it parses a file and swaps it in entirely, or keeps what
+  it had; its own writes make the file equal to its memory;
+* at each of those commands mox holds P or S. Its last look at the file (t) was at that command
+  or less than a second before it (the throttle). P was on the path from its ctime until our
+  rename, and P's ctime (or mtime, if later) must be more than THROTTLE + MARGIN before the
+  first command; so at t the file was P or S. If P: mox loaded P then, or held it already (P's
+  mtime differs from that of the file before it, and P validates, `accepted`: mox does not
+  refuse it and keep an even older config that could look like S). If S: it loaded S. Between
+  t and the command only a write of mox's changes its memory, and that would change the file;
+* something it showed is not P's, so that command saw S; from then on mox keeps S: the file is
+  still S (bytes, inode, size, mtime, ctime), so mox did not write, and reloading S gives S.
+
+Not concluded at once (the wait of step 2 instead): the change does not show over the socket
+(P's and S's views are equal: a DMARC or other domain field, an address, a FullName); P is
+younger than the throttle (its author may have written it after mox's last look, so mox may hold
+an older file that looks like S: someone removed what we add back); P does not validate; the
+write replaced a write of mox's (P is not what the path held); or mox shows P's view (it looked
+less than a second before our write) or anything else. A file no longer S ends the confirmation
+as in step 4, without the wait. Shared with the full protocol: S validates (mox refusing S and
+keeping an older file that looks like S cannot be told from the socket), file times move only
+forward, distinct writes get distinct mtimes (the writer makes sure of it for its own), and the
+wall clock is not stepped during an apply.
 """
 
 from __future__ import annotations
@@ -35,6 +65,7 @@ from typing import Any
 
 from reconciler.apply import writer
 from reconciler.errors import ReconcilerError
+from reconciler.mox.config import Dynamic
 from reconciler.mox.ctl import Ctl
 from reconciler.mox.errors import CtlCommandFailed, CtlError, CtlNotRunning
 
@@ -57,6 +88,7 @@ class Confirmation:
     status: Loaded
     message: str  # `mox loaded the change`, `not confirmed: mox not running (...)`
     waited: float = 0.0  # seconds spent waiting out mox's one-second throttle
+    at_once: bool = False  # mox was seen holding the change right after the write, without waiting
 
     @property
     def loaded(self) -> bool:
@@ -77,6 +109,31 @@ class NotLoaded(LoadNotConfirmed):
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
+Accepted = Callable[[writer.Snapshot], bool]  # the file validates: mox would load it, not refuse it
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """What mox's control socket shows of a config: every account (login disabled or not) and
+    whether each probed domain exists."""
+
+    accounts: dict[str, bool]
+    domains: dict[str, bool]
+
+    @classmethod
+    def of(cls, dynamic: Dynamic, probes: Sequence[str]) -> View:
+        return cls({name: bool(acc.LoginDisabled) for name, acc in dynamic.Accounts.items()},
+                   {d: d in dynamic.Domains for d in probes})
+
+    @classmethod
+    def seen(cls, ctl: Ctl, probes: Sequence[str]) -> View:
+        """mox's memory, each command taking its config lock (raises CtlError)."""
+        return cls({a.name: a.login_disabled for a in ctl.account_list()}, {d: _has_domain(ctl, d) for d in probes})
+
+
+def written_at(state: writer.Snapshot) -> float:
+    """When `state` was written: its ctime or mtime, whichever is later (seconds)."""
+    return max(state.stat.st_mtime_ns, state.stat.st_ctime_ns) / 1e9
 
 
 def wait_out_throttle(state: writer.Snapshot, *, clock: Clock = time.time, sleep: Sleep = time.sleep) -> float:
@@ -85,9 +142,8 @@ def wait_out_throttle(state: writer.Snapshot, *, clock: Clock = time.time, sleep
     Written at: its ctime or mtime, whichever is later; a time in the future (a clock set back)
     counts as now.
     """
-    st = state.stat
     now = clock()
-    written = min(max(st.st_mtime_ns, st.st_ctime_ns) / 1e9, now)
+    written = min(written_at(state), now)
     wait = written + THROTTLE + MARGIN - now
     if wait <= 0:
         return 0.0
@@ -96,38 +152,70 @@ def wait_out_throttle(state: writer.Snapshot, *, clock: Clock = time.time, sleep
 
 
 def confirm(state: writer.Snapshot, ctl: Ctl, *, domains: Sequence[str] = (), written: bool = True,
+            before: writer.Snapshot | None = None, accepted: Accepted | None = None,
             clock: Clock = time.time, sleep: Sleep = time.sleep) -> Confirmation | None:
     """Whether the running mox holds `state` (see the module doc); None when domains.conf is no
     longer `state`. `domains`: names the change touched, looked up in mox's memory (at most
-    MAX_PROBES). `written`: `state` is our write (the message says "the change")."""
+    MAX_PROBES). `written`: `state` is our write (the message says "the change"). `before`: the
+    file our write of `state` replaced, with `accepted` telling whether it validates: then mox may
+    be seen holding `state` at once, without the wait."""
     path = state.path
+    probes = list(domains)[:MAX_PROBES]
+    message = "mox loaded the change" if written else "mox has loaded domains.conf as it is"
     writer.checkpoint("confirm")
     try:
         ctl.version()  # connecting takes no lock: this only tells whether mox runs
-    except CtlNotRunning as e:
+        if before is not None and accepted is not None:
+            seen = _seen_at_once(state, before, accepted, ctl, probes, clock)
+            if seen is None:
+                return None
+            if seen:
+                log.info("confirm: %s (seen at once, no wait for its reload throttle)", message)
+                return Confirmation(Loaded.LOADED, message, 0.0, at_once=True)
+    except CtlNotRunning as e:  # (again: mox stopped meanwhile) it reads the file when it starts
         return _not_running(e)
     except CtlError as e:
         raise _unreachable(state, e) from None
     waited = wait_out_throttle(state, clock=clock, sleep=sleep)
     try:
-        accounts = {a.name: a.login_disabled for a in ctl.account_list()}
-        present = {d: _has_domain(ctl, d) for d in list(domains)[:MAX_PROBES]}
+        seen_view = View.seen(ctl, probes)
     except CtlNotRunning as e:  # mox stopped meanwhile: it reads the file when it starts again
         return _not_running(e)
     except CtlError as e:
         raise _unreachable(state, e) from None
-    data, st = writer.current(path)
-    if not state.same_file(writer.Snapshot(path, data, state.dynamic, st)):
+    if not _unchanged(state):
         return None
-    want = {name: bool(acc.LoginDisabled) for name, acc in state.dynamic.Accounts.items()}
-    problems = _differences(want, accounts, {d: d in state.dynamic.Domains for d in present}, present)
+    problems = _differences(View.of(state.dynamic, probes), seen_view)
     if problems:
         raise NotLoaded(
             f"mox did not load {path}: {'; '.join(problems)}. mox keeps serving its previous config and logs "
             f"why as `loading domains config` (look in its log); the file stays as written")
-    message = "mox loaded the change" if written else "mox has loaded domains.conf as it is"
     log.info("confirm: %s (waited %.2f s for its reload throttle)", message, waited)
     return Confirmation(Loaded.LOADED, message, waited)
+
+
+def _seen_at_once(state: writer.Snapshot, before: writer.Snapshot, accepted: Accepted, ctl: Ctl,
+                  probes: Sequence[str], clock: Clock) -> bool | None:
+    """Right after our write of `state` over `before`: True when mox holds `state` already (the
+    module doc says why that follows), False when that cannot be told yet, None when domains.conf
+    is no longer `state`. Raises CtlError."""
+    want = View.of(state.dynamic, probes)
+    if want == View.of(before.dynamic, probes):
+        return False  # the change does not show over the socket
+    if clock() - written_at(before) <= THROTTLE + MARGIN:
+        return False  # mox may have looked at the file before `before` was written
+    seen = View.seen(ctl, probes)
+    if not _unchanged(state):
+        return None
+    if seen != want:
+        return False  # mox looked at the file less than a second before our write (or refused it)
+    return accepted(before)
+
+
+def _unchanged(state: writer.Snapshot) -> bool:
+    """domains.conf is still `state`: same bytes, inode, size, mtime and ctime."""
+    data, st = writer.current(state.path)
+    return state.same_file(writer.Snapshot(state.path, data, state.dynamic, st))
 
 
 def _not_running(e: CtlError) -> Confirmation:
@@ -150,16 +238,15 @@ def _has_domain(ctl: Ctl, domain: str) -> bool:
     return True
 
 
-def _differences(want: dict[str, bool], have: dict[str, bool], domains_want: dict[str, bool],
-                 domains_have: dict[str, bool]) -> list[str]:
+def _differences(want: View, have: View) -> list[str]:
     out = []
-    if missing := sorted(set(want) - set(have)):
+    if missing := sorted(set(want.accounts) - set(have.accounts)):
         out.append(f"its accounts lack {', '.join(missing)}")
-    if extra := sorted(set(have) - set(want)):
+    if extra := sorted(set(have.accounts) - set(want.accounts)):
         out.append(f"it has accounts the file does not: {', '.join(extra)}")
-    if flipped := sorted(n for n in set(want) & set(have) if want[n] != have[n]):
+    if flipped := sorted(n for n in set(want.accounts) & set(have.accounts) if want.accounts[n] != have.accounts[n]):
         out.append(f"login disabled differs for {', '.join(flipped)}")
-    for d, exists in domains_want.items():
-        if domains_have[d] != exists:
+    for d, exists in want.domains.items():
+        if have.domains[d] != exists:
             out.append(f"domain {d} is {'missing' if exists else 'still there'}")
     return out

@@ -22,7 +22,7 @@ from reconciler.apply.keymaker import KeyMaker, Progress
 from reconciler.errors import REPORTED
 from reconciler.mox.admin import used_key_paths
 from reconciler.mox.ctl import Ctl
-from reconciler.mox.live import ConfigPaths
+from reconciler.mox.live import ConfigPaths, read_static
 from reconciler.plan.inventory import Inventory
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,8 @@ def apply_until_loaded(paths: ConfigPaths, plan_for: PlanFor, ctl: Ctl, *, domai
                        writes: int = WRITES, quiet_timeout: float = QUIET_TIMEOUT,
                        progress: Progress | None = None, workers: int | None = None,
                        validator: Validator | None = None, keys: KeyMaker | None = None,
-                       known: Sequence[writer.Parsed] = (), written_by_us: Collection[str] = ()) -> Applied:
+                       known: Sequence[writer.Parsed] = (), written_by_us: Collection[str] = (),
+                       accepted: confirm.Accepted | None = None) -> Applied:
     """Rounds of write + confirm until mox holds the change (or is not running).
 
     A round whose file was written over is followed by another: a new write when the change is
@@ -77,9 +78,12 @@ def apply_until_loaded(paths: ConfigPaths, plan_for: PlanFor, ctl: Ctl, *, domai
     seconds. LoadNotConfirmed (naming what mox lost) when either runs out. `known`: domains.conf
     bytes already parsed (the plan's read), not parsed again under the lock; `written_by_us`:
     digests of files the reconciler wrote (`batch.apply_batch`).
+    `accepted`: whether the file a write replaced validates (default: mox's full validation),
+    asked only when mox can be seen holding the change at once (confirm's module doc).
     """
     key_journal = journal.KeyJournal(paths.config_dir, writer.config_dir_of(paths.config_dir))
     budget = _Budget(plan_for, writes, str(paths.domains_conf))
+    accepted = accepted or validates(paths)
     batches: list[BatchResult] = []
     deadline = time.monotonic() + quiet_timeout
     try:
@@ -90,7 +94,8 @@ def apply_until_loaded(paths: ConfigPaths, plan_for: PlanFor, ctl: Ctl, *, domai
             batches.append(done)
             budget.used += done.written
             written = any(b.written for b in batches)
-            outcome = confirm.confirm(done.state, ctl, domains=domains, written=written)
+            outcome = confirm.confirm(done.state, ctl, domains=domains, written=written, before=done.before,
+                                      accepted=accepted)
             if outcome is not None:
                 return Applied(tuple(batches), outcome)
             log.warning("apply: %s was written over before mox was seen to load it; reading it again",
@@ -104,6 +109,20 @@ def apply_until_loaded(paths: ConfigPaths, plan_for: PlanFor, ctl: Ctl, *, domai
         raise
     finally:
         _settle(paths, key_journal, [(b.state.data, b.state.dynamic) for b in batches[-1:]])
+
+
+def validates(paths: ConfigPaths, validator: Validator = batch.default_validator) -> confirm.Accepted:
+    """`confirm.Accepted` by `validator` against mox.conf as it is now (mox's reasons to refuse a
+    file; any error reading mox.conf counts as a refusal)."""
+    def accepted(snap: writer.Snapshot) -> bool:
+        try:
+            validator(read_static(paths), snap.dynamic, paths.config_dir)
+        except REPORTED as e:
+            log.info("confirm: %s before the write does not validate (%s): waiting out mox's throttle",
+                     snap.path, e)
+            return False
+        return True
+    return accepted
 
 
 def _settle(paths: ConfigPaths, keys: journal.KeyJournal, known: Sequence[writer.Parsed] = ()) -> None:
