@@ -254,18 +254,15 @@ class Lane:
             runner.close()
 
 
-def test_racing_mox_writes_lose_no_exit_0_apply(served: Callable[[int], list[moxserver.ServedMox]],
-                                                tmp_path: Path) -> None:
-    lanes_n, want_ok = 5, 8
-    t0 = time.monotonic()
-    servers = served(lanes_n)
-    lanes = [Lane(s, i, tmp_path) for i, s in enumerate(servers)]
-    racers = [Racer(s, seed=i) for i, s in enumerate(servers)]
+def race(lanes: list[Lane], racers: list[Racer], want_ok: int, *, quiet: bool = False) -> tuple[list[str], list[str]]:
+    """Each lane applies (up to 3 times as often as it needs) beside its racer until `want_ok`
+    applies exited 0; then what was lost: (the lanes' exit-0 accounts, the racers' accounts and
+    addresses) missing from domains.conf or mox's memory."""
     errors: list[BaseException] = []
 
     def drive(lane: Lane) -> None:
         try:
-            lane.run(want_ok, max_applies=3 * want_ok)
+            lane.run(want_ok, max_applies=3 * want_ok, quiet=quiet)
         except BaseException as e:
             errors.append(e)
 
@@ -285,6 +282,17 @@ def test_racing_mox_writes_lose_no_exit_0_apply(served: Callable[[int], list[mox
         lost += [a for a in lane.ok if a not in conf.Accounts or a not in memory]
         racer_lost += [a for a in racer.made_accounts if a not in conf.Accounts or a not in memory]
         racer_lost += [a for a in racer.made_addresses if a not in conf.Accounts["admin"].Destinations]
+    return lost, racer_lost
+
+
+def test_racing_mox_writes_lose_no_exit_0_apply(served: Callable[[int], list[moxserver.ServedMox]],
+                                                tmp_path: Path) -> None:
+    lanes_n, want_ok = 5, 8
+    t0 = time.monotonic()
+    servers = served(lanes_n)
+    lanes = [Lane(s, i, tmp_path) for i, s in enumerate(servers)]
+    racers = [Racer(s, seed=i) for i, s in enumerate(servers)]
+    lost, racer_lost = race(lanes, racers, want_ok)
     exit0 = sum(len(lane.ok) for lane in lanes)
     durations = sorted(d for lane in lanes for d in lane.durations)
     print(f"\nracing: {exit0} applies exited 0, {sum(len(lane.failed) for lane in lanes)} exited 1, "
@@ -314,32 +322,9 @@ def test_racing_mox_writes_lose_no_apply_confirmed_at_once(served: Callable[[int
     t0 = time.monotonic()
     servers = served(lanes_n)
     lanes = [Lane(s, i, tmp_path) for i, s in enumerate(servers)]
-    racers = [Racer(s, seed=10 + i, react=0.9 if looks else 0.7, pause=(3600.0, 3600.0), looks=(0.2, 0.6) if looks else None)
-              for i, s in enumerate(servers)]
-    errors: list[BaseException] = []
-
-    def drive(lane: Lane) -> None:
-        try:
-            lane.run(want_ok, max_applies=3 * want_ok, quiet=True)
-        except BaseException as e:
-            errors.append(e)
-
-    with ExitStack() as stack:
-        for r in racers:
-            stack.enter_context(r)
-        threads = [threading.Thread(target=drive, args=(lane,)) for lane in lanes]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    assert not errors, errors
-    lost, racer_lost = [], []
-    for lane, racer in zip(lanes, racers, strict=True):
-        conf = live(lane.served)
-        memory = {a.name for a in lane.served.ctl().account_list()}
-        lost += [a for a in lane.ok if a not in conf.Accounts or a not in memory]
-        racer_lost += [a for a in racer.made_accounts if a not in conf.Accounts or a not in memory]
-        racer_lost += [a for a in racer.made_addresses if a not in conf.Accounts["admin"].Destinations]
+    racers = [Racer(s, seed=10 + i, react=0.9 if looks else 0.7, pause=(3600.0, 3600.0),
+                    looks=(0.2, 0.6) if looks else None) for i, s in enumerate(servers)]
+    lost, racer_lost = race(lanes, racers, want_ok, quiet=True)
     exit0 = sum(len(lane.ok) for lane in lanes)
     at_once = sum(lane.at_once for lane in lanes)
     print(f"\nracing, at once ({'mox looking' if looks else 'idle'}): {exit0} applies exited 0, "
