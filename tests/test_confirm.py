@@ -49,6 +49,11 @@ class FakeMox:
             self.reload()  # what mox does after a second: stat, reload
         return [AccountEntry(n, bool(a.LoginDisabled)) for n, a in sorted(self.memory.dynamic.Accounts.items())]
 
+    def account_addresses(self, account: str) -> list[str]:
+        if account not in self.memory.dynamic.Accounts:
+            raise CtlCommandFailed("mox refused", command="accountaddresses", reply="no such account")
+        return sorted(self.memory.dynamic.Accounts[account].Destinations)
+
     def alias_list(self, domain: str) -> list[str]:
         if domain not in self.memory.dynamic.Domains:
             raise CtlCommandFailed("mox refused", command="aliaslist", reply="listing aliases: no such domain")
@@ -156,6 +161,7 @@ def test_a_socket_that_does_not_answer_is_a_failure(paths: ConfigPaths) -> None:
 BOB = ("\talice:\n", "\tbob:\n\t\tDomain: example.org\n\talice:\n")  # a new account: shows over the socket
 NOTE = ("\tadmin:\n", "\tadmin:\n\t\tDescription: changed\n")  # an account field: does not show
 NEW_DOMAIN = ("\tmail.example.org: nil\n", "\tmail.example.org: nil\n\tnew.example: nil\n")
+ADDRESS = ("\t\t\talice@example.org: nil\n", "\t\t\talice@example.org: nil\n\t\t\tali@example.org: nil\n")
 
 
 def aged(snap: writer.Snapshot, seconds: float) -> writer.Snapshot:
@@ -197,6 +203,17 @@ def test_a_new_domain_shows_through_the_domain_probe(paths: ConfigPaths) -> None
     got = confirm.confirm(after, mox, domains=["new.example"], before=aged(before, 5),  # type: ignore[arg-type]
                           accepted=lambda _s: True, sleep=slept.append)
     assert got is not None and got.at_once and slept == []
+
+
+def test_a_new_address_shows_in_its_account_addresses(paths: ConfigPaths) -> None:
+    mox = FakeMox(paths)
+    before, after = write_over(paths, ADDRESS)  # the accounts and domains are the same before and after
+    asked: list[str] = []
+    real = mox.account_addresses
+    mox.account_addresses = lambda a: asked.append(a) or real(a)  # type: ignore[method-assign, func-returns-value]
+    slept: list[float] = []
+    got = confirm.confirm(after, mox, before=aged(before, 5), accepted=lambda _s: True, sleep=slept.append)  # type: ignore[arg-type]
+    assert got is not None and got.at_once and slept == [] and asked == ["alice"]
 
 
 def test_mox_that_looked_less_than_a_second_before_the_write_is_waited_out(paths: ConfigPaths) -> None:

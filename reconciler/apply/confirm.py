@@ -26,9 +26,11 @@ to hold:
 Step 2 costs up to a second. It is skipped when mox can be seen holding S at once. P is the
 file our write of S replaced: domains.conf as read under the config lock, still unchanged at the
 rename (no write of mox's slipped in). Right after the write, mox takes its lock (step 3:
-`accountlist`, then a lookup per probed domain) and what it shows is S's view (its accounts,
-which are disabled, whether each probed domain exists), P's view differs from S's, and
-domains.conf is still S afterwards (step 4). Then mox holds S:
+`accountlist`, then a lookup per probed domain and `accountaddresses` per account whose
+addresses differ between P and S) and what it shows is S's view (its accounts, which are
+disabled, whether each probed domain exists, those accounts' addresses as the file spells
+them), P's view differs from S's, and domains.conf is still S afterwards (step 4). Then mox
+holds S:
 
 * mox holds one whole file at a time: it parses a file and swaps it in entirely, or keeps what
   it had; its own writes make the file equal to its memory;
@@ -43,7 +45,7 @@ domains.conf is still S afterwards (step 4). Then mox holds S:
   still S (bytes, inode, size, mtime, ctime), so mox did not write, and reloading S gives S.
 
 Not concluded at once (the wait of step 2 instead): the change does not show over the socket
-(P's and S's views are equal: a DMARC or other domain field, an address, a FullName); P is
+(P's and S's views are equal: a DMARC or other domain field, an alias, a FullName); P is
 younger than the throttle (its author may have written it after mox's last look, so mox may hold
 an older file that looks like S: someone removed what we add back); P does not validate; the
 write replaced a write of mox's (P is not what the path held); or mox shows P's view (it looked
@@ -115,21 +117,26 @@ Accepted = Callable[[writer.Snapshot], bool]  # the file validates: mox would lo
 
 @dataclass(frozen=True, slots=True)
 class View:
-    """What mox's control socket shows of a config: every account (login disabled or not) and
-    whether each probed domain exists."""
+    """What mox's control socket shows of a config: every account (login disabled or not),
+    whether each probed domain exists, and the destination addresses of each probed account
+    (None: no such account)."""
 
     accounts: dict[str, bool]
     domains: dict[str, bool]
+    addresses: dict[str, frozenset[str] | None]
 
     @classmethod
-    def of(cls, dynamic: Dynamic, probes: Sequence[str]) -> View:
+    def of(cls, dynamic: Dynamic, probes: Sequence[str], holders: Sequence[str] = ()) -> View:
         return cls({name: bool(acc.LoginDisabled) for name, acc in dynamic.Accounts.items()},
-                   {d: d in dynamic.Domains for d in probes})
+                   {d: d in dynamic.Domains for d in probes},
+                   {a: frozenset(dynamic.Accounts[a].Destinations) if a in dynamic.Accounts else None
+                    for a in holders})
 
     @classmethod
-    def seen(cls, ctl: Ctl, probes: Sequence[str]) -> View:
+    def seen(cls, ctl: Ctl, probes: Sequence[str], holders: Sequence[str] = ()) -> View:
         """mox's memory, each command taking its config lock (raises CtlError)."""
-        return cls({a.name: a.login_disabled for a in ctl.account_list()}, {d: _has_domain(ctl, d) for d in probes})
+        return cls({a.name: a.login_disabled for a in ctl.account_list()}, {d: _has_domain(ctl, d) for d in probes},
+                   {a: _destinations(ctl, a) for a in holders})
 
 
 def written_at(state: writer.Snapshot) -> float:
@@ -200,8 +207,9 @@ def _seen_at_once(state: writer.Snapshot, before: writer.Snapshot, accepted: Acc
     """Right after our write of `state` over `before`: True when mox holds `state` already (the
     module doc says why that follows), False when that cannot be told yet, None when domains.conf
     is no longer `state`. Raises CtlError."""
-    want = View.of(state.dynamic, probes)
-    if want == View.of(before.dynamic, probes):
+    holders = _moved_addresses(before.dynamic, state.dynamic)
+    want = View.of(state.dynamic, probes, holders)
+    if want == View.of(before.dynamic, probes, holders):
         return False  # the change does not show over the socket
     if clock() - written_at(before) <= THROTTLE + MARGIN:
         return False  # mox may have looked at the file before `before` was written
@@ -209,7 +217,7 @@ def _seen_at_once(state: writer.Snapshot, before: writer.Snapshot, accepted: Acc
     # file): a thread of ours on one core, mox on the other.
     with ThreadPoolExecutor(1, thread_name_prefix="confirm") as pool:
         valid = pool.submit(accepted, before)
-        seen = View.seen(ctl, probes)
+        seen = View.seen(ctl, probes, holders)
         if not _unchanged(state):
             return None
         if seen != want:
@@ -241,6 +249,31 @@ def _has_domain(ctl: Ctl, domain: str) -> bool:
             return False
         raise
     return True
+
+
+def _destinations(ctl: Ctl, account: str) -> frozenset[str] | None:
+    """The account's destination addresses in mox's memory, as its config spells them
+    (`accountaddresses`: the keys of its Destinations); None when mox has no such account."""
+    try:
+        return frozenset(ctl.account_addresses(account))
+    except CtlCommandFailed as e:
+        if "no such account" in e.reply:
+            return None
+        raise
+
+
+def _moved_addresses(before: Dynamic, after: Dynamic) -> list[str]:
+    """Accounts (at most MAX_PROBES) in both configs whose destination addresses differ: an
+    address added or removed shows in `accountaddresses`."""
+    out = []
+    for name, acc in after.Accounts.items():
+        old = before.Accounts.get(name)
+        if old is None or old is acc or old.Destinations.keys() == acc.Destinations.keys():
+            continue
+        out.append(name)
+        if len(out) == MAX_PROBES:
+            break
+    return out
 
 
 def _differences(want: View, have: View) -> list[str]:
