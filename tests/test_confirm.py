@@ -216,6 +216,20 @@ def test_a_new_address_shows_in_its_account_addresses(paths: ConfigPaths) -> Non
     assert got is not None and got.at_once and slept == [] and asked == ["alice"]
 
 
+def test_an_account_with_a_bare_localpart_is_not_looked_up(paths: ConfigPaths) -> None:
+    """mox replaces a bare localpart destination by localpart@domain in its memory: what it
+    answers is not the file's spelling, so the account's addresses are no evidence either way."""
+    text = paths.domains_conf.read_text().replace("\t\t\talice@example.org: nil\n",
+                                                  "\t\t\talice@example.org: nil\n\t\t\tal: nil\n")
+    paths.domains_conf.write_text(text)
+    mox = FakeMox(paths)
+    before, after = write_over(paths, ADDRESS)
+    mox.account_addresses = never  # type: ignore[assignment]
+    slept: list[float] = []
+    got = confirm.confirm(after, mox, before=aged(before, 5), accepted=never, sleep=slept.append)  # type: ignore[arg-type]
+    assert got is not None and got.loaded and not got.at_once and len(slept) == 1
+
+
 def test_mox_that_looked_less_than_a_second_before_the_write_is_waited_out(paths: ConfigPaths) -> None:
     def looked_just_before(mox: FakeMox) -> None:
         if mox.calls > 1:  # the first lock comes within its throttle: it still holds the file before

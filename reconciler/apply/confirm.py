@@ -27,7 +27,8 @@ Step 2 costs up to a second. It is skipped when mox can be seen holding S at onc
 file our write of S replaced: domains.conf as read under the config lock, still unchanged at the
 rename (no write of mox's slipped in). Right after the write, mox takes its lock (step 3:
 `accountlist`, then a lookup per probed domain and `accountaddresses` per account whose
-addresses differ between P and S) and what it shows is S's view (its accounts, which are
+addresses differ between P and S, unless it has a bare-localpart key, which mox rewrites in its
+memory) and what it shows is S's view (its accounts, which are
 disabled, whether each probed domain exists, those accounts' addresses as the file spells
 them), P's view differs from S's, and domains.conf is still S afterwards (step 4). Then mox
 holds S:
@@ -264,16 +265,26 @@ def _destinations(ctl: Ctl, account: str) -> frozenset[str] | None:
 
 def _moved_addresses(before: Dynamic, after: Dynamic) -> list[str]:
     """Accounts (at most MAX_PROBES) in both configs whose destination addresses differ: an
-    address added or removed shows in `accountaddresses`."""
+    address added or removed shows in `accountaddresses`. Not an account with a key mox
+    rewrites in memory (a bare localpart becomes localpart@domain: mox-/config.go
+    prepareDynamicConfig, replaceLocalparts), where mox's answer is not the file's spelling."""
     out = []
     for name, acc in after.Accounts.items():
         old = before.Accounts.get(name)
         if old is None or old is acc or old.Destinations.keys() == acc.Destinations.keys():
             continue
+        if not all(map(_kept_as_written, [*old.Destinations, *acc.Destinations])):
+            continue
         out.append(name)
         if len(out) == MAX_PROBES:
             break
     return out
+
+
+def _kept_as_written(key: str) -> bool:
+    """A Destinations key mox keeps as it is: a catch-all `@domain` or an address with an
+    unquoted localpart (a bare localpart, quoted or not, is replaced by a full address)."""
+    return key.startswith("@") or ("@" in key and not key.startswith('"'))
 
 
 def _differences(want: View, have: View) -> list[str]:
