@@ -28,10 +28,9 @@ file our write of S replaced: domains.conf as read under the config lock, still 
 rename (no write of mox's slipped in). Right after the write, mox takes its lock (step 3:
 `accountlist`, then a lookup per probed domain and `accountaddresses` per account whose
 addresses differ between P and S, unless it has a bare-localpart key, which mox rewrites in its
-memory) and what it shows is S's view (its accounts, which are
-disabled, whether each probed domain exists, those accounts' addresses as the file spells
-them), P's view differs from S's, and domains.conf is still S afterwards (step 4). Then mox
-holds S:
+memory) and what it shows is S's view (its accounts, which are disabled, whether each probed
+domain exists, those accounts' addresses as the file spells them), P's view differs from S's,
+and domains.conf is still S afterwards (step 4). Then mox holds S:
 
 * mox holds one whole file at a time: it parses a file and swaps it in entirely, or keeps what
   it had; its own writes make the file equal to its memory;
