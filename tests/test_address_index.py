@@ -17,6 +17,7 @@ from reconciler.mox.admin import (
     AliasAddressesAdd,
     Context,
     DomainAdd,
+    _aliased,
     _build_address_index,
     _build_reporting_index,
     _memo_of,
@@ -85,6 +86,7 @@ def test_reporting_memo_follows_removals_that_change_aliases_and_new_domains(
         dyn = op.apply(dyn, ctx).dynamic
         assert _reporting_index(dyn) == _build_reporting_index(dyn.Domains), op
         assert address_index(live.static, dyn) == _build_address_index(live.static, dyn), op
+        assert _aliased(dyn.Domains) == tuple(sorted(n for n, d in dyn.Domains.items() if d.Aliases)), op
     assert "bob@example.org" not in dyn.Domains["example.org"].Aliases["team"].Addresses
     assert dyn.Domains["café.example"].Aliases["crew"].Addresses == ("alice@example.org",)
     assert "postmaster@new.example" not in dyn.Accounts["alice"].Destinations

@@ -272,6 +272,25 @@ def _reporting_index(dyn: Dynamic) -> dict[str, str]:
     return index
 
 
+# The names of the domains with aliases, sorted, per Domains mapping (kept alive here, so
+# identity is a safe key): AddressRemove looks for its address among alias members.
+_ALIASED_MEMO: list[tuple[Mapping[str, mc.Domain], tuple[str, ...]]] = []
+
+
+def _remember_aliased(domains: Mapping[str, mc.Domain], names: tuple[str, ...]) -> None:
+    _ALIASED_MEMO.insert(0, (domains, names))
+    del _ALIASED_MEMO[4:]
+
+
+def _aliased(domains: Mapping[str, mc.Domain]) -> tuple[str, ...]:
+    for known, names in _ALIASED_MEMO:
+        if known is domains:
+            return names
+    names = tuple(sorted(n for n, d in domains.items() if d.Aliases))
+    _remember_aliased(domains, names)
+    return names
+
+
 def _build_reporting_index(domains: Mapping[str, mc.Domain]) -> dict[str, str]:
     out: dict[str, str] = {}
     for dom_name in sorted(domains):
@@ -479,6 +498,8 @@ class DomainAdd(Operation):
             dests = {**acc.Destinations, str(new_address): mc.Destination()}
             nd = _with_account(nd, self.account, replace(acc, Destinations=dests))
         _carry_index_to_new_domain(ctx.static, dyn, nd, domain.name(), new_address, self.account)
+        if not conf.Aliases:
+            _remember_aliased(nd.Domains, _aliased(dyn.Domains))
         return Effect(nd, new_keys=keys)
 
 
@@ -770,8 +791,9 @@ class AddressRemove(Operation):
                 fromids.append(fa_s)
         # Only domains with an alias naming the address change (found without sorting them all:
         # this runs once per removal), in mox's order (sorted), which decides the error raised.
-        members_of = sorted(dname for dname, d in dyn.Domains.items()
-                            if d.Aliases and any(self.address in a.Addresses for a in d.Aliases.values()))
+        aliased = _aliased(dyn.Domains)
+        members_of = [dname for dname in aliased
+                      if any(self.address in a.Addresses for a in dyn.Domains[dname].Aliases.values())]
         domains = dict(dyn.Domains)
         for dname in members_of:
             d = domains[dname]
@@ -794,8 +816,9 @@ class AddressRemove(Operation):
         nacc = replace(acc, Destinations=dests, FromIDLoginAddresses=tuple(fromids))
         nd = replace(dyn, Domains=domains if members_of else dyn.Domains, Accounts={**dyn.Accounts, account: nacc})
         reporting = _reporting_index(dyn)
-        if nd.Domains is not dyn.Domains:  # only aliases changed: the reporting addresses are the same
-            _remember_reporting(nd.Domains, reporting)
+        if nd.Domains is not dyn.Domains:  # only alias members changed: reporting addresses and aliased
+            _remember_reporting(nd.Domains, reporting)  # domains are the same (a last member is refused)
+            _remember_aliased(nd.Domains, aliased)
         # The new index is the old one without this address, unless the address is also a
         # reporting or host TLSRPT address (those entries stay): then it is rebuilt when needed.
         if self.address != _host_tlsrpt_address(ctx.static) and self.address not in reporting:
