@@ -147,6 +147,8 @@ def main() -> None:
                 dt, out, rss = rss_of(run, "plan", str(desired))
                 times.append(dt)
                 peak = max(peak, rss)
+            print(f"  no-op plans, {'memo' if remembered else 'no memo'}: "
+                  + ", ".join(f"{t:.2f}s" for t in times) + f" (peak RSS {peak // 1024} MB)")
             how = "remembered (plan memo)" if remembered else "planned again (no memo)"
             rows.append((f"plan, no changes, {how} (median of {args.runs})", statistics.median(times), peak))
             print(f"  {summary(out)}")
