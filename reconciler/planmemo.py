@@ -41,6 +41,9 @@ from typing import TYPE_CHECKING, Any
 from reconciler import __version__
 from reconciler.desired.cache import default_root, private_dir, read_private
 from reconciler.fsutil import atomic_write
+from reconciler.plan.inventory import INVENTORY_FILE
+from reconciler.plan.passwords import PASSWORDS_FILE
+from reconciler.plan.rotation_memory import MEMORY_FILE
 
 if TYPE_CHECKING:
     from reconciler.desired.models import DesiredState
@@ -55,15 +58,11 @@ SETTLED = 2.0  # seconds: a file whose ctime is younger may have changed while t
 KEEP_MEMOS = 32
 YAML_SUFFIXES = (".yaml", ".yml")
 
-# The config dir's own files a plan reads besides domains.conf (names as their modules define
-# them; repeated here so that a memo check imports none of the planner).
-_STATE_FILES = ("mox-reconciler.inventory.json", "mox-reconciler.passwords.json",
-                "mox-reconciler.dkim-rotation.json", "mox-reconciler.snapshot.json")
-
-
-def now_local() -> datetime:
-    """The time a plan is made at, as `mox.admin.now_local` gives it (without importing it)."""
-    return datetime.now().astimezone().replace(microsecond=0)
+# The marker of a config dir made by `snapshot` (pipeline.SNAPSHOT_FILE, a layer above; a test
+# checks they are the same name).
+SNAPSHOT_MARKER = "mox-reconciler.snapshot.json"
+# The config dir's own files a plan reads besides domains.conf.
+_STATE_FILES = (INVENTORY_FILE, PASSWORDS_FILE, MEMORY_FILE, SNAPSHOT_MARKER)
 
 
 def memo_root(cache_dir: Path | None) -> Path:

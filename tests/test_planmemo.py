@@ -98,6 +98,12 @@ def test_a_plan_without_operations_is_remembered_and_the_same_answer_given_again
         assert when.sub("<made>", remembered[1]) == when.sub("<made>", made[1])
 
 
+def test_the_snapshot_marker_is_the_one_snapshot_writes() -> None:
+    from reconciler.pipeline import SNAPSHOT_FILE
+
+    assert planmemo.SNAPSHOT_MARKER == SNAPSHOT_FILE
+
+
 def test_the_memo_keeps_no_secret(world: World) -> None:
     world.plan()
     assert world.memos()

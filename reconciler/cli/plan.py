@@ -66,9 +66,10 @@ def check_out(path: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     from reconciler.errors import ReconcilerError
     from reconciler.fsutil import atomic_write
+    from reconciler.mox.admin import now_local
     from reconciler.mox.live import locate
     from reconciler.plan.render import FORMATS
-    from reconciler.planmemo import PlanMemo, now_local
+    from reconciler.planmemo import PlanMemo
 
     if args.now is not None and args.out:
         raise ReconcilerError("--now and --out do not go together: a plan made for another time must not be applied")
