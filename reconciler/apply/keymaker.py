@@ -6,9 +6,14 @@ second thread spinning in Python: both ran at full speed; bench/README.md), so t
 core with none of a worker process's costs: no interpreter to start, nothing to import, nothing to
 pickle, and nothing that can outlive us: the threads die with the process, even on SIGKILL.
 
-The pipeline starts the keys of a plan as soon as the planner has named them (`start`), so they
-are generated while the plan's result is validated, rendered and confirmed; the batch then takes
-them (`pems`), generating any it asks for that were not started.
+The pipeline starts keys before the planner names them: as soon as it has read both configs it
+knows which desired domains are new, and each new domain's DomainAdd makes two RSA-2048 keys, so
+that many keys start (`prefetch`) while the plan is made (seconds at 1,000 domains and more).
+A key is random; only its file's name and Note header depend on its request, so a prefetched key
+goes to the first request of its kind. The plan's own requests start as soon as it has named
+them (`start`), while its result is validated, rendered and confirmed; the batch then takes them
+(`pems`), generating any it asks for that were not started. Keys prefetched for domains the plan
+does not add are never written: those not started are cancelled, those started are dropped.
 """
 
 from __future__ import annotations
@@ -43,7 +48,9 @@ class KeyMaker:
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers if workers is not None else cores()
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        # Each future is a new key's PKCS#8 DER; its PEM (named for the request) is made on hand-out.
         self._futures: dict[KeyRequest, concurrent.futures.Future[bytes]] = {}
+        self._spare: dict[str, list[concurrent.futures.Future[bytes]]] = {}  # prefetched, by kind
         self._lock = threading.Lock()
 
     def __enter__(self) -> KeyMaker:
@@ -53,14 +60,33 @@ class KeyMaker:
                  tb: TracebackType | None) -> None:
         self.close()
 
+    def _new(self, kind: str) -> concurrent.futures.Future[bytes]:
+        """A key of `kind` started in the pool (the caller holds the lock)."""
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(self.workers, thread_name_prefix="keygen")
+        return self._pool.submit(_generate, kind)
+
     def _submit(self, req: KeyRequest) -> concurrent.futures.Future[bytes]:
         with self._lock:
             fut = self._futures.get(req)
             if fut is None:
-                if self._pool is None:
-                    self._pool = concurrent.futures.ThreadPoolExecutor(self.workers, thread_name_prefix="keygen")
-                fut = self._futures[req] = self._pool.submit(_generate, req)
+                spare = self._spare.get(req.kind)
+                fut = self._futures[req] = spare.pop(0) if spare else self._new(req.kind)
             return fut
+
+    def prefetch(self, kind: str, count: int) -> None:
+        """Have `count` keys of `kind` under way whose requests are not known yet (nothing
+        happens with one worker); the next requests of that kind take them first. Spares from
+        an earlier prefetch count: a watcher asking again for the same domains starts no more."""
+        if self.workers > 1:
+            with self._lock:
+                spare = self._spare.setdefault(kind, [])
+                spare.extend(self._new(kind) for _ in range(count - len(spare)))
+
+    def spare(self) -> int:
+        """Prefetched keys no request has taken yet."""
+        with self._lock:
+            return sum(len(futures) for futures in self._spare.values())
 
     def start(self, reqs: Iterable[KeyRequest]) -> None:
         """Begin generating `reqs` in the background (nothing happens with one worker)."""
@@ -77,7 +103,7 @@ class KeyMaker:
             for i, req in enumerate(reqs, 1):
                 with self._lock:
                     fut = self._futures.pop(req, None)
-                out.append(fut.result() if fut is not None else _generate(req))
+                out.append(keygen.pem_for(req, fut.result() if fut is not None else _generate(req.kind)))
                 if progress is not None:
                     progress(i, total)
             return out
@@ -86,17 +112,19 @@ class KeyMaker:
             if progress is not None:
                 for i, _done in enumerate(concurrent.futures.as_completed(futures), 1):
                     progress(i, total)
-            return [f.result() for f in futures]
+            return [keygen.pem_for(req, f.result()) for req, f in zip(reqs, futures, strict=True)]
         finally:
             with self._lock:
                 for req in reqs:
                     self._futures.pop(req, None)
 
     def discard(self) -> None:
-        """Forget the keys not handed out (a plan that was not applied); cancel those not started."""
+        """Forget the keys not handed out (a plan that was not applied, prefetched keys no request
+        took); cancel those not started."""
         with self._lock:
-            futures, self._futures = self._futures, {}
-        for fut in futures.values():
+            futures = [*self._futures.values(), *(f for spare in self._spare.values() for f in spare)]
+            self._futures, self._spare = {}, {}
+        for fut in futures:
             fut.cancel()
 
     def close(self) -> None:
@@ -109,9 +137,9 @@ class KeyMaker:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _generate(req: KeyRequest) -> bytes:
+def _generate(kind: str) -> bytes:
     writer.checkpoint("keygen")  # where a crash test kills an apply during key generation
-    return keygen.generate(req)
+    return keygen.new_key_der(kind)
 
 
 def generate_keys(reqs: Sequence[KeyRequest], workers: int | None = None,

@@ -367,6 +367,10 @@ def make_account_config(dest_key: str, domain: DNSDomain) -> Account:
     )
 
 
+# The suffixes of the two RSA-2048 selectors MakeDomainConfig makes (`<year>a`, `<year>b`).
+DOMAIN_ADD_SELECTORS = ("a", "b")
+
+
 def make_domain_config(
     domain: DNSDomain, hostname: DNSDomain, account: str, with_mtasts: bool, now: datetime
 ) -> tuple[mc.Domain, tuple[KeyRequest, ...]]:
@@ -378,7 +382,7 @@ def make_domain_config(
     time (key names, the year); the MTA-STS policy ID is its UTC form.
     """
     year = now.strftime("%Y")
-    keys = tuple(KeyRequest(year + s, domain.ascii, keygen.RSA2048, now) for s in ("a", "b"))
+    keys = tuple(KeyRequest(year + s, domain.ascii, keygen.RSA2048, now) for s in DOMAIN_ADD_SELECTORS)
     selectors = {k.selector: mc.Selector(Expiration="72h", PrivateKeyFile=k.path) for k in keys}
     conf = mc.Domain(
         ClientSettingsDomain="mail." + domain.name(),

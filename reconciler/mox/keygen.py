@@ -78,17 +78,27 @@ def parse_key_name(path: str) -> KeyName | None:
 
 def generate(req: KeyRequest) -> bytes:
     """The PEM file contents for `req` (RSA-2048, e=65537, or Ed25519)."""
+    return pem_for(req, new_key_der(req.kind))
+
+
+def new_key_der(kind: str) -> bytes:
+    """A new private key of `kind` as PKCS#8 DER: the random part of a key file, generated before
+    its name is known (the keys of the domains an apply will add start while it plans)."""
     from cryptography.hazmat.primitives import serialization  # here: a plan makes no key
     from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
     key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
-    if req.kind == RSA2048:
+    if kind == RSA2048:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    elif req.kind == ED25519:
+    elif kind == ED25519:
         key = ed25519.Ed25519PrivateKey.generate()
     else:
-        raise ValueError(f"unknown key kind {req.kind!r}")
-    der = key.private_bytes(
+        raise ValueError(f"unknown key kind {kind!r}")
+    return key.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
+
+
+def pem_for(req: KeyRequest, der: bytes) -> bytes:
+    """The key file of `req` holding the PKCS#8 key `der`, with mox's Note header."""
     return pem_encode("PRIVATE KEY", der, {"Note": req.note()})
