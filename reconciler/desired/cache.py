@@ -26,18 +26,19 @@ import stat
 from pathlib import Path
 
 from reconciler import __version__
-from reconciler.desired.yamlload import Document, Location, parse_source
+from reconciler.desired.yamlload import Document, Locations, parse_source
 from reconciler.fsutil import atomic_write
 
 log = logging.getLogger(__name__)
 
-BUNDLE_FORMAT = 2
+BUNDLE_FORMAT = 3
 KEEP_BUNDLES = 32  # sources remembered per cache dir; the least recently written go first
 
-# One entry: (sha256 of the file's bytes, marshal of (data, {path: (line, col)} of keys, the same
-# of values)). Kept serialized: every use gets its own copy (readers may change the data: an
-# `Include` is taken out of it), and only the files read are decoded.
-_Entry = tuple[bytes, bytes]
+# One entry: (sha256 of the file's bytes, marshal of its data, its packed `Locations`). Kept
+# serialized: every use gets its own copy of the data (readers may change it: an `Include` is
+# taken out of it), only the files read are decoded, and their locations stay packed (the
+# loaded state keeps them, to say where a problem is).
+_Entry = tuple[bytes, bytes, bytes]
 
 
 def default_root(cache_dir: Path | None = None) -> Path:
@@ -76,7 +77,7 @@ def read_private(path: Path) -> bytes | None:
 class ParseCache:
     """The bundle of one source (`key`: its location), read once, written back when it changed.
 
-    Use `document(name, raw)` for each file, then `save()`.
+    Use `document(name, display, raw)` for each file, then `save()` (once).
     """
 
     def __init__(self, root: Path | None, key: str) -> None:
@@ -107,33 +108,34 @@ class ParseCache:
         when these bytes were parsed before, else parsed (YAMLProblem as the parser raises it)."""
         digest = hashlib.sha256(raw).digest()
         entry = self._old.get(name)
-        if isinstance(entry, tuple) and len(entry) == 2 and entry[0] == digest:
+        if isinstance(entry, tuple) and len(entry) == 3 and entry[0] == digest and isinstance(entry[2], bytes):
             try:
-                data, keys, values = marshal.loads(entry[1])
-                doc = Document(display, data,
-                               {p: Location(display, line, col) for p, (line, col) in keys.items()},
-                               {p: Location(display, line, col) for p, (line, col) in values.items()})
+                data = marshal.loads(entry[1])
             except (EOFError, ValueError, TypeError):
                 pass  # damaged: parsed again below
             else:
-                self.hits += 1
-                self._new[name] = entry
-                return doc
+                if isinstance(data, dict):
+                    self.hits += 1
+                    self._new[name] = entry
+                    return Document(display, data, Locations(display, entry[2]))
         self.misses += 1
         doc = parse_source(display, raw)
         try:
-            blob = marshal.dumps((doc.data, {p: (loc.line, loc.col) for p, loc in doc.keys.items()},
-                                  {p: (loc.line, loc.col) for p, loc in doc.values.items()}))
+            blob = marshal.dumps(doc.data)
         except ValueError:  # a YAML date or another value marshal cannot keep: not cached
             return doc
-        self._new[name] = (digest, blob)
+        self._new[name] = (digest, blob, doc.locations.packed)
         return doc
 
     def save(self) -> None:
-        """Write the bundle back if a file was parsed or dropped (entries of the files read now)."""
+        """Write the bundle back if a file was parsed or dropped (entries of the files read now),
+        then forget the entries (read the bundle again with a new ParseCache)."""
         if self.path is None or (self.misses == 0 and self._new.keys() == self._old.keys()):
+            self._old = self._new = {}
             return
+        self._old = {}
         data = marshal.dumps({"format": BUNDLE_FORMAT, "entries": self._new})
+        self._new = {}  # the entries are not needed after loading: let them go before the models are built
         with contextlib.suppress(OSError):
             atomic_write(self.path, data, 0o600, exact_mode=True, sync_dir=False, sync_data=False)
             self._prune()

@@ -97,7 +97,8 @@ class _Reader:
             [(v, (INCLUDE, i)) for i, v in enumerate(value)]
         out = []
         for v, p in items:
-            where = doc.values.get(p) or doc.keys[(INCLUDE,)]
+            where = doc.locations.value(p) or doc.locations.key((INCLUDE,))
+            assert where is not None  # the Include key was read from this file
             name = ".".join(map(str, p))
             if not isinstance(v, str) or not v.strip():
                 self.out.problems.append((where, name, "expected a path (or a list of paths) relative to this file"))

@@ -27,7 +27,7 @@ from reconciler.desired.checks import check
 from reconciler.desired.includes import read_with_includes
 from reconciler.desired.models import DesiredState
 from reconciler.desired.secrets import FORMS, plain_secrets
-from reconciler.desired.yamlload import Document, Location, dotted
+from reconciler.desired.yamlload import Document, Location, Origins, dotted
 from reconciler.errors import DesiredStateError, printable
 
 log = logging.getLogger(__name__)
@@ -40,59 +40,32 @@ _NAME_MAPS = frozenset(("Domains", "Accounts", "Destinations", "Aliases", "Selec
 
 
 class _Merged:
-    """The merged data of all files and the location of every key/value path."""
+    """The merged data of all files, and where each part of it was written (`origins`)."""
 
     def __init__(self) -> None:
         self.data: dict[str, Any] = {}
-        self.keys: dict[tuple[str | int, ...], Location] = {}
-        self.values: dict[tuple[str | int, ...], Location] = {}
+        self.origins = Origins()
         self.problems: list[tuple[Location, str, str]] = []
-        self._index: dict[tuple[int, str, int], dict[tuple[str | int, ...], list[tuple[Any, Location]]]] = {}
-
-    def _take(self, doc: Document, src: tuple[str | int, ...], dst: tuple[str | int, ...]) -> None:
-        """Copy the locations under `src` in `doc` to `dst` here."""
-        n = len(src)
-        for which, mine in (("keys", self.keys), ("values", self.values)):
-            for p, loc in self._under(doc, which, n).get(src, ()):
-                mine[dst + p[n:]] = loc
-
-    def _under(self, doc: Document, which: str, n: int) -> dict[tuple[str | int, ...], list[tuple[Any, Location]]]:
-        """The locations of `doc` grouped by their first `n` path elements (built once per doc):
-        copying an object's locations must not scan the whole file, or 10,000 domains take minutes."""
-        cache_key = (id(doc), which, n)
-        index = self._index.get(cache_key)
-        if index is None:
-            index = {}
-            table: dict[tuple[str | int, ...], Location] = getattr(doc, which)
-            for p, loc in table.items():
-                if len(p) >= n:
-                    index.setdefault(p[:n], []).append((p, loc))
-            self._index[cache_key] = index
-        return index
 
     def _define(self, doc: Document, path: tuple[str, ...], target: dict[str, Any], value: Any) -> None:
         key = path[-1]
         if key in target:
-            first = self.keys[path]
+            first = self.origins.key(path)
+            here = doc.locations.key(path)
+            assert first is not None and here is not None  # every key merged was written somewhere
             self.problems.append(
-                (
-                    doc.keys[path],
-                    dotted(path),
-                    f"defined twice: here and at {first.file}:{first.line}:{first.col}",
-                )
+                (here, dotted(path), f"defined twice: here and at {first.file}:{first.line}:{first.col}")
             )
             return
         target[key] = value
-        self._take(doc, path, path)
+        self.origins.take(doc.locations, path, path)
 
     def add(self, doc: Document) -> None:
-        self._index = {}  # per document: keyed by id(doc), which a later document may reuse
         for top, value in doc.data.items():
             if top in _MERGED_MAPS and isinstance(value, dict):
                 if top not in self.data:
                     self.data[top] = {}
-                    self.keys[(top,)] = doc.keys[(top,)]
-                    self.values[(top,)] = doc.values[(top,)]
+                    self.origins.take_exact(doc.locations, (top,))
                 if not isinstance(self.data[top], dict):
                     self._define(doc, (top,), self.data, value)
                     continue
@@ -105,7 +78,7 @@ class _Merged:
                         offset = len(mine[kind])
                         mine[kind] = mine[kind] + items
                         for i in range(len(items)):
-                            self._take(doc, (top, kind, i), (top, kind, offset + i))
+                            self.origins.take(doc.locations, (top, kind, i), (top, kind, offset + i))
                     else:
                         self._define(doc, (top, kind), mine, items)
             else:
@@ -114,15 +87,15 @@ class _Merged:
     def locate(self, path: tuple[str | int, ...], *, key: bool = False) -> Location:
         """Where `path` was written: its value, or its key when the problem is about the key
         (`key`, or a name in a map of names such as Domains), else its nearest written ancestor."""
-        if path and not key and not (len(path) >= 2 and path[-2] in _NAME_MAPS) and path in self.values:
-            return self.values[path]
+        if path and not key and not (len(path) >= 2 and path[-2] in _NAME_MAPS):
+            found = self.origins.value(path)
+            if found is not None:
+                return found
         for n in range(len(path), 0, -1):
-            p = path[:n]
-            if p in self.keys:
-                return self.keys[p]
-            if p in self.values:
-                return self.values[p]
-        return next(iter(self.values.values()), Location("?", 1, 1))
+            found = self.origins.key(path[:n]) or self.origins.value(path[:n])
+            if found is not None:
+                return found
+        return self.origins.first_value() or Location("?", 1, 1)
 
 
 def _data_path(data: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
@@ -231,6 +204,8 @@ def load_desired(source: Path, root: Path | None = None, cache: ParseCache | Non
     merged = _Merged()
     for doc in reading.docs:
         merged.add(doc)
+    files = [doc.file for doc in reading.docs]
+    reading.docs.clear()  # their data is merged, their locations are in merged.origins
     if cache is not None:
         cache.save()
     problems = [*reading.problems, *merged.problems]
@@ -248,9 +223,9 @@ def load_desired(source: Path, root: Path | None = None, cache: ParseCache | Non
         raise DesiredStateError(_format(problems)) from None
     if problems:
         raise DesiredStateError(_format(problems))
-    state._origins.update(merged.values)
-    state._origins.update(merged.keys)
-    state._files.extend(doc.file for doc in reading.docs)
+    merged.data = {}  # the models hold what is needed of it
+    state._origins = merged.origins
+    state._files.extend(files)
     state._paths.extend(reading.paths)
     for path, msg in check(state):
         problems.append((merged.locate(path), dotted(path), msg))

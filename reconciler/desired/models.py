@@ -37,7 +37,7 @@ from pydantic import (
 
 from reconciler.desired.includes import INCLUDE
 from reconciler.desired.secrets import SecretOrText, SecretReference
-from reconciler.desired.yamlload import Location
+from reconciler.desired.yamlload import Location, Origins
 from reconciler.mox import config as mc
 from reconciler.mox.admin import make_account_config, make_domain_config
 from reconciler.mox.config import Static
@@ -463,7 +463,7 @@ class DesiredState(_Model):
     )
     MonitorDNSBLs: list[str] | None = Field(default=None, description="Omitted: the live list is kept.")
 
-    _origins: dict[tuple[str | int, ...], Location] = PrivateAttr(default_factory=dict)
+    _origins: Origins = PrivateAttr(default_factory=Origins)
     _files: list[str] = PrivateAttr(default_factory=list)
     _warnings: list[str] = PrivateAttr(default_factory=list)
     _paths: list[Path] = PrivateAttr(default_factory=list)

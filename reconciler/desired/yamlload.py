@@ -12,10 +12,12 @@ defined in two files is an error naming both places. The composing itself (PyYAM
 from __future__ import annotations
 
 import errno
+import marshal
 import os
 import stat
-from collections.abc import Iterable
-from dataclasses import dataclass
+import weakref
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -56,14 +58,158 @@ def dotted(path: Iterable[str | int]) -> str:
     return ".".join(str(p) for p in path)
 
 
-@dataclass
-class Document:
-    """One file's data and the location of every key (`keys`) and value (`values`) by path."""
+_Table = dict[Path_, tuple[int, int]]  # path -> (line, col)
 
-    file: str
-    data: dict[str, Any]
-    keys: dict[Path_, Location]
-    values: dict[Path_, Location]
+
+class Locations:
+    """The line:col of every key (`key`) and value (`value`) of one file by path, kept packed.
+
+    A desired state of 10,000 files has hundreds of thousands of paths and a handful are ever
+    asked for (a problem, a warning): the tables are kept as the zlib of their marshal (what the
+    parse cache stores) and unpacked when asked; only the file unpacked last stays unpacked.
+    """
+
+    __slots__ = ("__weakref__", "_tables", "file", "packed")
+
+    def __init__(self, file: str, packed: bytes) -> None:
+        self.file = file
+        self.packed = packed
+        self._tables: tuple[_Table, _Table] | None = None
+
+    @classmethod
+    def of(cls, file: str, keys: Mapping[Path_, Location], values: Mapping[Path_, Location]) -> Locations:
+        return cls(file, zlib.compress(marshal.dumps(({p: (loc.line, loc.col) for p, loc in keys.items()},
+                                                      {p: (loc.line, loc.col) for p, loc in values.items()})), 1))
+
+    def tables(self) -> tuple[_Table, _Table]:
+        """(keys, values), unpacked; the file unpacked before this one is packed again."""
+        global _unpacked
+        tables = self._tables
+        if tables is None:
+            before = _unpacked() if _unpacked is not None else None
+            if before is not None and before is not self:
+                before._tables = None
+            try:
+                keys, values = marshal.loads(zlib.decompress(self.packed))
+                tables = (keys, values) if isinstance(keys, dict) and isinstance(values, dict) else ({}, {})
+            except (zlib.error, EOFError, ValueError, TypeError):  # a damaged cache entry: no places known
+                tables = ({}, {})
+            self._tables = tables
+            _unpacked = weakref.ref(self)
+        return tables
+
+    def key(self, path: Path_) -> Location | None:
+        """Where the key at `path` was written."""
+        lc = self.tables()[0].get(path)
+        return Location(self.file, *lc) if lc is not None else None
+
+    def value(self, path: Path_) -> Location | None:
+        """Where the value at `path` was written."""
+        lc = self.tables()[1].get(path)
+        return Location(self.file, *lc) if lc is not None else None
+
+    def under(self, src: Path_, dst: Path_) -> Iterator[tuple[str, Path_, Location]]:
+        """("keys" or "values", path, location) of every path at or below `src`, as if at `dst`."""
+        n = len(src)
+        for which, table in zip(("keys", "values"), self.tables(), strict=True):
+            for p, (line, col) in table.items():
+                if p[:n] == src:
+                    yield which, dst + p[n:], Location(self.file, line, col)
+
+
+_unpacked: weakref.ref[Locations] | None = None
+
+
+class Document:
+    """One file's data and the location of every key and value in it (`locations`)."""
+
+    __slots__ = ("data", "file", "locations")
+
+    def __init__(self, file: str, data: dict[str, Any], locations: Locations) -> None:
+        self.file = file
+        self.data = data
+        self.locations = locations
+
+
+class Origins:
+    """Where every key and value of the merged desired state was written, found when asked.
+
+    Merging records, for each object taken from a file, that file's `Locations` and the object's
+    path there (`take`): nothing is copied per path. A path is found under its longest recorded
+    prefix, as if every location had been copied there in merge order (a later, deeper record
+    over an earlier one: `Removed` lists merged from several files).
+    """
+
+    __slots__ = ("_exact", "_first", "_under")
+
+    def __init__(self) -> None:
+        self._under: dict[Path_, tuple[Locations, Path_]] = {}
+        self._exact: dict[Path_, Locations] = {}
+        self._first: tuple[Locations, Path_] | None = None
+
+    def take(self, locations: Locations, src: Path_, dst: Path_) -> None:
+        """Everything at or below `src` in `locations` is at `dst` here."""
+        self._under[dst] = (locations, src)
+        if self._first is None:
+            self._first = (locations, src)
+
+    def take_exact(self, locations: Locations, path: Path_) -> None:
+        """The key and value at `path` itself (not below it) are those of `locations`."""
+        self._exact[path] = locations
+        if self._first is None:
+            self._first = (locations, path)
+
+    def _find(self, path: Path_, value: bool) -> Location | None:
+        exact = self._exact.get(path)
+        if exact is not None:
+            found = exact.value(path) if value else exact.key(path)
+            if found is not None:
+                return found
+        for n in range(len(path), 0, -1):
+            record = self._under.get(path[:n])
+            if record is not None:
+                locations, src = record
+                p = src + path[n:]
+                found = locations.value(p) if value else locations.key(p)
+                if found is not None:
+                    return found
+        return None
+
+    def key(self, path: Path_) -> Location | None:
+        """Where the key at `path` was written."""
+        return self._find(path, False)
+
+    def value(self, path: Path_) -> Location | None:
+        """Where the value at `path` was written."""
+        return self._find(path, True)
+
+    def get(self, path: Path_) -> Location | None:
+        """Where `path` was written: its key, else its value (a list item)."""
+        return self._find(path, False) or self._find(path, True)
+
+    def first_value(self) -> Location | None:
+        """The first value merged (where a problem without a place is shown)."""
+        return self._first[0].value(self._first[1]) if self._first is not None else None
+
+    def __eq__(self, other: object) -> bool:  # a state equals another loaded from the same places
+        return isinstance(other, Origins) and (self is other or self.as_dict() == other.as_dict())
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def as_dict(self) -> dict[Path_, Location]:
+        """Every path's location (`get` of each; for tests and comparisons, not for a large state)."""
+        out: dict[Path_, Location] = {}
+        keys: dict[Path_, Location] = {}
+        for path, locations in self._exact.items():
+            for which, table in (("keys", keys), ("values", out)):
+                loc = locations.key(path) if which == "keys" else locations.value(path)
+                if loc is not None:
+                    table[path] = loc
+        for dst, (locations, src) in self._under.items():
+            for which, p, loc in locations.under(src, dst):
+                (keys if which == "keys" else out)[p] = loc
+        out.update(keys)
+        return out
 
 
 def _decode(path: Path, data: bytes) -> str:

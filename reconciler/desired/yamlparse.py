@@ -12,7 +12,7 @@ import yaml
 from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from reconciler.desired.yamlload import Document, Location, ManyProblems, Path_, YAMLProblem, dotted
+from reconciler.desired.yamlload import Document, Location, Locations, ManyProblems, Path_, YAMLProblem, dotted
 
 
 class _Loader(yaml.SafeLoader):
@@ -188,4 +188,4 @@ def _document(name: str, node: Node | None, loader: Any) -> Document:
     data = builder.build(node, ())
     if builder.problems:
         raise ManyProblems(builder.problems)
-    return Document(name, data, builder.keys, builder.values)
+    return Document(name, data, Locations.of(name, builder.keys, builder.values))
