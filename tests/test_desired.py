@@ -10,10 +10,12 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from reconciler.cli.main import main
 from reconciler.desired import schema as schema_mod
 from reconciler.desired.load import load_desired
+from reconciler.desired.models import DesiredState
 from reconciler.desired.tomox import domain_to_mox, names_to_mox
 from reconciler.mox import config as mc
 from reconciler.mox.live import ConfigPaths, read_live
@@ -232,3 +234,20 @@ def test_docs_complete_example_is_valid(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["validate", str(p)]) == 0
     assert "3 domains (1 internationalized), 4 accounts, 8 addresses, 1 aliases" in capsys.readouterr().out
     assert list(_validator().iter_errors(yaml.safe_load(example))) == []
+
+
+def test_models_given_the_same_fields_share_one_set_of_their_names() -> None:
+    """model_fields_set is shared between models given the same fields (memory at 10,000 domains):
+    each still says what was given, and a copy with changes does not change the others."""
+    s = DesiredState.model_validate({"Domains": {"a.example": {"ReportsAccount": "x"}, "b.example": {"ReportsAccount": "x"},
+                                                 "c.example": {"ReportsAccount": "x", "Description": "c"}}})
+    a, b, c = (s.Domains[n] for n in ("a.example", "b.example", "c.example"))
+    assert a.model_fields_set == b.model_fields_set == {"ReportsAccount"}
+    assert a.model_fields_set is b.model_fields_set
+    assert c.model_fields_set == {"ReportsAccount", "Description"}
+    changed = a.model_copy(update={"Description": "new"})
+    assert changed.model_fields_set == {"ReportsAccount", "Description"}
+    assert a.model_fields_set == b.model_fields_set == {"ReportsAccount"}
+    with pytest.raises(ValidationError):
+        a.Description = "frozen"  # type: ignore[misc]
+    assert b.model_fields_set == {"ReportsAccount"}

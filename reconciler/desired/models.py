@@ -97,10 +97,24 @@ GoDuration = Annotated[
 GoDurationString = Annotated[str, AfterValidator(_check_go_duration)]
 
 
+# One set per combination of the fields given (see _Model.model_post_init).
+_FIELDS_SETS: dict[frozenset[str], set[str]] = {}
+
+
 class _Model(BaseModel):
     """Unknown keys are errors (typo protection); models are values."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Models given the same fields share one set of their names (`model_fields_set`): a
+        desired state of 10,000 domains and accounts has over 100,000 models, and a set each
+        was a third of their memory. Sharing is safe: the models are frozen (nothing adds to the
+        set), and a copy (`model_copy`) copies the set before changing it."""
+        given = self.__pydantic_fields_set__
+        shared = _FIELDS_SETS.setdefault(frozenset(given), given)
+        if shared is not given:
+            object.__setattr__(self, "__pydantic_fields_set__", shared)
 
 
 _M = TypeVar("_M", bound=_Model)
