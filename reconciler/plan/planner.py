@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from reconciler.desired.models import DesiredState, Rotation
 from reconciler.desired.source import Source
@@ -304,6 +304,15 @@ def _canon_uncached(dyn: Dynamic, key: str, rules: dict[str, LocalpartRules]) ->
         return key
 
 
+_C = TypeVar("_C", mc.Domain, mc.Account)
+
+
+def _as_live(target: _C, live: _C | None) -> _C:
+    """The live object itself where the target equals it: later comparisons of the two are then
+    by identity (`_Planner.settled_domain`), and the plan's result shares the live objects."""
+    return live if live is not None and live == target else target
+
+
 _KEY_KINDS = {"rsa": keygen.RSA2048, "ed25519": keygen.ED25519}
 
 
@@ -325,7 +334,8 @@ class _Planner:
         self.new_selectors: dict[str, list[str]] = {}  # existing domain -> selectors DKIMAdd creates
         self.warnings: list[tuple[tuple[str, int, int], str]] = []  # (where, text), sorted by where
         d = self.desired
-        self.target_accounts: dict[str, mc.Account] = {n: d.account_to_mox(n) for n in sorted(d.Accounts)}
+        self.target_accounts: dict[str, mc.Account] = {
+            n: _as_live(d.account_to_mox(n), inp.live.Accounts.get(n)) for n in sorted(d.Accounts)}
         self.kept: list[Kept] = []
         for name, target in self.target_accounts.items():
             live = inp.live.Accounts.get(name)
@@ -335,8 +345,9 @@ class _Planner:
                 self.kept += kept
         self.scope = _scope(inp.domains, d, inp.live) if inp.domains is not None else None
         self.target_domains: dict[str, mc.Domain] = {
-            n: d.domain_to_mox(n, inp.static, inp.live.Domains.get(n), inp.now) for n in sorted(d.Domains)
-            if self.in_scope(n)
+            n: _as_live(d.domain_to_mox(n, inp.static, inp.live.Domains.get(n), inp.now),
+                        inp.live.Domains.get(n))
+            for n in sorted(d.Domains) if self.in_scope(n)
         }
         if self.scope is not None:
             self.target_accounts = self._scoped_accounts()
@@ -357,6 +368,20 @@ class _Planner:
         self.rotations.append(step.status)
         self.rotation_memory[name] = step.memory
         self.new_algorithms.update(((name, sel), alg) for sel, alg in step.algorithms.items())
+
+    def settled_domain(self, name: str) -> bool:
+        """The simulated config holds the very object the target is (the live one, unchanged by
+        the plan so far): no phase has anything to do for this domain."""
+        return self.sim.Domains.get(name) is self.target_domains[name]
+
+    def settled_account(self, name: str) -> bool:
+        """As `settled_domain`, for an account whose addresses are distinct in their canonical
+        form (where two are one address, the phases decide which stays)."""
+        target = self.target_accounts[name]
+        if self.sim.Accounts.get(name) is not target:
+            return False
+        keys = target.Destinations
+        return len({_canon(self.sim, k) for k in keys}) == len(keys)
 
     def in_scope(self, domain: str) -> bool:
         return self.scope is None or domain in self.scope
@@ -586,6 +611,8 @@ class _Planner:
 
     def dkim_added(self) -> None:
         for name, target in self.target_domains.items():
+            if self.settled_domain(name):
+                continue
             for sel, want in sorted(target.DKIM.Selectors.items()):
                 live = self.sim.Domains[name].DKIM.Selectors
                 algorithm = self._algorithm(name, sel)
@@ -625,6 +652,8 @@ class _Planner:
 
     def fields_saved(self) -> None:
         for name in self.target_domains:
+            if self.settled_domain(name):
+                continue
             cur = self.sim.Domains[name]
             raw = self.target_domains[name].DKIM
             filled = self._target_dkim(name)
@@ -640,6 +669,8 @@ class _Planner:
             if changed:
                 self.do(DomainSave(name, changed), ObjectRef.domain(name), Action.UPDATE)
         for name, account in self.target_accounts.items():
+            if self.settled_account(name):
+                continue
             changed = self._changed_fields(self.sim.Accounts[name], account, skip=("Destinations",))
             acc = self.sim.Accounts[name]
             wanted = {_canon(self.sim, k): v for k, v in account.Destinations.items()}
@@ -660,6 +691,8 @@ class _Planner:
 
     def aliases(self) -> None:
         for name, target in self.target_domains.items():
+            if self.settled_domain(name):
+                continue
             oid = ObjectRef.domain(name)
             cur = self.sim.Domains[name].Aliases
             for key, want in sorted(target.Aliases.items()):
@@ -687,6 +720,8 @@ class _Planner:
 
     def addresses_removed(self) -> None:
         for name, target in self.target_accounts.items():
+            if self.sim.Accounts[name] is target:
+                continue
             wanted = {_canon(self.sim, k) for k in target.Destinations}
             for key in sorted(self.sim.Accounts[name].Destinations):
                 canon = _canon(self.sim, key)
@@ -695,6 +730,8 @@ class _Planner:
 
     def dkim_removed(self) -> None:
         for name, target in self.target_domains.items():
+            if self.settled_domain(name):
+                continue
             for sel, conf in sorted(self.sim.Domains[name].DKIM.Selectors.items()):
                 if sel not in target.DKIM.Selectors:
                     text = ""
@@ -730,6 +767,8 @@ class _Planner:
     def residuals(self) -> None:
         """Whatever the targeted operations left different (e.g. alias member order)."""
         for name in self.target_domains:
+            if self.settled_domain(name):
+                continue
             target = replace(self.target_domains[name], DKIM=self._target_dkim(name))
             changed = self._changed_fields(self.sim.Domains[name], target, skip=("DKIM",))
             if changed:
@@ -782,11 +821,15 @@ class _Planner:
 
     def check_converged(self) -> None:
         for name in self.target_domains:
+            if self.settled_domain(name):
+                continue
             want = replace(self.target_domains[name], DKIM=self._target_dkim(name))
             if self.sim.Domains.get(name) != want:
                 raise PlanError(f"internal error: the plan does not reach the desired state of domain {name}")
         for name, account in self.target_accounts.items():
             have = self.sim.Accounts.get(name)
+            if have is account:
+                continue
             if have is None or self._changed_fields(have, account, skip=("Destinations",)) or (
                 {_canon(self.sim, k) for k in have.Destinations}
                 != {_canon(self.sim, k) for k in account.Destinations}

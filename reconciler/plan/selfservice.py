@@ -31,7 +31,11 @@ def keep_owner_fields(name: str, target: mc.Account, live: mc.Account,
 
     Destinations are matched by `canon` (the address-index form), so `Alice@x` in git and
     `alice@x` in mox are one address; an address the plan adds gets the desired values.
+    The target that is the live account itself (`planner._as_live`) comes back as it is.
     """
+    live_dests = {canon(k): v for k, v in live.Destinations.items()}
+    if target is live and len(live_dests) == len(live.Destinations):
+        return live, []  # each address its own: nothing differs (the planner's unchanged accounts)
     kept: list[Kept] = []
     fields = {}
     for f in ACCOUNT_FIELDS:
@@ -39,7 +43,6 @@ def keep_owner_fields(name: str, target: mc.Account, live: mc.Account,
         if have != want:
             fields[f] = have
             kept.append(Kept(name, f))
-    live_dests = {canon(k): v for k, v in live.Destinations.items()}
     dests = {}
     for key, want in target.Destinations.items():
         have = live_dests.get(canon(key))
