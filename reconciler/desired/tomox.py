@@ -51,6 +51,7 @@ class _Shape:
 
 _SHAPES: dict[Any, _Shape] = {}
 _AS_IS = (str, bool, int, float)  # field types whose desired value is the mox value
+_PLAIN = frozenset(_AS_IS)  # exactly these types: no secret reference, nothing to convert
 
 
 def _shape(tp: Any) -> _Shape:
@@ -79,8 +80,12 @@ def convert(value: Any, tp: Any) -> Any:
             return None if shape.optional or shape.cls is None else shape.cls()
         if isinstance(value, BaseModel):
             assert shape.cls is not None, tp
-            return shape.cls(**{name: _field(getattr(value, name), ftp, as_is)
-                                for name, ftp, as_is in shape.fields})
+            given = value.__dict__  # a model's field values (getattr for anything else)
+            kw = {}
+            for name, ftp, as_is in shape.fields:
+                v = given[name] if name in given else getattr(value, name)
+                kw[name] = v if as_is and type(v) in _PLAIN else _field(v, ftp, as_is)
+            return shape.cls(**kw)
         args = shape.args
         if isinstance(value, list):
             return tuple(convert(v, args[0] if args else Any) for v in value)
