@@ -46,7 +46,7 @@ from reconciler.mox import keygen, names
 from reconciler.mox.admin import DOMAIN_ADD_SELECTORS, AccountRemove, Operation, now_local, used_key_paths
 from reconciler.mox.ctl import Ctl, ctl_path
 from reconciler.mox.dnsrecords import Report
-from reconciler.mox.keyfiles import RSA, HostKeys, KeyCache, load_dkim_private_key
+from reconciler.mox.keyfiles import RSA, HostKeys, KeyCache, KeyFileError, load_dkim_private_key
 from reconciler.mox.live import ConfigPaths, LiveConfig, account_dirs, config_dir_path, read_live, read_static
 from reconciler.mox.validate import key_file_errors, require_valid, validate_dynamic
 from reconciler.plan.document import Action, PlanDocument, SourceInfo
@@ -238,13 +238,22 @@ class _PlannedKeys(KeyCache):
             self.verdicts = known.verdicts  # shared: what is learnt here serves later runs
         self._new = {config_dir_path(config_dir, p): keygen.ED25519 if kind == keygen.ED25519 else RSA
                      for p, kind in new_keys.items()}
-        self._live = {config_dir_path(config_dir, p) for p in live_keys}
+        self._config_dir = config_dir
+        self._live_names = live_keys
+        self._live: set[Path] | None = None  # made when a key file is missing (rarely: a snapshot)
 
     def kind(self, path: Path) -> str:
         planned = self._new.get(path)
-        if planned is None and path in self._live and not path.exists():
-            planned = keygen.ED25519 if "ed25519" in path.name else RSA
-        return planned if planned is not None else super().kind(path)
+        if planned is not None:
+            return planned
+        try:
+            return super().kind(path)
+        except KeyFileError:
+            if self._live is None:
+                self._live = {config_dir_path(self._config_dir, p) for p in self._live_names}
+            if path in self._live and not path.exists():  # a live key file not copied (a snapshot)
+                return keygen.ED25519 if "ed25519" in path.name else RSA
+            raise
 
 
 def check_result(plan: Plan, static: mc.Static, paths: ConfigPaths, live: mc.Dynamic | None = None,
