@@ -10,6 +10,7 @@ converted as written; the sub-models carry mox's field names, so conversion is b
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from datetime import datetime
@@ -20,7 +21,7 @@ from pydantic import BaseModel
 from reconciler.desired.models import MTASTS, DesiredAccount, DesiredDomain, DesiredState
 from reconciler.desired.secrets import SecretRef
 from reconciler.mox import config as mc
-from reconciler.mox.admin import make_domain_config, mtasts_listener
+from reconciler.mox.admin import client_settings_domain, make_domain_config, mtasts_listener
 from reconciler.mox.config import Static
 from reconciler.mox.golang import Duration
 from reconciler.mox.names import Domain, ParseError, parse_address, parse_domain
@@ -107,15 +108,26 @@ def domain_template(name: str, d: DesiredDomain, static: Static, now: datetime |
     """What mox's DomainAdd would write for this domain (reports to its ReportsAccount), without
     key files: the selectors' keys are generated at apply. No selectors and no MTA-STS policy ID
     without `now`."""
+    return _template(name, d.ReportsAccount, static.Hostname, mtasts_listener(static), now)
+
+
+def _template(name: str, account: str, hostname: str, with_mtasts: bool, now: datetime | None) -> mc.Domain:
     when = now.astimezone() if now is not None else _NO_TIME  # the year of the selectors is local
-    conf, _ = make_domain_config(_dns_domain(name), _dns_domain(static.Hostname), d.ReportsAccount,
-                                 mtasts_listener(static), when)
+    conf, _ = make_domain_config(_dns_domain(name), _dns_domain(hostname), account, with_mtasts, when)
     sels = {k: dataclasses.replace(s, PrivateKeyFile="") for k, s in conf.DKIM.Selectors.items()}
     dkim = dataclasses.replace(conf.DKIM, Selectors=sels) if now is not None else mc.DKIM()
     mtasts = conf.MTASTS
     if mtasts is not None and now is None:
         mtasts = dataclasses.replace(mtasts, PolicyID="")
     return dataclasses.replace(conf, DKIM=dkim, MTASTS=mtasts)
+
+
+@functools.lru_cache(maxsize=16)
+def _shared_template(hostname: str, with_mtasts: bool, now: datetime | None) -> mc.Domain:
+    """The template's selectors, MTA-STS policy and catchall separator, which do not depend on
+    the domain (key file names, blanked, and report accounts do; `domain_to_mox` takes neither
+    from the template): made once per plan instead of once per domain."""
+    return _template("example.org", "", hostname, with_mtasts, now)
 
 
 def _catchall_separator(d: DesiredDomain, template: mc.Domain) -> str:
@@ -162,7 +174,7 @@ def domain_to_mox(
     name: str, d: DesiredDomain, static: Static, existing: mc.Domain | None, now: datetime | None
 ) -> mc.Domain:
     """See DesiredState.domain_to_mox."""
-    template = domain_template(name, d, static, now)
+    template = _shared_template(static.Hostname, mtasts_listener(static), now)
     rotating = d.DKIM is not None and d.DKIM.Rotation is not None
     if "DKIM" not in d.model_fields_set or rotating:
         # A rotation's selectors are decided by the planner (plan/rotation.py) from the live ones.
@@ -203,7 +215,7 @@ def domain_to_mox(
 
     client = d.ClientSettingsDomain
     if client is None:
-        client = template.ClientSettingsDomain
+        client = client_settings_domain(_dns_domain(name))
     return mc.Domain(
         Disabled=d.Disabled,
         Description=d.Description,

@@ -385,7 +385,7 @@ def make_domain_config(
     keys = tuple(KeyRequest(year + s, domain.ascii, keygen.RSA2048, now) for s in DOMAIN_ADD_SELECTORS)
     selectors = {k.selector: mc.Selector(Expiration="72h", PrivateKeyFile=k.path) for k in keys}
     conf = mc.Domain(
-        ClientSettingsDomain="mail." + domain.name(),
+        ClientSettingsDomain=client_settings_domain(domain),
         LocalpartCatchallSeparator="+",
         DKIM=mc.DKIM(Selectors=selectors, Sign=(year + "a",)),
         DMARC=mc.DMARC(Localpart="dmarcreports", Account=account, Mailbox="DMARC"),
@@ -400,6 +400,12 @@ def make_domain_config(
         else None,
     )
     return conf, keys
+
+
+def client_settings_domain(domain: DNSDomain) -> str:
+    """MakeDomainConfig's ClientSettingsDomain: `mail.<domain>` (the one part of its config,
+    besides key file names and report accounts, that depends on the domain)."""
+    return "mail." + domain.name()
 
 
 def mtasts_listener(static: Static) -> bool:
