@@ -10,6 +10,8 @@ members), and removal lists.
 
 from __future__ import annotations
 
+import re
+
 from reconciler.desired.models import DKIM, DesiredAccount, DesiredDomain, DesiredState
 from reconciler.desired.tomox import names_to_mox
 from reconciler.desired.yamlload import dotted
@@ -41,8 +43,12 @@ _P = tuple[str | int, ...]
 _MIN_EVERY = Duration(24 * 3600 * 10**9)
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+_SPACE = re.compile(r"\s")  # str.isspace() of a character (both: Py_UNICODE_ISSPACE)
+
+
 def _unsafe_relative_path(p: str) -> str | None:
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in p):
+    if _CONTROL.search(p):
         return "must not contain control characters (a file name)"
     if p.startswith("/") or p.startswith("\\"):
         return "must be relative to the config dir"
@@ -54,7 +60,7 @@ def _unsafe_relative_path(p: str) -> str | None:
 def _domain_key_problem(key: str) -> str | None:
     """mox's rule for config keys: ParseDomain, and spelled as its Name() (lower-case, Unicode),
     said plainly (mox says "must be specified in unicode form" for upper case too)."""
-    if any(c.isspace() for c in key):
+    if _SPACE.search(key):
         return "invalid domain name: contains a space" if " " in key else "invalid domain name: contains white space"
     try:
         d = parse_domain(key)
