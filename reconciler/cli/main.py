@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 
 from reconciler import __version__
+from reconciler.cli import codecache
 from reconciler.cli.parser import Parser, Verb, Verbs, add_global_options
 from reconciler.errors import REPORTED, printable
 
@@ -120,4 +121,5 @@ def entrypoint() -> None:
     # a large plan's CPU; bench/README.md "plan"). Reference counting still frees what is
     # dropped. `watch` runs for weeks and turns the collector back on.
     gc.disable()
+    codecache.install(sys.argv[1:])  # a third of a plan's start-up was compiling dataclass methods
     sys.exit(main(sys.argv[1:]))
