@@ -94,6 +94,9 @@ def test_the_cli_fills_the_cache_once_and_answers_the_same(tmp_path: Path) -> No
     assert (first.returncode, first.stdout, first.stderr) == (second.returncode, second.stdout, second.stderr)
     assert first.returncode == 0, first.stderr
     assert path.stat().st_mtime_ns == written  # nothing new compiled: not written again
+    (tmp_path / "a-file").write_text("")  # a cache dir that cannot be made: no cache, the same answer
+    unwritable = _plan(config, tmp_path / "a-file")
+    assert (unwritable.returncode, unwritable.stdout, unwritable.stderr) == (0, first.stdout, first.stderr)
     assert codecache.cache_root(["--cache-dir", str(cache), "plan"], {}) == cache
     assert codecache.cache_root(["--cache-dir=" + str(cache)], {}) == cache
     assert codecache.cache_root([], {"MOX_RECONCILER_CACHE_DIR": str(cache)}) == cache

@@ -139,15 +139,12 @@ def _save() -> None:
     path, codes = _cache.path, _cache.codes
     if not _cache.compiled or path is None or codes is None:
         return
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    from reconciler.errors import ReconcilerError
+    from reconciler.fsutil import atomic_write  # at exit only: a start imports no more than it must
+
+    with contextlib.suppress(OSError, ValueError, ReconcilerError):  # unsafe or unwritable: no cache
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if not _ours(os.lstat(path.parent), stat.S_IFDIR):
-            return
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(marshal.dumps((_header(), codes)))
-        os.replace(tmp, path)
-    except (OSError, ValueError):
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        if _ours(os.lstat(path.parent), stat.S_IFDIR):
+            # A cache: no fsync (a torn file fails to load and is written again).
+            atomic_write(path, marshal.dumps((_header(), codes)), 0o600, exact_mode=True, sync_dir=False,
+                         sync_data=False)
