@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # Prints a fingerprint of every generated method of every dataclass in the modules a plan and an
 # apply use (ours, pydantic's, the standard library's), and the cache's counts.
 FINGERPRINT = r"""
-import dataclasses, json, sys, types
+import dataclasses, json, re, sys, types, typing
+import pydantic
 if sys.argv[1] == "cache":
     from reconciler.cli import codecache
     codecache.install(["--cache-dir", sys.argv[2]])
@@ -40,6 +41,12 @@ for mod in list(sys.modules.values()):
                 if isinstance(fn, types.FunctionType):
                     ann = {k: v if isinstance(v, str) else repr(v) for k, v in fn.__annotations__.items()}
                     out[f"{cls.__module__}.{cls.__qualname__}.{meth}"] = [code(fn.__code__), ann]
+            try:  # the annotations resolved (typing.ForwardRef compiles each)
+                out[f"{cls.__module__}.{cls.__qualname__}:hints"] = repr(typing.get_type_hints(cls))
+            except Exception as e:
+                out[f"{cls.__module__}.{cls.__qualname__}:hints"] = type(e).__name__
+        if isinstance(cls, type) and issubclass(cls, pydantic.BaseModel) and cls.__module__ == mod.__name__:
+            out[f"{cls.__module__}.{cls.__qualname__}:fields"] = re.sub(" at 0x[0-9a-f]+", "", repr(cls.model_fields))
 stats = codecache.stats() if sys.argv[1] == "cache" else {}
 print(json.dumps({"methods": out, "stats": stats}))
 """

@@ -1,15 +1,17 @@
-"""The methods `dataclasses` generates, compiled once and kept in the cache dir.
+"""Python source compiled at run time by `dataclasses` and `typing`, compiled once and kept.
 
 Every `@dataclass` makes its methods (`__init__`, `__repr__`, `__eq__`, `__hash__`, a frozen
 class's `__setattr__`...) by formatting their Python source and passing it to `exec`, at every
 start: the 190 or so dataclasses a plan imports (mox's config types, the plan's, pydantic's own)
-are about 1,100 small sources, parsed and compiled again by each process. That was a third of a
-plan of the bundled example (490 M of its 1.57 G instructions, valgrind; bench/README.md
-"startup"). `install` gives the `dataclasses` module an `exec` that compiles each source once and
-keeps the code in `<cache>/code/<version>/`, keyed by the source text itself: the same text always
-compiles to the same code (`compile(...)` is what `exec` of a string in
-dataclasses does), so the cache can only skip work, never change a class. Only the CLI's entry
-point installs it; importing the package as a library changes nothing.
+are about 1,100 small sources, parsed and compiled again by each process: a third of a plan of the
+bundled example (490 M of its 1.49 G instructions, valgrind; bench/README.md "startup"). And
+every annotation resolved from its text (pydantic's models, sconf's field types) is compiled by
+`typing.ForwardRef`, about 950 more (60 M). `install` gives the `dataclasses` module an `exec`
+and the `typing` module a `compile` that compile each source once and keep the code in
+`<cache>/code/<version>/`, keyed by the mode and the source text itself: the same text always
+compiles to the same code (`compile(..., dont_inherit=True)`: what those modules' calls do, having
+no `from __future__` imports), so the cache can only skip work, never change a class. Only the
+CLI's entry point installs it; importing the package as a library changes nothing.
 
 The file holds code that is run, so like the parse cache it is read only when it and its directory
 are ours and no one else can write them (0600 in 0700); a file that is damaged, written by another
@@ -28,6 +30,7 @@ import marshal
 import os
 import stat
 import sys
+import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import CodeType
@@ -35,7 +38,7 @@ from typing import Any
 
 from reconciler import __version__
 
-FORMAT = 1
+FORMAT = 2
 
 
 class _Cache:
@@ -43,16 +46,18 @@ class _Cache:
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self.codes: dict[str, CodeType] | None = None  # None until the first class is made
+        # (mode, source) -> code; None until the first class is made.
+        self.codes: dict[tuple[str, str], CodeType] | None = None
         self.compiled = 0
         self.reused = 0
 
-    def code(self, source: str) -> CodeType:
+    def code(self, source: str, mode: str) -> CodeType:
         if self.codes is None:
             self.codes = _load(self.path)
-        code = self.codes.get(source)
+        key = (mode, source)
+        code = self.codes.get(key)
         if code is None:
-            code = self.codes[source] = compile(source, "<string>", "exec", dont_inherit=True)
+            code = self.codes[key] = compile(source, "<string>", mode, dont_inherit=True)
             self.compiled += 1
         else:
             self.reused += 1
@@ -86,7 +91,9 @@ def install(argv: Sequence[str]) -> None:
     except RuntimeError:  # no home directory to find the cache in
         return
     _cache = _Cache(path)
-    dataclasses.exec = _exec  # type: ignore[attr-defined]  # found before the builtin by its functions
+    # Found before the builtins by these modules' functions.
+    dataclasses.exec = _exec  # type: ignore[attr-defined]
+    typing.compile = _compile  # type: ignore[attr-defined]
     atexit.register(_save)
 
 
@@ -96,7 +103,17 @@ def stats() -> dict[str, int]:
 
 
 def _exec(source: Any, globals: dict[str, Any] | None = None, locals: Any = None, /, **kwargs: Any) -> None:
-    builtins.exec(_cache.code(source) if isinstance(source, str) else source, globals, locals, **kwargs)
+    """`exec` for dataclasses: a method's source (mode `exec`, no inherited flags: dataclasses.py
+    has no `from __future__` imports)."""
+    builtins.exec(_cache.code(source, "exec") if isinstance(source, str) else source, globals, locals, **kwargs)
+
+
+def _compile(source: Any, filename: Any, mode: str, *args: Any, **kwargs: Any) -> Any:
+    """`compile` for typing: `ForwardRef("Mapping[str, Selector]")` compiles its text (mode
+    `eval`, inheriting typing.py's flags: none) each time an annotation is resolved."""
+    if isinstance(source, str) and filename == "<string>" and not args and not kwargs:
+        return _cache.code(source, mode)
+    return builtins.compile(source, filename, mode, *args, **kwargs)
 
 
 def _header() -> str:
@@ -107,7 +124,7 @@ def _ours(st: os.stat_result, kind: int) -> bool:
     return stat.S_IFMT(st.st_mode) == kind and st.st_uid == os.geteuid() and not st.st_mode & 0o022
 
 
-def _load(path: Path | None) -> dict[str, CodeType]:
+def _load(path: Path | None) -> dict[tuple[str, str], CodeType]:
     if path is None:
         return {}
     try:
@@ -127,8 +144,8 @@ def _load(path: Path | None) -> dict[str, CodeType]:
         os.close(fd)
     if not (isinstance(data, tuple) and len(data) == 2 and data[0] == _header() and isinstance(data[1], dict)):
         return {}
-    codes: dict[str, CodeType] = data[1]
-    if all(isinstance(k, str) and isinstance(v, CodeType) for k, v in codes.items()):
+    codes: dict[tuple[str, str], CodeType] = data[1]
+    if all(isinstance(k, tuple) and len(k) == 2 and isinstance(v, CodeType) for k, v in codes.items()):
         return codes
     return {}
 
