@@ -251,3 +251,31 @@ def test_models_given_the_same_fields_share_one_set_of_their_names() -> None:
     with pytest.raises(ValidationError):
         a.Description = "frozen"  # type: ignore[misc]
     assert b.model_fields_set == {"ReportsAccount"}
+
+
+def test_equal_small_models_of_one_load_are_one_instance(tmp_path: Path) -> None:
+    """Loading shares equal selectors, destinations, junk filters (memory at 10,000 domains):
+    only equal values given the same fields, nothing outside a load, and the state is the same."""
+    account = ("    Domain: a.example\n    Destinations: {{{n}@a.example: {{}}, x{n}@a.example: {{Mailbox: Other}}}}\n"
+               "    JunkFilter: {{Threshold: 0.95, Params: {{Onegrams: true, MaxPower: {p}}}}}\n")
+    (tmp_path / "a.yaml").write_text(
+        "Domains:\n  a.example:\n    ReportsAccount: ann\n    DKIM:\n      Selectors:\n"
+        "        s1: {Expiration: 72h, PrivateKeyFile: k.pem}\n        s2: {Expiration: 72h, PrivateKeyFile: k.pem}\n"
+        "        s3: {Expiration: 72h, PrivateKeyFile: other.pem}\n        s4: {PrivateKeyFile: k.pem}\n"
+        "        s5: {PrivateKeyFile: k.pem, Expiration: ''}\n"
+        "Accounts:\n  ann:\n" + account.format(n="ann", p="0.01") + "  bob:\n" + account.format(n="bob", p="0.01")
+        + "  cid:\n" + account.format(n="cid", p="-0.0") + "  dan:\n" + account.format(n="dan", p="0.0")
+    )
+    s = load_desired(tmp_path)
+    sel = s.Domains["a.example"].DKIM.Selectors  # type: ignore[union-attr]
+    assert sel["s1"] is sel["s2"] and sel["s1"] is not sel["s3"]
+    assert sel["s4"] == sel["s5"] and sel["s4"] is not sel["s5"]  # equal, but Expiration given in one only
+    ann, bob, cid, dan = (s.Accounts[n] for n in ("ann", "bob", "cid", "dan"))
+    assert ann.Destinations["ann@a.example"] is bob.Destinations["bob@a.example"]
+    assert ann.Destinations["ann@a.example"] is not ann.Destinations["xann@a.example"]
+    assert ann.JunkFilter is bob.JunkFilter and ann.JunkFilter is not cid.JunkFilter
+    assert cid.JunkFilter is not dan.JunkFilter  # -0.0 and 0.0 are written differently
+    assert str(cid.JunkFilter.Params.MaxPower) == "-0.0"  # type: ignore[union-attr]
+    assert s.model_dump() == DesiredState.model_validate(yaml.safe_load((tmp_path / "a.yaml").read_text())).model_dump()
+    again = load_desired(tmp_path)
+    assert again == s and again.Accounts["ann"].JunkFilter is not ann.JunkFilter  # nothing kept between loads

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 from reconciler.desired.cache import ParseCache
 from reconciler.desired.checks import check
 from reconciler.desired.includes import read_with_includes
-from reconciler.desired.models import DesiredState
+from reconciler.desired.models import DesiredState, sharing_equal_models
 from reconciler.desired.secrets import FORMS, plain_secrets
 from reconciler.desired.yamlload import Document, Location, Origins, dotted
 from reconciler.errors import DesiredStateError, printable
@@ -214,7 +214,8 @@ def load_desired(source: Path, root: Path | None = None, cache: ParseCache | Non
     for path, is_key in _line_breaks(merged.data, ()):
         problems.append((merged.locate(path, key=is_key), dotted(path), LINE_BREAK))
     try:
-        state = DesiredState.model_validate(merged.data)
+        with sharing_equal_models():
+            state = DesiredState.model_validate(merged.data)
     except ValidationError as e:
         for err in e.errors():
             path = _data_path(merged.data, tuple(err["loc"]))
