@@ -114,3 +114,22 @@ def test_includes_are_followed_from_the_cache_too(tmp_path: Path) -> None:
         cache = ParseCache(tmp_path / "cache", "repo")
         assert load_desired(root / "instance", root, cache) == plain
         assert cache.hits == hits
+
+
+def test_strings_decoded_from_the_cache_are_one_object_per_text(tmp_path: Path) -> None:
+    """The bundle keeps strings interned: the keys and names repeated in 10,000 files are one
+    object each once decoded (memory), and the data is the same as parsed."""
+    raw = {"a.yaml": b"Domains:\n  a.example: {ReportsAccount: ann}\n",
+           "b.yaml": b"Domains:\n  b.example: {ReportsAccount: ann}\n"}
+    first = ParseCache(tmp_path / "cache", "k")
+    parsed = {name: first.document(name, name, text) for name, text in raw.items()}
+    first.save()
+    again = ParseCache(tmp_path / "cache", "k")
+    docs = {name: again.document(name, name, text) for name, text in raw.items()}
+    assert again.hits == 2
+    assert {n: d.data for n, d in docs.items()} == {n: d.data for n, d in parsed.items()}
+    a, b = docs["a.yaml"].data["Domains"], docs["b.yaml"].data["Domains"]
+    assert next(iter(docs["a.yaml"].data)) is next(iter(docs["b.yaml"].data))
+    assert a["a.example"]["ReportsAccount"] is b["b.example"]["ReportsAccount"]
+    assert docs["a.yaml"].locations.value(("Domains", "a.example", "ReportsAccount")) == \
+        parsed["a.yaml"].locations.value(("Domains", "a.example", "ReportsAccount"))

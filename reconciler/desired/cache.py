@@ -23,7 +23,9 @@ import logging
 import marshal
 import os
 import stat
+import sys
 from pathlib import Path
+from typing import Any
 
 from reconciler import __version__
 from reconciler.desired.yamlload import Document, Locations, parse_source
@@ -31,7 +33,7 @@ from reconciler.fsutil import atomic_write
 
 log = logging.getLogger(__name__)
 
-BUNDLE_FORMAT = 3
+BUNDLE_FORMAT = 4  # 4: strings interned (`_interned`)
 KEEP_BUNDLES = 32  # sources remembered per cache dir; the least recently written go first
 
 # One entry: (sha256 of the file's bytes, marshal of its data, its packed `Locations`). Kept
@@ -39,6 +41,19 @@ KEEP_BUNDLES = 32  # sources remembered per cache dir; the least recently writte
 # taken out of it), only the files read are decoded, and their locations stay packed (the
 # loaded state keeps them, to say where a problem is).
 _Entry = tuple[bytes, bytes, bytes]
+
+
+def _interned(value: Any) -> Any:
+    """`value` with its strings interned. marshal keeps the mark, so decoding the bundle makes
+    one string of each text for all files (the keys every domain and account repeats, a name
+    written in several places), shared with the models' field names."""
+    if type(value) is str:
+        return sys.intern(value)
+    if type(value) is dict:
+        return {_interned(k): _interned(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_interned(v) for v in value]
+    return value
 
 
 def default_root(cache_dir: Path | None = None) -> Path:
@@ -120,6 +135,7 @@ class ParseCache:
                     return Document(display, data, Locations(display, entry[2]))
         self.misses += 1
         doc = parse_source(display, raw)
+        doc.data = _interned(doc.data)
         try:
             blob = marshal.dumps(doc.data)
         except ValueError:  # a YAML date or another value marshal cannot keep: not cached

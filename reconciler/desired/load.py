@@ -227,7 +227,7 @@ def load_desired(source: Path, root: Path | None = None, cache: ParseCache | Non
     merged.data = {}  # the models hold what is needed of it
     state._origins = merged.origins
     state._files.extend(files)
-    state._paths.extend(reading.paths)
+    state._paths.extend(map(str, reading.paths))
     for path, msg in check(state):
         problems.append((merged.locate(path), dotted(path), msg))
     if problems:

@@ -537,7 +537,7 @@ class DesiredState(_Model):
     _origins: Origins = PrivateAttr(default_factory=Origins)
     _files: list[str] = PrivateAttr(default_factory=list)
     _warnings: list[str] = PrivateAttr(default_factory=list)
-    _paths: list[Path] = PrivateAttr(default_factory=list)
+    _paths: list[str] = PrivateAttr(default_factory=list)  # as text: 10,000 Path objects weigh megabytes
 
     @property
     def files(self) -> list[str]:
@@ -552,7 +552,7 @@ class DesiredState(_Model):
     @property
     def paths(self) -> list[Path]:
         """The files this state was loaded from, resolved (for digests)."""
-        return list(self._paths)
+        return [Path(p) for p in self._paths]
 
     def where(self, *path: str | int) -> Location | None:
         """Where `path` was written (its key; list items: the item), e.g. where("Domains", "example.org")."""
