@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.desired import yamlload
 from reconciler.desired.cache import ParseCache
 from reconciler.desired.includes import read_with_includes
 from reconciler.desired.load import _MERGED_LISTS, _MERGED_MAPS, _Merged, load_desired
@@ -180,3 +181,18 @@ def test_checks_and_warnings_after_loading_point_at_the_merged_place(tmp_path: P
     assert str(state.where("Accounts", "ann", "Destinations", "ann@a.example")) == \
         f"{tmp_path}/common/accounts.yaml:5:7"
     assert state.where("Accounts", "nobody") is None
+
+
+def test_no_file_stays_unpacked_after_loading(tmp_path: Path) -> None:
+    """Loading unpacks files' locations to report problems and warnings, and packs them again
+    before returning (a large file's tables weigh tens of megabytes); a later lookup still works."""
+    files = dict(FILES)
+    files["inst/extra.yaml"] = files["inst/extra.yaml"].replace(
+        "    Domain: a.example\n",
+        "    Domain: a.example\n    OutgoingWebhook: {URL: 'https://h.example/', Authorization: plain}\n")
+    write(tmp_path, files)
+    state = load_desired(tmp_path / "inst", tmp_path)
+    assert state.warnings  # a location was looked up
+    last = yamlload._unpacked() if yamlload._unpacked is not None else None
+    assert last is None or last._tables is None
+    assert str(state.where("Accounts", "bob")) == f"{tmp_path}/inst/extra.yaml:2:3"

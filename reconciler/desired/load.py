@@ -27,7 +27,7 @@ from reconciler.desired.checks import check
 from reconciler.desired.includes import read_with_includes
 from reconciler.desired.models import DesiredState, sharing_equal_models
 from reconciler.desired.secrets import FORMS, plain_secrets
-from reconciler.desired.yamlload import Document, Location, Origins, dotted
+from reconciler.desired.yamlload import Document, Location, Origins, dotted, pack_all
 from reconciler.errors import DesiredStateError, printable
 
 log = logging.getLogger(__name__)
@@ -236,6 +236,7 @@ def load_desired(source: Path, root: Path | None = None, cache: ParseCache | Non
                                     for path in plain_secrets(state)]))
     for warning in state.warnings:
         log.warning("%s", warning)
+    pack_all()
     return state
 
 

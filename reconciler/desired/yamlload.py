@@ -120,6 +120,14 @@ class Locations:
 _unpacked: weakref.ref[Locations] | None = None
 
 
+def pack_all() -> None:
+    """Pack again the file unpacked last (a large file's tables weigh tens of megabytes): after
+    loading, a lookup is rare (a warning, a problem the plan finds)."""
+    before = _unpacked() if _unpacked is not None else None
+    if before is not None:
+        before._tables = None
+
+
 class Document:
     """One file's data and the location of every key and value in it (`locations`)."""
 
