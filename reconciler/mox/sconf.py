@@ -436,7 +436,11 @@ def _parse_fast(text: str, root: Kind) -> Any:
             out.append(value(elem, rest, level))
         return tuple(out)
 
-    return struct(root, 0)
+    try:
+        return struct(root, 0)
+    finally:  # the nested functions above hold each other (a cycle, never freed by the one-shot
+        bodies.clear()  # verbs, which run without the cyclic collector): the lines go with the call
+        depths.clear()
 
 
 def parse(text: str, cls: type[T], path: str = "") -> T:
