@@ -305,12 +305,37 @@ def test_a_lost_update_is_applied_again_on_top_of_mox_version(paths: ConfigPaths
     mox = FakeMox(paths, on_lock=stale_write_once)
     prepared = prepare(paths, resolve_source(str(desired(tmp_path, CAROL))))
     outcome = apply_prepared(prepared, ctl=mox)  # type: ignore[arg-type]
-    assert outcome.confirmation.loaded and outcome.rewrites == 1 and mox.calls == 2
+    # mox took its lock four times: after each of our two renames, and to confirm each write
+    assert outcome.confirmation.loaded and outcome.rewrites == 1 and mox.calls == 4
     text = paths.domains_conf.read_text()
     assert "carol@carol.example: nil" in text and "mox.made@example.org: nil" in text  # ours and mox's
     report = json.loads((reports_dir_default(paths) / "last-apply.json").read_text())
     assert report["writes"] == 2 and report["confirmation"]["status"] == "loaded"
     assert report["confirmation"]["message"] == "mox loaded the change"
+
+
+def test_a_mox_write_into_the_replaced_file_that_ends_after_the_rename_is_kept(
+        paths: ConfigPaths, tmp_path: Path) -> None:
+    """mox opened domains.conf for its in-place write before our rename, and its write ends after
+    it (mox holds its config lock meanwhile). The apply makes mox take its lock right after the
+    rename, so the write has ended when the replaced file is looked at: it is found there and our
+    change is written again on top of mox's version. Before, it was lost with the unlinked file."""
+    opened = os.open(paths.domains_conf, os.O_WRONLY)  # mox's WriteDynamicLocked, under way
+    mox_text = paths.domains_conf.read_text().replace(*ADDRESS)
+
+    def finish_the_write_once(mox: FakeMox) -> None:
+        if mox.calls == 1:  # the lock mox held for its write: it writes, then answers
+            os.pwrite(opened, mox_text.encode(), 0)
+            os.ftruncate(opened, len(mox_text.encode()))
+            os.close(opened)
+        mox.reload()
+
+    mox = FakeMox(paths, on_lock=finish_the_write_once)
+    prepared = prepare(paths, resolve_source(str(desired(tmp_path, CAROL))))
+    outcome = apply_prepared(prepared, ctl=mox)  # type: ignore[arg-type]
+    assert outcome.confirmation.loaded and mox.calls >= 2
+    text = paths.domains_conf.read_text()
+    assert "carol@carol.example: nil" in text and "ali@example.org: nil" in text  # ours and mox's
 
 
 def test_writes_run_out_naming_what_was_lost(paths: ConfigPaths, tmp_path: Path) -> None:
@@ -369,7 +394,8 @@ def test_a_change_by_another_writer_that_keeps_ours_is_confirmed_without_writing
     mox = FakeMox(paths, on_lock=other_writer_once)
     prepared = prepare(paths, resolve_source(str(desired(tmp_path, CAROL))))
     outcome = apply_prepared(prepared, ctl=mox)  # type: ignore[arg-type]
-    assert outcome.confirmation.loaded and outcome.rewrites == 0 and mox.calls == 2
+    # mox took its lock after our rename and for each confirmation: three times
+    assert outcome.confirmation.loaded and outcome.rewrites == 0 and mox.calls == 3
     assert len(outcome.applied.batches) == 2 and not outcome.applied.batches[1].written
 
 

@@ -214,6 +214,7 @@ def apply_batch(
     key_journal: journal.KeyJournal | None = None,
     known: Sequence[writer.Parsed] = (),
     written_by_us: Collection[str] = (),
+    after_rename: Callable[[], None] | None = None,
 ) -> BatchResult:
     """Apply `work` as one transaction against the mox config at `paths`.
 
@@ -228,6 +229,8 @@ def apply_batch(
     `known`: domains.conf bytes already parsed (the plan's read), not parsed again (`writer.read_stable`).
     `written_by_us`: SHA-256 digests of files this writer wrote: on such a file, the entries
     the operations leave unchanged keep their bytes (`sconf.write_bytes_reusing`).
+    `after_rename`: runs right after each rename, before the replaced file is looked at for a
+    write of mox's (`writer.replace`).
     """
     plan_for: PlanFor = work if callable(work) else _fixed(tuple(work))
     config_dir = paths.config_dir
@@ -245,7 +248,7 @@ def apply_batch(
             w = plan_for(snap, inventory)
             try:
                 written = _write(paths, static, snap, w, now, validator, pems, timings, journal_, keys, workers,
-                                 progress, written_by_us) if w.operations else None
+                                 progress, written_by_us, after_rename) if w.operations else None
             except ConcurrentChange as e:
                 if attempt_no > retries:
                     raise
@@ -305,7 +308,8 @@ def _fixed(ops: tuple[Operation, ...]) -> PlanFor:
 def _write(paths: ConfigPaths, static: Static, snap: writer.Snapshot, w: Work, now: datetime | None,
            validator: Validator | None, pems: dict[str, bytes], timings: dict[str, float],
            keys: journal.KeyJournal, maker: KeyMaker | None, workers: int | None,
-           progress: Progress | None, written_by_us: Collection[str] = ()) -> _Written:
+           progress: Progress | None, written_by_us: Collection[str] = (),
+           after_rename: Callable[[], None] | None = None) -> _Written:
     """Fold, make the keys, validate and write domains.conf (under the lock), again on top of
     mox's version as long as mox's in-place write was displaced by our rename."""
     base, expect = snap, snap
@@ -327,7 +331,7 @@ def _write(paths: ConfigPaths, static: Static, snap: writer.Snapshot, w: Work, n
             except sconf.WriteRefused as e:
                 raise ReconcilerError(f"writing domains.conf: {e}") from None
             t0 = time.perf_counter()
-            replaced = writer.replace(expect, data, not_mtime=base.mtime_ns)
+            replaced = writer.replace(expect, data, not_mtime=base.mtime_ns, after_rename=after_rename)
             timings["write"] += time.perf_counter() - t0
         except BaseException as e:
             attempt.remove_created()

@@ -11,6 +11,7 @@ end: key files written for a domains.conf that mox then wrote over move to `dkim
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Collection, Sequence
@@ -22,6 +23,7 @@ from reconciler.apply.keymaker import KeyMaker, Progress
 from reconciler.errors import REPORTED
 from reconciler.mox.admin import used_key_paths
 from reconciler.mox.ctl import Ctl
+from reconciler.mox.errors import CtlError
 from reconciler.mox.live import ConfigPaths, read_static
 from reconciler.plan.inventory import Inventory
 
@@ -90,7 +92,7 @@ def apply_until_loaded(paths: ConfigPaths, plan_for: PlanFor, ctl: Ctl, *, domai
         while True:
             done = batch.apply_batch(paths, budget, progress=progress, workers=workers, keys=keys,
                                      key_journal=key_journal, validator=validator, known=known,
-                                     written_by_us=written_by_us)
+                                     written_by_us=written_by_us, after_rename=lambda: _wait_for_mox_writes(ctl))
             batches.append(done)
             budget.used += done.written
             written = any(b.written for b in batches)
@@ -109,6 +111,16 @@ def apply_until_loaded(paths: ConfigPaths, plan_for: PlanFor, ctl: Ctl, *, domai
         raise
     finally:
         _settle(paths, key_journal, [(b.state.data, b.state.dynamic) for b in batches[-1:]])
+
+
+def _wait_for_mox_writes(ctl: Ctl) -> None:
+    """Make mox take its config lock once, right after our rename: a write of mox's into the
+    replaced file (mox writes in place, holding that lock) that began before the rename has ended
+    when it answers, so the batch finds it in the old file and writes again on top of it. Without
+    this, such a write ending after the batch's look was lost with the unlinked file. Nothing to
+    wait for when mox is not running or does not answer (the confirmation says so)."""
+    with contextlib.suppress(CtlError):
+        ctl.account_list()
 
 
 def validates(paths: ConfigPaths, validator: Validator = batch.default_validator) -> confirm.Accepted:

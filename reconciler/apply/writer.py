@@ -18,7 +18,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,13 +190,17 @@ class Replaced:
     displaced: Snapshot | None = None
 
 
-def replace(snap: Snapshot, data: bytes, *, not_mtime: int | None = None) -> Replaced:
+def replace(snap: Snapshot, data: bytes, *, not_mtime: int | None = None,
+            after_rename: Callable[[], None] | None = None) -> Replaced:
     """Atomically replace domains.conf with `data`, if it still is the file of `snap`.
 
     Keeps owner, group and mode; makes sure the mtime differs from the old one (and from
     `not_mtime`), because mox only reloads on an mtime change. A crash at any point leaves the old
     or the new file. The old file stays open through the rename: a write of mox's that slipped in
-    between our last check and the rename is found there (`Replaced.displaced`).
+    between our last check and the rename is found there (`Replaced.displaced`). mox writes in
+    place under its config lock, so a write it began on the old file before the rename may end
+    after it: `after_rename` (the apply makes mox take its lock once) runs before the old file is
+    looked at, so such a write has ended by then.
     """
     path = snap.path
     old = snap.stat
@@ -214,6 +218,11 @@ def replace(snap: Snapshot, data: bytes, *, not_mtime: int | None = None) -> Rep
     try:
         shared.write(path, data, old.st_mode & 0o7777, owner=Owner.of(old), before_rename=still_unchanged,
                      sync_dir=False)
+        if after_rename is not None:
+            try:
+                after_rename()
+            except Exception as e:  # written already: a failed look only leaves the window open
+                log.warning("apply: after replacing %s: %s", path, e)
         displaced = _displaced(snap, held[0])
     finally:
         for fd in held:
