@@ -71,3 +71,46 @@ def test_an_account_with_one_address_spelled_twice_plans_the_same(policy: str) -
     fast, slow = _both(s, live)
     _same(fast, slow)
     assert fast.result.Accounts["alice"] == slow.result.Accounts["alice"]
+
+
+def test_canonical_forms_carried_across_configs_equal_fresh_ones() -> None:
+    """The memo of canonical forms moves from config to config keeping what a change does not
+    touch: after each change (domains added, removed, replaced; case sensitivity, separators and
+    reporting addresses naming other domains changed) every key's form is the fresh one."""
+    import random
+
+    from reconciler.mox.admin import canonical_address
+    from reconciler.mox.config import DMARC, TLSRPT
+    from reconciler.mox.names import ParseError, parse_address, parse_domain
+
+    rng = random.Random(5)
+    names = ["example.org", "café.example", "example.net", "new.example", "other.example"]
+    keys = [k for a in LIVE.Accounts.values() for k in a.Destinations]
+    keys += [f"{lp}@{d}" for lp in ("Bob", "x+tag", "dmarcreports+x", "TLSReports", '"a b"', "Rep+orts", "rep+orts") for d in names]
+    keys += ["@EXAMPLE.org", "not an address", "nobody@unknown.example"]
+    domains = dict(LIVE.Domains)
+    base = LIVE.Domains["example.org"]
+    for _ in range(150):
+        domains = dict(domains)  # a new mapping, as every operation makes (configs are never changed)
+        name = rng.choice(names)
+        how = rng.randrange(4)
+        if how == 0 and len(domains) > 1:
+            domains.pop(name, None)
+        else:
+            other = rng.choice(names)
+            domains[name] = replace(
+                domains.get(name, base),
+                LocalpartCaseSensitive=rng.random() < 0.5,
+                LocalpartCatchallSeparator=rng.choice(["", "+", "-"]),
+                DMARC=DMARC(Localpart=rng.choice(["dmarcreports", "DMARC", "Rep+orts"]), Domain=rng.choice(["", other]),
+                            Account="alice", Mailbox="DMARC") if rng.random() < 0.8 else None,
+                TLSRPT=TLSRPT(Localpart="tlsreports", Domain=rng.choice(["", other]), Account="alice",
+                              Mailbox="TLSRPT"))
+        dyn = replace(LIVE, Domains=domains)
+        for key in rng.sample(keys, len(keys)):
+            try:
+                want = ("@" + parse_domain(key[1:]).name() if key.startswith("@")
+                        else canonical_address(dyn, parse_address(key)))
+            except ParseError:
+                want = key
+            assert planner._canon(dyn, key) == want, (key, how, name)
