@@ -344,6 +344,10 @@ def _parse_address_cached(s: str, pedantic: bool) -> Address:
         except ParseError as exc:
             raise ParseError(f"invalid email address: {exc}") from None
         return Address(lp, domain)
+    return _parse_address_by_parser(s, pedantic)
+
+
+def _parse_address_by_parser(s: str, pedantic: bool) -> Address:
     try:
         lp, rest = _parse_localpart_prefix(s, pedantic)
     except ParseError as exc:

@@ -138,6 +138,25 @@ class _Stop(Exception):
         self.message = message
 
 
+class _BadBool(ValueError):
+    pass
+
+
+def _scalar(tag: str, s: str) -> Any:
+    """A bool, int, float or duration value from its text (`_BadBool`, `GoSyntaxError`)."""
+    if tag == "bool":
+        if s == "true":
+            return True
+        if s == "false":
+            return False
+        raise _BadBool(s)
+    if tag == "int":
+        return parse_int(s)
+    if tag == "float":
+        return parse_float(s)
+    return parse_duration(s)
+
+
 class _Parser:
     """A line-for-line port of sconf's parser: same states, same errors, same line numbers."""
 
@@ -203,18 +222,10 @@ class _Parser:
             assert kind.elem is not None
             return self.parse_value(kind.elem)
         s = self.consume()
-        if tag == "bool":
-            if s == "true":
-                return True
-            if s == "false":
-                return False
-            self.stop(f"bad boolean value {go_quote(s)}")
         try:
-            if tag == "int":
-                return parse_int(s)
-            if tag == "float":
-                return parse_float(s)
-            return parse_duration(s)
+            return _scalar(tag, s)
+        except _BadBool:
+            self.stop(f"bad boolean value {go_quote(s)}")
         except GoSyntaxError as e:
             action = {"int": "parsing integer", "float": "parsing float"}.get(tag, "parsing duration")
             self.stop(f"{action}: {e}")
@@ -356,19 +367,9 @@ def _parse_fast(text: str, root: Kind) -> Any:
             if tag == "map":
                 return mapping(kind, level + 1)
             return items(kind, level + 1)
-        if tag == "bool":
-            if rest == "true":
-                return True
-            if rest == "false":
-                return False
-            raise _Fallback
         try:
-            if tag == "int":
-                return parse_int(rest)
-            if tag == "float":
-                return parse_float(rest)
-            return parse_duration(rest)
-        except GoSyntaxError:
+            return _scalar(tag, rest)
+        except (_BadBool, GoSyntaxError):
             raise _Fallback from None
 
     def struct(kind: Kind, level: int) -> Any:
