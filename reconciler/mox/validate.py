@@ -50,8 +50,8 @@ from reconciler.mox.names import (
     ZERO_DOMAIN,
     Address,
     Domain,
-    LocalpartRules,
     ParseError,
+    canonical_localpart,
     check_mailbox_name,
     check_mailbox_nfc,
     is_international_localpart,
@@ -471,7 +471,8 @@ class _Validator:
     def _canonical(self, lp: str, dom: _Dom | None) -> str:
         if dom is None:
             return go_lower(lp)
-        return LocalpartRules(dom.case_sensitive, dom.separators, dom.dmarc_lp, dom.tlsrpt_lp).canonical(lp)
+        return canonical_localpart(lp, case_sensitive=dom.case_sensitive, separators=dom.separators,
+                                   dmarc_localpart=dom.dmarc_lp, tlsrpt_localpart=dom.tlsrpt_lp)
 
     def _destination(
         self,
@@ -563,12 +564,14 @@ class _Validator:
         dn = addr.domain.name()
         self.domain_has_address.add(dn)
         dom = self.doms.get(dn)
-        sep_errors = separator_in_address_errors(str(addr), addr.localpart, dom.separators if dom else ())
+        full = str(addr)
+        sep_errors = separator_in_address_errors(full, addr.localpart, dom.separators if dom else ())
         for error in sep_errors:
             derr(error)
         if not sep_errors:
-            addr = Address(self._canonical(addr.localpart, dom), addr.domain)
-        full = str(addr)
+            canonical = self._canonical(addr.localpart, dom)
+            if canonical != addr.localpart:
+                full = str(Address(canonical, addr.domain))
         if full in self.addresses:
             derr(f"duplicate canonicalized destination address {full}")
         self.addresses[full] = acc_name
