@@ -85,7 +85,15 @@ def convert(value: Any, tp: Any) -> Any:
             kw = {}
             for name, ftp, as_is in shape.fields:
                 v = given[name] if name in given else getattr(value, name)
-                kw[name] = v if as_is and type(v) in _PLAIN else _field(v, ftp, as_is)
+                tv = type(v)
+                if as_is and tv in _PLAIN:
+                    kw[name] = v
+                elif tv is list and not v:  # what convert makes of an empty list or mapping
+                    kw[name] = ()
+                elif tv is dict and not v:
+                    kw[name] = {}
+                else:
+                    kw[name] = _field(v, ftp, as_is)
             return shape.cls(**kw)
         args = shape.args
         if isinstance(value, list):
