@@ -343,12 +343,10 @@ def _parse_fast(text: str, root: Kind) -> Any:
     block, a key starting with a space, a value after a struct's, map's or list's key), are left
     to `_Parser`, which then says what it says.
     """
-    bodies = [s for s in text.split("\n") if s]
+    lines = [s for s in text.split("\n") if s]
     if "#" in text:
-        bodies = [s for s in bodies if not ("#" in s and s.strip().startswith("#"))]
-    lines = bodies
-    bodies = [s.lstrip("\t") for s in lines]
-    depths = [len(s) - len(b) for s, b in zip(lines, bodies, strict=True)]
+        lines = [s for s in lines if not ("#" in s and s.strip().startswith("#"))]
+    depths = [len(s) - len(s.lstrip("\t")) for s in lines]  # a line's text after them: lines[i][depth:]
     depths.append(-1)  # the end: below every level
     i = 0
 
@@ -379,7 +377,7 @@ def _parse_fast(text: str, root: Kind) -> Any:
         while depths[i] >= level:
             if depths[i] != level:
                 raise _Fallback
-            k, colon, rest = bodies[i].partition(":")
+            k, colon, rest = lines[i][level:].partition(":")
             spec = by_name.get(k)
             if not colon or spec is None or k in seen:
                 raise _Fallback
@@ -405,7 +403,7 @@ def _parse_fast(text: str, root: Kind) -> Any:
         while depths[i] >= level:
             if depths[i] != level:
                 raise _Fallback
-            k, colon, rest = bodies[i].partition(":")
+            k, colon, rest = lines[i][level:].partition(":")
             if not colon or not k or k[0] == " " or k in result:
                 raise _Fallback
             i += 1
@@ -425,7 +423,7 @@ def _parse_fast(text: str, root: Kind) -> Any:
         assert elem is not None
         out: list[Any] = []
         while depths[i] >= level:
-            body = bodies[i]
+            body = lines[i][level:]
             if depths[i] != level or body[:1] != "-":
                 raise _Fallback
             rest = body[1:]
@@ -440,7 +438,7 @@ def _parse_fast(text: str, root: Kind) -> Any:
     try:
         return struct(root, 0)
     finally:  # the nested functions above hold each other (a cycle, never freed by the one-shot
-        bodies.clear()  # verbs, which run without the cyclic collector): the lines go with the call
+        lines.clear()  # verbs, which run without the cyclic collector): the lines go with the call
         depths.clear()
 
 
