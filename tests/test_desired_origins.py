@@ -19,6 +19,7 @@ from reconciler.desired import yamlload
 from reconciler.desired.cache import ParseCache
 from reconciler.desired.includes import read_with_includes
 from reconciler.desired.load import _MERGED_LISTS, _MERGED_MAPS, _Merged, load_desired
+from reconciler.desired.models import DesiredState
 from reconciler.desired.yamlload import Document, Location, Path_
 from reconciler.errors import DesiredStateError
 
@@ -158,6 +159,16 @@ def test_problems_in_included_files_and_merged_list_entries_point_at_their_file(
     ]
 
 
+def _with_a_plain_secret(tmp_path: Path) -> DesiredState:
+    """FILES with a secret written in inst/extra.yaml (a warning after loading), loaded."""
+    files = dict(FILES)
+    files["inst/extra.yaml"] = files["inst/extra.yaml"].replace(
+        "    Domain: a.example\n",
+        "    Domain: a.example\n    OutgoingWebhook: {URL: 'https://h.example/', Authorization: plain}\n")
+    write(tmp_path, files)
+    return load_desired(tmp_path / "inst", tmp_path)
+
+
 def test_checks_and_warnings_after_loading_point_at_the_merged_place(tmp_path: Path) -> None:
     files = dict(FILES)
     # the fourth Removed.Accounts entry (common/accounts.yaml's, after extra.yaml's one and main.yaml's two) names an account
@@ -166,12 +177,7 @@ def test_checks_and_warnings_after_loading_point_at_the_merged_place(tmp_path: P
     assert problems(tmp_path, files) == [
         "common/accounts.yaml:8:7: Removed.Accounts.3: ann is both defined and listed as removed",
     ]
-    files = dict(FILES)
-    files["inst/extra.yaml"] = files["inst/extra.yaml"].replace(
-        "    Domain: a.example\n",
-        "    Domain: a.example\n    OutgoingWebhook: {URL: 'https://h.example/', Authorization: plain}\n")
-    write(tmp_path, files)
-    state = load_desired(tmp_path / "inst", tmp_path)
+    state = _with_a_plain_secret(tmp_path)
     assert [w.replace(f"{tmp_path}/", "") for w in state.warnings] == [
         "inst/extra.yaml:4:65: Accounts.bob.OutgoingWebhook.Authorization: a secret written in the desired "
         "state is in git; use a secret reference, " + w.split("secret reference, ", 1)[1] for w in state.warnings
@@ -186,12 +192,7 @@ def test_checks_and_warnings_after_loading_point_at_the_merged_place(tmp_path: P
 def test_no_file_stays_unpacked_after_loading(tmp_path: Path) -> None:
     """Loading unpacks files' locations to report problems and warnings, and packs them again
     before returning (a large file's tables weigh tens of megabytes); a later lookup still works."""
-    files = dict(FILES)
-    files["inst/extra.yaml"] = files["inst/extra.yaml"].replace(
-        "    Domain: a.example\n",
-        "    Domain: a.example\n    OutgoingWebhook: {URL: 'https://h.example/', Authorization: plain}\n")
-    write(tmp_path, files)
-    state = load_desired(tmp_path / "inst", tmp_path)
+    state = _with_a_plain_secret(tmp_path)
     assert state.warnings  # a location was looked up
     last = yamlload._unpacked() if yamlload._unpacked is not None else None
     assert last is None or last._tables is None
