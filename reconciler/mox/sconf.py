@@ -382,10 +382,9 @@ def _parse_fast(text: str, root: Kind) -> Any:
             if not colon or spec is None or k in seen:
                 raise _Fallback
             i += 1
-            if rest:
-                if rest[0] != " ":
-                    raise _Fallback
-                rest = rest[1:]
+            if rest[:1] not in ("", " "):  # a value follows ": "
+                raise _Fallback
+            rest = rest[1:]
             seen[k] = rest if spec.kind.tag == "str" else value(spec.kind, rest, level)
         for spec in kind.fields:
             if not spec.optional and spec.name not in seen:
@@ -407,10 +406,9 @@ def _parse_fast(text: str, root: Kind) -> Any:
             if not colon or not k or k[0] == " " or k in result:
                 raise _Fallback
             i += 1
-            if rest:
-                if rest[0] != " ":
-                    raise _Fallback
-                rest = rest[1:]
+            if rest[:1] not in ("", " "):  # a value follows ": "
+                raise _Fallback
+            rest = rest[1:]
             if rest == "nil":
                 result[k] = zero if zero is not None else zero_value(elem)  # immutable: one for all
             else:
@@ -427,10 +425,9 @@ def _parse_fast(text: str, root: Kind) -> Any:
             if depths[i] != level or body[:1] != "-":
                 raise _Fallback
             rest = body[1:]
-            if rest:
-                if rest[0] != " ":
-                    raise _Fallback
-                rest = rest[1:]
+            if rest[:1] not in ("", " "):  # a value follows "- "
+                raise _Fallback
+            rest = rest[1:]
             i += 1
             out.append(value(elem, rest, level))
         return tuple(out)
