@@ -23,7 +23,7 @@ _PLAIN = mc.Static(Hostname="mail.example.org")
 @pytest.mark.parametrize("name", ["example.org", "café.example", "xn--caf-dma.example", "Bad Name", "a_b.example"])
 def test_shared_template_parts_equal_the_domains_own(static: mc.Static, now: datetime | None, name: str) -> None:
     d = DesiredDomain(ReportsAccount="alice")
-    own = tomox.domain_template(name, d, static, now)
+    own = tomox.domain_template(name, d.ReportsAccount, static.Hostname, tomox.mtasts_listener(static), now)
     assert (own.MTASTS is not None) == (static is _MTASTS) and (own.DKIM.Selectors != {}) == (now is not None)
     shared = tomox._shared_template(static.Hostname, tomox.mtasts_listener(static), now)
     assert (shared.DKIM, shared.MTASTS, shared.LocalpartCatchallSeparator) == (

@@ -112,14 +112,10 @@ def _dns_domain(name: str) -> Domain:
         return Domain(name)
 
 
-def domain_template(name: str, d: DesiredDomain, static: Static, now: datetime | None) -> mc.Domain:
-    """What mox's DomainAdd would write for this domain (reports to its ReportsAccount), without
-    key files: the selectors' keys are generated at apply. No selectors and no MTA-STS policy ID
+def domain_template(name: str, account: str, hostname: str, with_mtasts: bool, now: datetime | None) -> mc.Domain:
+    """What mox's DomainAdd would write for this domain (reports to `account`), without key
+    files: the selectors' keys are generated at apply. No selectors and no MTA-STS policy ID
     without `now`."""
-    return _template(name, d.ReportsAccount, static.Hostname, mtasts_listener(static), now)
-
-
-def _template(name: str, account: str, hostname: str, with_mtasts: bool, now: datetime | None) -> mc.Domain:
     when = now.astimezone() if now is not None else _NO_TIME  # the year of the selectors is local
     conf, _ = make_domain_config(_dns_domain(name), _dns_domain(hostname), account, with_mtasts, when)
     sels = {k: dataclasses.replace(s, PrivateKeyFile="") for k, s in conf.DKIM.Selectors.items()}
@@ -135,7 +131,7 @@ def _shared_template(hostname: str, with_mtasts: bool, now: datetime | None) -> 
     """The template's selectors, MTA-STS policy and catchall separator, which do not depend on
     the domain (key file names, blanked, and report accounts do; `domain_to_mox` takes neither
     from the template): made once per plan instead of once per domain."""
-    return _template("example.org", "", hostname, with_mtasts, now)
+    return domain_template("example.org", "", hostname, with_mtasts, now)
 
 
 def _catchall_separator(d: DesiredDomain, template: mc.Domain) -> str:
