@@ -22,12 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.desired.cache import ParseCache, default_root
 from reconciler.desired.fleet import INSTANCES_DIR, Instance, find_instances
-from reconciler.desired.includes import desired_files
+from reconciler.desired.includes import digest_of, read_with_includes
 from reconciler.desired.load import load_desired
 from reconciler.desired.models import DesiredState
 from reconciler.desired.secrets import leave_unread, read_secrets
 from reconciler.desired.source import Source, materialize_source, resolve_source
-from reconciler.desired.yamlload import YAMLProblem, read_source_file
 from reconciler.dns.formats import remove_stale_reports, render_zone, write_files
 from reconciler.dns.reports import dkim_keys_from_report, for_config, load_host_keys, records_for_plan
 from reconciler.dns.rotation import DNSAccess, Published, Publisher, check_rotating, publish_rotation, zone_lines
@@ -102,21 +101,26 @@ def reports_dir_default(paths: ConfigPaths) -> Path:
     return paths.config_dir / "mox-reconciler.records"
 
 
-def desired_digest(path: Path, root: Path | None = None, files: Sequence[Path] | None = None) -> str:
+def desired_digest(path: Path, root: Path | None = None, files: Sequence[Path] | None = None,
+                   desired: DesiredState | None = None) -> str:
     """SHA-256 over the desired-state files (names relative to `path`'s directory, and bytes),
     exactly the files `load_desired` reads, included ones too (never through a link): detects
-    edits in a plain directory or uncommitted ones. `files`: the ones already read
-    (`DesiredState.paths`), else they are found again."""
-    base = Path(os.path.abspath(path if path.is_dir() else path.parent))
-    found = files if files is not None else desired_files(path, root)
-    h = hashlib.sha256()
-    for name, p in sorted((os.path.relpath(p, base), p) for p in found):
-        h.update(Path(name).as_posix().encode() + b"\0")
-        try:
-            h.update(read_source_file(p) + b"\0")
-        except YAMLProblem as e:
-            raise DesiredStateError([e.text()]) from None
-    return h.hexdigest()
+    edits in a plain directory or uncommitted ones. `desired`: the state loaded from `path`
+    (the digest of the bytes it was loaded from); `files`: the ones already read, else they are
+    found again."""
+    base = os.path.abspath(path if path.is_dir() else path.parent)
+    if desired is not None:
+        known = desired.digest_at(base)
+        if known is not None:
+            return known
+        files = desired.paths
+    if files is not None:
+        return digest_of(base, files)
+    try:
+        reading = read_with_includes(path, root)
+    except DesiredStateError:
+        return digest_of(base, [])
+    return digest_of(base, reading.paths, reading.contents)
 
 
 def _key_maker() -> KeyMaker:
@@ -351,7 +355,7 @@ def prepare(paths: ConfigPaths, source: Source, *, now: datetime | None = None,
     else:
         check_result(plan, live.static, paths, live.dynamic, desired=desired)
     doc = plan_document(plan, source=source, live_path=str(paths.domains_conf),
-                        live_digest=live.digest, desired_digest=desired_digest(source.path, files=desired.paths),
+                        live_digest=live.digest, desired_digest=desired_digest(source.path, desired=desired),
                         created=now)
     if plan.rotations:
         doc = _with_records(doc, live, plan, dns)
@@ -397,7 +401,7 @@ def _plan_from_base(paths: ConfigPaths, static: mc.Static, base: DesiredState, h
     plan = make_plan(PlanInput(head, static, base_live, inventory, when, passwords=passwords, domains=_scope(domains)))
     doc = plan_document(plan, source=source, live_path=f"(desired state at {base_ref})",
                         live_digest=hashlib.sha256(base_ref.encode()).hexdigest(),
-                        desired_digest=desired_digest(source.path, files=head.paths), base_ref=base_ref,
+                        desired_digest=desired_digest(source.path, desired=head), base_ref=base_ref,
                         created=when)
     return Prepared(paths, None, head, source, inventory, plan, doc, static)
 

@@ -17,7 +17,9 @@ the files of one directory. Problems, each at the `Include` entry that caused it
 
 from __future__ import annotations
 
+import hashlib
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -27,10 +29,10 @@ from reconciler.desired.yamlload import (
     Document,
     Location,
     YAMLProblem,
-    load_file,
+    parse_source,
     problems_of,
     read_source_file,
-    source_files,
+    yaml_names,
 )
 from reconciler.errors import DesiredStateError
 
@@ -43,17 +45,29 @@ Problem = tuple[Location, str, str]
 @dataclass
 class Reading:
     """Every file of a desired state: the documents read, the files taken (resolved paths, in
-    reading order, also those that did not parse) and the problems found."""
+    reading order, also those that did not parse), the problems found, and the bytes of each
+    file read (by path: for the digest, `digest_of`)."""
 
     docs: list[Document] = field(default_factory=list)
-    paths: list[Path] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    contents: dict[str, bytes] = field(default_factory=dict)
 
 
-def _absolute(path: Path) -> Path:
+def _absolute(path: str | Path) -> str:
     """Absolute and normalised (`..` removed) without following links: links are refused, not
     followed, so the normalised path is the file that is read."""
-    return Path(os.path.normpath(os.path.abspath(path)))
+    return os.path.abspath(path)
+
+
+def _below(root: str) -> str:
+    """The prefix of every path inside `root` (absolute and normalised)."""
+    return root if root.endswith("/") else root + "/"
+
+
+def _inside(path: str, root: str) -> bool:
+    """`Path(path).is_relative_to(root)` of absolute, normalised paths, without pathlib."""
+    return path == root or path.startswith(_below(root))
 
 
 def _first_link(root: Path, target: Path) -> Path | None:
@@ -72,16 +86,20 @@ class _Reader:
         self.cache = cache
         self.out = Reading()
         # Every file taken so far -> where it was included (None: a file of the source itself).
-        self.taken: dict[Path, Location | None] = {}
+        self.taken: dict[str, Location | None] = {}
 
-    def read(self, path: Path, display: str, chain: tuple[Path, ...]) -> None:
-        """Read one file, then (depth first) what it includes; `chain` is the files including it."""
+    def read(self, path: str, display: str, chain: tuple[str, ...]) -> None:
+        """Read one file, then (depth first) what it includes; `chain` is the files including it.
+        `path` is absolute and normalised (plain text: pathlib costs more than the rest of
+        reading a file from the parse cache)."""
         self.out.paths.append(path)
         try:
+            raw = read_source_file(path, display)
+            self.out.contents[path] = raw
             if self.cache is not None:
-                doc = self.cache.document(_rel(path, self.root), display, read_source_file(path, display))
+                doc = self.cache.document(_rel(path, self.root), display, raw)
             else:
-                doc = load_file(path, display)
+                doc = parse_source(display, raw)
         except YAMLProblem as e:
             self.out.problems.extend((p.where, p.field, p.message) for p in problems_of(e))
             return
@@ -106,30 +124,30 @@ class _Reader:
                 out.append((v, where, name))
         return out
 
-    def _include(self, text: str, where: Location, name: str, including: Path, display: str,
-                 chain: tuple[Path, ...]) -> None:
+    def _include(self, text: str, where: Location, name: str, including: str, display: str,
+                 chain: tuple[str, ...]) -> None:
         def problem(msg: str) -> None:
             self.out.problems.append((where, name, msg))
 
         if PurePosixPath(text).is_absolute() or Path(text).is_absolute():
             return problem(f"{text!r}: must be a path relative to this file")
-        target = _absolute(including.parent / text)
-        if not target.is_relative_to(self.root):
+        target = _absolute(os.path.join(os.path.dirname(including), text))
+        if not _inside(target, self.root):
             return problem(f"{text!r} leads outside the source root {self.root} (an include may only "
                            "name files of the same repository; run with SOURCE at the repository root "
                            "and --subdir for the instance)")
-        link = _first_link(self.root, target)
+        link = _first_link(Path(self.root), Path(target))
         if link is not None:
-            return problem(f"{text!r} goes through the symbolic link {_rel(link, self.root)}; the desired state "
+            return problem(f"{text!r} goes through the symbolic link {_rel(str(link), self.root)}; the desired state "
                            "must be plain files inside the source: replace the link with the files themselves")
         shown = os.path.normpath(os.path.join(os.path.dirname(display), text))
-        if target.is_dir():
-            files = source_files(target)
-            if not files:
+        if os.path.isdir(target):
+            names = yaml_names(target)
+            if not names:
                 return problem(f"{text!r}: no *.yaml files in this directory")
-            taken = [(target / f.name, os.path.join(shown, f.name)) for f in files]
-        elif target.is_file():
-            if target.suffix not in YAML_SUFFIXES:
+            taken = [(os.path.join(target, n), os.path.join(shown, n)) for n in names]
+        elif os.path.isfile(target):
+            if Path(target).suffix not in YAML_SUFFIXES:
                 return problem(f"{text!r}: not a *.yaml or *.yml file")
             taken = [(target, shown)]
         else:
@@ -147,14 +165,18 @@ class _Reader:
                 self.read(path, shown_file, chain)
 
 
-def _rel(path: Path, root: Path) -> str:
-    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+def _rel(path: str, root: str) -> str:
+    """`path` relative to `root` (`Path.relative_to(...).as_posix()`), else as it is."""
+    if path == root:
+        return "."
+    below = _below(root)
+    return path[len(below):] if path.startswith(below) else path
 
 
 def default_root(source: Path) -> Path:
     """The root includes may not leave when none is given: the git work tree holding SOURCE
     (a `.git` entry in it or above), else SOURCE's directory."""
-    start = _absolute(source if source.is_dir() else source.parent)
+    start = Path(_absolute(source if source.is_dir() else source.parent))
     for d in (start, *start.parents):
         if (d / ".git").exists():
             return d
@@ -171,15 +193,25 @@ def read_with_includes(source: Path, root: Path | None = None, cache: ParseCache
     """
     if not source.exists():
         raise DesiredStateError([f"{source}: no such file or directory"])
-    files = source_files(source)
+    if source.is_dir():
+        names = yaml_names(source)
+        shown, at = _joined(str(source)), _below(_absolute(source))
+        files = [(at + n, shown + n) for n in names]
+    else:
+        files = [(_absolute(source), str(source))]
     if not files:
         raise DesiredStateError([f"{source}: no *.yaml files in this directory{_subdir_hint(source)}"])
     reader = _Reader(root if root is not None else default_root(source), cache)
-    for f in files:
-        reader.taken[_absolute(f)] = None
-    for f in files:
-        reader.read(_absolute(f), str(f), ())
+    for path, _ in files:
+        reader.taken[path] = None
+    for path, display in files:
+        reader.read(path, display, ())
     return reader.out
+
+
+def _joined(directory: str) -> str:
+    """What `str(Path(directory) / name)` puts before `name` (`directory` is a Path's text)."""
+    return "" if directory == "." else _below(directory)
 
 
 def _subdir_hint(source: Path) -> str:
@@ -202,6 +234,33 @@ def desired_files(source: Path, root: Path | None = None, cache: ParseCache | No
     """Every file of the desired state, included ones too (for digests); [] when there is none.
     `cache`: files parsed before with the same bytes are taken from it."""
     try:
-        return read_with_includes(source, root, cache).paths
+        return [Path(p) for p in read_with_includes(source, root, cache).paths]
     except DesiredStateError:
         return []
+
+
+def digest_of(base: str, paths: Iterable[str | Path], contents: Mapping[str, bytes] | None = None) -> str:
+    """The desired digest: SHA-256 over the files `paths` (each name relative to the directory
+    `base`, then its bytes), in the order of the names. The bytes are taken from `contents` (by
+    path: what a reading read, so that a plan digests what it loaded without reading every file
+    again), else read. Raises DesiredStateError for a file that cannot be read."""
+    below = _below(base)
+    named = []
+    for p in paths:
+        p = str(p)
+        # relpath of an absolute path below base, without . or .. in it, is the rest of it
+        fast = p.startswith(below) and "//" not in p and "/." not in p
+        name = p[len(below):] if fast else Path(os.path.relpath(p, base)).as_posix()
+        named.append((name, p))
+    h = hashlib.sha256()
+    for name, p in sorted(named):
+        h.update(name.encode() + b"\0")
+        raw = contents.get(p) if contents is not None else None
+        if raw is None:
+            try:
+                raw = read_source_file(Path(p))
+            except YAMLProblem as e:
+                raise DesiredStateError([e.text()]) from None
+        h.update(raw)
+        h.update(b"\0")
+    return h.hexdigest()

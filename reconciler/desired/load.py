@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import os
 import types
 import typing
 from collections.abc import Iterator, Mapping
@@ -24,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from reconciler.desired.cache import ParseCache
 from reconciler.desired.checks import check
-from reconciler.desired.includes import read_with_includes
+from reconciler.desired.includes import digest_of, read_with_includes
 from reconciler.desired.models import DesiredState, sharing_equal_models
 from reconciler.desired.secrets import FORMS, plain_secrets
 from reconciler.desired.yamlload import Document, Location, Origins, dotted, pack_all
@@ -201,6 +202,9 @@ def load_desired(source: Path, root: Path | None = None, cache: ParseCache | Non
     `cache`: files parsed before with the same bytes are taken from it (`reconciler.desired.cache`).
     """
     reading = read_with_includes(source, root, cache)
+    base = os.path.abspath(source if source.is_dir() else source.parent)
+    digest = (base, digest_of(base, reading.paths, reading.contents)) if not reading.problems else None
+    reading.contents.clear()
     merged = _Merged()
     for doc in reading.docs:
         merged.add(doc)
@@ -227,7 +231,8 @@ def load_desired(source: Path, root: Path | None = None, cache: ParseCache | Non
     merged.data = {}  # the models hold what is needed of it
     state._origins = merged.origins
     state._files.extend(files)
-    state._paths.extend(map(str, reading.paths))
+    state._paths.extend(reading.paths)
+    state._digest = digest
     for path, msg in check(state):
         problems.append((merged.locate(path), dotted(path), msg))
     if problems:

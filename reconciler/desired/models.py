@@ -538,6 +538,7 @@ class DesiredState(_Model):
     _files: list[str] = PrivateAttr(default_factory=list)
     _warnings: list[str] = PrivateAttr(default_factory=list)
     _paths: list[str] = PrivateAttr(default_factory=list)  # as text: 10,000 Path objects weigh megabytes
+    _digest: tuple[str, str] | None = PrivateAttr(default=None)  # (directory, digest_of the files read)
 
     @property
     def files(self) -> list[str]:
@@ -553,6 +554,11 @@ class DesiredState(_Model):
     def paths(self) -> list[Path]:
         """The files this state was loaded from, resolved (for digests)."""
         return [Path(p) for p in self._paths]
+
+    def digest_at(self, base: str) -> str | None:
+        """The desired digest (`includes.digest_of`) of the bytes this state was loaded from,
+        names relative to the directory `base`; None when the load did not make it for `base`."""
+        return self._digest[1] if self._digest is not None and self._digest[0] == base else None
 
     def where(self, *path: str | int) -> Location | None:
         """Where `path` was written (its key; list items: the item), e.g. where("Domains", "example.org")."""

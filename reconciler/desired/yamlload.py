@@ -234,7 +234,7 @@ def _decode(path: Path, data: bytes) -> str:
         raise YAMLProblem(Location(str(path), line, col), "", "not valid UTF-8 text") from None
 
 
-def read_source_file(path: Path, display: str | None = None) -> bytes:
+def read_source_file(path: str | Path, display: str | None = None) -> bytes:
     """The bytes of one desired-state file: a regular file, never a link (it could lead anywhere:
     the desired state comes from a repository others write), at most MAX_FILE_BYTES."""
     name = display or str(path)
@@ -245,8 +245,8 @@ def read_source_file(path: Path, display: str | None = None) -> bytes:
             raise YAMLProblem(Location(name, 1, 1), "", "is a symbolic link; the desired state must be plain files "
                               "inside the source, so it is not read: replace the link with the file itself") from None
         raise YAMLProblem(Location(name, 1, 1), "", f"cannot read: {e.strerror or e}") from None
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(f.fileno())
+    try:
+        st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise YAMLProblem(Location(name, 1, 1), "", "not a regular file")
         if st.st_size > MAX_FILE_BYTES:
@@ -254,9 +254,31 @@ def read_source_file(path: Path, display: str | None = None) -> bytes:
                 Location(name, 1, 1), "", f"file too large ({st.st_size} bytes, limit {MAX_FILE_BYTES})"
             )
         try:
-            return f.read(MAX_FILE_BYTES + 1)
+            return _read_to_end(fd, st.st_size)
         except OSError as e:
             raise YAMLProblem(Location(name, 1, 1), "", f"cannot read: {e.strerror or e}") from None
+    finally:
+        os.close(fd)
+
+
+def _read_to_end(fd: int, size: int) -> bytes:
+    """Up to MAX_FILE_BYTES + 1 bytes of `fd`, to its end (a file that grew since `size` was
+    taken too). Read in pieces of about the expected size: a buffer of the whole limit per file
+    (4 MB allocated and given back) made reading 10,000 small files three times slower."""
+    chunks = []
+    left = MAX_FILE_BYTES + 1
+    want = min(size + 1, left)
+    while left > 0:
+        chunk = os.read(fd, want)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+        want = min(_READ_PIECE, left)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+_READ_PIECE = 64 * 1024
 
 
 def load_file(path: Path, display: str | None = None) -> Document:
@@ -288,6 +310,19 @@ def problems_of(e: YAMLProblem) -> list[YAMLProblem]:
 def source_files(source: Path) -> list[Path]:
     """The files of a desired state: SOURCE itself, or the `*.yaml`/`*.yml` in it (sorted; links
     included, so that reading them is refused by name)."""
-    if source.is_dir():
-        return sorted(p for p in source.iterdir() if p.suffix in (".yaml", ".yml") and (p.is_symlink() or p.is_file()))
-    return [source]
+    names = yaml_names(source) if source.is_dir() else None
+    return [source] if names is None else [source / name for name in names]
+
+
+def yaml_names(directory: str | Path) -> list[str]:
+    """The names of the `*.yaml`/`*.yml` files in `directory`, links too, sorted (the order of
+    their paths). One listing, no stat per file where the directory says what each entry is."""
+    with os.scandir(directory) as entries:
+        return sorted(e.name for e in entries
+                      if _suffix(e.name) in (".yaml", ".yml") and (e.is_symlink() or e.is_file()))
+
+
+def _suffix(name: str) -> str:
+    """`PurePath(name).suffix`: ".yaml" of "a.yaml", nothing for ".yaml" itself."""
+    i = name.rfind(".")
+    return name[i:] if 0 < i < len(name) - 1 else ""
