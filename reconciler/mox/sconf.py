@@ -598,69 +598,76 @@ def write(cfg: Any) -> str:
 
 
 def write_bytes(cfg: Any) -> bytes:
-    return write(cfg).encode("utf-8", "surrogateescape")
+    """`write(cfg)` in UTF-8, by the compiled writer (`sconf_emit`); the generic one says why
+    when it refuses."""
+    from reconciler.mox import sconf_emit
+
+    try:
+        return sconf_emit.emit_bytes(kind_of(type(cfg)), cfg)
+    except sconf_emit.Refused:
+        return write(cfg).encode("utf-8", "surrogateescape")
 
 
 def write_bytes_reusing(cfg: Any, before: bytes, parsed: Any) -> bytes:
-    """`write_bytes(cfg)`, taking the text of the unchanged entries of its top-level maps
+    """`write_bytes(cfg)`, taking the bytes of the unchanged entries of its top-level maps
     (Domains, Accounts) from `before` instead of writing them again.
 
     `before` must be what `write_bytes` makes of `parsed` (a file the writer wrote, parsed
     again: write, read, write is stable). An entry is unchanged when it is the very object
     (identity) of `parsed`'s entry of that key: configs are never modified, so a config derived
-    from `parsed` shares every entry it did not change. Then its text in `before` is what the
+    from `parsed` shares every entry it did not change. Then its bytes in `before` are what the
     writer makes of it, found by the writer's own layout: an entry of a top-level map starts
     at a line with one tab and runs to the next such line or to the next top-level line (no
     value holds a newline). The result equals `write_bytes(cfg)` (tests/test_sconf.py)."""
-    text = before.decode("utf-8", "surrogateescape")
+    from reconciler.mox import sconf_emit
+
     kind = kind_of(type(cfg))
-    w = _Writer()
-    for f in kind.fields:
-        fv = getattr(cfg, f.name)
-        if f.optional and is_zero(f.kind, fv):
-            continue
-        old = getattr(parsed, f.name)
-        if f.kind.tag != "map" or not fv or not old:
-            w.where.append(f.name)
-            w.out.append(f"{f.name}:")
-            w.value(f.kind, fv, "")
-            w.where.pop()
-            continue
-        assert f.kind.elem is not None
-        spans = _entry_spans(text, f.name)
-        w.where.append(f.name)
-        w.out.append(f"{f.name}:\n")
-        for k in sorted_strings(fv):
-            mv = fv[k]
-            span = spans.get(k)
-            if span is not None and old.get(k) is mv:
-                w.out.append(text[span[0]:span[1]])
-            else:
-                w.entry(f.kind.elem, k, mv, "\t")
-        w.where.pop()
-    return "".join(w.out).encode("utf-8", "surrogateescape")
+    pieces: list[bytes | memoryview] = []
+    view = memoryview(before)
+    try:
+        for f in kind.fields:
+            fv = getattr(cfg, f.name)
+            if f.optional and is_zero(f.kind, fv):
+                continue
+            old = getattr(parsed, f.name)
+            if f.kind.tag != "map" or not fv or not old:
+                pieces.append(sconf_emit.emit_field_bytes(f, fv))
+                continue
+            assert f.kind.elem is not None
+            spans = _entry_spans(before, f.name)
+            pieces.append(f"{f.name}:\n".encode())
+            for k in sorted_strings(fv):
+                mv = fv[k]
+                span = spans.get(k)
+                if span is not None and old.get(k) is mv:
+                    pieces.append(view[span[0]:span[1]])
+                else:
+                    pieces.append(sconf_emit.emit_entry_bytes(f.kind.elem, k, mv))
+    except sconf_emit.Refused:
+        return write(cfg).encode("utf-8", "surrogateescape")
+    return b"".join(pieces)
 
 
-_TOP_LINE = re.compile(r"^[^\t]", re.M)  # a top-level field
-_ENTRY_LINE = re.compile(r"^\t(?!\t)", re.M)  # an entry of a top-level map
+_TOP_LINE = re.compile(rb"^[^\t]", re.M)  # a top-level field
+_ENTRY_LINE = re.compile(rb"^\t(?!\t)", re.M)  # an entry of a top-level map
 
 
-def _entry_spans(text: str, name: str) -> dict[str, tuple[int, int]]:
-    """Where each entry of the top-level map `name` is in the writer's output `text`."""
-    head = f"{name}:\n"
-    if text.startswith(head):
+def _entry_spans(data: bytes, name: str) -> dict[str, tuple[int, int]]:
+    """Where each entry of the top-level map `name` is in the writer's output `data`."""
+    head = f"{name}:\n".encode()
+    if data.startswith(head):
         block = len(head)
     else:
-        at = text.find("\n" + head)
+        at = data.find(b"\n" + head)
         if at < 0:
             return {}
         block = at + 1 + len(head)
-    top = _TOP_LINE.search(text, block)
-    end = top.start() if top is not None else len(text)
-    starts = [m.start() for m in _ENTRY_LINE.finditer(text, block, end)]
+    top = _TOP_LINE.search(data, block)
+    end = top.start() if top is not None else len(data)
+    starts = [m.start() for m in _ENTRY_LINE.finditer(data, block, end)]
     spans: dict[str, tuple[int, int]] = {}
     for i, s in enumerate(starts):
-        key = text[s + 1:text.index(":", s)]
+        key = data[s + 1:data.index(b":", s)].decode("utf-8", "surrogateescape")
         spans[key] = (s, starts[i + 1] if i + 1 < len(starts) else end)
     return spans
 
