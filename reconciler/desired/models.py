@@ -567,7 +567,8 @@ class DesiredState(_Model):
     # -- what it means in mox terms (reconciler.desired.tomox) ----------------------------------
 
     def domain_to_mox(
-        self, name: str, static: Static, existing: mc.Domain | None = None, now: datetime | None = None
+        self, name: str, static: Static, existing: mc.Domain | None = None, now: datetime | None = None,
+        memo: dict[int, Any] | None = None,
     ) -> mc.Domain:
         """The domains.conf entry the desired domain stands for.
 
@@ -575,16 +576,18 @@ class DesiredState(_Model):
         files of generated selectors that exist, an omitted DKIM, an unchanged MTA-STS policy ID.
         Key files still to be generated have PrivateKeyFile "" (apply creates them); `now` gives
         the year of DomainAdd's default selectors and new MTA-STS policy IDs ("" without it).
+        `memo`: shared by the conversions of one pass (`tomox.Memo`), so equal shared sub-models
+        convert once.
         """
         from reconciler.desired.tomox import domain_to_mox
 
-        return domain_to_mox(name, self.Domains[name], static, existing, now)
+        return domain_to_mox(name, self.Domains[name], static, existing, now, memo)
 
-    def account_to_mox(self, name: str) -> mc.Account:
-        """The domains.conf entry the desired account stands for."""
+    def account_to_mox(self, name: str, memo: dict[int, Any] | None = None) -> mc.Account:
+        """The domains.conf entry the desired account stands for (`memo`: see domain_to_mox)."""
         from reconciler.desired.tomox import account_to_mox
 
-        return account_to_mox(self.Accounts[name])
+        return account_to_mox(self.Accounts[name], memo)
 
     def to_dynamic(
         self, static: Static, existing: mc.Dynamic | None, now: datetime | None = None

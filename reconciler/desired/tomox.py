@@ -67,12 +67,21 @@ def _shape(tp: Any) -> _Shape:
     return shape
 
 
-def _field(value: Any, tp: Any, as_is: bool) -> Any:
-    return value if as_is and not isinstance(value, SecretRef) else convert(value, tp)
+# What one conversion pass made of each sub-model, by the model's identity (the model itself is
+# kept in the entry, so the identity cannot be reused while the memo lives): the loader shares
+# equal sub-models (`desired.cache`), so 10,000 accounts with the same junk filter, subject pass
+# and destination settings convert each of them once. Only for one pass over a state that does
+# not change meanwhile (the planner's targets): a model's conversion depends on nothing else.
+Memo = dict[int, tuple[BaseModel, Any, Any]]  # id(model) -> (model, type converted to, result)
 
 
-def convert(value: Any, tp: Any) -> Any:
-    """A desired sub-model (same field names as mox's config) as the mox config value of type `tp`."""
+def _field(value: Any, tp: Any, as_is: bool, memo: Memo | None = None) -> Any:
+    return value if as_is and not isinstance(value, SecretRef) else convert(value, tp, memo)
+
+
+def convert(value: Any, tp: Any, memo: Memo | None = None) -> Any:
+    """A desired sub-model (same field names as mox's config) as the mox config value of type
+    `tp`; `memo`: sub-models converted before in the same pass are taken from it (see `Memo`)."""
     if isinstance(value, SecretRef):
         return value.secret()  # read by secrets.read_secrets; shown as its reference
     if value is None or isinstance(value, (BaseModel, list, dict)):
@@ -80,6 +89,10 @@ def convert(value: Any, tp: Any) -> Any:
         if value is None:
             return None if shape.optional or shape.cls is None else shape.cls()
         if isinstance(value, BaseModel):
+            if memo is not None:
+                hit = memo.get(id(value))
+                if hit is not None and hit[0] is value and hit[1] is tp:
+                    return hit[2]
             assert shape.cls is not None, tp
             given = value.__dict__  # a model's field values (getattr for anything else)
             kw = {}
@@ -93,12 +106,15 @@ def convert(value: Any, tp: Any) -> Any:
                 elif tv is dict and not v:
                     kw[name] = {}
                 else:
-                    kw[name] = _field(v, ftp, as_is)
-            return shape.cls(**kw)
+                    kw[name] = _field(v, ftp, as_is, memo)
+            out = shape.cls(**kw)
+            if memo is not None:
+                memo[id(value)] = (value, tp, out)
+            return out
         args = shape.args
         if isinstance(value, list):
-            return tuple(convert(v, args[0] if args else Any) for v in value)
-        return {k: convert(v, args[1] if len(args) == 2 else Any) for k, v in value.items()}
+            return tuple(convert(v, args[0] if args else Any, memo) for v in value)
+        return {k: convert(v, args[1] if len(args) == 2 else Any, memo) for k, v in value.items()}
     if tp is Duration:
         return Duration(value)
     return value
@@ -175,7 +191,8 @@ def names_to_mox(d: DesiredDomain) -> mc.Domain:
 
 
 def domain_to_mox(
-    name: str, d: DesiredDomain, static: Static, existing: mc.Domain | None, now: datetime | None
+    name: str, d: DesiredDomain, static: Static, existing: mc.Domain | None, now: datetime | None,
+    memo: Memo | None = None,
 ) -> mc.Domain:
     """See DesiredState.domain_to_mox."""
     template = _shared_template(static.Hostname, mtasts_listener(static), now)
@@ -192,7 +209,7 @@ def domain_to_mox(
             key = s.PrivateKeyFile or (live_sel[sname].PrivateKeyFile if sname in live_sel else "")
             sels[sname] = mc.Selector(
                 Hash=s.Hash,
-                Canonicalization=convert(s.Canonicalization, mc.Canonicalization),
+                Canonicalization=convert(s.Canonicalization, mc.Canonicalization, memo),
                 Headers=tuple(s.Headers),
                 DontSealHeaders=s.DontSealHeaders,
                 Expiration=s.Expiration,
@@ -231,8 +248,8 @@ def domain_to_mox(
         DMARC=dmarc,
         MTASTS=mtasts,
         TLSRPT=tlsrpt,
-        Routes=tuple(convert(r, mc.Route) for r in d.Routes),
-        Aliases={k: convert(v, mc.Alias) for k, v in d.Aliases.items()},
+        Routes=tuple(convert(r, mc.Route, memo) for r in d.Routes),
+        Aliases={k: convert(v, mc.Alias, memo) for k, v in d.Aliases.items()},
     )
 
 
@@ -248,9 +265,9 @@ def default_account_domain(a: DesiredAccount) -> str:
     return ""
 
 
-def account_to_mox(a: DesiredAccount) -> mc.Account:
+def account_to_mox(a: DesiredAccount, memo: Memo | None = None) -> mc.Account:
     """See DesiredState.account_to_mox."""
-    acc: mc.Account = convert(a, mc.Account)
+    acc: mc.Account = convert(a, mc.Account, memo)
     if not a.Domain:
         acc = dataclasses.replace(acc, Domain=default_account_domain(a))
     return acc

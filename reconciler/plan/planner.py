@@ -375,8 +375,9 @@ class _Planner:
         self.new_selectors: dict[str, list[str]] = {}  # existing domain -> selectors DKIMAdd creates
         self.warnings: list[tuple[tuple[str, int, int], str]] = []  # (where, text), sorted by where
         d = self.desired
+        memo: dict[int, Any] = {}  # equal sub-models the loader shares convert once (tomox.Memo)
         self.target_accounts: dict[str, mc.Account] = {
-            n: _as_live(d.account_to_mox(n), inp.live.Accounts.get(n)) for n in sorted(d.Accounts)}
+            n: _as_live(d.account_to_mox(n, memo), inp.live.Accounts.get(n)) for n in sorted(d.Accounts)}
         self.kept: list[Kept] = []
         for name, target in self.target_accounts.items():
             live = inp.live.Accounts.get(name)
@@ -386,7 +387,7 @@ class _Planner:
                 self.kept += kept
         self.scope = _scope(inp.domains, d, inp.live) if inp.domains is not None else None
         self.target_domains: dict[str, mc.Domain] = {
-            n: _as_live(d.domain_to_mox(n, inp.static, inp.live.Domains.get(n), inp.now),
+            n: _as_live(d.domain_to_mox(n, inp.static, inp.live.Domains.get(n), inp.now, memo),
                         inp.live.Domains.get(n))
             for n in sorted(d.Domains) if self.in_scope(n)
         }
