@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Callable
+import random
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -23,11 +25,14 @@ from reconciler.mox.admin import (
     _memo_of,
     _reporting_index,
     address_index,
+    canonical_key,
+    localpart_rules,
     now_local,
+    reporting_address,
 )
-from reconciler.mox.config import Destination, Dynamic
+from reconciler.mox.config import DMARC, TLSRPT, Destination, Domain, Dynamic, Static
 from reconciler.mox.live import locate, read_live
-from reconciler.mox.names import parse_domain
+from reconciler.mox.names import Address, ParseError, parse_address, parse_domain, parse_localpart
 
 
 def test_index_after_each_operation_equals_a_fresh_build(golden_config: Callable[[str], Path]) -> None:
@@ -167,3 +172,114 @@ def test_planner_canonical_keys_equal_canonical_address(step: str, golden_config
             except ParseError:
                 want = key
             assert _canon(dyn, key) == want, key
+
+
+def _reference_index(static: Static, dyn: Dynamic) -> tuple[dict[str, str], set[str]]:
+    """The index and its blocked domains as mox's prepareDynamicConfig reads them, written out
+    plainly (no memo: each key parsed, each domain's rules made, where it is met)."""
+    blocked: set[str] = set()
+    for d in dyn.Domains.values():
+        for rep in (d.DMARC, d.TLSRPT):
+            if rep is not None and rep.Domain:
+                with contextlib.suppress(ParseError):
+                    blocked.add(parse_domain(rep.Domain).name())
+    index: dict[str, str] = {}
+    if static.HostTLSRPT.Account:
+        with contextlib.suppress(ParseError):
+            index[str(Address(parse_localpart(static.HostTLSRPT.Localpart), parse_domain(static.Hostname)))] = \
+                static.HostTLSRPT.Account
+    for acc_name in sorted(dyn.Accounts):
+        acc = dyn.Accounts[acc_name]
+        for key in sorted(acc.Destinations):
+            if key.startswith("@"):
+                with contextlib.suppress(ParseError):
+                    index["@" + parse_domain(key[1:]).name()] = acc_name
+                continue
+            addr = None
+            for kind in ("address", "localpart") if "@" in key else ("localpart", "address"):
+                try:
+                    addr = (parse_address(key) if kind == "address"
+                            else Address(parse_localpart(key), parse_domain(acc.Domain)))
+                    break
+                except ParseError:
+                    continue
+            if addr is None:
+                continue
+            if addr.domain.name() not in dyn.Domains:
+                blocked.add(addr.domain.name())
+                continue
+            rules = localpart_rules(dyn.Domains, addr.domain.name())
+            index.setdefault(str(Address(rules.canonical(addr.localpart), addr.domain)), acc_name)
+    for name in sorted(dyn.Domains):
+        d = dyn.Domains[name]
+        for rep in (d.DMARC, d.TLSRPT):
+            if rep is not None:
+                with contextlib.suppress(ParseError):
+                    index[str(reporting_address(dyn.Domains, name, rep))] = rep.Account
+    return index, blocked
+
+
+def _reference_reporting(domains: Mapping[str, Domain]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name in sorted(domains):
+        for rep in (domains[name].DMARC, domains[name].TLSRPT):
+            if rep is not None:
+                with contextlib.suppress(ParseError):
+                    out[str(reporting_address(domains, name, rep))] = rep.Account
+    return out
+
+
+def test_builds_from_the_shared_canonical_forms_equal_a_plain_build(golden_config: Callable[[str], Path]) -> None:
+    """The index build takes canonical forms and domain rules from the memo the planner fills
+    (`canonical_key`), which moves from config to config keeping what did not change: through
+    150 random changes of domains (case sensitivity, separators, reporting addresses naming
+    other domains or unparsable ones, domains added and removed) and destinations (bare
+    localparts, quoted ones with @, other spellings, unconfigured domains, keys that do not
+    parse), asked in random orders, both indexes and the blocked domains equal a plain build."""
+    live = read_live(locate(str(golden_config("17"))))
+    static = live.static
+    rng = random.Random(17)
+    names = ["example.org", "café.example", "example.net", "new.example", "other.example", "xn--caf-dma.example"]
+    keys = [f"{lp}@{d}" for lp in ("Bob", "x+tag", "dmarcreports+x", "TLSReports", '"a b"', '"a@b"', "Rep+orts",
+                                   "rep-orts", "DMARC") for d in (*names, "EXAMPLE.org", "unknown.example")]
+    keys += ["@EXAMPLE.org", "@new.example", "not an address", "Carl", "dmarcreports", '"x@y"', "a@@b"]
+    base = live.dynamic.Domains["example.org"]
+    dyn = live.dynamic
+    for step in range(150):
+        domains = dict(dyn.Domains)
+        accounts = dict(dyn.Accounts)
+        what = rng.randrange(5)
+        name = rng.choice(names[:5])
+        if what == 0 and len(domains) > 2:
+            domains.pop(name, None)
+        elif what in (1, 2):
+            other = rng.choice([*names, "bad domain"])
+            domains[name] = dataclasses.replace(
+                domains.get(name, base),
+                LocalpartCaseSensitive=rng.random() < 0.4,
+                LocalpartCatchallSeparator=rng.choice(["", "+", "-"]),
+                DMARC=DMARC(Localpart=rng.choice(["dmarcreports", "DMARC", "Rep+orts", "bad localpart"]),
+                            Domain=rng.choice(["", "", other]), Account="alice", Mailbox="DMARC")
+                if rng.random() < 0.8 else None,
+                TLSRPT=TLSRPT(Localpart=rng.choice(["tlsreports", "TLSReports"]), Domain=rng.choice(["", other]),
+                              Account="bob", Mailbox="TLSRPT") if rng.random() < 0.8 else None)
+        else:
+            account = rng.choice(sorted(accounts))
+            acc = accounts[account]
+            dests = dict(acc.Destinations)
+            for key in rng.sample(keys, 3):
+                if rng.random() < 0.3:
+                    dests.pop(key, None)
+                else:
+                    dests[key] = Destination()
+            accounts[account] = dataclasses.replace(acc, Destinations=dests,
+                                                    Domain=rng.choice([acc.Domain, *names[:3], "bad domain"]))
+        dyn = dataclasses.replace(dyn, Domains=domains if what < 3 else dyn.Domains, Accounts=accounts)
+        if rng.random() < 0.5:  # the planner asked for some forms first, under this config
+            for key in rng.sample(keys, 10):
+                canonical_key(dyn, key)
+        blocked: set[str] = set()
+        want, want_blocked = _reference_index(static, dyn)
+        assert _build_address_index(static, dyn, blocked) == want, step
+        assert blocked == want_blocked, step
+        assert _build_reporting_index(dyn.Domains) == _reference_reporting(dyn.Domains), step

@@ -24,10 +24,8 @@ Phases (the order is the dependency order):
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import difflib
-import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -61,13 +59,13 @@ from reconciler.mox.admin import (
     DomainRemove,
     DomainSave,
     Operation,
-    localpart_rules,
+    canonical_key,
     used_key_paths,
 )
 from reconciler.mox.config import Dynamic, Static
 from reconciler.mox.golang import GoSyntaxError, parse_duration
 from reconciler.mox.keygen import KeyRequest
-from reconciler.mox.names import Address, LocalpartRules, ParseError, parse_address, parse_domain
+from reconciler.mox.names import ParseError, parse_address, parse_domain
 from reconciler.plan.document import (
     PLAN_VERSION,
     Action,
@@ -100,6 +98,8 @@ from reconciler.plan.safety import (
 )
 from reconciler.plan.selfservice import Kept, keep_owner_fields
 from reconciler.plan.values import changed_values
+
+_canon = canonical_key  # the address-index form of a destination key (catchalls as @<name>)
 
 
 class PlanError(ReconcilerError):
@@ -250,99 +250,6 @@ def make_plan(inp: PlanInput) -> Plan:
 
 
 # ---------------------------------------------------------------------------------------------
-
-
-class _CanonMemo:
-    """The canonical forms of destination keys under one Domains mapping (kept alive here, so its
-    identity is a safe key; configs are never mutated, a changed domain means a new mapping): the
-    planner asks for the same keys of 10,000 accounts several times per phase. With it, the
-    per-domain inputs of the canonical form (localpart_rules) under that mapping.
-
-    Moving to another mapping keeps what it does not change: a key's form reads only its own
-    domain's entry and the entries its reporting addresses name (`admin.localpart_rules`), so
-    only the keys of the domains added, removed or replaced, and of the domains whose reporting
-    addresses name one of those, are worked out again (a DomainAdd at 10,000 domains no longer
-    redoes 20,000 keys)."""
-
-    def __init__(self) -> None:
-        self.domains: Mapping[str, mc.Domain] = {}
-        self.forms: dict[str, str] = {}  # key -> canonical form
-        self.keys_of: dict[str, list[str]] = {}  # domain name -> keys whose form reads it
-        self.rules: dict[str, LocalpartRules] = {}
-        self.readers: dict[str, set[str]] = {}  # domain name -> domains whose rules read its entry
-
-    def move_to(self, domains: Mapping[str, mc.Domain]) -> None:
-        old = self.domains
-        if len(self.forms) > _CANON_MEMO_MAX:  # keys of configs long gone (a watcher runs for weeks)
-            self.__init__()  # type: ignore[misc]
-            old = self.domains
-        changed = {n for n, v in domains.items() if old.get(n) is not v}
-        changed.update(n for n in old if n not in domains)
-        for name in [*changed]:
-            changed.update(self.readers.pop(name, ()))
-        for name in changed:
-            for key in self.keys_of.pop(name, ()):
-                self.forms.pop(key, None)
-            self.rules.pop(name, None)
-        self.domains = domains
-
-    def rules_of(self, name: str) -> LocalpartRules:
-        r = self.rules.get(name)
-        if r is None:
-            r = self.rules[name] = localpart_rules(self.domains, name)
-            conf = self.domains[name]
-            for rep in (conf.DMARC, conf.TLSRPT):
-                if rep is not None and rep.Domain:
-                    with contextlib.suppress(ParseError):  # a domain that does not parse names no entry
-                        self.readers.setdefault(parse_domain(rep.Domain).name(), set()).add(name)
-        return r
-
-
-_CANON_MEMO = _CanonMemo()
-_CANON_MEMO_MAX = 1 << 18
-
-
-def _canon(dyn: Dynamic, key: str) -> str:
-    """The address-index form of a destination key (catchalls as @<name>)."""
-    memo = _CANON_MEMO
-    if memo.domains is not dyn.Domains:
-        memo.move_to(dyn.Domains)
-    canon = memo.forms.get(key)
-    if canon is None:
-        canon = memo.forms[key] = _canon_uncached(dyn, key, memo)
-    return canon
-
-
-@functools.lru_cache(maxsize=1 << 17)
-def _parsed_key(key: str) -> Address | str | None:
-    """A destination key as parsed (whatever the config): a catchall's @<name>, an address, or
-    None when it does not parse. Kept across mappings: after each new domain the canonical forms
-    are asked again, and parsing is most of their cost."""
-    try:
-        if key.startswith("@"):
-            return "@" + parse_domain(key[1:]).name()
-        return parse_address(key)
-    except ParseError:
-        return None
-
-
-def _canon_uncached(dyn: Dynamic, key: str, memo: _CanonMemo) -> str:
-    """canonical_address of the parsed key (the key itself when it does not parse), with the
-    domain's rules computed once per mapping; the key is filed under the domain it reads."""
-    parsed = _parsed_key(key)
-    if parsed is None:
-        return key
-    if isinstance(parsed, str):
-        return parsed
-    name = parsed.domain.name()
-    memo.keys_of.setdefault(name, []).append(key)
-    if name not in dyn.Domains:
-        return str(parsed)
-    r = memo.rules_of(name)
-    try:
-        return str(Address(r.canonical(parsed.localpart), parsed.domain))
-    except ParseError:
-        return key
 
 
 _C = TypeVar("_C", mc.Domain, mc.Account)
