@@ -4,6 +4,7 @@ for every file, the fast reader gives the parser's value or gives up (`_Fallback
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 
 from reconciler.mox import sconf
 from reconciler.mox.config import Dynamic, Static
+from reconciler.mox.golang import Duration
 from reconciler.mox.sconf import SconfError, kind_of
 
 from .conftest import FIXTURES, GOLDEN, GOLDEN_STEPS
@@ -53,8 +55,36 @@ def _agree(text: str, cls: type) -> bool:
     fast = _fast(text, cls)
     if fast is not None:
         assert fast == slow
+        assert _typed(fast) == _typed(slow)
         assert sconf.write(fast) == sconf.write(slow)
     return fast is not None
+
+
+def _typed(v: Any) -> Any:
+    """`v` with the type of every value in it (10, 10.0 and Duration(10) are equal values)."""
+    if dataclasses.is_dataclass(v):
+        return (type(v), tuple(_typed(getattr(v, f.name)) for f in dataclasses.fields(v)))
+    if isinstance(v, dict):
+        return (dict, tuple((k, _typed(x)) for k, x in v.items()))
+    if isinstance(v, tuple):
+        return (tuple, tuple(_typed(x) for x in v))
+    return (type(v), v)
+
+
+def test_the_same_text_is_each_field_s_type() -> None:
+    """One text as an int, a float, a duration and a bool in one file, repeated: each read as
+    its field's type (the fast reader keeps the scalars it read by their text and type)."""
+    text = ("Domains:\n\tx.example: nil\nAccounts:\n"
+            + "".join(f"\t{a}:\n\t\tDomain: x.example\n\t\tQuotaMessageSize: {n}\n\t\tKeepRejects: true\n"
+                      f"\t\tKeepRetiredMessagePeriod: {n}\n\t\tJunkFilter:\n\t\t\tThreshold: {n}\n"
+                      f"\t\t\tParams:\n\t\t\t\tMaxPower: {n}\n\t\t\t\tTopWords: {n}\n"
+                      for a, n in (("a", "0"), ("b", "0"), ("c", "1"), ("d", "0")) if n == "0" or a == "c")
+            .replace("KeepRetiredMessagePeriod: 1\n", "KeepRetiredMessagePeriod: 1s\n"))
+    assert _agree(text, Dynamic)
+    acc = sconf.parse(text, Dynamic).Accounts["b"]
+    assert acc.JunkFilter is not None
+    assert [type(x) for x in (acc.QuotaMessageSize, acc.KeepRetiredMessagePeriod, acc.JunkFilter.Threshold,
+                              acc.JunkFilter.Params.MaxPower)] == [int, Duration, float, float]
 
 
 @pytest.mark.parametrize(("path", "cls"), GOLDEN_FILES, ids=lambda x: x.parent.name if isinstance(x, Path) else x.__name__)
