@@ -17,8 +17,10 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from hypothesis import given, strategies
 
 from reconciler.errors import ConfigInvalid
+from reconciler.mox.admin import canonical_address
 from reconciler.mox.config import (
     DKIM,
     DMARC,
@@ -48,8 +50,10 @@ from reconciler.mox.config import (
     WebRedirect,
     WebStatic,
 )
+from reconciler.mox.golang import go_quote
 from reconciler.mox.keyfiles import KeyCache, KeyFileError, load_dkim_private_key
 from reconciler.mox.live import ConfigPaths, read_live
+from reconciler.mox.names import Address, ParseError, parse_address, parse_domain, parse_localpart
 from reconciler.mox.validate import (
     check_live,
     require_valid,
@@ -1230,6 +1234,39 @@ def test_bare_localpart_destination_indexed_with_account_domain(
     static0, dyn0, cdir = base
     st, dyn = dest("bob", "Robert")((static0, dyn0), tmp_path)
     assert validate_dynamic(st, dyn, cdir).addresses["robert@example.org"] == "bob"
+
+
+@pytest.mark.parametrize("key", ['"a@b"', '"Ro@bert"', '"a@b"@example.org', '"x"@example.org', "a@b@example.org",
+                                 '"un"closed@example.org', "Robert", '""', '"a\\"@b"'])
+def test_destination_keys_with_quotes_and_at_signs(
+    key: str, base: tuple[Static, Dynamic, Path], tmp_path: Path
+) -> None:
+    """A quoted localpart may hold "@" (a bare localpart, in the account's domain); anything else
+    with an "@" is an address or invalid: the index and the errors as mox reads the key
+    (ParseLocalpart first, then ParseAddress), shown here by trying both in that order."""
+    static0, dyn0, cdir = base
+    st, dyn = dest("bob", key)((static0, dyn0), tmp_path)
+    v = validate_dynamic(st, dyn, cdir)
+    mine = [e for e in v.errors if e.startswith(f'account "bob": destination {go_quote(key)}: ')]
+    try:
+        addr: Address | None = Address(parse_localpart(key), parse_domain(dyn.Accounts["bob"].Domain))
+    except ParseError:
+        try:
+            addr = parse_address(key)
+        except ParseError:
+            addr = None
+    if addr is None:
+        assert mine == [f'account "bob": destination {go_quote(key)}: invalid email address']
+    else:
+        assert mine == [] and v.addresses[canonical_address(dyn, addr)] == "bob", (addr, v.errors)
+
+
+@given(strategies.text(alphabet='a@".\\ b', max_size=8))
+def test_an_unquoted_key_with_an_at_sign_is_no_localpart(key: str) -> None:
+    """What the validator skips parse_localpart for: it raises for these keys."""
+    if "@" in key and not key.startswith('"'):
+        with pytest.raises(ParseError):
+            parse_localpart(key)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ checks are in `validate_static`.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -543,9 +544,11 @@ class _Validator:
             own.add(full)
             return
 
-        try:
-            lp = parse_localpart(key, self.pedantic)
-        except ParseError:
+        lp: str | None = None
+        if "@" not in key or key.startswith('"'):  # else no localpart (an unquoted one has no "@"):
+            with contextlib.suppress(ParseError):  # parse_localpart's error, not raised for each address
+                lp = parse_localpart(key, self.pedantic)
+        if lp is None:
             try:
                 addr = parse_address(key, pedantic=self.pedantic)
             except ParseError:
