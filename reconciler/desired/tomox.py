@@ -105,6 +105,10 @@ def convert(value: Any, tp: Any, memo: Memo | None = None) -> Any:
                     kw[name] = ()
                 elif tv is dict and not v:
                     kw[name] = {}
+                elif tv is Duration and ftp is Duration:  # mox's already (an immutable int)
+                    kw[name] = v
+                elif memo is not None and (hit := memo.get(id(v))) is not None and hit[0] is v and hit[1] is ftp:
+                    kw[name] = hit[2]  # a shared sub-model converted before (see below)
                 else:
                     kw[name] = _field(v, ftp, as_is, memo)
             out = shape.cls(**kw)
