@@ -47,7 +47,7 @@ from reconciler.mox.ctl import Ctl, ctl_path
 from reconciler.mox.dnsrecords import Report
 from reconciler.mox.keyfiles import RSA, HostKeys, KeyCache, KeyFileError, load_dkim_private_key
 from reconciler.mox.live import ConfigPaths, LiveConfig, account_dirs, config_dir_path, read_live, read_static
-from reconciler.mox.validate import key_file_errors, require_valid, validate_dynamic
+from reconciler.mox.validate import dynamic_errors, key_file_errors, require_valid
 from reconciler.plan.document import Action, PlanDocument, SourceInfo
 from reconciler.plan.explain import PlanRejected
 from reconciler.plan.inventory import Inventory, read_inventory
@@ -270,7 +270,7 @@ def check_result(plan: Plan, static: mc.Static, paths: ConfigPaths, live: mc.Dyn
     if plan.empty:
         return
     planned = _PlannedKeys(paths.config_dir, plan.new_keys, used_key_paths(live) if live is not None else (), keys)
-    errors = validate_dynamic(static, plan.result, paths.config_dir, keys=planned, base=base).errors
+    errors = dynamic_errors(static, plan.result, paths.config_dir, keys=planned, base=base)
     if errors and desired is not None:
         raise PlanRejected(errors, desired)
     if errors:

@@ -5,6 +5,7 @@ changed objects, objects that other changes break, key files, references between
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import shutil
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 from reconciler.mox import config as mc
 from reconciler.mox.config import Dynamic, Static
 from reconciler.mox.live import ConfigPaths, read_live
-from reconciler.mox.validate import key_file_errors, validate_dynamic
+from reconciler.mox.validate import _Validator, dynamic_errors, key_file_errors, validate_dynamic
 
 from .conftest import GOLDEN_STEPS, build_step_config
 
@@ -77,6 +78,15 @@ def alias(dom: str, name: str, *members: str) -> Mutation:
     return mutate
 
 
+def added_domain(name: str, like: str = "example.net", **changes: object) -> Mutation:
+    """A domain added as a copy of `like` (its key files too: a new domain's are its own)."""
+    return lambda d, _c: replace(d, Domains={**d.Domains, name: replace(d.Domains[like], **changes)})
+
+
+def dmarc(localpart: str = "dmarcreports", domain: str = "", account: str = "admin") -> mc.DMARC:
+    return mc.DMARC(Localpart=localpart, Domain=domain, Account=account, Mailbox="DMARC")
+
+
 MUTATIONS: dict[str, Mutation] = {
     "nothing": lambda d, _c: d,
     "a domain's own field": domain("example.net", ClientSettingsDomain="bad domain!"),
@@ -98,13 +108,31 @@ MUTATIONS: dict[str, Mutation] = {
     "an alias member that does not exist": alias("example.org", "team", "alice@example.org", "nobody@example.org"),
     "a key file removed": key_file("example.net", "2026a", None),
     "a key file that is not PEM": key_file("café.example", "2026b", b"not a key\n"),
+    # Domains added (a plan of new domains): `dynamic_errors` checks only those and the key files
+    # when nothing else differs (`added_domains_only`), else everything.
+    "a new domain": added_domain("new.example"),
+    "a new domain before the others": added_domain("aaa.example", DMARC=dmarc(account="alice")),
+    "a new domain with a bad selector": lambda d, c: selector("new.example", "2026a", Expiration="3 days")(
+        added_domain("new.example")(d, c), c),
+    "a new domain with a key file missing": lambda d, c: selector("new.example", "2026b", PrivateKeyFile="dkim/nope")(
+        added_domain("new.example")(d, c), c),
+    "a new domain reporting to an account that does not exist": added_domain(
+        "new.example", DMARC=dmarc(account="nobody"), TLSRPT=mc.TLSRPT(Localpart="tls", Account="nobody2")),
+    "a new domain with a bad reporting localpart": added_domain("new.example", DMARC=dmarc(localpart="a b")),
+    "a new domain without an MTA-STS policy ID": added_domain("new.example", MTASTS=mc.MTASTS(Mode="enforce")),
+    "a new domain spelled in upper case": added_domain("NEW.example"),
+    "a new domain spelled as another one": added_domain("EXAMPLE.org", DMARC=dmarc(localpart="team")),
+    "a new domain reporting into another domain's alias": added_domain(
+        "new.example", DMARC=dmarc(localpart="team", domain="example.org")),
+    "a new domain with an alias of an address that does not exist": lambda d, c: alias(
+        "new.example", "team", "nobody@example.org")(added_domain("new.example", "example.org", DMARC=dmarc())(d, c), c),
     "an ed25519 key where the selector signs with sha1": lambda d, c: key_file(
         "example.org", "2026a", (c / d.Domains["example.org"].DKIM.Selectors["202611e"].PrivateKeyFile).read_bytes()
     )(selector("example.org", "2026a", Hash="sha1")(d, c), c),
 }
 
 
-ACCEPTED = ("nothing", "case-sensitive localparts")
+ACCEPTED = ("nothing", "case-sensitive localparts", "a new domain", "a new domain before the others")
 
 
 def verdicts(base: tuple[Static, Dynamic, Path], tmp_path: Path, mutations: list[Mutation]) -> tuple[list[str],
@@ -120,6 +148,7 @@ def verdicts(base: tuple[Static, Dynamic, Path], tmp_path: Path, mutations: list
             dyn = mutate(dyn, cdir)
     full = validate_dynamic(static, dyn, cdir).errors
     incremental = validate_dynamic(static, dyn, cdir, base=dyn0).errors
+    assert dynamic_errors(static, dyn, cdir, base=dyn0) == full
     return full, incremental
 
 
@@ -182,3 +211,32 @@ def test_key_file_errors_equal_full_validation_of_a_checked_config(
     full = validate_dynamic(static, dyn0, cdir).errors
     assert key_file_errors(static, dyn0, cdir) == full
     assert bool(full) == (set(names) - {"nothing", "an ed25519 key under an rsa selector"} != set())
+
+
+@pytest.mark.parametrize(("names", "fast"), [
+    (["a new domain"], True),
+    (["a new domain", "a new domain before the others"], True),
+    (["a new domain with a bad selector", "a key file removed"], True),
+    (["a new domain", "a key file that is not PEM"], True),
+    (["a new domain reporting to an account that does not exist"], True),
+    (["a new domain without an MTA-STS policy ID", "an ed25519 key where the selector signs with sha1"], False),
+    (["a new domain", "an account's own field"], False),
+    (["a new domain", "a domain that addresses use is removed"], False),
+    (["a new domain reporting into another domain's alias"], False),
+    (["a new domain spelled as another one"], False),
+    (["a new domain with an alias of an address that does not exist"], False),
+])
+def test_added_domains_alone_are_checked_alone(names: list[str], fast: bool, base: tuple[Static, Dynamic, Path],
+                                               tmp_path: Path) -> None:
+    """Which configs take the added-domains-only way, and that it gives the full errors."""
+    static, dyn0, cdir0 = base
+    cdir = tmp_path / "config"
+    shutil.copytree(cdir0, cdir)
+    dyn = dyn0
+    for name in names:
+        dyn = MUTATIONS[name](dyn, cdir)
+    assert (_Validator(static, dyn, cdir, None, dyn0).added_domains_only() is not None) == fast
+    assert dynamic_errors(static, dyn, cdir, base=dyn0) == validate_dynamic(static, dyn, cdir).errors
+    # the same config without a base, and with an equal base that is another object
+    assert dynamic_errors(static, dyn, cdir) == validate_dynamic(static, dyn, cdir).errors
+    assert dynamic_errors(static, dyn, cdir, base=copy.deepcopy(dyn0)) == validate_dynamic(static, dyn, cdir).errors

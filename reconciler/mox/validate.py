@@ -66,6 +66,7 @@ from reconciler.mox.validate_static import validate_static
 __all__ = [
     "Validation",
     "check_live",
+    "dynamic_errors",
     "require_valid",
     "validate_dynamic",
 ]
@@ -224,6 +225,59 @@ class _Validator:
         self._web()
         self._dnsbls()
         return Validation(self.errors, self.addresses, self.aliases, reports_only)
+
+    def added_domains_only(self) -> list[str] | None:
+        """The domains this config adds to the base, when that is all that differs for the other
+        objects (None otherwise): every account and every other domain equal to the base's, and
+        each added domain named as mox keys it, with no aliases and its reporting addresses in
+        itself (no Domain).
+
+        Then only the added domains can bring an error besides key files (`errors_added_only`):
+        the base validated without one against the same mox.conf, and what else could fail
+        reads nothing an added domain changes. An account's or a kept domain's checks read the
+        domains its addresses, FromID logins and reporting addresses name, which all existed in
+        the base (else it had an error) and are the same; the accounts' addresses are the same,
+        so no new duplicates; the index only gains the added domains' reporting addresses, in
+        those domains, where no alias of a kept domain is and no account has an address."""
+        base, dyn = self.base, self.dyn
+        if base is None:
+            return None
+        if dyn.Accounts is not base.Accounts:
+            if len(dyn.Accounts) != len(base.Accounts):
+                return None
+            for name, acc in dyn.Accounts.items():
+                had = base.Accounts.get(name)
+                if had is not acc and had != acc:
+                    return None
+        added: list[str] = []
+        for name, conf in dyn.Domains.items():
+            had = base.Domains.get(name)
+            if had is None:
+                if conf.Aliases or any(rep is not None and rep.Domain for rep in (conf.DMARC, conf.TLSRPT)):
+                    return None
+                parsed, error = parse_domain_or_zero(name)
+                if error or parsed.name() != name:  # its addresses would be in a domain spelled otherwise
+                    return None
+                added.append(name)
+            elif had is not conf and had != conf:
+                return None
+        if len(dyn.Domains) - len(added) != len(base.Domains):
+            return None  # a domain removed
+        return added
+
+    def errors_added_only(self, added: list[str]) -> list[str]:
+        """`run`'s errors for a config whose only difference is `added` (`added_domains_only`):
+        the phases in `run`'s order, the kept objects only where they can fail (key files)."""
+        self._global()
+        self._routes("global routes", self.dyn.Routes)
+        for d in sorted(self.dyn.Domains):
+            self._domain(d)  # a kept domain: its key files only (`_known_good`)
+        for kind in ("DMARC", "TLSRPT"):
+            for d in sorted(added):
+                self._reporting(d, kind)
+        self._web()
+        self._dnsbls()
+        return self.errors
 
     # -- 3.1 global
 
@@ -869,6 +923,20 @@ def validate_dynamic(
     without `base` (tests/test_validate_incremental.py); it is faster when few objects changed.
     """
     return _Validator(static, dynamic, config_dir, keys, base).run()
+
+
+def dynamic_errors(
+    static: Static, dynamic: Dynamic, config_dir: Path, *, keys: KeyCache | None = None,
+    base: Dynamic | None = None,
+) -> list[str]:
+    """validate_dynamic's errors (the same, in its order), without the indexes it also returns:
+    for a config that only adds domains to a `base` that validated (a plan of new domains),
+    only the added domains and the key files are checked (`_Validator.added_domains_only`)."""
+    v = _Validator(static, dynamic, config_dir, keys, base)
+    added = v.added_domains_only()
+    if added is not None:
+        return v.errors_added_only(added)
+    return v.run().errors
 
 
 def key_file_errors(static: Static, dynamic: Dynamic, config_dir: Path, *, keys: KeyCache | None = None) -> list[str]:
