@@ -246,8 +246,8 @@ class _Validator:
             if len(dyn.Accounts) != len(base.Accounts):
                 return None
             for name, acc in dyn.Accounts.items():
-                had = base.Accounts.get(name)
-                if had is not acc and had != acc:
+                had_acc = base.Accounts.get(name)
+                if had_acc is not acc and had_acc != acc:
                     return None
         added: list[str] = []
         for name, conf in dyn.Domains.items():
