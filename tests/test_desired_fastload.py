@@ -6,17 +6,26 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
-from reconciler.desired import yamlload
+from reconciler.desired import models, yamlload
 from reconciler.desired.cache import ParseCache
+from reconciler.desired.importer import import_files
 from reconciler.desired.includes import read_with_includes
-from reconciler.desired.load import load_desired
+from reconciler.desired.load import LINE_BREAK, load_desired
+from reconciler.desired.models import DesiredState
 from reconciler.desired.yamlload import read_source_file, source_files, yaml_names
+from reconciler.errors import DesiredStateError
+from reconciler.mox.live import ConfigPaths, read_live
 from reconciler.pipeline import desired_digest
+
+from . import golden
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "desired"
@@ -78,7 +87,7 @@ def test_a_file_that_grew_since_its_size_was_taken_is_read_to_its_end(tmp_path: 
             f.write(b"b" * 150_000)
         return st
 
-    monkeypatch.setattr(yamlload.os, "fstat", fstat_then_grow)
+    monkeypatch.setattr(os, "fstat", fstat_then_grow)
     assert read_source_file(path) == b"a" * 1000 + b"b" * 150_000
 
 
@@ -157,3 +166,172 @@ def test_the_digest_of_paths_given_unnormalised_names_them_as_relpath_does(tmp_p
     (source / "x").mkdir()
     files = [Path(f"{source}/./policy.yaml"), Path(f"{source}//accounts.yaml"), Path(f"{source}/x/../policy.yaml")]
     assert desired_digest(source, files=files) == reference_digest(source, files)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading: every fast path against the plain one (no parse cache, so no line-break verdicts
+# kept; no model validated from the data of another; every duration parsed)
+
+
+def _slow(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(models, "_plain", lambda v: None)
+    monkeypatch.setattr(models, "_DURATIONS", {})
+    monkeypatch.setattr(models, "_DURATIONS_KEPT", 0)
+
+
+def _outcome(source: Path, root: Path | None, cache: ParseCache | None) -> tuple[Any, ...]:
+    """What a load gives, compared exactly: the state (with where each part was written, its
+    files and digest), its values with their types (JSON), its warnings; or its problems."""
+    try:
+        state = load_desired(source, root, cache)
+    except DesiredStateError as e:
+        return ("problems", e.problems)
+    # the models compared as JSON (a NaN written in the state is not equal to itself)
+    return ("state", state.__pydantic_private__, state.model_dump_json(), state.warnings, _sharing(state))
+
+
+def _sharing(state: DesiredState) -> list[int]:
+    """Which of the small models in the state are one instance (each numbered by its first place)."""
+    first: dict[int, int] = {}
+    out = []
+
+    def walk(v: Any) -> None:
+        if isinstance(v, BaseModel):
+            out.append(first.setdefault(id(v), len(first)))
+            for x in v.__dict__.values():
+                walk(x)
+        elif isinstance(v, dict):
+            for x in v.values():
+                walk(x)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+
+    walk(state)
+    return out
+
+
+def assert_fast_equals_slow(source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                            root: Path | None = None) -> tuple[Any, ...]:
+    cache_dir = tmp_path / "fast-cache"
+    shutil.rmtree(cache_dir, ignore_errors=True)
+    cold = _outcome(source, root, ParseCache(cache_dir, "k"))
+    warm_cache = ParseCache(cache_dir, "k")
+    warm = _outcome(source, root, warm_cache)
+    assert warm_cache.misses == 0 and warm_cache.hits > 0
+    with monkeypatch.context() as m:
+        _slow(m)
+        slow = _outcome(source, root, None)
+    assert cold == slow
+    assert warm == slow
+    return slow
+
+
+GOLDEN_STEPS = [s.name[:2] for s in golden.GOLDEN_STEPS]
+
+
+@pytest.mark.parametrize("step", GOLDEN_STEPS[::3])
+def test_states_imported_from_the_golden_configs(step: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    live = read_live(ConfigPaths(golden.build_step_config(golden.golden_step(step), tmp_path / "live")))
+    source = tmp_path / "desired"
+    source.mkdir()
+    for name, text in import_files(live.static, live.dynamic).items():
+        (source / name).write_text(text)
+    assert assert_fast_equals_slow(source, tmp_path, monkeypatch)[0] == "state"
+
+
+def test_the_examples_and_the_fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert assert_fast_equals_slow(EXAMPLES, tmp_path, monkeypatch)[0] == "state"
+    for inst in ("mail-a", "mail-b", "mail-c"):
+        assert assert_fast_equals_slow(FLEET / "instances" / inst, tmp_path, monkeypatch, FLEET)[0] == "state"
+
+
+# Values written in many objects, some in several spellings of one value: (valid, invalid).
+_DESTINATIONS = (["{}", "{Mailbox: Inbox}", "{Mailbox: ''}", "null", "{Rulesets: [{MsgFromRegexp: a, Mailbox: b}]}"],
+                 ["{Mailbox: 5}", "{Mailbx: x}", "{FullName: \"a\\nb\"}", "{Mailbox: \"x\\ry\"}"])
+_JUNK = (["null", "{Threshold: 0.95, Params: {Onegrams: true, MaxPower: 0.01}}",
+          "{Threshold: 0.95, Params: {Onegrams: 1, MaxPower: 0.01}}", "{Threshold: 1, Params: {}}",
+          "{Threshold: 1.0, Params: {}}", "{Threshold: -0.0}", "{Threshold: 0.0}", "{Threshold: .nan}",
+          "{Params: {TopWords: 10}}", "{Params: {TopWords: 10.0}}"],
+         ["{Threshold: x}", "{Params: {TopWords: 1.5}}"])
+_PERIODS = (["0s", "0h", "24h", "72h0m0s", "1.5h", "'0'"], ["5x", "''", "12", "1.5.h", "0"])
+_SELECTORS = (["{Expiration: 72h, PrivateKeyFile: k.pem}", "{Algorithm: ed25519}", "{}", "{Algorithm: rsa}",
+               "{Headers: [From, To], Canonicalization: {HeaderRelaxed: true}}",
+               "{Headers: [From, To], Canonicalization: {HeaderRelaxed: 1}}"],
+              ["{Algorithm: rsa, Expiration: 5q}", "{Algorithm: dsa}"])
+_DESCRIPTIONS = (["plain", "x"], ['"two\\nlines"'])
+
+
+def _generated(tmp_path: Path, seed: int, n: int = 50) -> Path:
+    """A state of n domains and accounts, one file per domain, drawn from the pools above (an
+    invalid value now and then for odd seeds)."""
+    rnd = random.Random(seed)
+    bad = 0.03 if seed % 2 else 0.0
+
+    def pick(pool: tuple[list[str], list[str]]) -> str:
+        return rnd.choice(pool[1] if rnd.random() < bad else pool[0])
+
+    source = tmp_path / f"gen{seed}"
+    source.mkdir()
+    accounts = ["Accounts:\n"]
+    for i in range(n):
+        dom = f"d{i}.example"
+        sels = "".join(f"        s{j}: {pick(_SELECTORS)}\n" for j in range(rnd.randint(1, 3)))
+        text = (f"Domains:\n  {dom}:\n    ReportsAccount: u{i}\n    DKIM:\n      Selectors:\n{sels}"
+                f"      Sign: [s0]\n")
+        if rnd.random() < 0.2:
+            text += f"    Description: {pick(_DESCRIPTIONS)}\n"
+        if rnd.random() < bad:
+            text += "    Descripton: typo\n"
+        (source / f"domain-{dom}.yaml").write_text(text)
+        accounts.append(
+            f"  u{i}:\n    Domain: {dom}\n    Destinations:\n      u{i}@{dom}: {pick(_DESTINATIONS)}\n"
+            f"      postmaster@{dom}: {pick(_DESTINATIONS)}\n"
+            f"    SubjectPass: {{Period: {pick(_PERIODS)}}}\n"
+            f"    KeepRetiredMessagePeriod: {pick(_PERIODS)}\n    JunkFilter: {pick(_JUNK)}\n")
+    (source / "accounts.yaml").write_text("".join(accounts))
+    if rnd.random() < bad * 10:  # a domain defined twice
+        (source / "zz-again.yaml").write_text("Domains:\n  d1.example:\n    ReportsAccount: u1\n")
+    return source
+
+
+def test_generated_states_with_values_repeated_in_many_objects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    kinds = [assert_fast_equals_slow(_generated(tmp_path, seed), tmp_path, monkeypatch)[0] for seed in range(8)]
+    assert kinds[::2] == ["state"] * 4  # the pools make both kinds: both are compared
+    assert kinds[1::2] == ["problems"] * 4, kinds
+
+
+def test_repeated_invalid_data_is_reported_at_each_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    accounts = "".join(f"  u{i}:\n    Domain: a.example\n    Destinations:\n      u{i}@a.example: {{Mailbx: x}}\n"
+                       f"    SubjectPass: {{Period: 5x}}\n" for i in range(3))
+    (tmp_path / "a.yaml").write_text("Domains:\n  a.example:\n    ReportsAccount: u0\nAccounts:\n" + accounts)
+    kind, problems = assert_fast_equals_slow(tmp_path, tmp_path / "c", monkeypatch)
+    assert kind == "problems"
+    assert [p.split(": ", 1)[1] for p in problems] == [
+        "Accounts.u0.Destinations.u0@a.example.Mailbx: unknown key; did you mean Mailbox?",
+        'Accounts.u0.SubjectPass.Period: time: unknown unit "x" in duration "5x"',
+        "Accounts.u1.Destinations.u1@a.example.Mailbx: unknown key; did you mean Mailbox?",
+        'Accounts.u1.SubjectPass.Period: time: unknown unit "x" in duration "5x"',
+        "Accounts.u2.Destinations.u2@a.example.Mailbx: unknown key; did you mean Mailbox?",
+        'Accounts.u2.SubjectPass.Period: time: unknown unit "x" in duration "5x"',
+    ]
+
+
+def test_line_breaks_are_found_in_cached_files_and_in_changed_ones(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    source = tmp_path / "desired"
+    shutil.copytree(EXAMPLES, source)
+    assert assert_fast_equals_slow(source, tmp_path, monkeypatch)[0] == "state"
+    (source / "z.yaml").write_text('Domains:\n  b.example:\n    ReportsAccount: alice\n    Description: "a\\nb"\n'
+                                   '    Aliases:\n      "x\\ry": {Addresses: [alice@example.com]}\n')
+    kind, problems = assert_fast_equals_slow(source, tmp_path, monkeypatch)
+    assert kind == "problems" and len(problems) == 2 and all(LINE_BREAK in p for p in problems)
+    # the file with the line breaks unchanged (from the cache), another one changed
+    cache = ParseCache(tmp_path / "c2", "k")
+    with pytest.raises(DesiredStateError):
+        load_desired(source, None, cache)
+    (source / "policy.yaml").write_text((source / "policy.yaml").read_text() + "# changed\n")
+    cache = ParseCache(tmp_path / "c2", "k")
+    with pytest.raises(DesiredStateError) as e:
+        load_desired(source, None, cache)
+    assert cache.hits >= 1 and cache.misses == 1 and e.value.problems == problems

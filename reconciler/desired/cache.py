@@ -28,19 +28,20 @@ from pathlib import Path
 from typing import Any
 
 from reconciler import __version__
-from reconciler.desired.yamlload import Document, Locations, parse_source
+from reconciler.desired.yamlload import Document, Locations, line_breaks, parse_source
 from reconciler.fsutil import atomic_write
 
 log = logging.getLogger(__name__)
 
-BUNDLE_FORMAT = 4  # 4: strings interned (`_interned`)
+BUNDLE_FORMAT = 5  # 4: strings interned (`_interned`); 5: whether a file has a line break
 KEEP_BUNDLES = 32  # sources remembered per cache dir; the least recently written go first
 
-# One entry: (sha256 of the file's bytes, marshal of its data, its packed `Locations`). Kept
-# serialized: every use gets its own copy of the data (readers may change it: an `Include` is
-# taken out of it), only the files read are decoded, and their locations stay packed (the
-# loaded state keeps them, to say where a problem is).
-_Entry = tuple[bytes, bytes, bytes]
+# One entry: (sha256 of the file's bytes, marshal of its data, its packed `Locations`, whether a
+# text in it holds a line break). Kept serialized: every use gets its own copy of the data
+# (readers may change it: an `Include` is taken out of it), only the files read are decoded, and
+# their locations stay packed (the loaded state keeps them, to say where a problem is). The line
+# breaks are looked for once per parse, not in every file at every load (`load_desired`).
+_Entry = tuple[bytes, bytes, bytes, bool]
 
 
 def _interned(value: Any) -> Any:
@@ -123,7 +124,8 @@ class ParseCache:
         when these bytes were parsed before, else parsed (YAMLProblem as the parser raises it)."""
         digest = hashlib.sha256(raw).digest()
         entry = self._old.get(name)
-        if isinstance(entry, tuple) and len(entry) == 3 and entry[0] == digest and isinstance(entry[2], bytes):
+        if isinstance(entry, tuple) and len(entry) == 4 and entry[0] == digest and isinstance(entry[2], bytes) \
+                and isinstance(entry[3], bool):
             try:
                 data = marshal.loads(entry[1])
             except (EOFError, ValueError, TypeError):
@@ -132,15 +134,16 @@ class ParseCache:
                 if isinstance(data, dict):
                     self.hits += 1
                     self._new[name] = entry
-                    return Document(display, data, Locations(display, entry[2]))
+                    return Document(display, data, Locations(display, entry[2]), entry[3])
         self.misses += 1
         doc = parse_source(display, raw)
         doc.data = _interned(doc.data)
+        doc.line_breaks = next(line_breaks(doc.data, ()), None) is not None
         try:
             blob = marshal.dumps(doc.data)
         except ValueError:  # a YAML date or another value marshal cannot keep: not cached
             return doc
-        self._new[name] = (digest, blob, doc.locations.packed)
+        self._new[name] = (digest, blob, doc.locations.packed, doc.line_breaks)
         return doc
 
     def save(self) -> None:

@@ -17,7 +17,7 @@ import logging
 import os
 import types
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from reconciler.desired.checks import check
 from reconciler.desired.includes import digest_of, read_with_includes
 from reconciler.desired.models import DesiredState, sharing_equal_models
 from reconciler.desired.secrets import FORMS, plain_secrets
-from reconciler.desired.yamlload import Document, Location, Origins, dotted, pack_all
+from reconciler.desired.yamlload import Document, Location, Origins, dotted, line_breaks, pack_all
 from reconciler.errors import DesiredStateError, printable
 
 log = logging.getLogger(__name__)
@@ -119,21 +119,6 @@ LINE_BREAK = ("must be one line: domains.conf cannot hold a line break (mox's co
               "multi-line values)")
 
 
-def _line_breaks(data: Any, path: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], bool]]:
-    """Paths of strings (and keys) with a line break, which no domains.conf can hold: refused
-    here with their place, not when apply writes the file."""
-    if isinstance(data, dict):
-        for k, v in data.items():
-            if isinstance(k, str) and ("\n" in k or "\r" in k):
-                yield (*path, k), True
-            yield from _line_breaks(v, (*path, k))
-    elif isinstance(data, list):
-        for i, v in enumerate(data):
-            yield from _line_breaks(v, (*path, i))
-    elif isinstance(data, str) and ("\n" in data or "\r" in data):
-        yield path, False
-
-
 def _fields_at(loc: tuple[str | int, ...]) -> list[str]:
     """The keys the model allows where pydantic's error `loc` points (for "did you mean")."""
     tp: Any = DesiredState
@@ -209,14 +194,16 @@ def load_desired(source: Path, root: Path | None = None, cache: ParseCache | Non
     for doc in reading.docs:
         merged.add(doc)
     files = [doc.file for doc in reading.docs]
+    clean = [doc.line_breaks is False for doc in reading.docs]
     reading.docs.clear()  # their data is merged, their locations are in merged.origins
     if cache is not None:
         cache.save()
     problems = [*reading.problems, *merged.problems]
     if problems:
         raise DesiredStateError(_format(problems))
-    for path, is_key in _line_breaks(merged.data, ()):
-        problems.append((merged.locate(path, key=is_key), dotted(path), LINE_BREAK))
+    if not all(clean):  # a file parsed before without a line break in it has none
+        for path, is_key in line_breaks(merged.data, ()):
+            problems.append((merged.locate(path, key=is_key), dotted(path), LINE_BREAK))
     try:
         with sharing_equal_models():
             state = DesiredState.model_validate(merged.data)

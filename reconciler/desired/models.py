@@ -71,23 +71,35 @@ _MTASTS_TEMPLATE = _present(_DOMAIN_TEMPLATE.MTASTS)
 # Scalars
 
 
+# Durations parsed before (a state of 10,000 accounts writes "0s" tens of thousands of times,
+# and its defaults are validated too): text -> value, only for text that parsed.
+_DURATIONS: dict[str, Duration] = {}
+_DURATIONS_KEPT = 256
+
+
+def _parsed_duration(v: str) -> Duration:
+    d = _DURATIONS.get(v)
+    if d is None:
+        try:
+            d = parse_duration(v)
+        except GoSyntaxError as e:
+            raise ValueError(str(e)) from None
+        if len(_DURATIONS) < _DURATIONS_KEPT:
+            _DURATIONS[v] = d
+    return d
+
+
 def _duration_in(v: Any) -> Any:
     if isinstance(v, Duration):
         return v
     if isinstance(v, str):
-        try:
-            return parse_duration(v)
-        except GoSyntaxError as e:
-            raise ValueError(str(e)) from None
+        return _parsed_duration(v)
     raise ValueError("must be a Go duration string such as 24h0m0s, 72h or 90s")
 
 
 def _check_go_duration(v: str) -> str:
     if v:
-        try:
-            parse_duration(v)
-        except GoSyntaxError as e:
-            raise ValueError(str(e)) from None
+        _parsed_duration(v)
     return v
 
 
@@ -124,8 +136,11 @@ class _Model(BaseModel):
 _M = TypeVar("_M", bound=_Model)
 
 # While a desired state is loaded (`sharing_equal_models`): each value of the small models below,
-# by class, fields given and contents; None outside a load.
+# by class, fields given and contents; None outside a load. `_given`: the same instances by class
+# and the data they were validated from (plain YAML data only), so that data seen before is not
+# validated again.
 _pool: dict[tuple[Any, ...], BaseModel] | None = None
+_given: dict[tuple[Any, ...], BaseModel] = {}
 
 
 @contextlib.contextmanager
@@ -136,10 +151,12 @@ def sharing_equal_models() -> Iterator[None]:
     keeps nothing from the states it no longer holds."""
     global _pool
     _pool = {}
+    _given.clear()
     try:
         yield
     finally:
         _pool = None
+        _given.clear()
 
 
 def _frozen(v: Any) -> Any:
@@ -158,6 +175,26 @@ def _frozen(v: Any) -> Any:
     return (t, v)
 
 
+def _plain(v: Any) -> Any:
+    """`v` as a hashable key that only equal data of the same types has, for data as YAML gives
+    it (text, numbers, booleans, null, lists, mappings); None when `v` holds anything else."""
+    t = type(v)
+    if t is str or t is int or t is bool or v is None:
+        return (t, v)
+    if t is float:
+        return (float, v.hex())  # -0.0 is not 0.0, and every NaN is the same data
+    if t is list or t is dict:
+        items = v.items() if t is dict else enumerate(v)
+        out: list[Any] = [t]
+        for k, x in items:
+            px = _plain(x)
+            if px is None or (t is dict and type(k) is not str):
+                return None
+            out.append((k, px))
+        return tuple(out)
+    return None
+
+
 class _Shared(_Model):
     """A small model whose equal values are one instance while loading (`sharing_equal_models`):
     frozen, so no holder can change what another sees; the lists they hold are never changed
@@ -166,15 +203,23 @@ class _Shared(_Model):
     @model_validator(mode="wrap")
     @classmethod
     def _one_of_equals(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-        model = handler(data)
         pool = _pool
         if pool is None:
-            return model
+            return handler(data)
+        given = (cls, _plain(data)) if type(data) is dict else None
+        if given is not None and given[1] is not None:
+            seen = _given.get(given)
+            if seen is not None:  # validation is a function of the data: the same data, the same model
+                return seen
+        model = handler(data)
         key = (type(model), id(model.__pydantic_fields_set__), *map(_frozen, model.__dict__.values()))
         try:
-            return pool.setdefault(key, model)
+            model = pool.setdefault(key, model)
         except TypeError:  # a value that cannot be a key: kept as it is
             return model
+        if given is not None and given[1] is not None:
+            _given[given] = model
+        return model
 
 
 # ---------------------------------------------------------------------------------------------

@@ -129,14 +129,31 @@ def pack_all() -> None:
 
 
 class Document:
-    """One file's data and the location of every key and value in it (`locations`)."""
+    """One file's data and the location of every key and value in it (`locations`);
+    `line_breaks`: whether a text in it holds a line break (`line_breaks`), None: not known."""
 
-    __slots__ = ("data", "file", "locations")
+    __slots__ = ("data", "file", "line_breaks", "locations")
 
-    def __init__(self, file: str, data: dict[str, Any], locations: Locations) -> None:
+    def __init__(self, file: str, data: dict[str, Any], locations: Locations, line_breaks: bool | None = None) -> None:
         self.file = file
         self.data = data
         self.locations = locations
+        self.line_breaks = line_breaks
+
+
+def line_breaks(data: Any, path: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], bool]]:
+    """Paths of strings (and keys: True) with a line break, which no domains.conf can hold:
+    refused when loading with their place, not when apply writes the file."""
+    if isinstance(data, dict):
+        for k, v in data.items():
+            if isinstance(k, str) and ("\n" in k or "\r" in k):
+                yield (*path, k), True
+            yield from line_breaks(v, (*path, k))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            yield from line_breaks(v, (*path, i))
+    elif isinstance(data, str) and ("\n" in data or "\r" in data):
+        yield path, False
 
 
 class Origins:
