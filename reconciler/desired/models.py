@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import marshal
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -175,24 +176,14 @@ def _frozen(v: Any) -> Any:
     return (t, v)
 
 
-def _plain(v: Any) -> Any:
-    """`v` as a hashable key that only equal data of the same types has, for data as YAML gives
-    it (text, numbers, booleans, null, lists, mappings); None when `v` holds anything else."""
-    t = type(v)
-    if t is str or t is int or t is bool or v is None:
-        return (t, v)
-    if t is float:
-        return (float, v.hex())  # -0.0 is not 0.0, and every NaN is the same data
-    if t is list or t is dict:
-        items = v.items() if t is dict else enumerate(v)
-        out: list[Any] = [t]
-        for k, x in items:
-            px = _plain(x)
-            if px is None or (t is dict and type(k) is not str):
-                return None
-            out.append((k, px))
-        return tuple(out)
-    return None
+def _plain(v: Any) -> bytes | None:
+    """`v` as a key that only equal data of the same types has: its marshal (version 2: written
+    by value alone, no references), for data as YAML gives it (text, numbers, booleans, null,
+    lists, mappings); None for anything marshal cannot write (a date, a model, a subclass)."""
+    try:
+        return marshal.dumps(v, 2)
+    except ValueError:
+        return None
 
 
 class _Shared(_Model):
