@@ -10,6 +10,7 @@ members), and removal lists.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from reconciler.desired.models import DKIM, DesiredAccount, DesiredDomain, DesiredState
@@ -75,6 +76,21 @@ def _domain_key_problem(key: str) -> str | None:
             return f"must be written in Unicode form: {d.name()} (not {key})"
         return f"must be written as {d.name()} (lower case, Unicode form)"
     return None
+
+
+# Pure checks of text that every domain or account repeats (a selector name, a mailbox, a
+# reporting localpart), remembered: a state of 10,000 domains asks each of them 10,000 times.
+_selector_name_problem = functools.lru_cache(maxsize=1024)(_domain_key_problem)
+_mailbox_problem = functools.lru_cache(maxsize=1024)(check_mailbox_nfc)
+
+
+@functools.lru_cache(maxsize=1024)
+def _reporting_localpart_problem(key: str, localpart: str) -> str | None:
+    try:
+        lp = parse_localpart(localpart)
+    except ParseError as e:
+        return f"invalid {key} localpart: {e}"
+    return "reporting localpart must be ASCII" if is_international_localpart(lp) else None
 
 
 def _misspelled_domain(key: str) -> str | None:
@@ -162,12 +178,9 @@ class _Checker:
                 defaulted.append(key)
             elif rep.Account not in self.s.Accounts:
                 self.err((*base, key, "Account"), f"account {rep.Account!r} is not defined under Accounts")
-            try:
-                lp = parse_localpart(rep.Localpart)
-                if is_international_localpart(lp):
-                    self.err((*base, key, "Localpart"), "reporting localpart must be ASCII")
-            except ParseError as e:
-                self.err((*base, key, "Localpart"), f"invalid {key} localpart: {e}")
+            why = _reporting_localpart_problem(key, rep.Localpart)
+            if why:
+                self.err((*base, key, "Localpart"), why)
             if rep.Domain and rep.Domain not in self.s.Domains and rep.Domain.lower() not in self.misspelled:
                 self.err((*base, key, "Domain"), f"domain {rep.Domain!r} is not defined under Domains")
             self.mailbox((*base, key, "Mailbox"), rep.Mailbox)
@@ -185,7 +198,7 @@ class _Checker:
             self.rotation((*base, "DKIM"), dkim)
         for sname, sel in dkim.Selectors.items():
             p: _P = (*base, "DKIM", "Selectors", sname)
-            why = _domain_key_problem(sname)
+            why = _selector_name_problem(sname)
             if why:
                 self.err(p, why.replace("domain name", "selector name"))
             if sel.PrivateKeyFile and sel.Algorithm:
@@ -199,7 +212,7 @@ class _Checker:
             why = ed25519_hash_error(sel.Hash) if sel.Algorithm == "ed25519" else None
             if why:
                 self.err((*p, "Hash"), why)
-            why = dkim_headers_error(sel.Headers)
+            why = dkim_headers_error(sel.Headers) if sel.Headers else None
             if why:
                 self.err((*p, "Headers"), why)
         if dkim.Rotation is None:
@@ -226,7 +239,7 @@ class _Checker:
                 self.err((*p, key), "must not be negative")
 
     def mailbox(self, path: _P, mailbox: str) -> None:
-        why = check_mailbox_nfc(str(path[-1]), mailbox)
+        why = _mailbox_problem(str(path[-1]), mailbox)
         if why:
             self.err(path, why)
 
