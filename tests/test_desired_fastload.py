@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from reconciler.desired import models, yamlload
+from reconciler.desired import models, yamlload, yamlparse
 from reconciler.desired.cache import ParseCache
 from reconciler.desired.importer import import_files
 from reconciler.desired.includes import read_with_includes
 from reconciler.desired.load import LINE_BREAK, load_desired
 from reconciler.desired.models import DesiredState
-from reconciler.desired.yamlload import read_source_file, source_files, yaml_names
+from reconciler.desired.yamlload import YAMLProblem, problems_of, read_source_file, source_files, yaml_names
 from reconciler.errors import DesiredStateError
 from reconciler.mox.live import ConfigPaths, read_live
 from reconciler.pipeline import desired_digest
@@ -335,3 +335,104 @@ def test_line_breaks_are_found_in_cached_files_and_in_changed_ones(tmp_path: Pat
     with pytest.raises(DesiredStateError) as e:
         load_desired(source, None, cache)
     assert cache.hits >= 1 and cache.misses == 1 and e.value.problems == problems
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing: built from the parser's events (one mapping, no anchors, no errors) or composed first
+
+
+def _parsed(parse: Any, text: str) -> tuple[Any, ...]:
+    """What parsing gives, compared exactly: the data with every value's type, the places of
+    every key and value; or the problems in their words and places."""
+    try:
+        doc = parse("f.yaml", text)
+    except YAMLProblem as e:
+        return ("problems", [p.text() for p in problems_of(e)])
+    return ("doc", doc.file, _typed(doc.data), doc.locations.tables())
+
+
+def _typed(v: Any) -> Any:
+    if isinstance(v, dict):
+        return ("dict", [(_typed(k), _typed(x)) for k, x in v.items()])
+    if isinstance(v, list):
+        return ("list", [_typed(x) for x in v])
+    return (type(v).__name__, repr(v))
+
+
+_TEXTS = [
+    "a: 1\n",
+    "Accounts:\n  ann: {Domain: a.example, Destinations: {ann@a.example: {}}}\n",
+    "2026: x\n'007': y\n\"a b\": [1, 2.5, -0.0, .inf, .nan, 0x1F, 0o17, 017, 1_000, true, yes, No, ~, null, '']\n",
+    "a: !!str 5\nb: !!int '7'\nc: !!float 1\nd: ! 12\ne: !!binary aGk=\nf: 2026-03-04\ng: 2026-03-04T05:06:07Z\n",
+    "a: !foo x\nb: !!int x\nc: !!bool maybe\n",
+    "a:\n  b: 1\n  b: 2\n  c:\n    d: 1\n    d: 2\n",
+    "a: 1\na:\n  b: 1\n  b: 2\n",
+    "? [a, b]\n: c\n? {x: 1}\n: {y: 2, y: 3}\nd: 4\n",
+    "a: &x 1\nb: 2\n",
+    "a: &x 1\nb: &x 2\n",
+    "a: &x 1\nb: *x\n",
+    "a: [&y 1]\n",
+    "a: 1\n---\nb: 2\n",
+    "",
+    "# only a comment\n",
+    "---\n",
+    "just a scalar\n",
+    "- a\n- b\n",
+    "a: b: c\n",
+    "a: 1\nb: [1, 2\n",
+    "a:\n  b: 1\n  b: 2\nc: [\n",
+    "a:\t1\n",
+    "a: \"\\x00\"\nb: |\n  two\n  lines\nc: >\n  folded\n  text\n",
+    "a: {b: {c: {d: [[[{e: f}]]]}}}\n",
+    "a: " + "[" * 70 + "]" * 70 + "\n",
+    "a: " + "[" * 63 + "]" * 63 + "\n",
+    "a: " + "{b: " * 64 + "1" + "}" * 64 + "\n",
+    "a: 1\n? " + "[" * 70 + "]" * 70 + "\n: 2\n",
+    "a: 1\nb: 2\na: " + "[" * 70 + "]" * 70 + "\n",
+    "a: [1, 2, {b: 3, b: 4}]\nc: {? [x]: 1}\n",
+    "é: ü\n\"\\u00e9\": 1\n",
+    "a:\n- 1\n- b: 2\n  c: 3\n- - 4\n  - 5\n",
+    "a: 1\n...\n",
+    "%YAML 1.1\n---\na: 1\n",
+    "!!map {a: 1}\n",
+    "a: !!seq [1]\nb: !!map {c: 1}\nc: !!set {d, e}\nd: !!omap [{e: 1}]\n",
+]
+
+
+@pytest.mark.parametrize("text", _TEXTS)
+def test_a_text_built_from_events_is_what_composing_gives(text: str) -> None:
+    assert _parsed(yamlparse.parse_text, text) == _parsed(yamlparse.composed, text)
+
+
+def _desired_files() -> list[Path]:
+    return sorted({*EXAMPLES.glob("*.yaml"), *FLEET.glob("**/*.yaml"), *(ROOT / "tests" / "fixtures").glob("**/*.yaml")})
+
+
+def test_the_files_of_the_repository_and_generated_states_parse_alike(tmp_path: Path) -> None:
+    files = _desired_files() + sorted(_generated(tmp_path, 1, n=20).glob("*.yaml"))
+    assert len(files) > 30
+    for path in files:
+        text = path.read_bytes().decode("utf-8", "replace")
+        assert _parsed(yamlparse.parse_text, text) == _parsed(yamlparse.composed, text), path
+
+
+def test_a_plain_file_is_not_composed(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no(name: str, text: str) -> None:
+        raise AssertionError("composed")
+
+    monkeypatch.setattr(yamlparse, "composed", no)
+    doc = yamlparse.parse_text("f.yaml", (EXAMPLES / "accounts.yaml").read_text())
+    assert "Accounts" in doc.data
+    with pytest.raises(AssertionError, match="composed"):
+        yamlparse.parse_text("f.yaml", "a: &x 1\n")
+
+
+def test_a_scalar_that_does_not_fit_its_tag_is_a_problem_at_its_place() -> None:
+    with pytest.raises(YAMLProblem) as e:
+        yamlparse.parse_text("f.yaml", "a: !!int x\nb:\n  c: !!bool maybe\nd: !!timestamp x\ne: !!float y\n")
+    assert [p.text() for p in problems_of(e.value)] == [
+        "f.yaml:1:4: a: 'x' is not a valid tag:yaml.org,2002:int",
+        "f.yaml:3:6: b.c: 'maybe' is not a valid tag:yaml.org,2002:bool",
+        "f.yaml:4:4: d: 'x' is not a valid tag:yaml.org,2002:timestamp",
+        "f.yaml:5:4: e: 'y' is not a valid tag:yaml.org,2002:float",
+    ]

@@ -17,7 +17,7 @@ import os
 import stat
 import weakref
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -77,9 +77,9 @@ class Locations:
         self._tables: tuple[_Table, _Table] | None = None
 
     @classmethod
-    def of(cls, file: str, keys: Mapping[Path_, Location], values: Mapping[Path_, Location]) -> Locations:
-        return cls(file, zlib.compress(marshal.dumps(({p: (loc.line, loc.col) for p, loc in keys.items()},
-                                                      {p: (loc.line, loc.col) for p, loc in values.items()})), 1))
+    def packing(cls, file: str, keys: _Table, values: _Table) -> Locations:
+        """The tables (path -> (line, col)) packed."""
+        return cls(file, zlib.compress(marshal.dumps((keys, values)), 1))
 
     def tables(self) -> tuple[_Table, _Table]:
         """(keys, values), unpacked; the file unpacked before this one is packed again."""
