@@ -436,3 +436,21 @@ def test_a_scalar_that_does_not_fit_its_tag_is_a_problem_at_its_place() -> None:
         "f.yaml:4:4: d: 'x' is not a valid tag:yaml.org,2002:timestamp",
         "f.yaml:5:4: e: 'y' is not a valid tag:yaml.org,2002:float",
     ]
+
+
+def test_checks_of_text_repeated_in_many_objects_are_reported_at_each_place(tmp_path: Path) -> None:
+    """The pure checks remembered across objects (reporting localparts and mailboxes, selector
+    names, destination mailboxes) still report at every place, in their words."""
+    domain = ("  {d}:\n    ReportsAccount: ann\n    DMARC: {{Localpart: 'a b', Mailbox: \"Cafe\u0301\"}}\n"
+              "    TLSRPT: {{Localpart: jos\u00e9}}\n    DKIM: {{Selectors: {{'s 1': {{PrivateKeyFile: k.pem}}}}, Sign: []}}\n")
+    (tmp_path / "a.yaml").write_text(
+        "Domains:\n" + domain.format(d="a.example") + domain.format(d="b.example")
+        + "Accounts:\n  ann:\n    Domain: a.example\n    Destinations:\n"
+        + "".join(f"      {u}@{d}: {{Mailbox: \"Cafe\u0301\"}}\n" for u in ("x", "y") for d in ("a.example", "b.example")))
+    with pytest.raises(DesiredStateError) as e:
+        load_desired(tmp_path)
+    fields = [p.split(": ", 2)[1] for p in e.value.problems]
+    assert fields == [f"Domains.{d}.{f}" for d in ("a.example", "b.example") for f in
+                      ("DMARC.Localpart", "DMARC.Mailbox", "TLSRPT.Localpart", "DKIM.Selectors.s 1")] + [
+        f"Accounts.ann.Destinations.{u}@{d}.Mailbox" for u in ("x", "y") for d in ("a.example", "b.example")]
+    assert len({p.split(": ", 2)[2] for p in e.value.problems}) == 4

@@ -166,7 +166,7 @@ class _Checker:
         why = both_separators_error(self.mox[name])
         if why:
             self.err((*base, "LocalpartCatchallSeparator"), why)
-        for i, why in duplicate_separators(d.LocalpartCatchallSeparators):
+        for i, why in duplicate_separators(d.LocalpartCatchallSeparators) if d.LocalpartCatchallSeparators else ():
             self.err((*base, "LocalpartCatchallSeparators", i), why)
         if d.DKIM is not None:
             self.dkim(base, d.DKIM)
@@ -183,7 +183,9 @@ class _Checker:
                 self.err((*base, key, "Localpart"), why)
             if rep.Domain and rep.Domain not in self.s.Domains and rep.Domain.lower() not in self.misspelled:
                 self.err((*base, key, "Domain"), f"domain {rep.Domain!r} is not defined under Domains")
-            self.mailbox((*base, key, "Mailbox"), rep.Mailbox)
+            why = _mailbox_problem("Mailbox", rep.Mailbox)
+            if why:
+                self.err((*base, key, "Mailbox"), why)
         if defaulted and not d.ReportsAccount:
             what = " and ".join(defaulted)
             self.err(
@@ -243,12 +245,16 @@ class _Checker:
         if why:
             self.err(path, why)
 
-    def canonical(self, dom: str, lp: str) -> str:
-        """mox's CanonicalLocalpart in the desired domain `dom`."""
+    def rules(self, dom: str) -> LocalpartRules:
+        """What mox's CanonicalLocalpart reads in the desired domain `dom` (its separators too)."""
         rules = self._rules.get(dom)
         if rules is None:
             rules = self._rules[dom] = localpart_rules(self.mox, dom)
-        return rules.canonical(lp)
+        return rules
+
+    def canonical(self, dom: str, lp: str) -> str:
+        """mox's CanonicalLocalpart in the desired domain `dom`."""
+        return self.rules(dom).canonical(lp)
 
     # -- accounts ----------------------------------------------------------------------------
 
@@ -284,22 +290,21 @@ class _Checker:
                 except ParseError as e:
                     self.err(p, f"{e} (write the full address localpart@domain)")
                     continue
-                dname = self.known_domain(addr.domain)
-                if dname is None:
-                    if addr.domain.name() not in self.misspelled:
-                        self.err(p, self.undefined_domain(addr.domain.name()))
+                dname = addr.domain.name()
+                if dname not in self.domains:
+                    if dname not in self.misspelled:
+                        self.err(p, self.undefined_domain(dname))
                     continue
-                sep_errors = separator_in_address_errors(key, addr.localpart, self.mox[dname].separators())
+                rules = self.rules(dname)
+                sep_errors = separator_in_address_errors(key, addr.localpart, rules.separators) \
+                    if rules.separators else ()
                 for why in sep_errors:
                     self.err(p, why)
                 if not sep_errors:
-                    self.enter(
-                        localpart_string(self.canonical(dname, addr.localpart)) + "@" + dname,
-                        p,
-                        "destination address",
-                    )
-            if dest is not None:
-                self.mailbox((*p, "Mailbox"), dest.Mailbox)
+                    self.enter(localpart_string(rules.canonical(addr.localpart)) + "@" + dname, p,
+                               "destination address")
+            if dest is not None and (why := _mailbox_problem("Mailbox", dest.Mailbox)):
+                self.err((*p, "Mailbox"), why)
 
     def enter(self, canon: str, path: _P, what: str) -> None:
         if canon in self.index:
