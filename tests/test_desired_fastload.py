@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from reconciler.desired import models, yamlload, yamlparse
+from reconciler.desired import checks, models, yamlload, yamlparse
 from reconciler.desired.cache import ParseCache
 from reconciler.desired.importer import import_files
 from reconciler.desired.includes import read_with_includes
@@ -454,3 +454,18 @@ def test_checks_of_text_repeated_in_many_objects_are_reported_at_each_place(tmp_
                       ("DMARC.Localpart", "DMARC.Mailbox", "TLSRPT.Localpart", "DKIM.Selectors.s 1")] + [
         f"Accounts.ann.Destinations.{u}@{d}.Mailbox" for u in ("x", "y") for d in ("a.example", "b.example")]
     assert len({p.split(": ", 2)[2] for p in e.value.problems}) == 4
+
+
+@pytest.mark.parametrize("path", ["dkim/k.pem", "..", "../k", "a/../k", "a\\..\\k", "a/..b/k", "...", "a/...",
+                                  "a..b", "dkim/..", "/abs", "\\abs", "a\x01b", "", "a/./k", "a\\..", "..\\k"])
+def test_key_file_paths_are_judged_as_by_their_parts(path: str) -> None:
+    def reference(p: str) -> str | None:
+        if checks._CONTROL.search(p):
+            return "must not contain control characters (a file name)"
+        if p.startswith("/") or p.startswith("\\"):
+            return "must be relative to the config dir"
+        if any(part == ".." for part in p.replace("\\", "/").split("/")):
+            return "must not contain .. (it would leave the config dir)"
+        return None
+
+    assert checks._unsafe_relative_path(path) == reference(path)

@@ -53,7 +53,7 @@ def _unsafe_relative_path(p: str) -> str | None:
         return "must not contain control characters (a file name)"
     if p.startswith("/") or p.startswith("\\"):
         return "must be relative to the config dir"
-    if any(part == ".." for part in p.replace("\\", "/").split("/")):
+    if ".." in p and ".." in p.replace("\\", "/").split("/"):
         return "must not contain .. (it would leave the config dir)"
     return None
 
