@@ -302,6 +302,12 @@ class TLSRPT(_Model):
     Mailbox: str = _TLSRPT_TEMPLATE.Mailbox
 
 
+# The reporting addresses of a domain that omits them: one instance each for all such domains
+# (frozen; made 20,000 times at 10,000 domains otherwise).
+_OMITTED_DMARC = DMARC()
+_OMITTED_TLSRPT = TLSRPT()
+
+
 class MTASTS(_Model):
     PolicyID: str = Field(
         default="",
@@ -358,7 +364,7 @@ class DesiredDomain(_Model):
         "Sign [<year>a]) for a new domain; an existing domain keeps its DKIM. null: no DKIM.",
     )
     DMARC: _DMARC | None = Field(
-        default_factory=lambda: DMARC(), description="Omitted: DomainAdd's; null: no DMARC reports."
+        default_factory=lambda: _OMITTED_DMARC, description="Omitted: DomainAdd's; null: no DMARC reports."
     )
     MTASTS: _MTASTS | None = Field(
         default=None,
@@ -366,7 +372,7 @@ class DesiredDomain(_Model):
         "(DomainAdd's rule); null: no MTA-STS.",
     )
     TLSRPT: _TLSRPT | None = Field(
-        default_factory=lambda: TLSRPT(), description="Omitted: DomainAdd's; null: no TLS reports."
+        default_factory=lambda: _OMITTED_TLSRPT, description="Omitted: DomainAdd's; null: no TLS reports."
     )
     Routes: list[Route] = Field(default_factory=list)
     Aliases: dict[str, Alias] = Field(default_factory=dict)
