@@ -14,31 +14,17 @@ empty cache dir shows (not measured here).
 from __future__ import annotations
 
 import argparse
-import functools
 import gc
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from plan_stages import TIMES, timed  # bench/, the script's directory
 
 from reconciler.desired import load
 from reconciler.desired.cache import ParseCache
 from reconciler.pipeline import desired_digest
-
-TIMES: dict[str, float] = {}
-
-
-def timed(label: str, f: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(f)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        t = time.perf_counter()
-        try:
-            return f(*args, **kwargs)
-        finally:
-            TIMES[label] = TIMES.get(label, 0.0) + time.perf_counter() - t
-
-    return wrapper
 
 
 def main() -> None:
