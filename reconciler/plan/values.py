@@ -73,7 +73,7 @@ def changed_values(op: Operation, obj: ObjectRef, action: Action, before: Dynami
     if action is Action.UPDATE:
         out += value_changes(_object_value(before, obj), _object_value(after, obj))
     others: list[ObjectRef] = []
-    if isinstance(op, AddressRemove):
+    if isinstance(op, AddressRemove) and after.Domains is not before.Domains:  # else no alias changed
         others = [ObjectRef.domain(n) for n, d in before.Domains.items() if after.Domains.get(n) is not d]
     elif isinstance(op, DomainAdd) and op.account in before.Accounts:
         others = [ObjectRef.account(op.account)]
