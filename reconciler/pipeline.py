@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -41,7 +41,7 @@ from reconciler.errors import (
 )
 from reconciler.fsutil import SharedDir, permission_problem
 from reconciler.mox import config as mc
-from reconciler.mox import keygen, names
+from reconciler.mox import keygen, names, sconf
 from reconciler.mox.admin import DOMAIN_ADD_SELECTORS, AccountRemove, Operation, now_local, used_key_paths
 from reconciler.mox.ctl import Ctl, ctl_path
 from reconciler.mox.dnsrecords import Report
@@ -334,9 +334,11 @@ def prepare(paths: ConfigPaths, source: Source, *, now: datetime | None = None,
         leave_unread(desired)
     else:
         read_secrets(desired)
-    live = read_live(paths)
-    if caches is not None and caches.maker is not None and domains is None:
-        prefetch_new_domain_keys(caches.maker, desired, live.dynamic)
+    maker = caches.maker if caches is not None and domains is None else None
+    live = read_live(paths, on_read=(lambda data: prefetch_new_domain_keys(
+        maker, desired, sconf.entry_names(data, "Domains"), at_most=EARLY_KEYS)) if maker is not None else None)
+    if maker is not None:  # the names as parsed: the first guess made exact
+        prefetch_new_domain_keys(maker, desired, live.dynamic.Domains)
     inventory = read_inventory(paths.config_dir)
     data_dir = paths.data_dir(live.static)
     now = now or now_local()
@@ -365,13 +367,23 @@ def prepare(paths: ConfigPaths, source: Source, *, now: datetime | None = None,
     return Prepared(paths, live, desired, source, inventory, plan, doc, live.static, now, caches, dns, rotation)
 
 
-def prefetch_new_domain_keys(maker: KeyMaker, desired: DesiredState, live: mc.Dynamic) -> None:
+# Keys started on the names found in domains.conf's bytes, before it is parsed: about what the
+# key threads make while 10,000 domains are parsed, and a bound on what a wrong guess costs (a
+# hand-written file whose layout hides its domains from the scan).
+EARLY_KEYS = 64
+
+
+def prefetch_new_domain_keys(maker: KeyMaker, desired: DesiredState, live_domains: Collection[str], *,
+                             at_most: int | None = None) -> None:
     """Start the keys of the domains the plan will add before it is made: each DomainAdd makes
-    two RSA-2048 keys (`mox.admin`), and at 1,000 domains and more planning takes seconds that
-    the key threads can use. The plan's own requests take these keys (`KeyMaker.prefetch`); a
-    `--domain` plan prefetches none."""
-    new = sum(1 for name in desired.Domains if name not in live.Domains)
-    maker.prefetch(keygen.RSA2048, len(DOMAIN_ADD_SELECTORS) * new)
+    two RSA-2048 keys (`mox.admin`), and at 1,000 domains and more parsing domains.conf and
+    planning take seconds that the key threads can use. The plan's own requests take these keys
+    (`KeyMaker.prefetch`); a `--domain` plan prefetches none. Called first with the names found
+    in domains.conf's bytes (`at_most` EARLY_KEYS), then with the parsed ones (exact: a surplus
+    is cancelled)."""
+    known = live_domains if isinstance(live_domains, set | frozenset | dict) else set(live_domains)
+    keys = len(DOMAIN_ADD_SELECTORS) * sum(1 for name in desired.Domains if name not in known)
+    maker.prefetch(keygen.RSA2048, keys if at_most is None else min(keys, at_most))
 
 
 def _scope(domains: Iterable[str] | None) -> frozenset[str] | None:

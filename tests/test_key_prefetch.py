@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -123,3 +124,67 @@ def test_an_apply_generates_each_new_domains_keys_once(
         pem = (paths.config_dir / req.path).read_bytes()
         assert pem.decode().splitlines()[1] == f"Note: {req.note()}"
         assert key_kind(parse_dkim_pem(pem)) == RSA
+
+
+def test_asking_for_fewer_cancels_the_surplus(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first guess that was too high: the keys not started are cancelled, never generated."""
+    release = threading.Event()
+    started: list[str] = []
+    lock = threading.Lock()
+
+    def held(kind: str) -> bytes:
+        with lock:
+            started.append(kind)
+        release.wait(30)
+        return b"key"
+
+    monkeypatch.setattr(keymaker, "_generate", held)
+    with KeyMaker(2) as maker:
+        maker.prefetch(keygen.ED25519, 5)  # two start, three wait
+        maker.prefetch(keygen.ED25519, 1)
+        assert maker.spare() == 1
+        release.set()
+    assert len(started) == 2
+
+
+def _with_new_domains(tmp_path: Path, hide_domains: bool) -> tuple[ConfigPaths, Path]:
+    paths = ConfigPaths(build_step_config(golden_step("17"), tmp_path / "config"))
+    desired = _desired_with_new_domains(tmp_path, paths, ["one.example", "two.example"])
+    if hide_domains:  # a hand-written domains.conf: a comment first ends the scan's Domains block
+        conf = paths.domains_conf
+        conf.write_bytes(conf.read_bytes().replace(b"Domains:\n", b"Domains:\n# by hand\n", 1))
+    return paths, desired
+
+
+@pytest.mark.parametrize("hide_domains", [False, True], ids=["as-mox-writes-it", "scan-finds-no-domain"])
+def test_keys_start_before_domains_conf_is_parsed(
+        tmp_path: Path, generated: list[str], monkeypatch: pytest.MonkeyPatch, hide_domains: bool) -> None:
+    """The names in domains.conf's bytes tell which desired domains are new before the parse
+    (a second at 10,000 domains); the parsed names then make the count exact. A file whose
+    layout hides its domains from that scan makes every desired domain look new: at most
+    EARLY_KEYS keys start on that guess, and the surplus is cancelled after the parse."""
+    from reconciler.mox import live
+
+    paths, desired = _with_new_domains(tmp_path, hide_domains)
+    monkeypatch.setattr(pipeline, "EARLY_KEYS", 6)
+    caches = Caches(maker=KeyMaker(2))
+    assert caches.maker is not None
+    at_parse: list[int] = []
+    real_parse = live.parse_dynamic
+
+    def parse(data: bytes, path: Path) -> Any:
+        assert caches.maker is not None
+        at_parse.append(caches.maker.spare())
+        return real_parse(data, path)
+
+    monkeypatch.setattr(live, "parse_dynamic", parse)
+    try:
+        prepared = prepare(paths, resolve_source(str(desired)), caches=caches)
+        n_live = len(read_live(paths).dynamic.Domains)
+        assert at_parse[:1] == [6 if hide_domains else 4]  # (2 + n_live) * 2 keys, bounded to 6
+        assert n_live * 2 + 4 > 6
+        assert caches.maker.spare() == 0  # the plan's 4 requests took the 4 spares left
+        assert len(prepared.plan.key_requests) == 4
+    finally:
+        caches.close()
+    assert len(generated) <= 6

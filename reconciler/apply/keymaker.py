@@ -6,9 +6,11 @@ second thread spinning in Python: both ran at full speed; bench/README.md), so t
 core with none of a worker process's costs: no interpreter to start, nothing to import, nothing to
 pickle, and nothing that can outlive us: the threads die with the process, even on SIGKILL.
 
-The pipeline starts keys before the planner names them: as soon as it has read both configs it
-knows which desired domains are new, and each new domain's DomainAdd makes two RSA-2048 keys, so
-that many keys start (`prefetch`) while the plan is made (seconds at 1,000 domains and more).
+The pipeline starts keys before the planner names them: as soon as it has the desired state and
+domains.conf's bytes it knows which desired domains are new (a guess from the file's layout
+first, made exact once it is parsed), and each new domain's DomainAdd makes two RSA-2048 keys, so
+that many keys start (`prefetch`) while the file is parsed and the plan is made (seconds at
+1,000 domains and more).
 A key is random; only its file's name and Note header depend on its request, so a prefetched key
 goes to the first request of its kind. The plan's own requests start as soon as it has named
 them (`start`), while its result is validated, rendered and confirmed; the batch then takes them
@@ -77,11 +79,16 @@ class KeyMaker:
     def prefetch(self, kind: str, count: int) -> None:
         """Have `count` keys of `kind` under way whose requests are not known yet (nothing
         happens with one worker); the next requests of that kind take them first. Spares from
-        an earlier prefetch count: a watcher asking again for the same domains starts no more."""
+        an earlier prefetch count: a watcher asking again for the same domains starts no more,
+        and asking for fewer (a first guess that was too high) cancels the surplus."""
         if self.workers > 1:
             with self._lock:
                 spare = self._spare.setdefault(kind, [])
+                surplus = spare[count:]
+                del spare[count:]
                 spare.extend(self._new(kind) for _ in range(count - len(spare)))
+            for fut in surplus:
+                fut.cancel()  # one already being generated finishes and is dropped
 
     def spare(self) -> int:
         """Prefetched keys no request has taken yet."""

@@ -676,6 +676,12 @@ _TOP_LINE = re.compile(rb"^[^\t]", re.M)  # a top-level field
 _ENTRY_LINE = re.compile(rb"^\t(?!\t)", re.M)  # an entry of a top-level map
 
 
+def entry_names(data: bytes, name: str) -> list[str]:
+    """The keys of the top-level map `name` (Domains, Accounts) as the writer lays them out, found
+    without parsing: exact for a file the writer (or mox) wrote, a guess for a hand-written one."""
+    return list(_entry_spans(data, name))
+
+
 def _entry_spans(data: bytes, name: str) -> dict[str, tuple[int, int]]:
     """Where each entry of the top-level map `name` is in the writer's output `data`."""
     head = f"{name}:\n".encode()
