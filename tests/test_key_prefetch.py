@@ -188,3 +188,13 @@ def test_keys_start_before_domains_conf_is_parsed(
     finally:
         caches.close()
     assert len(generated) <= 6
+
+
+def test_the_scan_of_a_file_that_is_not_sconf_finds_nothing_and_never_fails() -> None:
+    """The parse reports such a file (LiveUnreadable); the scan before it must not fail first."""
+    from reconciler.mox import sconf
+
+    assert sconf.entry_names(b"Domains:\n\tnot valid sconf\n", "Domains") == []
+    assert sconf.entry_names(b"\x00\xff", "Domains") == []
+    assert sconf.entry_names(b"Domains:\n\ta.example:\n\t\tX: 1\n\tb\n", "Domains") == []
+    assert sconf.entry_names(b"Domains:\n\ta.example: nil\nAccounts:\n\tx: nil\n", "Domains") == ["a.example"]

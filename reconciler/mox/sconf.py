@@ -678,8 +678,12 @@ _ENTRY_LINE = re.compile(rb"^\t(?!\t)", re.M)  # an entry of a top-level map
 
 def entry_names(data: bytes, name: str) -> list[str]:
     """The keys of the top-level map `name` (Domains, Accounts) as the writer lays them out, found
-    without parsing: exact for a file the writer (or mox) wrote, a guess for a hand-written one."""
-    return list(_entry_spans(data, name))
+    without parsing: exact for a file the writer (or mox) wrote, a guess for a hand-written one,
+    and nothing for one that is not sconf at all (its parse says why)."""
+    try:
+        return list(_entry_spans(data, name))
+    except ValueError:  # an entry line without a colon
+        return []
 
 
 def _entry_spans(data: bytes, name: str) -> dict[str, tuple[int, int]]:
