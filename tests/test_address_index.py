@@ -283,3 +283,35 @@ def test_builds_from_the_shared_canonical_forms_equal_a_plain_build(golden_confi
         assert _build_address_index(static, dyn, blocked) == want, step
         assert blocked == want_blocked, step
         assert _build_reporting_index(dyn.Domains) == _reference_reporting(dyn.Domains), step
+
+
+def test_an_index_of_changes_reads_as_the_dict_it_stands_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Operations derive each config's index from the previous one by a few changes
+    (`admin._changed_index`); through a long random run (past the point where the changes are
+    folded into a plain dict again) it reads as the plain dict the same changes make."""
+    from reconciler.mox import admin
+
+    monkeypatch.setattr(admin._Index, "MAX_CHANGES", 16)
+    rng = random.Random(17)
+    plain = {f"a{i}@example.org": f"acc{i % 7}" for i in range(200)}
+    index: Mapping[str, str] = dict(plain)
+    kinds = set()
+    for step in range(300):
+        key = f"a{rng.randrange(260)}@example.org"
+        if key in plain and rng.random() < 0.5:
+            del plain[key]
+            index = admin._changed_index(index, {key: None})
+        else:
+            plain[key] = f"acc{step}"
+            index = admin._changed_index(index, {key: f"acc{step}"})
+        kinds.add(type(index).__name__)
+        probe = f"a{rng.randrange(260)}@example.org"
+        assert (probe in index) == (probe in plain)
+        assert index.get(probe) == plain.get(probe) and index.get(probe, "-") == plain.get(probe, "-")
+        if probe in plain:
+            assert index[probe] == plain[probe]
+        else:
+            with pytest.raises(KeyError):
+                index[probe]
+    assert dict(index) == plain and len(index) == len(plain) and sorted(index) == sorted(plain)
+    assert kinds == {"_Index", "dict"}
