@@ -315,3 +315,33 @@ def test_an_index_of_changes_reads_as_the_dict_it_stands_for(monkeypatch: pytest
                 index[probe]
     assert dict(index) == plain and len(index) == len(plain) and sorted(index) == sorted(plain)
     assert kinds == {"_Index", "dict"}
+
+
+def test_a_batch_after_its_plan_builds_no_index_again(golden_config: Callable[[str], Path],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plan and then its apply's batch fold the same operations from the same live config: the
+    indexes of the live config are built once (kept besides the few recent ones), however many
+    operations came between, and each fold gives the same config."""
+    from reconciler.mox import admin
+
+    live = read_live(locate(str(golden_config("17"))))
+    ctx = Context(live.static, now_local())
+    builds = {"address": 0, "reporting": 0}
+    real_address, real_reporting = admin._build_address_index, admin._build_reporting_index
+
+    def count(kind: str, real: Callable[..., object]) -> Callable[..., object]:
+        def counted(*a: object, **k: object) -> object:
+            builds[kind] += 1
+            return real(*a, **k)
+        return counted
+
+    monkeypatch.setattr(admin, "_build_address_index", count("address", real_address))
+    monkeypatch.setattr(admin, "_build_reporting_index", count("reporting", real_reporting))
+    ops = [AddressRemove("bob@café.example"),  # asks for the live config's indexes first
+           *(op for i in range(6) for op in (DomainAdd(f"n{i}.example", "bob"), AddressRemove(f"postmaster@n{i}.example")))]
+    first = fold(ops, live.dynamic, ctx).dynamic
+    once = dict(builds)
+    assert fold(ops, live.dynamic, ctx).dynamic == first
+    assert builds == once and once["address"] == 1 and once["reporting"] <= 1
+    assert address_index(live.static, first) == real_address(live.static, first)
+    assert _reporting_index(first) == real_reporting(first.Domains)

@@ -419,15 +419,21 @@ def _remember_reporting(domains: Mapping[str, mc.Domain], index: dict[str, str])
     del _REPORTING_MEMO[4:]
 
 
+# The last reporting index built from scratch stays besides them (like `_BUILT`): the live
+# config's, which a plan and then its apply's batch both start from.
+_REPORTING_BUILT: list[tuple[Mapping[str, mc.Domain], dict[str, str]]] = []
+
+
 def _reporting_index(dyn: Dynamic) -> dict[str, str]:
     """The DMARC/TLSRPT reporting addresses -> account (they override destinations in the index).
 
     Shared (memoized per Domains mapping): do not modify it."""
-    for domains, index in _REPORTING_MEMO:
+    for domains, index in (*_REPORTING_MEMO, *_REPORTING_BUILT):
         if domains is dyn.Domains:
             return index
     index = _build_reporting_index(dyn.Domains)
     _remember_reporting(dyn.Domains, index)
+    _REPORTING_BUILT[:] = [(dyn.Domains, index)]
     return index
 
 
@@ -704,7 +710,7 @@ def _carry_index_to_new_domain(static: Static, dyn: Dynamic, nd: Dynamic, name: 
             with contextlib.suppress(ParseError):
                 new_blocked.add(parse_domain(rep.Domain).name())
     _remember_index(static, nd, index, frozenset(new_blocked))
-    for domains, reporting in _REPORTING_MEMO:
+    for domains, reporting in (*_REPORTING_MEMO, *_REPORTING_BUILT):
         if domains is dyn.Domains:
             _remember_reporting(nd.Domains, {**reporting, **own})
             break
