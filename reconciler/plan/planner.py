@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -286,11 +287,11 @@ class _Planner:
         self.target_accounts: dict[str, mc.Account] = {
             n: _as_live(d.account_to_mox(n, memo), inp.live.Accounts.get(n)) for n in sorted(d.Accounts)}
         self.kept: list[Kept] = []
+        canon = functools.partial(canonical_key, inp.live)
         for name, target in self.target_accounts.items():
             live = inp.live.Accounts.get(name)
             if live is not None and (d.Accounts[name].SelfService or d.Policy.SelfService) == "keep":
-                self.target_accounts[name], kept = keep_owner_fields(name, target, live,
-                                                                     lambda k: _canon(inp.live, k))
+                self.target_accounts[name], kept = keep_owner_fields(name, target, live, canon)
                 self.kept += kept
         self.scope = _scope(inp.domains, d, inp.live) if inp.domains is not None else None
         self.target_domains: dict[str, mc.Domain] = {
