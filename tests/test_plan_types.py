@@ -55,6 +55,18 @@ def test_object_ref_needs_a_name_except_config() -> None:
         ObjectRef(ObjectKind.DOMAIN)
     with pytest.raises(ValueError):
         ObjectRef(ObjectKind.CONFIG, "x")
+    with pytest.raises(ValueError, match="domain: a name is needed"):
+        ObjectRef.domain("")
+    with pytest.raises(ValueError, match="account: a name is needed"):
+        ObjectRef.account("")
+
+
+@pytest.mark.parametrize("name", ["x.example", "café.example", "a/b", " ", "config"])
+def test_object_ref_domain_and_account_are_the_constructor_s(name: str) -> None:
+    """`domain` and `account` make what the checked constructor makes (without its checks)."""
+    for made, kind in ((ObjectRef.domain(name), ObjectKind.DOMAIN), (ObjectRef.account(name), ObjectKind.ACCOUNT)):
+        want = ObjectRef(kind, name)
+        assert (made, type(made), made.kind, made.name) == (want, ObjectRef, kind, name)
 
 
 def test_object_ref_exists_in() -> None:

@@ -44,11 +44,12 @@ class ObjectRef(str):
 
     @classmethod
     def domain(cls, name: str) -> ObjectRef:
-        return cls(ObjectKind.DOMAIN, name)
+        # what `cls(ObjectKind.DOMAIN, name)` makes, without its checks for a name (a plan makes 20,000)
+        return str.__new__(cls, "domain/" + name) if name else cls(ObjectKind.DOMAIN, name)
 
     @classmethod
     def account(cls, name: str) -> ObjectRef:
-        return cls(ObjectKind.ACCOUNT, name)
+        return str.__new__(cls, "account/" + name) if name else cls(ObjectKind.ACCOUNT, name)
 
     @classmethod
     def parse(cls, text: str) -> ObjectRef:

@@ -405,9 +405,9 @@ class _Planner:
         drop_domains: list[str] = []
         drop_accounts: list[str] = []
         for name in sorted(live.Domains):
-            oid = ObjectRef.domain(name)
             if name in self.target_domains or not self.in_scope(name):
                 continue
+            oid = ObjectRef.domain(name)
             if name in removed_domains or (prune and inv.owns(oid)):
                 drop_domains.append(name)
             elif inv.owns(oid):
@@ -415,9 +415,9 @@ class _Planner:
             else:
                 unmanaged.append(oid)
         for name in sorted(live.Accounts):
-            oid = ObjectRef.account(name)
             if name in self.target_accounts or self.scope is not None:  # accounts are no domain's
                 continue
+            oid = ObjectRef.account(name)
             if name in removed_accounts:
                 drop_accounts.append(name)
             elif inv.owns(oid) and prune:
