@@ -273,15 +273,27 @@ _TEXT = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\n
 _KEY = _TEXT.filter(lambda k: k != "" and ":" not in k and not k.strip().startswith("#") and not k.startswith("\t"))
 
 
-def _strategy(kind: Kind, depth: int = 0) -> st.SearchStrategy[Any]:
+# Text the writer must refuse or cannot encode too: newlines, "nil", a colon, a leading tab or
+# '#', surrogates (for `wild` strategies).
+_WILD_TEXT = st.one_of(
+    st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\n"), max_size=6),
+    st.sampled_from(["", "nil", "a\nb", "a:b", "\tx", " #c", "#", "\udcff", "\ud800", "x\udce9y"]),
+)
+
+
+def _strategy(kind: Kind, depth: int = 0, *, wild: bool = False) -> st.SearchStrategy[Any]:
+    """Values of the schema node that write and read back stably; `wild`: any value, including
+    the ones the writer must refuse (empty required lists and maps, unreadable keys and text)."""
     tag = kind.tag
     if tag == "str":
-        return _TEXT
+        return _WILD_TEXT if wild else _TEXT
     if tag == "bool":
         return st.booleans()
     if tag == "int":
         return st.integers(min_value=-(1 << 63), max_value=(1 << 63) - 1)
     if tag == "float":
+        if wild:
+            return st.floats() | st.sampled_from([0.0, -0.0])
         # %f keeps six decimals (as mox): values finer than that change on the first write, by
         # design (see test_float_and_duration_are_normalized_like_mox). Generate stable ones.
         return st.floats(allow_nan=False, allow_infinity=False, min_value=-1e12, max_value=1e12).map(
@@ -291,20 +303,22 @@ def _strategy(kind: Kind, depth: int = 0) -> st.SearchStrategy[Any]:
 
         return st.integers(min_value=-(1 << 63) + 1, max_value=(1 << 63) - 1).map(Duration)
     assert kind.elem is not None or kind.cls is not None
+    low = 0 if wild else 1
     if tag == "ptr":
         assert kind.elem is not None
-        return st.none() | _strategy(kind.elem, depth)
+        return st.none() | _strategy(kind.elem, depth, wild=wild)
     if tag == "list":
         assert kind.elem is not None
-        return st.lists(_strategy(kind.elem, depth + 1), min_size=1, max_size=2 if depth < 2 else 1).map(tuple)
+        return st.lists(_strategy(kind.elem, depth + 1, wild=wild), min_size=low,
+                        max_size=2 if depth < 2 else 1).map(tuple)
     if tag == "map":
         assert kind.elem is not None
-        values = _strategy(kind.elem, depth + 1)
-        if kind.elem.tag == "str":
+        values = _strategy(kind.elem, depth + 1, wild=wild)
+        if kind.elem.tag == "str" and not wild:
             values = values.filter(lambda v: v != "nil")
-        return st.dictionaries(_KEY, values, min_size=1, max_size=2 if depth < 2 else 1)
+        return st.dictionaries(_WILD_TEXT if wild else _KEY, values, min_size=low, max_size=2 if depth < 2 else 1)
     assert kind.cls is not None
-    return st.builds(kind.cls, **{f.name: _strategy(f.kind, depth + 1) for f in kind.fields})
+    return st.builds(kind.cls, **{f.name: _strategy(f.kind, depth + 1, wild=wild) for f in kind.fields})
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -10,14 +10,13 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from reconciler.mox import sconf, sconf_emit
 from reconciler.mox.config import DMARC, TLSRPT, Account, Domain, Dynamic, Static
-from reconciler.mox.golang import Duration
-from reconciler.mox.sconf import Kind, WriteRefused, kind_of
+from reconciler.mox.sconf import WriteRefused, kind_of
 
 from .conftest import GOLDEN, GOLDEN_STEPS
+from .test_sconf import _strategy
 
 GOLDEN_FILES = [(s / "domains.conf", Dynamic) for s in GOLDEN_STEPS] + [
     (GOLDEN / "instance" / "config" / "mox.conf", Static)]
@@ -93,47 +92,14 @@ def test_a_generated_config_of_many_domains_is_written_as_the_generic_writer_wri
     assert len(sconf.write_bytes(cfg)) > sconf_emit.FLUSH  # written in several pieces
 
 
-# Text that is sometimes unwritable: newlines, "nil", a colon, a leading tab or '#', surrogates.
-_TEXT = st.one_of(
-    st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\n"), max_size=6),
-    st.sampled_from(["", "nil", "a\nb", "a:b", "\tx", " #c", "#", "\udcff", "\ud800", "x\udce9y"]),
-)
-
-
-def _wild(kind: Kind, depth: int = 0) -> st.SearchStrategy[Any]:
-    """Any value of the schema node, including the ones the writer must refuse."""
-    tag = kind.tag
-    if tag == "str":
-        return _TEXT
-    if tag == "bool":
-        return st.booleans()
-    if tag == "int":
-        return st.integers(min_value=-(1 << 63), max_value=(1 << 63) - 1)
-    if tag == "float":
-        return st.floats() | st.sampled_from([0.0, -0.0])
-    if tag == "duration":
-        return st.integers(min_value=-(1 << 62), max_value=1 << 62).map(Duration)
-    if tag == "ptr":
-        assert kind.elem is not None
-        return st.none() | _wild(kind.elem, depth)
-    if tag == "list":
-        assert kind.elem is not None
-        return st.lists(_wild(kind.elem, depth + 1), max_size=2 if depth < 2 else 1).map(tuple)
-    if tag == "map":
-        assert kind.elem is not None
-        return st.dictionaries(_TEXT, _wild(kind.elem, depth + 1), max_size=2 if depth < 2 else 1)
-    assert kind.cls is not None
-    return st.builds(kind.cls, **{f.name: _wild(f.kind, depth + 1) for f in kind.fields})
-
-
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(_wild(kind_of(Dynamic)))
+@given(_strategy(kind_of(Dynamic), wild=True))
 def test_random_domains_confs_are_written_or_refused_as_the_generic_writer_does(cfg: Dynamic) -> None:
     _agree(cfg)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(_wild(kind_of(Static)))
+@given(_strategy(kind_of(Static), wild=True))
 def test_random_mox_confs_are_written_or_refused_as_the_generic_writer_does(cfg: Static) -> None:
     _agree(cfg)
 

@@ -50,11 +50,16 @@ class _Compiler:
 
     # -- is_zero -------------------------------------------------------------------------
 
-    def zero(self, kind: Any) -> IsZero:
-        z = self.zeros.get(id(kind))
-        if z is None:
-            z = self.zeros[id(kind)] = self._zero(kind)
+    def _once(self, table: dict[int, Any], kind: Any, make: Callable[[Any], Any]) -> Any:
+        """`make(kind)`, made once per schema node (kept alive: `table` is keyed by its id)."""
+        made = table.get(id(kind))
+        if made is None:
+            made = table[id(kind)] = make(kind)
             self.keep.append(kind)
+        return made
+
+    def zero(self, kind: Any) -> IsZero:
+        z: IsZero = self._once(self.zeros, kind, self._zero)
         return z
 
     def _zero(self, kind: Any) -> IsZero:
@@ -140,11 +145,8 @@ class _Compiler:
         return emit_map
 
     def struct(self, kind: Any) -> Emit:
-        s = self.structs.get(id(kind))
-        if s is None:
-            s = self.structs[id(kind)] = self._struct(kind)
-            self.keep.append(kind)
-        return s
+        body: Emit = self._once(self.structs, kind, self._struct)
+        return body
 
     def _struct(self, kind: Any) -> Emit:
         """A function written for this struct: its fields in order, each zero test and writer
