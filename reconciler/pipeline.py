@@ -381,7 +381,7 @@ def prefetch_new_domain_keys(maker: KeyMaker, desired: DesiredState, live_domain
     (`KeyMaker.prefetch`); a `--domain` plan prefetches none. Called first with the names found
     in domains.conf's bytes (`at_most` EARLY_KEYS), then with the parsed ones (exact: a surplus
     is cancelled)."""
-    known = live_domains if isinstance(live_domains, set | frozenset | dict) else set(live_domains)
+    known = set(live_domains)
     keys = len(DOMAIN_ADD_SELECTORS) * sum(1 for name in desired.Domains if name not in known)
     maker.prefetch(keygen.RSA2048, keys if at_most is None else min(keys, at_most))
 

@@ -48,8 +48,6 @@ class _Compiler:
         self.structs: dict[int, Emit] = {}
         self.keep: list[Any] = []  # the kinds keyed by id() stay alive
 
-    # -- is_zero -------------------------------------------------------------------------
-
     def _once(self, table: dict[int, Any], kind: Any, make: Callable[[Any], Any]) -> Any:
         """`make(kind)`, made once per schema node (kept alive: `table` is keyed by its id)."""
         made = table.get(id(kind))
@@ -57,6 +55,8 @@ class _Compiler:
             made = table[id(kind)] = make(kind)
             self.keep.append(kind)
         return made
+
+    # -- is_zero -------------------------------------------------------------------------
 
     def zero(self, kind: Any) -> IsZero:
         z: IsZero = self._once(self.zeros, kind, self._zero)
@@ -87,12 +87,7 @@ class _Compiler:
     # -- values --------------------------------------------------------------------------
 
     def emitter(self, kind: Any) -> Emit:
-        e = self.emitters.get(id(kind))
-        if e is None:
-            # A placeholder first: a schema may refer to itself (not mox's, but be safe).
-            self.emitters[id(kind)] = lambda v, p, o: self.emitters[id(kind)](v, p, o)
-            e = self.emitters[id(kind)] = self._emitter(kind)
-            self.keep.append(kind)
+        e: Emit = self._once(self.emitters, kind, self._emitter)
         return e
 
     def _emitter(self, kind: Any) -> Emit:
