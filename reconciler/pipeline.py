@@ -823,7 +823,7 @@ def _probe_domains(doc: PlanDocument) -> list[str]:
     return list(dict.fromkeys([*doc.changed_domains, *removed]))
 
 
-def _finish(paths: ConfigPaths, plan_for: _Replanner | _Reviewed, doc: PlanDocument, static: mc.Static, *,
+def _finish(paths: ConfigPaths, plan_for: _Replanner | _Reviewed | _Recalled, doc: PlanDocument, static: mc.Static, *,
             force: bool, reports_dir: Path | None, progress: Progress | None = None, ctl: Ctl | None = None,
             caches: Caches | None = None, base: tuple[mc.Static, mc.Dynamic] | None = None,
             now: datetime | None = None, rotation: RotationRun | None = None,
@@ -1003,6 +1003,49 @@ def apply_prepared(prepared: Prepared, *, force: bool = False, reports_dir: Path
 def _parsed(live: LiveConfig | None) -> tuple[tuple[bytes, mc.Dynamic], ...]:
     """domains.conf as the plan read and parsed it: not parsed again under the lock when unchanged."""
     return ((live.dynamic_bytes, live.dynamic),) if live is not None else ()
+
+
+class RecalledMoved(Exception):
+    """domains.conf or the inventory is no longer what a recalled plan was made from (read under
+    the lock): nothing was written; the caller plans again."""
+
+
+class _Recalled:
+    """The writes of a plan recalled from the memo (`reconciler.planmemo`: no operations, no DKIM
+    rotation): none, with the inventory it gives, while domains.conf and the inventory are what
+    it was made from and gives (so the batch writes nothing at all); otherwise RecalledMoved."""
+
+    def __init__(self, doc: PlanDocument) -> None:
+        self.doc = doc
+        self.changed_domains: list[str] = []
+        self.passwords: tuple[SetPassword, ...] = ()
+        self.after = Inventory(frozenset(doc.inventory_after))
+        commit = doc.source.commit if doc.source is not None else None
+        self.commit = commit.model_dump(mode="json") if commit is not None else None
+
+    def __call__(self, snap: Snapshot, inventory: Inventory) -> Work:
+        from reconciler.apply.batch import Work
+
+        if snap.digest != self.doc.live.sha256 or inventory != self.after:
+            raise RecalledMoved(f"{snap.path} or the inventory changed since the remembered plan")
+        return Work((), self.after, self.commit)
+
+
+def apply_recalled(paths: ConfigPaths, doc: PlanDocument, *, force: bool = False, reports_dir: Path | None = None,
+                   progress: Progress | None = None, caches: Caches | None = None,
+                   known: Sequence[tuple[bytes, mc.Dynamic]] = (), publisher: Publisher | None = None,
+                   ctl: Ctl | None = None) -> Outcome:
+    """The apply of a plan recalled from the memo, as `apply_prepared` does a plan with no
+    operations: under the lock domains.conf and the inventory are read (`known`: domains.conf
+    bytes already parsed, not parsed again) and found unchanged, nothing is written, the running
+    mox is asked whether it holds domains.conf, the rotation memory is kept (a plan without
+    rotation has none to keep). RecalledMoved when they changed since the plan was made."""
+    refuse_snapshot(paths)
+    if doc.changes or doc.dkim_rotation or doc.domains is not None:
+        raise ValueError("only a plan with no operations and no DKIM rotation, of every domain, is recalled")
+    return _finish(paths, _Recalled(doc), doc, read_static(paths), force=force, reports_dir=reports_dir,
+                   progress=progress, ctl=ctl, caches=caches,
+                   rotation=RotationRun(statuses=(), memory={}, publisher=publisher), known=known)
 
 
 def check_fresh(paths: ConfigPaths, doc: PlanDocument, source: str | None = None) -> Source | None:

@@ -138,6 +138,13 @@ class Before:
 class Recalled:
     doc: PlanDocument
     warnings: tuple[str, ...]
+    recorded: str | None = None  # when the remembered plan was made
+
+
+def say_recalled(recalled: Recalled) -> None:
+    """Say that a plan is answered from the memo (`recall` does unless told not to)."""
+    log.info("plan: nothing changed since the plan of %s (every input is the same); its answer is reused",
+             recalled.recorded)
 
 
 class PlanMemo:
@@ -188,8 +195,9 @@ class PlanMemo:
     # -- recall ----------------------------------------------------------------------------
 
     def recall(self, paths: ConfigPaths, source: Source, scope: Iterable[str] | None,
-               now: datetime) -> Recalled | None:
-        """The remembered plan (made `now`) when nothing it was computed from changed, else None."""
+               now: datetime, *, announce: bool = True) -> Recalled | None:
+        """The remembered plan (made `now`) when nothing it was computed from changed, else None.
+        `announce`: log that it is reused (else the caller does: `say_recalled`)."""
         path = self._path(paths, source, scope)
         if path is None:
             return None
@@ -206,9 +214,10 @@ class PlanMemo:
             doc = PlanDocument.model_validate({**entry["doc"], "created": now.isoformat()})
         except ValueError:
             return None
-        log.info("plan: nothing changed since the plan of %s (every input is the same); its answer is "
-                 "reused", entry.get("recorded"))
-        return Recalled(doc, tuple(entry.get("warnings", ())))
+        recalled = Recalled(doc, tuple(entry.get("warnings", ())), entry.get("recorded"))
+        if announce:
+            say_recalled(recalled)
+        return recalled
 
     def _read(self, path: Path) -> dict[str, Any] | None:
         raw = read_private(path)

@@ -120,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
     from reconciler.loop.watch import Schedule, Wakeup, WatchedSource, WatchOptions, reconcile_once, run_loop
     from reconciler.mox.live import locate
     from reconciler.pipeline import Caches
+    from reconciler.planmemo import PlanMemo
 
     use_timestamps()
     instance = args.instance or default_instance_name(args.subdir)
@@ -145,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         book.set_watcher("once", started, started)
         opts = WatchOptions(paths, resolve, force=args.force, reports_dir=args.reports_dir,
                             suspend_file=args.suspend_file, caches=Caches.for_cli(args.cache_dir, generate=True),
-                            dns=dns, clock=clock)
+                            dns=dns, clock=clock, memo=PlanMemo.for_cli(args.cache_dir))
         result = reconcile_once(opts, book, Trigger.ONCE)
         if notifier is not None:
             notifier.observe(result)
@@ -167,10 +168,11 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGHUP, lambda _signo, _frame: waker.request_run_from_signal(Trigger.SIGHUP))
     # A local source's files are watched from its first resolve on, before they are read.
     watched = WatchedSource(resolve, waker)
-    # One set of caches for every run: key verdicts, key threads, parsed desired-state files.
+    # One set of caches for every run: key verdicts, key threads, parsed desired-state files, plan memos.
     opts = WatchOptions(paths, watched, force=args.force, reports_dir=args.reports_dir,
                         suspend_file=args.suspend_file, heartbeat=health.beat,
-                        caches=Caches.for_cli(args.cache_dir, generate=True), dns=dns, clock=clock)
+                        caches=Caches.for_cli(args.cache_dir, generate=True), dns=dns, clock=clock,
+                        memo=PlanMemo.for_cli(args.cache_dir))
 
     def one(trigger: Trigger) -> RunResult:
         book.set_watcher("running", started, time.time())

@@ -11,6 +11,7 @@ runs, never in the middle of one. Clock and waiting are injected so the schedule
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -26,16 +27,39 @@ from reconciler.dns.rotation import DNSAccess
 from reconciler.errors import REPORTED, DesiredStateError, LiveConfigError, SourceError, UnsafePlan
 from reconciler.loop.run import Reason, Result, RunResult, Stage, Trigger
 from reconciler.loop.status import StatusBook
+from reconciler.mox.admin import now_local
+from reconciler.mox.config import Dynamic
 from reconciler.mox.live import ConfigPaths
-from reconciler.pipeline import Caches, Outcome, Prepared, apply_prepared, check_safety, desired_digest, prepare
+from reconciler.pipeline import (
+    Caches,
+    Outcome,
+    Prepared,
+    RecalledMoved,
+    apply_prepared,
+    apply_recalled,
+    check_safety,
+    desired_digest,
+    prepare,
+)
+from reconciler.plan.document import PlanDocument
 from reconciler.plan.objects import ObjectKind, ObjectRef
 from reconciler.plan.passwords import SetPassword
 from reconciler.plan.rotation import StageChange
+from reconciler.planmemo import PlanMemo, say_recalled
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BACKOFF = 1.0  # seconds before the first retry; doubles, capped at the interval
 BEAT_EVERY = 30.0  # the loop shows it is alive (heartbeat) at least this often while it waits
+
+
+@dataclass
+class Kept:
+    """What a watcher keeps from one run for the next besides its caches: domains.conf as the last
+    run left it, parsed, so a run answered from the plan memo confirms it with mox without parsing
+    it again (dropped before a run plans, which parses the file itself)."""
+
+    live: tuple[bytes, Dynamic] | None = None
 
 
 @dataclass(frozen=True)
@@ -51,16 +75,21 @@ class WatchOptions:
     caches: Caches = field(default_factory=Caches)  # kept across runs: key verdicts, key threads
     dns: DNSAccess = field(default_factory=DNSAccess)  # DKIM rotation: resolver and publisher
     clock: Callable[[], datetime] | None = None  # the time of a run (`--now`); None: the real time
+    # Plans with nothing to do, remembered with their inputs (`reconciler.planmemo`); None: none kept.
+    memo: PlanMemo | None = None
+    kept: Kept = field(default_factory=Kept)
 
 
-def revision_of(source: Source) -> str:
+def revision_of(source: Source, digest: str | None = None) -> str:
     """The desired state's identity: the commit, plus a digest when files are uncommitted
-    (a plain directory is its digest alone)."""
+    (a plain directory is its digest alone). `digest`: the desired digest of the plan made from
+    `source` (its document's `desired_digest`), else the files are read again for it."""
+    if source.commit is not None and not source.dirty:
+        return source.commit.sha
+    digest = digest or desired_digest(source.path, source.root)
     if source.commit is None:
-        return f"sha256:{desired_digest(source.path)[:16]}"
-    if source.dirty:
-        return f"{source.commit.sha}+dirty.sha256:{desired_digest(source.path)[:16]}"
-    return source.commit.sha
+        return f"sha256:{digest[:16]}"
+    return f"{source.commit.sha}+dirty.sha256:{digest[:16]}"
 
 
 def _managed(objects: Iterable[ObjectRef]) -> dict[str, int]:
@@ -96,17 +125,26 @@ def reconcile_once(opts: WatchOptions, book: StatusBook, trigger: Trigger = Trig
     """
     run = _Run(opts, book, Trigger(trigger), clock)
     try:
-        prepared = run.plan(run.fetch())
-        held = run.hold_if_suspended(prepared)
+        planned = run.plan(run.fetch())
+        held = run.hold_if_suspended(planned)
         if held is not None:
             return held
-        run.check_safety(prepared)
-        return run.apply(prepared)
+        run.check_safety(planned)
+        return run.apply(planned)
     except Exception as e:  # a long-running loop reports every failure and goes on
         return run.failed(e)
     finally:
         if opts.caches.maker is not None:
             opts.caches.maker.discard()  # keys of a plan that was not applied
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """A run's plan: made now (`prepared`), or recalled from the plan memo (`prepared` None: a
+    plan with no operations and no DKIM rotation, its document alone)."""
+
+    doc: PlanDocument
+    prepared: Prepared | None
 
 
 class _Run:
@@ -133,6 +171,7 @@ class _Run:
         self.rotation: dict[str, dict[str, Any]] = {}  # DKIM rotation per domain (the plan document's, as JSON)
         self.rotation_changes: tuple[StageChange, ...] = ()
         self.confirmation: str | None = None  # whether the running mox holds the result (RunResult)
+        self._fetch_logged = False
 
     def _extra(self, stage: Stage, **fields: Any) -> dict[str, Any]:
         """Log fields: the stage, the trigger and (once fetched) the commit and revision."""
@@ -155,55 +194,103 @@ class _Run:
     def fetch(self) -> Source:
         self._enter(Stage.FETCH)
         source = self.opts.resolve()
-        self.source, self.revision = source, revision_of(source)
-        log.info("fetch: %s", source.describe(), extra=self._extra(Stage.FETCH))
+        self.source = source
+        if source.commit is not None and not source.dirty:
+            self.revision = revision_of(source)
+            self._log_fetch()
+        # Else the revision is the desired state's digest, which the plan reads the files for: the
+        # fetch line waits for it (`_log_fetch`) rather than have every file read a second time.
         return source
 
-    def plan(self, source: Source) -> Prepared:
+    def _log_fetch(self) -> None:
+        if self.source is not None and not self._fetch_logged:
+            self._fetch_logged = True
+            log.info("fetch: %s", self.source.describe(), extra=self._extra(Stage.FETCH))
+
+    def plan(self, source: Source, *, recall: bool = True) -> _Planned:
         self._enter(Stage.PLAN)
         clock = self.opts.clock
-        prepared = prepare(self.opts.paths, source, now=clock() if clock is not None else None,
-                           caches=self.opts.caches, dns=self.opts.dns, recording=True)
-        plan = prepared.plan
-        self.rotation = {info.domain: info.model_dump(mode="json") for info in prepared.doc.dkim_rotation}
-        self.counts = {**plan.counts(), "operations": len(plan.steps)}
-        self.summary = prepared.doc.summary.text
-        self.operations = tuple(c.description for c in prepared.doc.changes)
-        self.checksum = plan.checksum()
+        # --now plans for another time: never remembered nor recalled (as `plan --now`).
+        memo = self.opts.memo if clock is None else None
+        recalled = memo.recall(self.opts.paths, source, None, now_local(), announce=False) \
+            if memo is not None and recall else None
+        if recalled is not None:
+            for warning in recalled.warnings:  # as loading the desired state logs them
+                logging.getLogger("reconciler.desired.load").warning("%s", warning)
+            planned = _Planned(recalled.doc, None)
+        else:
+            self.opts.kept.live = None  # the plan parses domains.conf itself: one parse held at a time
+            prepared = prepare(self.opts.paths, source, now=clock() if clock is not None else None,
+                               caches=self.opts.caches, dns=self.opts.dns, recording=True, memo=memo)
+            planned = _Planned(prepared.doc, prepared)
+        doc = planned.doc
+        if source.commit is None or source.dirty:
+            self.revision = revision_of(source, doc.desired_digest)
+        self._log_fetch()
+        if recalled is not None:
+            say_recalled(recalled)
+        self.rotation = {info.domain: info.model_dump(mode="json") for info in doc.dkim_rotation}
+        summary = doc.summary
+        self.counts = {"create": summary.create, "update": summary.update, "delete": summary.delete,
+                       "operations": len(doc.changes)}
+        self.summary = summary.text
+        self.operations = tuple(c.description for c in doc.changes)
+        self.checksum = doc.checksum
         # Drift: changes at the revision already applied. A password to set is not drift (its secret
         # changed, or mox could not take it yet), nor is a DKIM rotation's own step.
-        config_steps = any(not isinstance(s.op, SetPassword) for s in plan.steps)
-        rotating = any(st.actions for st in plan.rotations)
+        config_steps = any(c.operation.op != SetPassword.__name__ for c in doc.changes)
+        rotating = planned.prepared is not None and any(st.actions for st in planned.prepared.plan.rotations)
         self.drift = config_steps and not rotating and self.revision == self.book.last_applied_revision
-        log.info("plan%s: %s%s", self._at, plan.summary(),
+        log.info("plan%s: %s%s", self._at, summary.text,
                  " (drift: the live config was changed outside the reconciler)" if self.drift else "",
                  extra=self._extra(Stage.PLAN, drift=self.drift, plan_checksum=self.checksum))
-        return prepared
+        return planned
 
-    def hold_if_suspended(self, prepared: Prepared) -> RunResult | None:
+    def hold_if_suspended(self, planned: _Planned) -> RunResult | None:
         """While the suspend file exists the run ends here: planned, nothing applied."""
         suspend = self.opts.suspend_file
         self.suspended = suspend is not None and suspend.exists()
         if not self.suspended:
             return None
         self.stage = Stage.DONE
-        plan = prepared.plan
-        if plan.empty:
-            self.managed = _managed(plan.inventory_after)
+        doc = planned.doc
+        if not doc.changes:
+            self.managed = _managed(doc.inventory_after)
             return self.finish(Result.UNCHANGED, Reason.SUCCEEDED, "suspended; nothing to apply")
         log.warning("apply%s: suspended while %s exists; %d operation(s) not applied", self._at, suspend,
-                    len(plan.steps), extra=self._extra(Stage.APPLY, suspended=True))
+                    len(doc.changes), extra=self._extra(Stage.APPLY, suspended=True))
         return self.finish(Result.PLANNED, Reason.SUSPENDED, f"suspended while {suspend} exists")
 
-    def check_safety(self, prepared: Prepared) -> None:
+    def check_safety(self, planned: _Planned) -> None:
         self._enter(Stage.SAFETY)
-        check_safety(prepared.doc, force=self.opts.force)
+        check_safety(planned.doc, force=self.opts.force)
 
-    def apply(self, prepared: Prepared) -> RunResult:
+    def _apply(self, planned: _Planned) -> Outcome:
+        """The apply of a plan made now, or of a recalled one (planned again, and that plan
+        applied, when domains.conf or the inventory changed since it was made)."""
+        opts = self.opts
+        beat = opts.heartbeat
+        progress = (lambda _done, _total: beat()) if beat is not None else None
+        if planned.prepared is None:
+            try:
+                return apply_recalled(opts.paths, planned.doc, force=opts.force, reports_dir=opts.reports_dir,
+                                      progress=progress, caches=opts.caches, publisher=opts.dns.publisher,
+                                      known=(opts.kept.live,) if opts.kept.live is not None else ())
+            except RecalledMoved as e:
+                log.info("apply%s: %s; planning again", self._at, e, extra=self._extra(Stage.APPLY))
+                assert self.source is not None
+                planned = self.plan(self.source, recall=False)
+                self.check_safety(planned)
+                self._enter(Stage.APPLY)
+        assert planned.prepared is not None
+        return apply_prepared(planned.prepared, force=opts.force, reports_dir=opts.reports_dir, progress=progress)
+
+    def apply(self, planned: _Planned) -> RunResult:
         self._enter(Stage.APPLY)
-        beat = self.opts.heartbeat
-        outcome = apply_prepared(prepared, force=self.opts.force, reports_dir=self.opts.reports_dir,
-                                 progress=(lambda _done, _total: beat()) if beat is not None else None)
+        outcome = self._apply(planned)
+        if self.opts.memo is not None:  # for the next run, if the memo answers it
+            state = outcome.applied.batches[-1].state
+            self.opts.kept.live = (state.data, state.dynamic)
         self.managed = _managed(outcome.doc.inventory_after)
         self.rotation_changes = outcome.rotation_changes
         for p in outcome.published:
@@ -250,6 +337,10 @@ class _Run:
                                       destructive=c.destructive))
 
     def failed(self, e: Exception) -> RunResult:
+        if self.source is not None and self.revision is None:  # the plan did not get to the digest
+            with contextlib.suppress(*REPORTED, OSError):
+                self.revision = revision_of(self.source)
+            self._log_fetch()
         reason = _reason(self.stage, e)
         message = str(e) if isinstance(e, REPORTED) else f"internal error: {type(e).__name__}: {e}"
         if isinstance(e, LoadNotConfirmed):
