@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.desired.cache import ParseCache, default_root
 from reconciler.desired.fleet import INSTANCES_DIR, Instance, find_instances
-from reconciler.desired.includes import digest_of, read_with_includes
+from reconciler.desired.includes import INCLUDE, digest_of, read_with_includes
 from reconciler.desired.load import load_desired
 from reconciler.desired.models import DesiredState
 from reconciler.desired.secrets import leave_unread, read_secrets
 from reconciler.desired.source import Source, materialize_source, resolve_source
+from reconciler.desired.yamlload import YAMLProblem, read_source_file, yaml_names
 from reconciler.dns.formats import remove_stale_reports, render_zone, write_files
 from reconciler.dns.reports import dkim_keys_from_report, for_config, load_host_keys, records_for_plan
 from reconciler.dns.rotation import DNSAccess, Published, Publisher, check_rotating, publish_rotation, zone_lines
@@ -116,11 +117,35 @@ def desired_digest(path: Path, root: Path | None = None, files: Sequence[Path] |
         files = desired.paths
     if files is not None:
         return digest_of(base, files)
+    read = _read_unparsed(path, base)
+    if read is not None:
+        return digest_of(base, *read)
     try:
         reading = read_with_includes(path, root)
     except DesiredStateError:
         return digest_of(base, [])
     return digest_of(base, reading.paths, reading.contents)
+
+
+_MAY_INCLUDE = (INCLUDE.encode(), b"\\")
+
+
+def _read_unparsed(path: Path, base: str) -> tuple[list[str], dict[str, bytes]] | None:
+    """The files `read_with_includes` takes and their bytes, read without parsing them, when no
+    file can include another: none has `Include` in its text, nor a backslash (a double-quoted
+    key could spell it with escapes; the files are UTF-8 without NUL, `yamlload.read_source_file`).
+    None when one may, or one cannot be read as a desired-state file (the reading says why)."""
+    try:
+        files = [os.path.join(base, n) for n in yaml_names(path)] if path.is_dir() else [os.path.abspath(path)]
+        contents = {}
+        for f in files:
+            raw = read_source_file(f)
+            if any(mark in raw for mark in _MAY_INCLUDE):
+                return None
+            contents[f] = raw
+    except (OSError, YAMLProblem):
+        return None
+    return (files, contents) if files else None
 
 
 def _key_maker() -> KeyMaker:
@@ -1057,11 +1082,12 @@ def check_fresh(paths: ConfigPaths, doc: PlanDocument, source: str | None = None
     if doc.base_ref:
         raise StalePlan("this plan was made with --base-ref (against the desired state, not a live "
                         "config): it cannot be applied")
-    live = read_live(paths)
+    read_static(paths)  # mox.conf must be readable, as for the apply
+    live = _live_digest(paths)
     want = doc.live.sha256
-    if live.digest != want:
+    if live != want:
         raise StalePlan(
-            f"stale plan: {paths.domains_conf} changed since the plan was made (sha256 {live.digest[:12]}, "
+            f"stale plan: {paths.domains_conf} changed since the plan was made (sha256 {live[:12]}, "
             f"plan was made against {want[:12]}); make a new plan"
         )
     src = doc.source
@@ -1083,6 +1109,18 @@ def check_fresh(paths: ConfigPaths, doc: PlanDocument, source: str | None = None
     if digest and desired_digest(now_src.path, now_src.root) != digest:
         raise StalePlan("stale plan: the desired-state files changed since the plan was made; make a new plan")
     return now_src
+
+
+def _live_digest(paths: ConfigPaths) -> str:
+    """SHA-256 of domains.conf's bytes (`LiveConfig.digest` without the parse: the batch reads the
+    file again under the lock and parses what it finds there)."""
+    path = paths.domains_conf
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        raise LiveConfigError(f"{path}: file not found (domains.conf must be beside mox.conf)") from None
+    except OSError as e:
+        raise LiveConfigError(f"{path}: {e.strerror or e}") from None
 
 
 def _resolve_again(src: SourceInfo, location: str) -> Source:
