@@ -339,3 +339,24 @@ def test_watch_once_keeps_and_recalls_memos_in_its_cache_dir(world: World,
         err = capsys.readouterr().err
         assert (HIT in err) == expect_hit, err
     assert list((world.tmp / "cli-cache").glob("plans/*/*.json"))
+
+
+def test_a_run_answered_from_the_memo_is_confirmed_by_the_running_mox(
+        served_mox: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With mox serving: the recalled run asks mox whether it holds domains.conf, with the same
+    answer as the planned run before it."""
+    monkeypatch.setattr(planmemo, "SETTLED", 0.0)
+    paths = served_mox.instance.config_paths
+    live = read_live(paths)
+    desired = tmp_path / "desired"
+    desired.mkdir()
+    for name, text in import_files(live.static, live.dynamic).items():
+        (desired / name).write_text(text)
+    w = World(tmp_path, paths.mox_conf, desired, tmp_path / "unused.secret", caplog, monkeypatch)
+    opts = w.opts()
+    assert w.run(opts).ok  # takes the objects into the inventory: the next run plans again
+    planned = w.run(opts)
+    assert planned.result is Result.UNCHANGED and not w.recalled(), planned.message
+    recalled = w.run(opts)
+    assert w.recalled() and recalled.confirmation == planned.confirmation == "mox has loaded domains.conf as it is"
+    same(recalled, planned)
