@@ -46,7 +46,7 @@ def outcome(digest: Callable[[Path], str], path: Path) -> str:
 def parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """One entry per desired-state file parsed, or domains.conf parsed, from now on."""
     seen: list[str] = []
-    real_source, real_live = yamlload.parse_source, pipeline.read_live
+    real_source, real_live = yamlload.parse_source, vars(pipeline)["read_live"]
 
     def source(name: str, raw: bytes) -> Any:
         seen.append(name)
@@ -152,7 +152,7 @@ def _edit_domains_conf(env: Env) -> None:
     conf.write_bytes(conf.read_bytes() + b"\n")
 
 
-CHANGES: dict[str, Callable[[Env], None]] = {
+CHANGES: dict[str, Callable[[Env], object]] = {
     "domains.conf": _edit_domains_conf,
     "a desired file": lambda env: (env.desired / "extra.yaml").write_text(
         (env.desired / "extra.yaml").read_text() + "# changed\n"),

@@ -100,6 +100,14 @@ class World:
         return parses
 
 
+def import_live(mox_conf: Path, desired: Path) -> None:
+    """The desired state `import` writes for the live config: nothing to do at first."""
+    live = read_live(locate(str(mox_conf)))
+    desired.mkdir()
+    for name, text in import_files(live.static, live.dynamic).items():
+        (desired / name).write_text(text)
+
+
 @pytest.fixture
 def world(tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     # Files the test wrote before a run count as settled (the memo keeps no plan that read a file
@@ -108,11 +116,8 @@ def world(tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.
     shutil.copytree(ROOT / "examples" / "mox", tmp_path / "mox")
     (tmp_path / "mox" / "data").mkdir(exist_ok=True)
     mox_conf = tmp_path / "mox" / "config" / "mox.conf"
-    live = read_live(locate(str(mox_conf)))
     desired = tmp_path / "desired"
-    desired.mkdir()
-    for name, text in import_files(live.static, live.dynamic).items():
-        (desired / name).write_text(text)
+    import_live(mox_conf, desired)
     secret = tmp_path / "hook.secret"
     secret.write_text(SECRET + "\n")
     with (desired / "accounts.yaml").open("a") as f:  # a new account, its webhook's secret in a file
@@ -120,7 +125,7 @@ def world(tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.
                 "    OutgoingWebhook:\n      URL: https://hooks.example/bob\n"
                 f"      Authorization: {{File: {secret}}}\n")
     w = World(tmp_path, mox_conf, desired, secret, caplog, monkeypatch)
-    real = watch.prepare
+    real = vars(watch)["prepare"]  # counted where the watcher calls it
 
     def counted(*a: Any, **kw: Any) -> Any:
         w.plans.append("prepare")
@@ -347,11 +352,8 @@ def test_a_run_answered_from_the_memo_is_confirmed_by_the_running_mox(
     answer as the planned run before it."""
     monkeypatch.setattr(planmemo, "SETTLED", 0.0)
     paths = served_mox.instance.config_paths
-    live = read_live(paths)
     desired = tmp_path / "desired"
-    desired.mkdir()
-    for name, text in import_files(live.static, live.dynamic).items():
-        (desired / name).write_text(text)
+    import_live(paths.mox_conf, desired)
     w = World(tmp_path, paths.mox_conf, desired, tmp_path / "unused.secret", caplog, monkeypatch)
     opts = w.opts()
     assert w.run(opts).ok  # takes the objects into the inventory: the next run plans again
