@@ -75,6 +75,8 @@ def main() -> None:
     ap.add_argument("--cache-dir", type=Path, help="default: a new temporary directory")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--memo-only", action="store_true", help="skip the runs without the memo")
+    ap.add_argument("--fresh-check", action="store_true",
+                    help="then time `check_fresh` (apply --plan's freshness check) of a plan of the setup")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="bench-watch-") as tmp:
@@ -94,6 +96,22 @@ def main() -> None:
         if not args.memo_only:
             report(f"no-op runs, every one planned ({args.runs})",
                    timed(options(mox_conf, desired, cache, memo=False), book, args.runs))
+        if args.fresh_check:
+            fresh_check(mox_conf, desired, args.runs)
+
+
+def fresh_check(mox_conf: Path, desired: Path, runs: int) -> None:
+    """CPU time of `check_fresh` against a plan of the setup as it is (a fresh plan: it passes)."""
+    from reconciler.pipeline import check_fresh, prepare
+
+    paths = locate(str(mox_conf))
+    doc = prepare(paths, resolve_source(str(desired))).doc
+    cpus = []
+    for _ in range(runs):
+        cpu = time.process_time()
+        check_fresh(paths, doc)
+        cpus.append(time.process_time() - cpu)
+    print(f"check_fresh of a saved plan ({runs}): CPU " + ", ".join(f"{c:.2f} s" for c in cpus))
 
 
 if __name__ == "__main__":
