@@ -8,7 +8,8 @@ Run from the repository root:
 
 Each run is `reconcile_once` with the options `mox-reconciler watch` gives it (the caches and the
 plan memo in --cache-dir, kept from run to run as in the loop), in this process, so its CPU time
-(`time.process_time`: every thread) is measured alone. First two warm-up runs (the first applies
+(`time.process_time`: every thread) is measured alone, and the process's resident set after each
+run (a watcher's memory must stay flat from run to run). First two warm-up runs (the first applies
 what there is to apply and fills the caches; the second plans again, so the memo of a plan made
 with settled files exists), then --runs no-op runs with the memo (as `watch` runs them) and
 --runs with it turned off (every run planned). With PYTHONPATH pointing at an older checkout the
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import statistics
 import sys
 import tempfile
@@ -48,23 +50,37 @@ def options(mox_conf: Path, desired: Path, cache: Path, *, memo: bool) -> WatchO
                         caches=Caches.for_cli(cache, generate=True), **extra)  # type: ignore[arg-type]
 
 
-def timed(opts: WatchOptions, book: StatusBook, runs: int) -> list[tuple[float, float, RunResult]]:
+Row = tuple[float, float, RunResult, int]
+
+
+def rss_mb() -> int:
+    """This process's resident set now (MB; 0 where /proc is missing): a watcher's memory from run
+    to run, which must stay flat over weeks."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // (1 << 20)
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def timed(opts: WatchOptions, book: StatusBook, runs: int) -> list[Row]:
     out = []
     for _ in range(runs):
         wall, cpu = time.perf_counter(), time.process_time()
         result = reconcile_once(opts, book, Trigger.RESYNC)
-        out.append((time.perf_counter() - wall, time.process_time() - cpu, result))
+        out.append((time.perf_counter() - wall, time.process_time() - cpu, result, rss_mb()))
         if not result.ok:
             sys.exit(f"run failed: {result.message}")
     return out
 
 
-def report(what: str, rows: list[tuple[float, float, RunResult]]) -> None:
-    walls = [w for w, _, _ in rows]
-    cpus = [c for _, c, _ in rows]
+def report(what: str, rows: list[Row]) -> None:
+    walls = [w for w, _, _, _ in rows]
+    cpus = [c for _, c, _, _ in rows]
     print(f"{what}: CPU median {statistics.median(cpus):.2f} s ({min(cpus):.2f}-{max(cpus):.2f}), "
           f"wall median {statistics.median(walls):.2f} s ({min(walls):.2f}-{max(walls):.2f}); "
-          f"results {sorted({str(r.result) for _, _, r in rows})}")
+          f"results {sorted({str(r.result) for _, _, r, _ in rows})}; "
+          f"RSS after each run {', '.join(str(m) for _, _, _, m in rows)} MB")
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ from reconciler.dns.rotation import DNSAccess
 from reconciler.errors import REPORTED, DesiredStateError, LiveConfigError, SourceError, UnsafePlan
 from reconciler.loop.run import Reason, Result, RunResult, Stage, Trigger
 from reconciler.loop.status import StatusBook
-from reconciler.mox.admin import now_local
+from reconciler.mox.admin import now_local, release_configs
 from reconciler.mox.config import Dynamic
 from reconciler.mox.live import ConfigPaths
 from reconciler.pipeline import (
@@ -136,6 +136,7 @@ def reconcile_once(opts: WatchOptions, book: StatusBook, trigger: Trigger = Trig
     finally:
         if opts.caches.maker is not None:
             opts.caches.maker.discard()  # keys of a plan that was not applied
+        release_configs()  # the next run parses its configs anew: keep none of this one's alive
 
 
 @dataclass(frozen=True)
