@@ -47,7 +47,15 @@ from reconciler.mox.admin import DOMAIN_ADD_SELECTORS, AccountRemove, Operation,
 from reconciler.mox.ctl import Ctl, ctl_path
 from reconciler.mox.dnsrecords import Report
 from reconciler.mox.keyfiles import RSA, HostKeys, KeyCache, KeyFileError, load_dkim_private_key
-from reconciler.mox.live import ConfigPaths, LiveConfig, account_dirs, config_dir_path, read_live, read_static
+from reconciler.mox.live import (
+    ConfigPaths,
+    LiveConfig,
+    account_dirs,
+    config_dir_path,
+    dynamic_digest,
+    read_live,
+    read_static,
+)
 from reconciler.mox.validate import dynamic_errors, key_file_errors, require_valid
 from reconciler.plan.document import Action, PlanDocument, SourceInfo
 from reconciler.plan.explain import PlanRejected
@@ -1103,7 +1111,7 @@ def check_fresh(paths: ConfigPaths, doc: PlanDocument, source: str | None = None
         raise StalePlan("this plan was made with --base-ref (against the desired state, not a live "
                         "config): it cannot be applied")
     read_static(paths)  # mox.conf must be readable, as for the apply
-    live = _live_digest(paths)
+    live = dynamic_digest(paths)
     want = doc.live.sha256
     if live != want:
         raise StalePlan(
@@ -1129,18 +1137,6 @@ def check_fresh(paths: ConfigPaths, doc: PlanDocument, source: str | None = None
     if digest and desired_digest(now_src.path, now_src.root) != digest:
         raise StalePlan("stale plan: the desired-state files changed since the plan was made; make a new plan")
     return now_src
-
-
-def _live_digest(paths: ConfigPaths) -> str:
-    """SHA-256 of domains.conf's bytes (`LiveConfig.digest` without the parse: the batch reads the
-    file again under the lock and parses what it finds there)."""
-    path = paths.domains_conf
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except FileNotFoundError:
-        raise LiveConfigError(f"{path}: file not found (domains.conf must be beside mox.conf)") from None
-    except OSError as e:
-        raise LiveConfigError(f"{path}: {e.strerror or e}") from None
 
 
 def _resolve_again(src: SourceInfo, location: str) -> Source:

@@ -83,11 +83,11 @@ class LiveConfig:
         return hashlib.sha256(self.dynamic_bytes).hexdigest()
 
 
-def _read(path: Path) -> bytes:
+def _read(path: Path, missing: str = "file not found") -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        raise LiveConfigError(f"{path}: file not found") from None
+        raise LiveConfigError(f"{path}: {missing}") from None
     except OSError as e:
         raise LiveConfigError(f"{path}: {e.strerror or e}") from None
 
@@ -105,6 +105,13 @@ def parse_dynamic(data: bytes, path: Path) -> Dynamic:
         return sconf.parse_bytes(data, Dynamic, str(path))
     except sconf.SconfError as e:
         raise LiveConfigError(str(e)) from None
+
+
+def dynamic_digest(paths: ConfigPaths) -> str:
+    """SHA-256 of domains.conf's bytes (`LiveConfig.digest`) without parsing them: enough to tell
+    whether the file is the one a plan was made against."""
+    data = _read(paths.domains_conf, "file not found (domains.conf must be beside mox.conf)")
+    return hashlib.sha256(data).hexdigest()
 
 
 def read_live(paths: ConfigPaths, on_read: Callable[[bytes], None] | None = None) -> LiveConfig:
